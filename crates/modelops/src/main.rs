@@ -1,1 +1,29 @@
-fn main() {}
+//! The `modelops` binary: the command-line interface, configuration and the
+//! wiring of concrete backends. It is the only crate that knows which storage
+//! backend is in use; everything below it works through traits.
+//!
+//! Each subcommand lives in its own module under `cmd/`. Errors bubble up as
+//! `anyhow::Error` and are printed as one line; the exit code is non-zero.
+
+mod cmd;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "modelops", version, about = "Govern, serve and monitor every model in production")]
+struct Cli {
+    #[command(subcommand)]
+    command: cmd::Command,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cmd::run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            // One line for people; the chain of causes joined with `: `.
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
