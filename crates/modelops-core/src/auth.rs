@@ -1,0 +1,124 @@
+//! Who acts, and the permit that authorisation yields.
+//!
+//! Every mutating repository method takes a [`Permit`]. The only way to get
+//! one is [`authorize`], so no code path can mutate without passing the
+//! check, and the permit carries the actor and action the audit event records.
+
+use crate::error::{Error, Result};
+use crate::model::string_enum;
+use crate::name::quote;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+string_enum!(
+    /// Roles from DESIGN §9. The governance issue binds them to tokens.
+    Role {
+        Viewer => "viewer",
+        Developer => "developer",
+        Validator => "validator",
+        Approver => "approver",
+        Deployer => "deployer",
+        Admin => "admin",
+        Auditor => "auditor",
+    }
+);
+
+string_enum!(
+    /// Every mutation modelops knows. The string form is the audit event's `action`.
+    Action {
+        ModelCreate => "model.create",
+        ModelUpdate => "model.update",
+        ModelRetire => "model.retire",
+        VersionCreate => "version.create",
+        VersionUpdate => "version.update",
+        VersionRetire => "version.retire",
+        AliasSet => "alias.set",
+        AliasDelete => "alias.delete",
+        TagSet => "tag.set",
+        TagDelete => "tag.delete",
+    }
+);
+
+impl Action {
+    /// The roles that may perform this action.
+    fn allowed_roles(self) -> &'static [Role] {
+        use Action::*;
+        match self {
+            ModelCreate | ModelUpdate | VersionCreate | VersionUpdate | TagSet | TagDelete => &[Role::Developer, Role::Admin],
+            ModelRetire | VersionRetire | AliasSet | AliasDelete => &[Role::Developer, Role::Deployer, Role::Admin],
+        }
+    }
+}
+
+/// The acting identity behind a request: a user or a service account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    name: String,
+    roles: BTreeSet<Role>,
+}
+
+impl Principal {
+    /// Names are 1–128 printable characters; they appear in the audit log.
+    pub fn new(name: impl Into<String>, roles: impl IntoIterator<Item = Role>) -> Result<Self> {
+        let name = name.into();
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) || name.trim() != name {
+            return Err(Error::invalid("actor", format!("{} is not a valid actor name", quote(&name))));
+        }
+        Ok(Self { name, roles: roles.into_iter().collect() })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn roles(&self) -> &BTreeSet<Role> {
+        &self.roles
+    }
+}
+
+/// Proof that `actor` may perform `action`. Only [`authorize`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permit {
+    actor: String,
+    action: Action,
+}
+
+impl Permit {
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    pub fn action(&self) -> Action {
+        self.action
+    }
+}
+
+/// Checks that `principal` holds a role allowed to perform `action`.
+pub fn authorize(principal: &Principal, action: Action) -> Result<Permit> {
+    if action.allowed_roles().iter().any(|r| principal.roles.contains(r)) {
+        Ok(Permit { actor: principal.name.clone(), action })
+    } else {
+        Err(Error::Forbidden(format!("`{}` may not perform `{}`", principal.name, action)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_cannot_mutate_and_a_developer_can() {
+        let viewer = Principal::new("vera", [Role::Viewer]).unwrap();
+        assert!(matches!(authorize(&viewer, Action::ModelCreate), Err(Error::Forbidden(_))));
+        let dev = Principal::new("dana", [Role::Developer]).unwrap();
+        let permit = authorize(&dev, Action::ModelCreate).unwrap();
+        assert_eq!(permit.actor(), "dana");
+        assert_eq!(permit.action().as_str(), "model.create");
+    }
+
+    #[test]
+    fn actor_names_are_checked() {
+        assert!(Principal::new("", [Role::Admin]).is_err());
+        assert!(Principal::new("a\nb", [Role::Admin]).is_err());
+    }
+}

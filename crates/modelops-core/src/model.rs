@@ -1,0 +1,209 @@
+//! A model in the inventory: the logical model that versions belong to.
+
+use crate::error::{Error, Result};
+use crate::name::{check_tag_value, quote, ModelName, TagKey};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const MAX_TEXT_LEN: usize = 100_000;
+pub const MAX_SHORT_TEXT_LEN: usize = 256;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// Parses the snake_case form, naming `field` and the accepted values on error.
+            pub fn parse_field(field: &str, value: &str) -> $crate::error::Result<Self> {
+                match value {
+                    $($text => Ok($name::$variant),)*
+                    other => Err($crate::error::Error::invalid(field, format!(
+                        "{} is not one of {}", $crate::name::quote(other),
+                        [$($text),*].map(|t| format!("`{t}`")).join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+string_enum!(
+    /// How a model's artifact is executed (DESIGN §4).
+    ModelKind { Onnx => "onnx", Rules => "rules", Statistical => "statistical", Llm => "llm", External => "external", Mlflow => "mlflow" }
+);
+string_enum!(
+    /// The model-risk tier; policies are written per tier.
+    RiskTier { Low => "low", Medium => "medium", High => "high", Critical => "critical" }
+);
+string_enum!(
+    /// A model is never deleted: retiring keeps its record and history.
+    ModelState { Active => "active", Retired => "retired" }
+);
+
+/// A model as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub name: ModelName,
+    pub kind: ModelKind,
+    pub description: String,
+    pub owner: String,
+    pub team: String,
+    pub business_purpose: String,
+    pub intended_use: String,
+    pub restrictions: String,
+    pub risk_tier: RiskTier,
+    pub tags: BTreeMap<String, String>,
+    /// Models whose output this model consumes.
+    pub dependencies: Vec<ModelName>,
+    /// alias → version number.
+    pub aliases: BTreeMap<String, u32>,
+    pub state: ModelState,
+    pub latest_version: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a client supplies to register a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewModel {
+    pub name: ModelName,
+    pub kind: ModelKind,
+    pub description: String,
+    pub owner: String,
+    pub team: String,
+    pub business_purpose: String,
+    pub intended_use: String,
+    pub restrictions: String,
+    pub risk_tier: RiskTier,
+    pub tags: BTreeMap<String, String>,
+    pub dependencies: Vec<ModelName>,
+}
+
+impl NewModel {
+    /// Checks what the types cannot: lengths, tags, self-dependency.
+    pub fn validate(&self) -> Result<()> {
+        check_text("owner", &self.owner, MAX_SHORT_TEXT_LEN)?;
+        check_text("team", &self.team, MAX_SHORT_TEXT_LEN)?;
+        check_text("description", &self.description, MAX_TEXT_LEN)?;
+        check_text("business_purpose", &self.business_purpose, MAX_TEXT_LEN)?;
+        check_text("intended_use", &self.intended_use, MAX_TEXT_LEN)?;
+        check_text("restrictions", &self.restrictions, MAX_TEXT_LEN)?;
+        check_tags(&self.tags)?;
+        check_dependencies(&self.name, &self.dependencies)
+    }
+}
+
+/// A partial update: `None` leaves a field as it is. Name and kind never change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelPatch {
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub team: Option<String>,
+    pub business_purpose: Option<String>,
+    pub intended_use: Option<String>,
+    pub restrictions: Option<String>,
+    pub risk_tier: Option<RiskTier>,
+    pub dependencies: Option<Vec<ModelName>>,
+}
+
+impl ModelPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == ModelPatch::default()
+    }
+
+    pub fn validate(&self, name: &ModelName) -> Result<()> {
+        let short = [("owner", &self.owner), ("team", &self.team)];
+        for (field, value) in short {
+            if let Some(v) = value {
+                check_text(field, v, MAX_SHORT_TEXT_LEN)?;
+            }
+        }
+        let long = [
+            ("description", &self.description),
+            ("business_purpose", &self.business_purpose),
+            ("intended_use", &self.intended_use),
+            ("restrictions", &self.restrictions),
+        ];
+        for (field, value) in long {
+            if let Some(v) = value {
+                check_text(field, v, MAX_TEXT_LEN)?;
+            }
+        }
+        if let Some(deps) = &self.dependencies {
+            check_dependencies(name, deps)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the patch to a stored model, returning the new state.
+    pub fn apply(&self, model: &Model) -> Model {
+        let mut next = model.clone();
+        let set = |target: &mut String, value: &Option<String>| {
+            if let Some(v) = value {
+                target.clone_from(v);
+            }
+        };
+        set(&mut next.description, &self.description);
+        set(&mut next.owner, &self.owner);
+        set(&mut next.team, &self.team);
+        set(&mut next.business_purpose, &self.business_purpose);
+        set(&mut next.intended_use, &self.intended_use);
+        set(&mut next.restrictions, &self.restrictions);
+        if let Some(tier) = self.risk_tier {
+            next.risk_tier = tier;
+        }
+        if let Some(deps) = &self.dependencies {
+            next.dependencies.clone_from(deps);
+        }
+        next
+    }
+}
+
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(Error::invalid(field, format!("is longer than {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err(Error::invalid(field, format!("{} contains a control character", quote(value))));
+    }
+    Ok(())
+}
+
+pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+    for (key, value) in tags {
+        TagKey::parse(key.clone()).map_err(|_| Error::invalid(format!("tags.{key}"), format!("{} is not a valid tag key", quote(key))))?;
+        check_tag_value(key, value)?;
+    }
+    Ok(())
+}
+
+fn check_dependencies(name: &ModelName, deps: &[ModelName]) -> Result<()> {
+    if deps.contains(name) {
+        return Err(Error::invalid("dependencies", format!("a model cannot depend on itself ({})", quote(name.as_str()))));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for dep in deps {
+        if !seen.insert(dep) {
+            return Err(Error::invalid("dependencies", format!("{} is listed twice", quote(dep.as_str()))));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! A model version: an immutable snapshot of an artifact, its lineage and
+//! signature. Only the description, tags, model card and lifecycle state
+//! change after creation, and each change is audited.
+
+use crate::error::{Error, Result};
+use crate::model::{check_tags, check_text, string_enum, MAX_SHORT_TEXT_LEN, MAX_TEXT_LEN};
+use crate::name::{quote, ModelName};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+string_enum!(
+    /// Lifecycle of a version (DESIGN §3). Governance adds the transitions;
+    /// the foundation creates versions as `draft` and retires them.
+    VersionState {
+        Draft => "draft",
+        InValidation => "in_validation",
+        Approved => "approved",
+        Production => "production",
+        Retired => "retired",
+        Rejected => "rejected",
+    }
+);
+
+string_enum!(
+    /// Element type of a signature field.
+    DataType {
+        Bool => "bool",
+        Int32 => "int32",
+        Int64 => "int64",
+        Float32 => "float32",
+        Float64 => "float64",
+        String => "string",
+        Bytes => "bytes",
+        Datetime => "datetime",
+    }
+);
+
+/// A lowercase hex sha256 digest, 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    pub fn parse_field(field: &str, value: impl Into<String>) -> Result<Self> {
+        let value = value.into();
+        if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            return Err(Error::invalid(field, format!("{} is not a lowercase hex sha256 digest (64 characters)", quote(&value))));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        Self(hex::encode(digest))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Sha256Hex {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self> {
+        Self::parse_field("sha256", value)
+    }
+}
+
+impl From<Sha256Hex> for String {
+    fn from(value: Sha256Hex) -> String {
+        value.0
+    }
+}
+
+impl std::fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The artifact a version points at: content-addressed, so the digest is the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    pub sha256: Sha256Hex,
+    pub size: u64,
+    /// The file name the client gave, for downloads. Not part of the address.
+    pub filename: String,
+}
+
+/// Where a version came from. Immutable once the version exists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    pub dataset_uri: Option<String>,
+    pub dataset_sha256: Option<Sha256Hex>,
+    pub dataset_rows: Option<u64>,
+    pub code_commit: Option<String>,
+    pub hyperparameters: BTreeMap<String, serde_json::Value>,
+    pub training_metrics: BTreeMap<String, f64>,
+    /// Another version of the same model this one was derived from.
+    pub parent_version: Option<u32>,
+    pub mlflow_run_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureField {
+    pub name: String,
+    pub dtype: DataType,
+    /// Dimensions beyond the batch axis; `-1` for variable. Empty for scalars.
+    #[serde(default)]
+    pub shape: Vec<i64>,
+}
+
+/// Input and output features of a version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub inputs: Vec<SignatureField>,
+    pub outputs: Vec<SignatureField>,
+}
+
+/// A model card (Mitchell et al.): Markdown plus the structured fields that
+/// governance gates and reports read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub markdown: String,
+    pub intended_use: String,
+    pub limitations: String,
+    pub ethical_considerations: String,
+    pub evaluation_data: String,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub model: ModelName,
+    pub number: u32,
+    pub state: VersionState,
+    pub artifact: ArtifactRef,
+    pub lineage: Lineage,
+    pub signature: Signature,
+    pub card: ModelCard,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    /// Aliases pointing at this version, sorted.
+    pub aliases: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a client supplies to create a version. The number is assigned by the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewVersion {
+    pub artifact: ArtifactRef,
+    pub lineage: Lineage,
+    pub signature: Signature,
+    pub card: ModelCard,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl NewVersion {
+    pub fn validate(&self) -> Result<()> {
+        check_text("artifact.filename", &self.artifact.filename, MAX_SHORT_TEXT_LEN)?;
+        if self.artifact.filename.contains('/') || self.artifact.filename.contains('\\') {
+            return Err(Error::invalid("artifact.filename", format!("{} must be a bare file name", quote(&self.artifact.filename))));
+        }
+        check_text("description", &self.description, MAX_TEXT_LEN)?;
+        check_tags(&self.tags)?;
+        check_card(&self.card)?;
+        let l = &self.lineage;
+        for (field, value) in [("lineage.dataset_uri", &l.dataset_uri), ("lineage.code_commit", &l.code_commit), ("lineage.mlflow_run_id", &l.mlflow_run_id)] {
+            if let Some(v) = value {
+                check_text(field, v, 2048)?;
+            }
+        }
+        for (name, value) in &l.training_metrics {
+            if !value.is_finite() {
+                return Err(Error::invalid(format!("lineage.training_metrics.{name}"), format!("`{value}` is not a finite number")));
+            }
+        }
+        check_signature(&self.signature)
+    }
+}
+
+/// A partial update of the mutable parts of a version.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionPatch {
+    pub description: Option<String>,
+    pub card: Option<ModelCard>,
+}
+
+impl VersionPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == VersionPatch::default()
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if let Some(d) = &self.description {
+            check_text("description", d, MAX_TEXT_LEN)?;
+        }
+        if let Some(card) = &self.card {
+            check_card(card)?;
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, version: &ModelVersion) -> ModelVersion {
+        let mut next = version.clone();
+        if let Some(d) = &self.description {
+            next.description.clone_from(d);
+        }
+        if let Some(card) = &self.card {
+            next.card = card.clone();
+        }
+        next
+    }
+}
+
+fn check_card(card: &ModelCard) -> Result<()> {
+    check_text("card.markdown", &card.markdown, MAX_TEXT_LEN)?;
+    check_text("card.intended_use", &card.intended_use, MAX_TEXT_LEN)?;
+    check_text("card.limitations", &card.limitations, MAX_TEXT_LEN)?;
+    check_text("card.ethical_considerations", &card.ethical_considerations, MAX_TEXT_LEN)?;
+    check_text("card.evaluation_data", &card.evaluation_data, MAX_TEXT_LEN)?;
+    for (name, value) in &card.metrics {
+        if !value.is_finite() {
+            return Err(Error::invalid(format!("card.metrics.{name}"), format!("`{value}` is not a finite number")));
+        }
+    }
+    Ok(())
+}
+
+fn check_signature(sig: &Signature) -> Result<()> {
+    for (side, fields) in [("signature.inputs", &sig.inputs), ("signature.outputs", &sig.outputs)] {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, f) in fields.iter().enumerate() {
+            if f.name.is_empty() || f.name.chars().any(char::is_control) || f.name.chars().count() > MAX_SHORT_TEXT_LEN {
+                return Err(Error::invalid(format!("{side}[{i}].name"), format!("{} is not a valid feature name", quote(&f.name))));
+            }
+            if !seen.insert(&f.name) {
+                return Err(Error::invalid(format!("{side}[{i}].name"), format!("{} is listed twice", quote(&f.name))));
+            }
+            if let Some(d) = f.shape.iter().find(|d| **d < -1 || **d == 0) {
+                return Err(Error::invalid(format!("{side}[{i}].shape"), format!("dimension `{d}` must be positive or -1")));
+            }
+        }
+    }
+    Ok(())
+}
