@@ -1,1 +1,310 @@
-//! modelops-artifacts
+//! modelops-artifacts: the content-addressed artifact store.
+//!
+//! Owns where model artifacts live and the guarantee that what is read back
+//! is what was written. Artifacts are addressed by their sha256 and stored
+//! create-only at `sha256/<first 2 hex>/<hex>` under a prefix of any
+//! [`object_store::ObjectStore`]: a local folder today, S3 / GCS / Azure by
+//! configuration (the URL given to [`ArtifactStore::from_url`]).
+//!
+//! Key types: [`ArtifactStore`] (streamed [`put_stream`](ArtifactStore::put_stream),
+//! verified [`get`](ArtifactStore::get), [`head`](ArtifactStore::head)),
+//! [`StoredArtifact`], [`Download`] and [`ArtifactError`], which maps into
+//! [`modelops_core::Error`].
+//!
+//! Invariants:
+//! - an upload is streamed to a temporary object while it is hashed and
+//!   counted, never held in memory; only a complete upload is moved to its
+//!   address, and a broken or refused one leaves no object behind;
+//! - an object at an address always has that digest: a download is hashed as
+//!   it streams and ends with an error instead of its last bytes when the
+//!   digest does not match.
+//!
+//! Must not depend on: any HTTP framework (axum, hyper), SQL, or the
+//! repository traits. It knows bytes and digests, not models.
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, Stream, StreamExt};
+use modelops_core::version::Sha256Hex;
+use object_store::path::Path;
+use object_store::{ObjectStore, WriteMultipart};
+use sha2::{Digest, Sha256};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+mod error;
+pub use error::ArtifactError;
+
+/// Size of the parts an upload is written in. 5 MiB is the smallest part S3
+/// accepts; with [`MAX_PARTS_IN_FLIGHT`] it bounds the memory one upload holds.
+const PART_SIZE: usize = 5 * 1024 * 1024;
+const MAX_PARTS_IN_FLIGHT: usize = 2;
+
+/// An artifact as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredArtifact {
+    pub sha256: Sha256Hex,
+    pub size: u64,
+    /// `false` when identical content was already stored (deduplicated).
+    pub created: bool,
+}
+
+/// A verified download: the size known before the first byte, then the bytes.
+pub struct Download {
+    pub size: u64,
+    pub stream: BoxStream<'static, Result<Bytes, ArtifactError>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download").field("size", &self.size).finish_non_exhaustive()
+    }
+}
+
+/// The artifact store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ArtifactStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    max_size: Option<u64>,
+}
+
+impl ArtifactStore {
+    /// Wraps any object store; artifacts go under `prefix`.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        Self { store, prefix, max_size: None }
+    }
+
+    /// A store in a local folder, created if missing.
+    pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Self, ArtifactError> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ArtifactError::Config(format!("cannot create artifact folder `{}`: {e}", dir.display())))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| ArtifactError::Config(format!("cannot open artifact folder `{}`: {e}", dir.display())))?;
+        Ok(Self::new(Arc::new(fs), Path::default()))
+    }
+
+    /// A store from configuration: a plain path or `file://` URL is a local
+    /// folder; other schemes (`s3://`, `gs://`, `az://`, `memory://`) go to
+    /// `object_store`'s URL parsing with `options` (credentials, region…).
+    pub fn from_url<I, K, V>(location: &str, options: I) -> Result<Self, ArtifactError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let Ok(url) = url::Url::parse(location) else {
+            return Self::local(location);
+        };
+        if url.scheme() == "file" {
+            let path = url.to_file_path().map_err(|()| ArtifactError::Config(format!("`{location}` is not a local path")))?;
+            return Self::local(path);
+        }
+        // A Windows drive letter parses as a one-letter scheme.
+        if url.scheme().len() == 1 {
+            return Self::local(location);
+        }
+        let (store, prefix) = object_store::parse_url_opts(&url, options)
+            .map_err(|e| ArtifactError::Config(format!("cannot use artifact store `{location}`: {e}")))?;
+        Ok(Self::new(Arc::from(store), prefix))
+    }
+
+    /// Refuses uploads larger than `max_size` bytes (`None`: no limit).
+    pub fn with_max_size(mut self, max_size: Option<u64>) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    pub fn max_size(&self) -> Option<u64> {
+        self.max_size
+    }
+
+    fn address(&self, sha256: &Sha256Hex) -> Path {
+        let hex = sha256.as_str();
+        self.prefix.child("sha256").child(&hex[..2]).child(hex)
+    }
+
+    fn temp_path(&self) -> Path {
+        self.prefix.child("tmp").child(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Streams `body` into the store. When `expected` is given, content with
+    /// another digest is refused (`InvalidInput` on `sha256`) and not kept.
+    pub async fn put_stream<S, E>(&self, body: S, expected: Option<&Sha256Hex>) -> Result<StoredArtifact, ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let temp = self.temp_path();
+        let upload = self.store.put_multipart(&temp).await.map_err(|e| ArtifactError::backend("start upload", e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        match self.write_body(&mut writer, body).await {
+            Ok((sha256, size)) => {
+                if let Err(e) = writer.finish().await {
+                    // `finish` aborts the upload itself when completing fails.
+                    return Err(ArtifactError::backend("finish upload", e));
+                }
+                if let Some(expected) = expected {
+                    if *expected != sha256 {
+                        self.remove_quietly(&temp).await;
+                        return Err(ArtifactError::DigestMismatch { expected: expected.clone(), actual: sha256 });
+                    }
+                }
+                self.commit(&temp, &sha256).await.map(|created| StoredArtifact { sha256, size, created })
+            }
+            Err(e) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(path = %temp, error = %abort, "could not abort a failed artifact upload");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_body<S, E>(&self, writer: &mut WriteMultipart, body: S) -> Result<(Sha256Hex, u64), ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let mut body = std::pin::pin!(body);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ArtifactError::Body(e.to_string()))?;
+            size = size.saturating_add(chunk.len() as u64);
+            if let Some(limit) = self.max_size {
+                if size > limit {
+                    return Err(ArtifactError::TooLarge { limit });
+                }
+            }
+            hasher.update(&chunk);
+            writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await.map_err(|e| ArtifactError::backend("write upload", e))?;
+            writer.put(chunk);
+        }
+        Ok((Sha256Hex::from_digest(&hasher.finalize().into()), size))
+    }
+
+    /// Moves a complete temporary object to its address, create-only.
+    /// Returns whether it was new.
+    async fn commit(&self, temp: &Path, sha256: &Sha256Hex) -> Result<bool, ArtifactError> {
+        let address = self.address(sha256);
+        match self.store.rename_if_not_exists(temp, &address).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                // Same address, same content by construction.
+                self.remove_quietly(temp).await;
+                Ok(false)
+            }
+            Err(object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented) => {
+                // Backends without create-only copy (S3 unless configured):
+                // overwriting identical content is harmless.
+                let existed = self.exists(sha256).await?;
+                if !existed {
+                    self.store.copy(temp, &address).await.map_err(|e| ArtifactError::backend("store artifact", e))?;
+                }
+                self.remove_quietly(temp).await;
+                Ok(!existed)
+            }
+            Err(e) => {
+                self.remove_quietly(temp).await;
+                Err(ArtifactError::backend("store artifact", e))
+            }
+        }
+    }
+
+    async fn remove_quietly(&self, path: &Path) {
+        if let Err(e) = self.store.delete(path).await {
+            if !matches!(e, object_store::Error::NotFound { .. }) {
+                tracing::warn!(%path, error = %e, "could not remove a temporary artifact");
+            }
+        }
+    }
+
+    /// The size of a stored artifact, or `None` when there is none.
+    pub async fn head(&self, sha256: &Sha256Hex) -> Result<Option<u64>, ArtifactError> {
+        match self.store.head(&self.address(sha256)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(ArtifactError::backend("read artifact metadata", e)),
+        }
+    }
+
+    pub async fn exists(&self, sha256: &Sha256Hex) -> Result<bool, ArtifactError> {
+        Ok(self.head(sha256).await?.is_some())
+    }
+
+    /// Streams an artifact back, verifying its digest on the way: the last
+    /// chunk is only released once the whole content matched, so a client
+    /// never receives a complete but wrong artifact.
+    pub async fn get(&self, sha256: &Sha256Hex) -> Result<Download, ArtifactError> {
+        let result = self.store.get(&self.address(sha256)).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => ArtifactError::NotFound { sha256: sha256.clone() },
+            e => ArtifactError::backend("read artifact", e),
+        })?;
+        let size = result.meta.size;
+        let inner = result.into_stream().boxed();
+        let stream = VerifyingStream { inner, hasher: Sha256::new(), expected: sha256.clone(), held: None, done: false };
+        Ok(Download { size, stream: stream.boxed() })
+    }
+}
+
+/// Hashes the bytes passing through, holding one chunk back until the end.
+struct VerifyingStream {
+    inner: BoxStream<'static, object_store::Result<Bytes>>,
+    hasher: Sha256,
+    expected: Sha256Hex,
+    held: Option<Bytes>,
+    done: bool,
+}
+
+impl Stream for VerifyingStream {
+    type Item = Result<Bytes, ArtifactError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match this.inner.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    this.hasher.update(&chunk);
+                    if let Some(previous) = this.held.replace(chunk) {
+                        return Poll::Ready(Some(Ok(previous)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(ArtifactError::backend("read artifact", e))));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    let digest: [u8; 32] = std::mem::take(&mut this.hasher).finalize().into();
+                    let actual = Sha256Hex::from_digest(&digest);
+                    if actual != this.expected {
+                        tracing::error!(expected = %this.expected, %actual, "stored artifact does not match its digest");
+                        return Poll::Ready(Some(Err(ArtifactError::Corrupt { sha256: this.expected.clone(), actual })));
+                    }
+                    return Poll::Ready(this.held.take().map(Ok));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_fan_out_by_the_first_two_hex_digits() {
+        let store = ArtifactStore::new(Arc::new(object_store::memory::InMemory::new()), Path::from("artifacts"));
+        let sha = Sha256Hex::parse_field("sha256", "ab".repeat(32)).unwrap();
+        assert_eq!(store.address(&sha).as_ref(), format!("artifacts/sha256/ab/{}", "ab".repeat(32)));
+    }
+}
