@@ -1,13 +1,19 @@
 //! modelops-monitor: the statistics behind monitoring, as pure computation
 //! over columns.
 //!
-//! Owns reading CSV/Parquet into typed columns ([`data`]) and data drift
-//! between a reference and a current sample. Errors are one [`error::Error`].
+//! Owns reading CSV/Parquet into typed columns ([`data`]), data drift between
+//! a reference and a current sample, model performance once labels are known
+//! ([`performance`]), group fairness over a protected attribute
+//! ([`fairness`]) and both together over a scored table ([`evaluation`]).
+//! Errors are one [`error::Error`].
 //!
 //! Must not depend on: HTTP, SQL, tokio or any storage. Callers hand in
 //! columns and get back plain, serialisable results.
 
 pub mod data;
 pub mod error;
+pub mod evaluation;
+pub mod fairness;
+pub mod performance;
 
 pub use error::{Error, ErrorKind, Result};
