@@ -4,7 +4,8 @@
 //! Owns reading CSV/Parquet into typed columns ([`data`]), data drift between
 //! a reference and a current sample, model performance once labels are known
 //! ([`performance`]), group fairness over a protected attribute
-//! ([`fairness`]) and both together over a scored table ([`evaluation`]).
+//! ([`fairness`]), both together over a scored table ([`evaluation`]), and
+//! the self-contained HTML report and text renderings ([`report`]).
 //! Errors are one [`error::Error`].
 //!
 //! Must not depend on: HTTP, SQL, tokio or any storage. Callers hand in
@@ -15,5 +16,6 @@ pub mod error;
 pub mod evaluation;
 pub mod fairness;
 pub mod performance;
+pub mod report;
 
 pub use error::{Error, ErrorKind, Result};
