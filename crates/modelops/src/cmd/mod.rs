@@ -3,11 +3,16 @@
 
 use std::process::ExitCode;
 
+mod evaluate;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Performance and fairness of a scored CSV/Parquet file (offline).
+    Evaluate(evaluate::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Evaluate(args) => evaluate::run(args),
     }
 }
