@@ -1,0 +1,222 @@
+//! Extractors that turn every kind of bad input into an [`ApiError`] naming
+//! the field: JSON bodies (with the JSON path of the bad value), query
+//! strings, path segments, and the acting principal.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use bytes::Bytes;
+use modelops_core::auth::Principal;
+use modelops_core::name::{quote, AliasName, ModelName, TagKey};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// A JSON request body. Requires `Content-Type: application/json`, honours
+/// the JSON body limit, and reports the JSON path of a bad value.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+/// Fields a request type recognises as existing but unchangeable, so naming
+/// them answers "cannot be changed" instead of "unknown field".
+pub trait JsonRequest: DeserializeOwned {
+    const IMMUTABLE: &'static [&'static str] = &[];
+}
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: JsonRequest,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a JSON body with `Content-Type: application/json`",
+            )
+            .with_field("content-type"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large("the JSON body is larger than the limit")
+            } else {
+                ApiError::invalid("body", format!("cannot read the body: {}", r.body_text()))
+            }
+        })?;
+        parse_json::<T>(&bytes).map(ApiJson)
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Ok(mime) = value.parse::<mime::Mime>() else {
+        return false;
+    };
+    mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+}
+
+/// Deserializes a JSON body, naming the field at fault.
+pub fn parse_json<T: JsonRequest>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => value,
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            return Err(json_error::<T>(&path, &inner));
+        }
+    };
+    de.end().map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn json_error<T: JsonRequest>(path: &str, inner: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::invalid("body", format!("malformed JSON: {inner}")),
+        Category::Data => {
+            let message = inner.to_string();
+            let parent = if path == "." { None } else { Some(path) };
+            let join = |name: &str| match parent {
+                Some(p) => format!("{p}.{name}"),
+                None => name.to_string(),
+            };
+            if let Some(name) = backticked_after(&message, "unknown field `") {
+                if parent.is_none() && T::IMMUTABLE.contains(&name) {
+                    return ApiError::invalid(name, format!("`{name}` cannot be changed after creation"));
+                }
+                return ApiError::invalid(join(name), message);
+            }
+            if let Some(name) = backticked_after(&message, "missing field `") {
+                return ApiError::invalid(join(name), message);
+            }
+            ApiError::invalid(parent.unwrap_or("body"), message)
+        }
+    }
+}
+
+/// The name quoted right after `prefix` in a serde message.
+fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = message.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+/// A query string, refused with the parameter named when a value is wrong
+/// or a parameter is unknown.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize::<_, T>(de).map(ApiQuery).map_err(|err| {
+            let path = err.path().to_string();
+            let message = err.into_inner().to_string();
+            let field = backticked_after(&message, "unknown field `")
+                .or_else(|| backticked_after(&message, "missing field `"))
+                .map(str::to_string)
+                .unwrap_or_else(|| if path == "." { "query".to_string() } else { path.clone() });
+            let message = if path == "." { message } else { format!("query parameter `{path}`: {message}") };
+            ApiError::invalid(field, message)
+        })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Every path parameter the API uses, as raw text; handlers parse the ones
+/// their route has with the methods below, which name the segment at fault.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawPath {
+    name: Option<String>,
+    version: Option<String>,
+    alias: Option<String>,
+    key: Option<String>,
+}
+
+/// Path parameters of a route.
+#[derive(Debug, Clone)]
+pub struct ApiPath(pub RawPath);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<RawPath>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|r| ApiError::invalid("path", format!("bad path: {}", r.body_text())))
+    }
+}
+
+fn segment<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiError> {
+    value.as_deref().ok_or_else(|| {
+        tracing::error!(field, "route has no such path parameter");
+        ApiError::internal()
+    })
+}
+
+impl RawPath {
+    /// The model name for a message: the valid name, or `{name}`.
+    pub fn name_or_placeholder(&self) -> String {
+        match self.name.as_deref().map(ModelName::parse) {
+            Some(Ok(name)) => name.into(),
+            _ => "{name}".to_string(),
+        }
+    }
+}
+
+impl ApiPath {
+    pub fn model(&self) -> Result<ModelName, ApiError> {
+        Ok(ModelName::parse(segment(&self.0.name, "name")?)?)
+    }
+
+    pub fn version(&self) -> Result<u32, ApiError> {
+        parse_version(segment(&self.0.version, "version")?)
+    }
+
+    pub fn alias(&self) -> Result<AliasName, ApiError> {
+        Ok(AliasName::parse(segment(&self.0.alias, "alias")?)?)
+    }
+
+    pub fn tag_key(&self) -> Result<TagKey, ApiError> {
+        let key = segment(&self.0.key, "key")?;
+        TagKey::parse(key).map_err(|e| ApiError::invalid("key", e.to_string()))
+    }
+}
+
+/// Version numbers are 1, 2, 3…; anything else in the path is the client's mistake.
+pub fn parse_version(value: &str) -> Result<u32, ApiError> {
+    match value.parse::<u32>() {
+        Ok(n) if n >= 1 && !value.starts_with('+') => Ok(n),
+        _ => Err(ApiError::invalid("version", format!("{} is not a version number (1, 2, 3…)", quote(value)))),
+    }
+}
+
+/// The acting principal of a request, as the configured
+/// [`Authenticator`](crate::identity::Authenticator) identifies it.
+#[derive(Debug, Clone)]
+pub struct Actor(pub Principal);
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Actor(state.authenticator().authenticate(&parts.headers).await?))
+    }
+}

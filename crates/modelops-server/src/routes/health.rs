@@ -1,0 +1,41 @@
+//! Liveness, readiness and the API's own description.
+
+use super::OPENAPI_PATH;
+use crate::error::{ApiError, ApiResult};
+use crate::wire::{ErrorBody, HealthResponse};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use std::sync::OnceLock;
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive", body = HealthResponse)))]
+pub(crate) async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse { status: "ok".to_string() })
+}
+
+/// The process can serve: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "Ready", body = HealthResponse), (status = 503, description = "Not ready", body = ErrorBody)))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthResponse>> {
+    match state.store().head().await {
+        Ok(_) => Ok(Json(HealthResponse { status: "ok".to_string() })),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not reachable"))
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)))]
+pub(crate) async fn openapi_document() -> impl IntoResponse {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let document = DOCUMENT.get_or_init(|| crate::openapi().to_pretty_json().unwrap_or_default());
+    debug_assert!(OPENAPI_PATH.ends_with("openapi.json"));
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], document.as_str())
+}

@@ -1,0 +1,698 @@
+//! Wire types of the native REST API: what goes over HTTP as JSON.
+//!
+//! They are separate from the domain types on purpose, so the API can stay
+//! stable while the domain evolves: requests convert into domain values with
+//! explicit, validating `TryFrom`s that name the bad field; domain values
+//! convert into responses with `From`. All are `Serialize + Deserialize`, so
+//! the CLI reads responses with the same types. Requests refuse unknown
+//! fields; times are RFC 3339; names are snake_case.
+
+use chrono::{DateTime, Utc};
+use modelops_core::audit::{AuditEvent, ChainBreak, ChainHead};
+use modelops_core::model::{Model, ModelPatch, NewModel};
+use modelops_core::name::ModelName;
+use modelops_core::version::{self as core_version, ArtifactRef, ModelVersion, NewVersion, Sha256Hex, VersionPatch};
+use modelops_core::Error;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+use modelops_core::model::{ModelKind as CoreModelKind, ModelState as CoreModelState, RiskTier as CoreRiskTier};
+use modelops_core::page::{Direction as CoreDirection, ModelOrder as CoreModelOrder};
+use modelops_core::version::{DataType as CoreDataType, VersionState as CoreVersionState};
+
+/// Mirrors a core enum on the wire, with conversions both ways.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident => $core:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),* }
+
+        impl From<$name> for $core {
+            fn from(value: $name) -> Self {
+                match value { $($name::$variant => $core::$variant),* }
+            }
+        }
+
+        impl From<$core> for $name {
+            fn from(value: $core) -> Self {
+                match value { $($core::$variant => $name::$variant),* }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// How a model's artifact is executed.
+    ModelKind => CoreModelKind { Onnx, Rules, Statistical, Llm, External, Mlflow }
+);
+wire_enum!(
+    /// Model-risk tier; governance policies are written per tier.
+    RiskTier => CoreRiskTier { Low, Medium, High, Critical }
+);
+wire_enum!(
+    /// A model is never deleted; retiring keeps its record.
+    ModelState => CoreModelState { Active, Retired }
+);
+wire_enum!(
+    /// Lifecycle state of a version.
+    VersionState => CoreVersionState { Draft, InValidation, Approved, Production, Retired, Rejected }
+);
+wire_enum!(
+    /// Element type of a signature field.
+    DataType => CoreDataType { Bool, Int32, Int64, Float32, Float64, String, Bytes, Datetime }
+);
+wire_enum!(
+    /// Sort key of a model listing; ties are broken by name.
+    ModelOrder => CoreModelOrder { Name, CreatedAt, UpdatedAt }
+);
+wire_enum!(
+    /// Sort direction.
+    Direction => CoreDirection { Asc, Desc }
+);
+
+// ---------------------------------------------------------------- errors
+
+/// Every error answer: `{"error": {"code", "message", "field"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `not_found`, `already_exists`,
+    /// `invalid_input`, `conflict`, `forbidden`, `unavailable`, `internal`,
+    /// `payload_too_large`, `unsupported_media_type`, `method_not_allowed`.
+    pub code: String,
+    /// What went wrong, with the offending value in backticks.
+    pub message: String,
+    /// The JSON path, query parameter or path segment at fault, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+// ---------------------------------------------------------------- models
+
+/// Registers a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateModelRequest {
+    /// Unique; 1–128 characters, no `/`, no control characters.
+    pub name: String,
+    pub kind: ModelKind,
+    pub risk_tier: RiskTier,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub team: String,
+    #[serde(default)]
+    pub business_purpose: String,
+    #[serde(default)]
+    pub intended_use: String,
+    /// Restrictions on use.
+    #[serde(default)]
+    pub restrictions: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Names of models whose output this model consumes.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+}
+
+fn parse_dependencies(deps: Vec<String>) -> Result<Vec<ModelName>, Error> {
+    deps.into_iter().enumerate().map(|(i, d)| ModelName::parse_field(&format!("dependencies[{i}]"), d)).collect()
+}
+
+impl TryFrom<CreateModelRequest> for NewModel {
+    type Error = Error;
+    fn try_from(r: CreateModelRequest) -> Result<Self, Error> {
+        let new = NewModel {
+            name: ModelName::parse(r.name)?,
+            kind: r.kind.into(),
+            description: r.description,
+            owner: r.owner,
+            team: r.team,
+            business_purpose: r.business_purpose,
+            intended_use: r.intended_use,
+            restrictions: r.restrictions,
+            risk_tier: r.risk_tier.into(),
+            tags: r.tags,
+            dependencies: parse_dependencies(r.dependencies)?,
+        };
+        new.validate()?;
+        Ok(new)
+    }
+}
+
+/// A partial update of a model: absent fields stay as they are. Name and kind
+/// never change; tags have their own endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateModelRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_use: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restrictions: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_tier: Option<RiskTier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<Vec<String>>,
+}
+
+impl UpdateModelRequest {
+    /// Converts and validates against the model being patched.
+    pub fn into_patch(self, name: &ModelName) -> Result<ModelPatch, Error> {
+        let patch = ModelPatch {
+            description: self.description,
+            owner: self.owner,
+            team: self.team,
+            business_purpose: self.business_purpose,
+            intended_use: self.intended_use,
+            restrictions: self.restrictions,
+            risk_tier: self.risk_tier.map(Into::into),
+            dependencies: self.dependencies.map(parse_dependencies).transpose()?,
+        };
+        if patch.is_empty() {
+            return Err(Error::invalid("body", "the update names no field to change"));
+        }
+        patch.validate(name)?;
+        Ok(patch)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModelResponse {
+    pub name: String,
+    pub kind: ModelKind,
+    pub description: String,
+    pub owner: String,
+    pub team: String,
+    pub business_purpose: String,
+    pub intended_use: String,
+    pub restrictions: String,
+    pub risk_tier: RiskTier,
+    pub tags: BTreeMap<String, String>,
+    pub dependencies: Vec<String>,
+    /// Alias → version number.
+    pub aliases: BTreeMap<String, u32>,
+    pub state: ModelState,
+    pub latest_version: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Model> for ModelResponse {
+    fn from(m: Model) -> Self {
+        Self {
+            name: m.name.into(),
+            kind: m.kind.into(),
+            description: m.description,
+            owner: m.owner,
+            team: m.team,
+            business_purpose: m.business_purpose,
+            intended_use: m.intended_use,
+            restrictions: m.restrictions,
+            risk_tier: m.risk_tier.into(),
+            tags: m.tags,
+            dependencies: m.dependencies.into_iter().map(String::from).collect(),
+            aliases: m.aliases,
+            state: m.state.into(),
+            latest_version: m.latest_version,
+            created_at: m.created_at,
+            created_by: m.created_by,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    pub models: Vec<ModelResponse>,
+    /// Present when more models follow; pass it back as `page_token`.
+    pub next_page_token: Option<String>,
+}
+
+/// Filters, order and paging of a model listing. All given filters must match.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListModelsParams {
+    pub kind: Option<ModelKind>,
+    pub owner: Option<String>,
+    pub team: Option<String>,
+    pub risk_tier: Option<RiskTier>,
+    /// `key` (tag present) or `key=value`.
+    pub tag: Option<String>,
+    pub name_prefix: Option<String>,
+    pub state: Option<ModelState>,
+    /// Case-insensitive text over name, description and business purpose.
+    pub q: Option<String>,
+    pub order_by: Option<ModelOrder>,
+    pub direction: Option<Direction>,
+    /// 1–1000, default 100.
+    pub page_size: Option<u32>,
+    pub page_token: Option<String>,
+}
+
+// ---------------------------------------------------------------- artifacts
+
+/// Query of a streamed artifact upload; the body is the raw content.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadArtifactParams {
+    /// The file's name, echoed back; not part of the address.
+    pub filename: Option<String>,
+    /// The digest the client expects; other content is refused and not kept.
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactResponse {
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// `false` when identical content was already stored.
+    pub created: bool,
+}
+
+// ---------------------------------------------------------------- versions
+
+/// The uploaded artifact a new version points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactInput {
+    pub sha256: String,
+    pub filename: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactInfo {
+    pub sha256: String,
+    pub size: u64,
+    pub filename: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineageWire {
+    #[serde(default)]
+    pub dataset_uri: Option<String>,
+    #[serde(default)]
+    pub dataset_sha256: Option<String>,
+    #[serde(default)]
+    pub dataset_rows: Option<u64>,
+    #[serde(default)]
+    pub code_commit: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, Object>)]
+    pub hyperparameters: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub training_metrics: BTreeMap<String, f64>,
+    /// Another version of the same model this one was derived from.
+    #[serde(default)]
+    pub parent_version: Option<u32>,
+    #[serde(default)]
+    pub mlflow_run_id: Option<String>,
+}
+
+impl TryFrom<LineageWire> for core_version::Lineage {
+    type Error = Error;
+    fn try_from(l: LineageWire) -> Result<Self, Error> {
+        Ok(Self {
+            dataset_uri: l.dataset_uri,
+            dataset_sha256: l.dataset_sha256.map(|s| Sha256Hex::parse_field("lineage.dataset_sha256", s)).transpose()?,
+            dataset_rows: l.dataset_rows,
+            code_commit: l.code_commit,
+            hyperparameters: l.hyperparameters,
+            training_metrics: l.training_metrics,
+            parent_version: l.parent_version,
+            mlflow_run_id: l.mlflow_run_id,
+        })
+    }
+}
+
+impl From<core_version::Lineage> for LineageWire {
+    fn from(l: core_version::Lineage) -> Self {
+        Self {
+            dataset_uri: l.dataset_uri,
+            dataset_sha256: l.dataset_sha256.map(String::from),
+            dataset_rows: l.dataset_rows,
+            code_commit: l.code_commit,
+            hyperparameters: l.hyperparameters,
+            training_metrics: l.training_metrics,
+            parent_version: l.parent_version,
+            mlflow_run_id: l.mlflow_run_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFieldWire {
+    pub name: String,
+    pub dtype: DataType,
+    /// Dimensions beyond the batch axis; `-1` for variable. Empty for scalars.
+    #[serde(default)]
+    pub shape: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureWire {
+    #[serde(default)]
+    pub inputs: Vec<SignatureFieldWire>,
+    #[serde(default)]
+    pub outputs: Vec<SignatureFieldWire>,
+}
+
+fn fields_to_core(fields: Vec<SignatureFieldWire>) -> Vec<core_version::SignatureField> {
+    fields.into_iter().map(|f| core_version::SignatureField { name: f.name, dtype: f.dtype.into(), shape: f.shape }).collect()
+}
+
+fn fields_from_core(fields: Vec<core_version::SignatureField>) -> Vec<SignatureFieldWire> {
+    fields.into_iter().map(|f| SignatureFieldWire { name: f.name, dtype: f.dtype.into(), shape: f.shape }).collect()
+}
+
+impl From<SignatureWire> for core_version::Signature {
+    fn from(s: SignatureWire) -> Self {
+        Self { inputs: fields_to_core(s.inputs), outputs: fields_to_core(s.outputs) }
+    }
+}
+
+impl From<core_version::Signature> for SignatureWire {
+    fn from(s: core_version::Signature) -> Self {
+        Self { inputs: fields_from_core(s.inputs), outputs: fields_from_core(s.outputs) }
+    }
+}
+
+/// A model card: Markdown plus the structured fields gates and reports read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCardWire {
+    #[serde(default)]
+    pub markdown: String,
+    #[serde(default)]
+    pub intended_use: String,
+    #[serde(default)]
+    pub limitations: String,
+    #[serde(default)]
+    pub ethical_considerations: String,
+    #[serde(default)]
+    pub evaluation_data: String,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl From<ModelCardWire> for core_version::ModelCard {
+    fn from(c: ModelCardWire) -> Self {
+        Self {
+            markdown: c.markdown,
+            intended_use: c.intended_use,
+            limitations: c.limitations,
+            ethical_considerations: c.ethical_considerations,
+            evaluation_data: c.evaluation_data,
+            metrics: c.metrics,
+        }
+    }
+}
+
+impl From<core_version::ModelCard> for ModelCardWire {
+    fn from(c: core_version::ModelCard) -> Self {
+        Self {
+            markdown: c.markdown,
+            intended_use: c.intended_use,
+            limitations: c.limitations,
+            ethical_considerations: c.ethical_considerations,
+            evaluation_data: c.evaluation_data,
+            metrics: c.metrics,
+        }
+    }
+}
+
+/// Creates the next version of a model from an uploaded artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVersionRequest {
+    pub artifact: ArtifactInput,
+    #[serde(default)]
+    pub lineage: LineageWire,
+    #[serde(default)]
+    pub signature: SignatureWire,
+    #[serde(default)]
+    pub card: ModelCardWire,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl CreateVersionRequest {
+    /// The digest of the referenced artifact, checked.
+    pub fn artifact_sha256(&self) -> Result<Sha256Hex, Error> {
+        Sha256Hex::parse_field("artifact.sha256", self.artifact.sha256.clone())
+    }
+
+    /// Converts, with the size the artifact store reports, and validates.
+    pub fn into_new_version(self, size: u64) -> Result<NewVersion, Error> {
+        let new = NewVersion {
+            artifact: ArtifactRef {
+                sha256: Sha256Hex::parse_field("artifact.sha256", self.artifact.sha256)?,
+                size,
+                filename: self.artifact.filename,
+            },
+            lineage: self.lineage.try_into()?,
+            signature: self.signature.into(),
+            card: self.card.into(),
+            description: self.description,
+            tags: self.tags,
+        };
+        if new.artifact.filename.is_empty() {
+            return Err(Error::invalid("artifact.filename", "must not be empty"));
+        }
+        new.validate()?;
+        Ok(new)
+    }
+}
+
+/// A partial update of a version: only the description and the model card
+/// change after creation; artifact, lineage and signature are immutable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVersionRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<ModelCardWire>,
+}
+
+impl TryFrom<UpdateVersionRequest> for VersionPatch {
+    type Error = Error;
+    fn try_from(r: UpdateVersionRequest) -> Result<Self, Error> {
+        let patch = VersionPatch { description: r.description, card: r.card.map(Into::into) };
+        if patch.is_empty() {
+            return Err(Error::invalid("body", "the update names no field to change"));
+        }
+        patch.validate()?;
+        Ok(patch)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionResponse {
+    pub model: String,
+    /// 1, 2, 3… per model.
+    pub version: u32,
+    pub state: VersionState,
+    pub artifact: ArtifactInfo,
+    pub lineage: LineageWire,
+    pub signature: SignatureWire,
+    pub card: ModelCardWire,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    /// Aliases pointing at this version.
+    pub aliases: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ModelVersion> for VersionResponse {
+    fn from(v: ModelVersion) -> Self {
+        Self {
+            model: v.model.into(),
+            version: v.number,
+            state: v.state.into(),
+            artifact: ArtifactInfo { sha256: v.artifact.sha256.into(), size: v.artifact.size, filename: v.artifact.filename },
+            lineage: v.lineage.into(),
+            signature: v.signature.into(),
+            card: v.card.into(),
+            description: v.description,
+            tags: v.tags,
+            aliases: v.aliases,
+            created_at: v.created_at,
+            created_by: v.created_by,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionList {
+    pub versions: Vec<VersionResponse>,
+    /// Present when more versions follow; pass it back as `page_token`.
+    pub next_page_token: Option<String>,
+}
+
+/// Filters and paging of a version listing (newest first by default).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListVersionsParams {
+    pub state: Option<VersionState>,
+    /// `key` (tag present) or `key=value`.
+    pub tag: Option<String>,
+    pub direction: Option<Direction>,
+    /// 1–1000, default 100.
+    pub page_size: Option<u32>,
+    pub page_token: Option<String>,
+}
+
+// ---------------------------------------------------------------- aliases and tags
+
+/// Points an alias at a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAliasRequest {
+    pub version: u32,
+}
+
+/// Sets a tag's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTagRequest {
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TagResponse {
+    pub key: String,
+    pub value: String,
+}
+
+// ---------------------------------------------------------------- audit
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEventResponse {
+    pub sequence: i64,
+    pub time: DateTime<Utc>,
+    pub actor: String,
+    /// E.g. `model.create`.
+    pub action: String,
+    /// E.g. `model/credit-risk/version/3`.
+    pub subject: String,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<AuditEvent> for AuditEventResponse {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            sequence: e.sequence,
+            time: e.time,
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            before: e.before,
+            after: e.after,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    pub events: Vec<AuditEventResponse>,
+    pub next_page_token: Option<String>,
+}
+
+/// Filters and paging of the audit log (oldest first).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Exact subject, or a prefix when it ends with `*` (`model/credit-risk*`).
+    pub subject: Option<String>,
+    pub actor: Option<String>,
+    /// E.g. `version.create`.
+    pub action: Option<String>,
+    /// RFC 3339; events at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// RFC 3339; events before.
+    pub until: Option<DateTime<Utc>>,
+    pub page_size: Option<u32>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChainHeadWire {
+    pub sequence: i64,
+    pub hash: String,
+}
+
+impl From<ChainHead> for ChainHeadWire {
+    fn from(h: ChainHead) -> Self {
+        Self { sequence: h.sequence, hash: h.hash }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChainBreakWire {
+    /// The first event at which the chain does not hold.
+    pub sequence: i64,
+    pub reason: String,
+}
+
+impl From<ChainBreak> for ChainBreakWire {
+    fn from(b: ChainBreak) -> Self {
+        Self { sequence: b.sequence, reason: b.reason }
+    }
+}
+
+/// The result of re-computing the audit hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    pub ok: bool,
+    /// Events checked (up to the break, when there is one).
+    pub events: u64,
+    pub head: Option<ChainHeadWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<ChainBreakWire>,
+}
+
+// ---------------------------------------------------------------- health
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok`.
+    pub status: String,
+}
