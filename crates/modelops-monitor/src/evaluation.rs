@@ -162,6 +162,53 @@ pub fn infer_task(target: &Column) -> Task {
     }
 }
 
+/// More distinct labels than this is not a classification task.
+pub const MAX_LABELS: usize = 1000;
+
+/// A classifier's target and prediction are labels: numbers must be whole
+/// (a probability given as the prediction is a common slip), and there must
+/// not be a label per row.
+fn check_labels(table: &Table, column: &Column, rows: &[usize]) -> Result<()> {
+    match &column.data {
+        ColumnData::Numeric(values) => {
+            if let Some(v) = rows.iter().map(|&r| values[r]).find(|v| v.fract() != 0.0) {
+                return Err(file_column(
+                    table,
+                    &column.name,
+                    format!(
+                        "holds `{v}`, not a class label; a classifier's target and prediction are labels (probabilities go in `--score`, or use `--task regression`)"
+                    ),
+                ));
+            }
+            let mut distinct: Vec<u64> = rows.iter().map(|&r| values[r].to_bits()).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            too_many_labels(table, column, distinct.len())
+        }
+        ColumnData::Categorical(c) => {
+            let mut seen = vec![false; c.dictionary.len()];
+            for &r in rows {
+                if let Some(code) = c.codes.get(r).filter(|&&code| (code as usize) < seen.len()) {
+                    seen[*code as usize] = true;
+                }
+            }
+            too_many_labels(table, column, seen.iter().filter(|&&x| x).count())
+        }
+        ColumnData::Unsupported { .. } => Ok(()),
+    }
+}
+
+fn too_many_labels(table: &Table, column: &Column, n: usize) -> Result<()> {
+    if n > MAX_LABELS {
+        return Err(file_column(
+            table,
+            &column.name,
+            format!("has `{n}` distinct labels, more than {MAX_LABELS}: not a classification target"),
+        ));
+    }
+    Ok(())
+}
+
 /// Labels of a classifier column; booleans read `True`/`False` but are
 /// compared with 0/1 columns as `1`/`0`.
 fn label(column: &Column, row: usize, bool_as_digit: bool) -> Option<String> {
@@ -214,6 +261,9 @@ pub fn evaluate(table: &Table, spec: &Spec) -> Result<Evaluation> {
             (Performance::Regression(report), fairness)
         }
         Task::Classification => {
+            for column in [target, prediction] {
+                check_labels(table, column, &kept)?;
+            }
             let bool_as_digit = target.source == SourceType::Bool || prediction.source == SourceType::Bool;
             let y: Vec<String> = kept.iter().filter_map(|&r| label(target, r, bool_as_digit)).collect();
             let p: Vec<String> = kept.iter().filter_map(|&r| label(prediction, r, bool_as_digit)).collect();
@@ -360,6 +410,13 @@ mod tests {
         let t = table(vec![num("y", &[1.0, 0.0]), num("p", &[1.0, 0.0]), num("s", &[0.5, f64::INFINITY])]);
         let err = evaluate(&t, &spec(Some("s"), None)).unwrap_err();
         assert_eq!(err.to_string(), "`scored.parquet`, column `s`: score `inf` is not a probability in [0, 1]");
+    }
+
+    #[test]
+    fn a_probability_as_prediction_is_caught() {
+        let t = table(vec![num("y", &[1.0, 0.0, 1.0]), num("p", &[0.9, 0.2, 0.7])]);
+        let err = evaluate(&t, &spec(None, None)).unwrap_err();
+        assert!(err.to_string().starts_with("`scored.parquet`, column `p`: holds `0.9`, not a class label"), "{err}");
     }
 
     #[test]

@@ -332,7 +332,7 @@ fn performance_section(s: &mut String, e: &Evaluation) {
             let _ = write!(
                 s,
                 "<p class=\"legend\">Labels: {}</p>",
-                c.labels.iter().map(|l| format!("<code>{}</code>", escape(l))).collect::<Vec<_>>().join(" ")
+                c.labels.iter().take(50).map(|l| format!("<code>{}</code>", escape(l))).collect::<Vec<_>>().join(" ")
             );
         }
     }

@@ -125,7 +125,8 @@ pub fn group_bars(chart: &GroupBars<'_>) -> String {
     let n_series = chart.series.len().max(1) as f64;
     let bar_h = 12.0;
     let row_h = bar_h * n_series + 10.0;
-    let (left, right, top) = (120.0, 56.0, 8.0);
+    // Room above the bars for the reference line's label.
+    let (left, right, top) = (120.0, 56.0, if chart.line.is_some() { 18.0 } else { 8.0 });
     let width = 520.0;
     let plot_w = width - left - right;
     let height = top + row_h * chart.groups.len() as f64 + 22.0;
@@ -177,9 +178,10 @@ pub fn group_bars(chart: &GroupBars<'_>) -> String {
         let lx = x(*value);
         let _ = write!(
             s,
-            r##"<line x1="{lx:.1}" x2="{lx:.1}" y1="{top}" y2="{:.1}" stroke="#c8423b" stroke-dasharray="4 3" stroke-width="1.2"/><text x="{lx:.1}" y="{:.1}" font-size="9" fill="#c8423b" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{lx:.1}" x2="{lx:.1}" y1="{:.1}" y2="{:.1}" stroke="#c8423b" stroke-dasharray="4 3" stroke-width="1.2"/><text x="{lx:.1}" y="{:.1}" font-size="9" fill="#c8423b" text-anchor="middle">{}</text>"##,
+            top - 4.0,
             height - 18.0,
-            height - 18.0 + 10.0,
+            top - 7.0,
             escape(label)
         );
     }

@@ -104,7 +104,10 @@ fn sections(e: &Evaluation) -> Sections {
         if let (Some(cm), Some(pos)) = (&c.confusion, &c.pos_label) {
             facts.push(format!("positive label: {pos}; TP {} FP {} TN {} FN {}", cm.tp, cm.fp, cm.tn, cm.fn_));
         } else {
-            facts.push(format!("labels: {}", c.labels.join(", ")));
+            let shown: Vec<&str> = c.labels.iter().take(20).map(String::as_str).collect();
+            let more = c.labels.len().saturating_sub(shown.len());
+            let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+            facts.push(format!("labels: {}{tail}", shown.join(", ")));
         }
     }
     tables.push(("Performance".to_owned(), perf));
