@@ -2,7 +2,8 @@
 //! over columns.
 //!
 //! Owns reading CSV/Parquet into typed columns ([`data`]), data drift between
-//! a reference and a current sample, model performance once labels are known
+//! a reference and a current sample ([`drift`], against a reference
+//! [`profile`] fitted once), model performance once labels are known
 //! ([`performance`]), group fairness over a protected attribute
 //! ([`fairness`]), both together over a scored table ([`evaluation`]), and
 //! the self-contained HTML report and text renderings ([`report`]).
@@ -12,10 +13,12 @@
 //! columns and get back plain, serialisable results.
 
 pub mod data;
+pub mod drift;
 pub mod error;
 pub mod evaluation;
 pub mod fairness;
 pub mod performance;
+pub mod profile;
 pub mod report;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,407 @@
+//! Evidently 0.7.23 compatibility: `DataDriftPreset` as its code runs it
+//! (`legacy/calculations/data_drift.py::get_one_column_drift`,
+//! `stattests/registry.py::_get_default_stattest`, `stattests/*.py`).
+//!
+//! Per column: ±inf become missing and missing values are dropped on both
+//! sides; the type is inferred from the *current* data (Evidently builds the
+//! report's data definition from its first dataset); the method is chosen
+//! from the type, the number of distinct values in reference ∪ current and
+//! the cleaned reference size (≤ 1000 → K-S / chi-square / Z, otherwise
+//! Wasserstein / Jensen–Shannon).
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::stats;
+use super::{
+    category_histogram, infer_kind, summarise, ColumnDrift, ColumnKind, DriftOptions, DriftReport, Histogram,
+    Inferred, Method, Mode, Source,
+};
+use crate::data::{format_number, Column, ColumnData, Table};
+use crate::error::{Error, Result};
+
+pub(super) fn compare(reference: &Table, current: &Table, options: &DriftOptions) -> Result<DriftReport> {
+    let names: Vec<String> = match &options.columns {
+        Some(cols) => cols.clone(),
+        None => current.names().map(str::to_string).collect(),
+    };
+    let pairs: Vec<(&Column, &Column)> = names
+        .iter()
+        .map(|name| {
+            let cur = current.require(name)?;
+            let refc = reference.column(name).ok_or_else(|| Error::FileColumn {
+                path: reference.path.display().to_string(),
+                column: name.clone(),
+                reason: format!(
+                    "no such column (the current file `{}` has it): the schemas differ",
+                    current.path.display()
+                ),
+            })?;
+            Ok((refc, cur))
+        })
+        .collect::<Result<_>>()?;
+    let ref_path = reference.path.display().to_string();
+    let cur_path = current.path.display().to_string();
+    let columns: Vec<ColumnDrift> = pairs
+        .par_iter()
+        .map(|(r, c)| column_drift(r, c, &ref_path, &cur_path, options))
+        .collect();
+    Ok(summarise(
+        Mode::Evidently,
+        Source { path: ref_path, rows: reference.rows },
+        Source { path: cur_path, rows: current.rows },
+        options.drift_share,
+        columns,
+    ))
+}
+
+/// One side of a column after Evidently's cleaning.
+enum Side {
+    /// Finite values, sorted.
+    Numbers { sorted: Vec<f64>, dropped: u64 },
+    /// Distinct labels with their counts (only non-zero).
+    Labels { counts: Vec<(String, u64)>, n: u64, dropped: u64 },
+}
+
+impl Side {
+    fn of(column: &Column) -> Option<Side> {
+        match &column.data {
+            ColumnData::Numeric(values) => {
+                let mut sorted: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+                sorted.sort_unstable_by(f64::total_cmp);
+                let dropped = (values.len() - sorted.len()) as u64;
+                Some(Side::Numbers { sorted, dropped })
+            }
+            ColumnData::Categorical(c) => {
+                let mut counts = vec![0u64; c.dictionary.len()];
+                let mut dropped = 0u64;
+                for &code in &c.codes {
+                    match counts.get_mut(code as usize) {
+                        Some(n) => *n += 1,
+                        None => dropped += 1,
+                    }
+                }
+                let n = c.codes.len() as u64 - dropped;
+                let counts = c
+                    .dictionary
+                    .iter()
+                    .zip(counts)
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(s, n)| (s.clone(), n))
+                    .collect();
+                Some(Side::Labels { counts, n, dropped })
+            }
+            ColumnData::Unsupported { .. } => None,
+        }
+    }
+
+    fn n(&self) -> u64 {
+        match self {
+            Side::Numbers { sorted, .. } => sorted.len() as u64,
+            Side::Labels { n, .. } => *n,
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        match self {
+            Side::Numbers { dropped, .. } | Side::Labels { dropped, .. } => *dropped,
+        }
+    }
+}
+
+/// Counts per distinct value over reference ∪ current.
+struct Counts {
+    labels: Vec<String>,
+    /// The numeric value of each label when the column holds numbers.
+    numbers: Option<Vec<f64>>,
+    reference: Vec<u64>,
+    current: Vec<u64>,
+}
+
+fn run_lengths(sorted: &[f64]) -> Vec<(f64, u64)> {
+    let mut out: Vec<(f64, u64)> = Vec::new();
+    for &x in sorted {
+        match out.last_mut() {
+            Some((v, n)) if *v == x => *n += 1,
+            _ => out.push((x + 0.0, 1)),
+        }
+    }
+    out
+}
+
+fn counts(reference: &Side, current: &Side) -> Option<Counts> {
+    match (reference, current) {
+        (Side::Numbers { sorted: r, .. }, Side::Numbers { sorted: c, .. }) => {
+            let (r, c) = (run_lengths(r), run_lengths(c));
+            let (mut i, mut j) = (0, 0);
+            let mut out = Counts { labels: vec![], numbers: Some(vec![]), reference: vec![], current: vec![] };
+            let mut numbers = Vec::new();
+            while i < r.len() || j < c.len() {
+                let x = match (r.get(i), c.get(j)) {
+                    (Some(a), Some(b)) => a.0.min(b.0),
+                    (Some(a), None) => a.0,
+                    (None, Some(b)) => b.0,
+                    (None, None) => break,
+                };
+                let rn = if r.get(i).is_some_and(|a| a.0 == x) {
+                    i += 1;
+                    r[i - 1].1
+                } else {
+                    0
+                };
+                let cn = if c.get(j).is_some_and(|b| b.0 == x) {
+                    j += 1;
+                    c[j - 1].1
+                } else {
+                    0
+                };
+                out.labels.push(format_number(x));
+                numbers.push(x);
+                out.reference.push(rn);
+                out.current.push(cn);
+            }
+            out.numbers = Some(numbers);
+            Some(out)
+        }
+        (Side::Labels { counts: r, .. }, Side::Labels { counts: c, .. }) => {
+            let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+            let mut out = Counts { labels: vec![], numbers: None, reference: vec![], current: vec![] };
+            for (label, n) in r {
+                index.insert(label, out.labels.len());
+                out.labels.push(label.clone());
+                out.reference.push(*n);
+                out.current.push(0);
+            }
+            for (label, n) in c {
+                match index.get(label.as_str()) {
+                    Some(&k) => out.current[k] = *n,
+                    None => {
+                        out.labels.push(label.clone());
+                        out.reference.push(0);
+                        out.current.push(*n);
+                    }
+                }
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// `_get_default_stattest`.
+fn default_method(kind: ColumnKind, n_reference: u64, n_values: usize) -> Method {
+    let small = n_reference <= 1000;
+    match (kind, small) {
+        (ColumnKind::Numerical, true) if n_values <= 5 => {
+            if n_values > 2 {
+                Method::ChiSquare
+            } else {
+                Method::Z
+            }
+        }
+        (ColumnKind::Numerical, true) => Method::Ks,
+        (ColumnKind::Categorical, true) => {
+            if n_values > 2 {
+                Method::ChiSquare
+            } else {
+                Method::Z
+            }
+        }
+        (ColumnKind::Numerical, false) if n_values <= 5 => Method::JensenShannon,
+        (ColumnKind::Numerical, false) => Method::Wasserstein,
+        (ColumnKind::Categorical, false) => Method::JensenShannon,
+    }
+}
+
+fn column_drift(r: &Column, c: &Column, ref_path: &str, cur_path: &str, options: &DriftOptions) -> ColumnDrift {
+    let name = c.name.as_str();
+    let kind = match infer_kind(c, &options.categorical, &options.numerical) {
+        Inferred::Kind(k) => k,
+        Inferred::Text => {
+            return ColumnDrift::not_computed(
+                name,
+                None,
+                "text column (more than half of the values are distinct): Evidently's text-content \
+                 classifier is not reproduced; pass `--categorical` to compare it as categories",
+            )
+        }
+        Inferred::Unsupported(t) => return ColumnDrift::not_computed(name, None, format!("unsupported column type `{t}`")),
+    };
+    let (Some(rs), Some(cs)) = (Side::of(r), Side::of(c)) else {
+        return ColumnDrift::not_computed(name, Some(kind), format!("unsupported column type in `{ref_path}`"));
+    };
+    let mut out = compute(name, kind, &rs, &cs, ref_path, cur_path, options);
+    out.reference_count = rs.n();
+    out.current_count = cs.n();
+    out.reference_missing = rs.dropped();
+    out.current_missing = cs.dropped();
+    out
+}
+
+fn compute(
+    name: &str,
+    kind: ColumnKind,
+    rs: &Side,
+    cs: &Side,
+    ref_path: &str,
+    cur_path: &str,
+    options: &DriftOptions,
+) -> ColumnDrift {
+    let nc = |reason: String| ColumnDrift::not_computed(name, Some(kind), reason);
+    match (rs, cs) {
+        (Side::Numbers { .. }, Side::Labels { .. }) => {
+            return nc(format!("numbers in `{ref_path}` but text in `{cur_path}`: the schemas differ"))
+        }
+        (Side::Labels { .. }, Side::Numbers { .. }) => {
+            return nc(format!("text in `{ref_path}` but numbers in `{cur_path}`: the schemas differ"))
+        }
+        _ => {}
+    }
+    if rs.n() == 0 {
+        return nc(format!("no finite values in the reference `{ref_path}` (all missing or infinite)"));
+    }
+    if cs.n() == 0 {
+        return nc(format!("no finite values in the current `{cur_path}` (all missing or infinite)"));
+    }
+    let Some(counts) = counts(rs, cs) else {
+        return nc("mixed value types".to_string());
+    };
+    let n_values = counts.labels.len();
+    let (n_ref, n_cur) = (rs.n(), cs.n());
+    let method = options.method.unwrap_or_else(|| default_method(kind, n_ref, n_values));
+    let threshold = options.threshold.unwrap_or_else(|| method.default_threshold());
+    let numbers = match (rs, cs) {
+        (Side::Numbers { sorted: a, .. }, Side::Numbers { sorted: b, .. }) => Some((a.as_slice(), b.as_slice())),
+        _ => None,
+    };
+    let mut chart_edges: Option<Vec<f64>> = None;
+    let score = match method {
+        Method::Ks | Method::Wasserstein => {
+            let Some((a, b)) = numbers else {
+                return nc(format!("method `{}` needs numeric values", method.key()));
+            };
+            if method == Method::Ks {
+                match stats::ks_2samp(a, b) {
+                    Some((_, p)) => p,
+                    None => {
+                        return nc(
+                            "K-S p-value for samples over 10 000 values (SciPy's asymptotic `kstwo`) is not \
+                             implemented; pass `--method wasserstein` or a smaller current window"
+                                .to_string(),
+                        )
+                    }
+                }
+            } else {
+                let norm = stats::std_pop(a).max(0.001);
+                stats::wasserstein_sorted(a, b) / norm
+            }
+        }
+        Method::ChiSquare => {
+            let k_norm = n_cur as f64 / n_ref as f64;
+            let f_exp: Vec<f64> = counts.reference.iter().map(|&x| x as f64 * k_norm).collect();
+            let f_obs: Vec<f64> = counts.current.iter().map(|&x| x as f64).collect();
+            stats::chisquare(&f_obs, &f_exp).1
+        }
+        Method::Z => {
+            let ref_distinct = counts.reference.iter().filter(|&&x| x > 0).count();
+            let cur_distinct = counts.current.iter().filter(|&&x| x > 0).count();
+            if ref_distinct == 1 && cur_distinct == 1 && n_values == 1 {
+                1.0
+            } else {
+                // The first key in Python's sorted order: numerically for
+                // numbers, by code point for strings.
+                let first = match &counts.numbers {
+                    Some(nums) => (0..n_values).min_by(|&a, &b| nums[a].total_cmp(&nums[b])),
+                    None => (0..n_values).min_by(|&a, &b| counts.labels[a].cmp(&counts.labels[b])),
+                }
+                .unwrap_or(0);
+                stats::z_test(n_ref - counts.reference[first], n_ref, n_cur - counts.current[first], n_cur)
+            }
+        }
+        Method::JensenShannon | Method::Psi | Method::KlDiv => {
+            let ref_distinct = counts.reference.iter().filter(|&&x| x > 0).count();
+            let (mut rp, mut cp): (Vec<f64>, Vec<f64>) = match numbers {
+                Some((a, b)) if kind == ColumnKind::Numerical && ref_distinct > 20 => {
+                    let lo = a[0].min(b[0]);
+                    let hi = a[a.len() - 1].max(b[b.len() - 1]);
+                    let edges = stats::sturges_edges(a.len() + b.len(), lo, hi);
+                    let rh = stats::histogram_sorted(a, &edges);
+                    let ch = stats::histogram_sorted(b, &edges);
+                    chart_edges = Some(edges);
+                    (
+                        rh.iter().map(|&x| x as f64 / n_ref as f64).collect(),
+                        ch.iter().map(|&x| x as f64 / n_cur as f64).collect(),
+                    )
+                }
+                _ => (
+                    counts.reference.iter().map(|&x| x as f64 / n_ref as f64).collect(),
+                    counts.current.iter().map(|&x| x as f64 / n_cur as f64).collect(),
+                ),
+            };
+            match method {
+                Method::JensenShannon => stats::jensenshannon(&rp, &cp),
+                _ => {
+                    stats::fill_zeroes(&mut rp);
+                    stats::fill_zeroes(&mut cp);
+                    if method == Method::Psi {
+                        stats::psi(&rp, &cp)
+                    } else {
+                        stats::kl_div(&rp, &cp)
+                    }
+                }
+            }
+        }
+        Method::Hellinger => {
+            let bc = if kind == ColumnKind::Categorical {
+                counts
+                    .reference
+                    .iter()
+                    .zip(&counts.current)
+                    .map(|(&a, &b)| ((a as f64 / n_ref as f64) * (b as f64 / n_cur as f64)).sqrt())
+                    .sum::<f64>()
+            } else {
+                let Some((a, b)) = numbers else {
+                    return nc("method `hellinger` needs numeric values for a numerical column".to_string());
+                };
+                let nums = counts.numbers.as_deref().unwrap_or(&[]);
+                let (lo, hi) = (nums[0], nums[nums.len() - 1]);
+                let edges = stats::sturges_edges(nums.len(), lo, hi);
+                let h1 = density(&stats::histogram_sorted(a, &edges), &edges);
+                let h2 = density(&stats::histogram_sorted(b, &edges), &edges);
+                let width = (edges[edges.len() - 1] - edges[0]) / (edges.len() - 1) as f64;
+                h1.iter().zip(&h2).map(|(&p, &q)| (p * q).sqrt() * width).sum::<f64>()
+            };
+            (1.0 - bc.clamp(0.0, 1.0)).sqrt()
+        }
+    };
+    if score.is_nan() {
+        return nc(format!("method `{}` is undefined here (a single category on both sides?)", method.key()));
+    }
+    let mut out = ColumnDrift::scored(name, kind, method, score, threshold);
+    out.histogram = Some(match numbers {
+        Some((a, b)) if kind == ColumnKind::Numerical => {
+            let edges = chart_edges.unwrap_or_else(|| {
+                let lo = a[0].min(b[0]);
+                let hi = a[a.len() - 1].max(b[b.len() - 1]);
+                stats::sturges_edges(a.len() + b.len(), lo, hi)
+            });
+            Histogram::Bins {
+                reference: stats::histogram_sorted(a, &edges),
+                current: stats::histogram_sorted(b, &edges),
+                edges,
+            }
+        }
+        _ => category_histogram(&counts.labels, &counts.reference, &counts.current),
+    });
+    out
+}
+
+/// `np.histogram(..., density=True)`: `n / db / n.sum()`.
+fn density(counts: &[u64], edges: &[f64]) -> Vec<f64> {
+    let total: u64 = counts.iter().sum();
+    counts
+        .iter()
+        .zip(edges.windows(2))
+        .map(|(&n, w)| n as f64 / (w[1] - w[0]) / total as f64)
+        .collect()
+}

@@ -1,0 +1,498 @@
+//! The statistics, each written to give SciPy's / NumPy's answer to the last
+//! few ulps: same algorithm, same order of floating-point operations where
+//! that order changes the result. Inputs are already cleaned (finite values,
+//! no missing); sorted where a function says so.
+
+use statrs::function::erf::erfc;
+use statrs::function::gamma::gamma_ur;
+
+/// `scipy.special.ndtr`: the standard normal CDF, computed as Cephes does
+/// (erf near zero, erfc in the tails) so `1 - ndtr(z)` rounds like SciPy's.
+pub fn ndtr(a: f64) -> f64 {
+    let x = a * std::f64::consts::FRAC_1_SQRT_2;
+    let z = x.abs();
+    if z < std::f64::consts::FRAC_1_SQRT_2 {
+        0.5 + 0.5 * statrs::function::erf::erf(x)
+    } else {
+        let y = 0.5 * erfc(z);
+        if x > 0.0 {
+            1.0 - y
+        } else {
+            y
+        }
+    }
+}
+
+/// `scipy.stats.chi2.sf(x, df)` = Q(df/2, x/2).
+pub fn chi2_sf(x: f64, df: f64) -> f64 {
+    if x.is_nan() || df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
+    if x == f64::INFINITY {
+        return 0.0;
+    }
+    if x <= 0.0 {
+        return 1.0;
+    }
+    gamma_ur(df / 2.0, x / 2.0)
+}
+
+/// `scipy.special.rel_entr`.
+fn rel_entr(x: f64, y: f64) -> f64 {
+    if x > 0.0 && y > 0.0 {
+        x * (x / y).ln()
+    } else if x == 0.0 && y >= 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// `scipy.spatial.distance.jensenshannon(p, q)` with natural log: the JS
+/// *distance* (square root of the divergence), after normalising p and q.
+pub fn jensenshannon(p: &[f64], q: &[f64]) -> f64 {
+    let sp: f64 = p.iter().sum();
+    let sq: f64 = q.iter().sum();
+    let mut left = 0.0;
+    let mut right = 0.0;
+    for (&a, &b) in p.iter().zip(q) {
+        let a = a / sp;
+        let b = b / sq;
+        let m = (a + b) / 2.0;
+        left += rel_entr(a, m);
+        right += rel_entr(b, m);
+    }
+    ((left + right) / 2.0).sqrt()
+}
+
+/// Population stability index over two percentage vectors (already
+/// zero-filled): Σ (r − c)·ln(r / c).
+pub fn psi(r: &[f64], c: &[f64]) -> f64 {
+    r.iter().zip(c).map(|(&a, &b)| (a - b) * (a / b).ln()).sum()
+}
+
+/// `scipy.stats.entropy(p, q)`: KL(p‖q) after normalising both.
+pub fn kl_div(p: &[f64], q: &[f64]) -> f64 {
+    let sp: f64 = p.iter().sum();
+    let sq: f64 = q.iter().sum();
+    p.iter().zip(q).map(|(&a, &b)| rel_entr(a / sp, b / sq)).sum()
+}
+
+/// Evidently's epsilon fill for PSI and KL: zeros become `min_nonzero/1e6`,
+/// or `1e-4` when the smallest non-zero share exceeds `1e-4`. No
+/// renormalisation afterwards (as in Evidently).
+pub fn fill_zeroes(v: &mut [f64]) {
+    let min = v.iter().copied().filter(|&x| x != 0.0).fold(f64::INFINITY, f64::min);
+    if !min.is_finite() {
+        return;
+    }
+    let fill = if min <= 0.0001 { min / 1e6 } else { 0.0001 };
+    for x in v.iter_mut() {
+        if *x == 0.0 {
+            *x = fill;
+        }
+    }
+}
+
+/// Pearson's chi-square goodness of fit, `scipy.stats.chisquare(f_obs, f_exp)`:
+/// returns (statistic, p-value). An expected count of zero gives ∞ and p = 0.
+pub fn chisquare(f_obs: &[f64], f_exp: &[f64]) -> (f64, f64) {
+    let stat: f64 = f_obs.iter().zip(f_exp).map(|(&o, &e)| (o - e) * (o - e) / e).sum();
+    let df = f_obs.len() as f64 - 1.0;
+    (stat, chi2_sf(stat, df))
+}
+
+/// Chi-square test of homogeneity on the 2×K table of reference and current
+/// counts (`scipy.stats.chi2_contingency(..., correction=False)` after
+/// dropping categories absent from both): the two-sample test. Returns
+/// (statistic, p-value, degrees of freedom).
+pub fn chi2_contingency(reference: &[u64], current: &[u64]) -> (f64, f64, f64) {
+    let n1: u64 = reference.iter().sum();
+    let n2: u64 = current.iter().sum();
+    let n = (n1 + n2) as f64;
+    let mut stat = 0.0;
+    let mut k = 0usize;
+    for (&a, &b) in reference.iter().zip(current) {
+        let col = (a + b) as f64;
+        if col == 0.0 {
+            continue;
+        }
+        k += 1;
+        let e1 = col * n1 as f64 / n;
+        let e2 = col * n2 as f64 / n;
+        stat += (a as f64 - e1).powi(2) / e1 + (b as f64 - e2).powi(2) / e2;
+    }
+    if k < 2 {
+        // One category on both sides: nothing can differ.
+        return (0.0, 1.0, 0.0);
+    }
+    let df = (k - 1) as f64;
+    (stat, chi2_sf(stat, df), df)
+}
+
+/// Evidently's two-proportion pooled z-test (`z_stattest.py`): `ones` are the
+/// counts of "not the first key" on each side. Two-sided p-value computed as
+/// `2 * (1 - norm.cdf(|z|))`, cancellation included.
+pub fn z_test(ones_ref: u64, n_ref: u64, ones_cur: u64, n_cur: u64) -> f64 {
+    let (n1, n2) = (n_ref as f64, n_cur as f64);
+    let p1 = ones_ref as f64 / n1;
+    let p2 = ones_cur as f64 / n2;
+    let pooled = (p1 * n1 + p2 * n2) / (n1 + n2);
+    let z = (p1 - p2) / (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    2.0 * (1.0 - ndtr(z.abs()))
+}
+
+/// Population standard deviation (ddof = 0), two-pass like pandas' nanstd.
+pub fn std_pop(values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let ss: f64 = values.iter().map(|&x| (x - mean) * (x - mean)).sum();
+    (ss / n).sqrt()
+}
+
+/// `scipy.stats.wasserstein_distance(u, v)` for sorted samples: the area
+/// between the two empirical CDFs, walked in one merge.
+pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> f64 {
+    let (nu, nv) = (u.len() as f64, v.len() as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut total = 0.0;
+    // `prev` is the last merged value; CDFs are evaluated at it (side right).
+    let mut prev = match (u.first(), v.first()) {
+        (Some(&a), Some(&b)) => a.min(b),
+        _ => return f64::NAN,
+    };
+    while i < u.len() || j < v.len() {
+        let next = match (u.get(i), v.get(j)) {
+            (Some(&a), Some(&b)) => a.min(b),
+            (Some(&a), None) => a,
+            (None, Some(&b)) => b,
+            (None, None) => break,
+        };
+        if next > prev {
+            let du = i as f64 / nu;
+            let dv = j as f64 / nv;
+            total += (du - dv).abs() * (next - prev);
+            prev = next;
+        }
+        while i < u.len() && u[i] == next {
+            i += 1;
+        }
+        while j < v.len() && v[j] == next {
+            j += 1;
+        }
+    }
+    total
+}
+
+/// The two-sided two-sample K-S statistic on sorted samples, as
+/// `scipy.stats.ks_2samp` finds it (ECDF differences evaluated at every
+/// observed value, side right).
+pub fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut max_s = f64::NEG_INFINITY;
+    let mut min_s = f64::INFINITY;
+    while i < a.len() || j < b.len() {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(&p), Some(&q)) => p.min(q),
+            (Some(&p), None) => p,
+            (None, Some(&q)) => q,
+            (None, None) => break,
+        };
+        while i < a.len() && a[i] == x {
+            i += 1;
+        }
+        while j < b.len() && b[j] == x {
+            j += 1;
+        }
+        let d = i as f64 / n1 - j as f64 / n2;
+        max_s = max_s.max(d);
+        min_s = min_s.min(d);
+    }
+    let min_s = (-min_s).clamp(0.0, 1.0);
+    if min_s > max_s {
+        min_s
+    } else {
+        max_s
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// `scipy.stats.ks_2samp(a, b)` p-value, two-sided, `method="auto"`: exact
+/// when both samples have at most 10 000 values. Returns (statistic,
+/// p-value), or `None` where SciPy would switch to Smirnov's asymptotic
+/// distribution (`kstwo.sf`), which is not ported yet.
+pub fn ks_2samp(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    let d = ks_statistic(a, b);
+    let (n1, n2) = (a.len() as u64, b.len() as u64);
+    let g = gcd(n1, n2);
+    const MAX_AUTO_N: u64 = 10_000;
+    if n1.max(n2) <= MAX_AUTO_N {
+        if let Some((d, p)) = attempt_exact_2kssamp(n1, n2, g, d) {
+            return Some((d, p.clamp(0.0, 1.0)));
+        }
+    }
+    None
+}
+
+fn attempt_exact_2kssamp(n1: u64, n2: u64, g: u64, d: f64) -> Option<(f64, f64)> {
+    let lcm = (n1 / g) * n2;
+    let h = (d * lcm as f64).round_ties_even() as u64;
+    let d = h as f64 / lcm as f64;
+    if h == 0 {
+        return Some((d, 1.0));
+    }
+    let p = if n1 == n2 {
+        prob_outside_square(n1, h)
+    } else {
+        outer_prob_inside_method(n1, n2, g, h)
+    };
+    (p.is_finite() && (0.0..=1.0).contains(&p)).then_some((d, p))
+}
+
+/// SciPy `_compute_prob_outside_square(n, h)`.
+fn prob_outside_square(n: u64, h: u64) -> f64 {
+    let (n, h) = (n as i64, h as i64);
+    let mut p = 0.0;
+    let mut k = n / h;
+    while k >= 0 {
+        let mut p1 = 1.0;
+        for j in 0..h {
+            p1 = (n - k * h - j) as f64 * p1 / (n + k * h + j + 1) as f64;
+        }
+        p = p1 * (1.0 - p);
+        k -= 1;
+    }
+    2.0 * p
+}
+
+/// SciPy `_compute_outer_prob_inside_method(m, n, g, h)` (Hodges, with
+/// Viehmann's recursion for 1 − p).
+fn outer_prob_inside_method(m: u64, n: u64, g: u64, h: u64) -> f64 {
+    let (m, n) = if m < n { (n, m) } else { (m, n) };
+    let (m, n, g, h) = (m as i64, n as i64, g as i64, h as i64);
+    let mg = m / g;
+    let ng = n / g;
+    let mut minj: i64 = 0;
+    let mut maxj: i64 = ((h as f64 / mg as f64).ceil() as i64).min(n + 1);
+    let mut curlen = maxj - minj;
+    let len_a = (2 * maxj + 2).min(n + 1) as usize;
+    let mut a = vec![1.0f64; len_a];
+    for x in a.iter_mut().take(maxj as usize).skip(minj as usize) {
+        *x = 0.0;
+    }
+    for i in 1..=m {
+        let (lastminj, lastlen) = (minj, curlen);
+        minj = ((((ng * i - h) as f64 / mg as f64).floor() as i64) + 1).max(0);
+        minj = minj.min(n);
+        maxj = (((ng * i + h) as f64 / mg as f64).ceil() as i64).min(n + 1);
+        if maxj <= minj {
+            return 1.0;
+        }
+        let mut val = if minj == 0 { 0.0 } else { 1.0 };
+        for jj in 0..(maxj - minj) {
+            let j = jj + minj;
+            let idx = (jj + minj - lastminj) as usize;
+            let prev = a.get(idx).copied().unwrap_or(1.0);
+            val = (prev * i as f64 + val * j as f64) / (i + j) as f64;
+            if let Some(slot) = a.get_mut(jj as usize) {
+                *slot = val;
+            }
+        }
+        curlen = maxj - minj;
+        if lastlen > curlen {
+            let start = (maxj - minj) as usize;
+            let end = (start + (lastlen - curlen) as usize).min(a.len());
+            for x in &mut a[start.min(end)..end] {
+                *x = 1.0;
+            }
+        }
+    }
+    a.get((maxj - minj - 1) as usize).copied().unwrap_or(f64::NAN)
+}
+
+/// `np.histogram_bin_edges(x, "sturges")` from the sample's size, min and max:
+/// width = ptp / (log2(n) + 1), ceil(ptp / width) equal bins, edges by
+/// `np.linspace` (i·step + start, last edge exactly `max`).
+pub fn sturges_edges(n: usize, min: f64, max: f64) -> Vec<f64> {
+    let (mut first, mut last) = (min, max);
+    if first == last {
+        first -= 0.5;
+        last += 0.5;
+    }
+    let ptp = max - min; // `_ptp(x)` is the data's range, 0 for constant data
+    let width = ptp / ((n as f64).log2() + 1.0);
+    let bins = if width != 0.0 && n > 0 { ((last - first) / width).ceil() as usize } else { 1 };
+    linspace(first, last, bins + 1)
+}
+
+/// `np.linspace(start, stop, num)` with `endpoint=True`.
+pub fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    if num == 0 {
+        return Vec::new();
+    }
+    if num == 1 {
+        return vec![start];
+    }
+    let div = (num - 1) as f64;
+    let delta = stop - start;
+    let step = delta / div;
+    let mut out: Vec<f64> = if step == 0.0 {
+        (0..num).map(|i| i as f64 / div * delta + start).collect()
+    } else {
+        (0..num).map(|i| i as f64 * step + start).collect()
+    };
+    if let Some(last) = out.last_mut() {
+        *last = stop;
+    }
+    out
+}
+
+/// `np.histogram(sorted, edges)[0]` for a sorted sample: bins are half-open
+/// `[e_i, e_{i+1})` except the last, which is closed; values outside are
+/// not counted.
+pub fn histogram_sorted(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
+    if edges.len() < 2 {
+        return Vec::new();
+    }
+    let last = edges.len() - 1;
+    let pos: Vec<usize> = edges
+        .iter()
+        .enumerate()
+        .map(|(k, &e)| {
+            if k == last {
+                sorted.partition_point(|&x| x <= e)
+            } else {
+                sorted.partition_point(|&x| x < e)
+            }
+        })
+        .collect();
+    pos.windows(2).map(|w| (w[1] - w[0]) as u64).collect()
+}
+
+/// Index of the bin of `x` under `np.histogram` semantics, or `None` when
+/// outside `[e_0, e_last]`.
+pub fn bin_index(edges: &[f64], x: f64) -> Option<usize> {
+    let last = edges.len().checked_sub(1)?;
+    if last == 0 || !(x >= edges[0] && x <= edges[last]) {
+        return None;
+    }
+    if x == edges[last] {
+        return Some(last - 1);
+    }
+    // Number of edges <= x, minus one.
+    Some(edges.partition_point(|&e| e <= x) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        a == b || ((a - b).abs() <= rel * a.abs().max(b.abs()))
+    }
+
+    #[test]
+    fn chi2_sf_matches_scipy() {
+        // scipy.stats.chi2.sf(x, df) for (x, df):
+        let cases = [
+            (3.5, 2.0, 0.1737739434504451),
+            (10.0, 3.0, 0.01856613546304325),
+            (0.5, 1.0, 0.47950012218695337),
+            (150.0, 7.0, 4.059880032776308e-29),
+            (1234.5, 49.0, 2.654955388578669e-226),
+            (40.0, 40.0, 0.4702572668392401),
+        ];
+        for (x, df, want) in cases {
+            let got = chi2_sf(x, df);
+            assert!(close(got, want, 1e-12), "chi2.sf({x}, {df}) = {got}, scipy {want}");
+        }
+    }
+
+    #[test]
+    fn z_test_matches_evidently() {
+        // 2 * (1 - scipy.stats.norm.cdf(abs(z))) for Evidently's pooled z of
+        // 30/100 vs 45/120, and of 300/1000 vs 420/1000.
+        let p = z_test(30, 100, 45, 120);
+        assert!(close(p, 0.2425835793483211, 1e-9), "{p}");
+        let p = z_test(300, 1000, 420, 1000);
+        assert!(close(p, 2.2684748524071097e-08, 1e-9), "{p}");
+    }
+
+    #[test]
+    fn ks_exact_matches_scipy() {
+        // scipy.stats.ks_2samp([0,1,2,3,4,5,6,7,8,9], [2.5,3.5,4.5,12,13]) ->
+        // (0.4, 0.6546786546786546); equal sizes:
+        // ks_2samp(range(20), [x + 5.5 for x in range(20)]) -> (0.3, 0.33559098126008213)
+        let a: Vec<f64> = (0..10).map(f64::from).collect();
+        let (d, p) = ks_2samp(&a, &[2.5, 3.5, 4.5, 12.0, 13.0]).unwrap();
+        assert!(close(d, 0.4, 1e-15) && close(p, 0.6546786546786546, 1e-12), "{d} {p}");
+        let a: Vec<f64> = (0..20).map(f64::from).collect();
+        let b: Vec<f64> = (0..20).map(|x| f64::from(x) + 5.5).collect();
+        let (d, p) = ks_2samp(&a, &b).unwrap();
+        assert!(close(d, 0.3, 1e-15) && close(p, 0.33559098126008213, 1e-12), "{d} {p}");
+    }
+
+    #[test]
+    fn wasserstein_matches_scipy() {
+        // scipy.stats.wasserstein_distance([0, 1, 3], [5, 6, 8]) == 5.0
+        // scipy.stats.wasserstein_distance([3.4, 3.9, 7.5, 7.8], [4.5, 1.4]) == 2.7
+        assert!(close(wasserstein_sorted(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]), 5.0, 1e-15));
+        assert!(close(wasserstein_sorted(&[3.4, 3.9, 7.5, 7.8], &[1.4, 4.5]), 2.7, 1e-14));
+    }
+
+    #[test]
+    fn sturges_edges_match_numpy() {
+        // np.histogram_bin_edges([0.0, 0.3, 1.7, 10.0], "sturges") ->
+        // [0., 3.33333333, 6.66666667, 10.]
+        let e = sturges_edges(4, 0.0, 10.0);
+        assert_eq!(e, vec![0.0, 10.0 / 3.0, 2.0 * (10.0 / 3.0), 10.0]);
+        assert_eq!(sturges_edges(5, 2.0, 2.0), vec![1.5, 2.5]);
+        let h = histogram_sorted(&[0.0, 0.3, 1.7, 10.0], &e);
+        assert_eq!(h, vec![3, 0, 1]);
+    }
+
+    #[test]
+    fn jensenshannon_bounded_by_sqrt_ln2() {
+        let d = jensenshannon(&[1.0, 0.0], &[0.0, 1.0]);
+        assert!(close(d, std::f64::consts::LN_2.sqrt(), 1e-15));
+        assert_eq!(jensenshannon(&[0.2, 0.8], &[0.2, 0.8]), 0.0);
+    }
+
+    #[test]
+    fn contingency_equals_pooled_z_squared_for_two_categories() {
+        let (stat, p, df) = chi2_contingency(&[70, 30], &[75, 45]);
+        assert_eq!(df, 1.0);
+        let pz = z_test(30, 100, 45, 120);
+        assert!(close(p, pz, 1e-9), "{p} vs {pz}");
+        assert!(stat > 0.0);
+    }
+}
+
+#[cfg(test)]
+mod erfc_check {
+    /// statrs' erfc is within ~1e-10 of Cephes', which bounds how closely
+    /// the Z-test p-value can follow SciPy's; the compatibility tests need 1e-9.
+    #[test]
+    fn statrs_erfc_is_within_1e9_of_scipy() {
+        // scipy.special.erfc(x)
+        let cases = [
+            (0.8, 0.2578990352923395),
+            (1.5, 0.03389485352468927),
+            (3.0, 2.2090496998585445e-05),
+            (6.0, 2.1519736712498913e-17),
+            (10.0, 2.0884875837625446e-45),
+            (20.0, 5.395865611607901e-176),
+        ];
+        for (x, want) in cases {
+            let got = statrs::function::erf::erfc(x);
+            assert!((got - want).abs() / want < 1e-9, "erfc({x}) = {got}, scipy {want}");
+        }
+    }
+}
