@@ -6,6 +6,7 @@ reported by the page's Content-Security-Policy, would show up there).
 Needs Debian's `chromium` (scripts/test installs it; so does this module
 when it is missing and we run as root)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -142,3 +143,37 @@ def test_regression_report_renders_in_chromium(tmp_path, modelops):
     assert console == [], "\n".join(console)
     assert {"summary", "performance", "fairness"} <= dom.ids
     assert "RMSE" in " ".join(dom.text)
+
+
+def test_report_with_drift_renders_in_chromium(tmp_path, modelops):
+    reference = scored_frame(seed=2)
+    current = scored_frame(seed=3)
+    rng = np.random.default_rng(9)
+    reference["age"] = rng.normal(40, 10, len(reference))
+    current["age"] = rng.normal(47, 10, len(current))  # drifted
+    current["only_current"] = 1.0
+    ref_path, cur_path = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    reference.to_parquet(ref_path, index=False)
+    current.to_parquet(cur_path, index=False)
+    html = tmp_path / "full.html"
+    modelops(
+        "evaluate", "--data", cur_path, "--reference", ref_path, "--target", "y", "--prediction", "p",
+        "--score", "s", "--protected", EVIL_COLUMN, "--format", "html", "--out", html,
+    )
+    dom, console, _ = render(html, tmp_path)
+    assert console == [], "\n".join(console)
+    assert {"summary", "drift", "performance", "fairness"} <= dom.ids
+    text = " ".join(dom.text)
+    assert "Dataset drift" in text and "Drift" in text and "No drift" in text
+    # One histogram per shared column (y, p, s, the protected one, age), five
+    # gauges and two fairness charts.
+    assert dom.tags.get("svg", 0) == 5 + 5 + 2
+    assert "only_current" not in text
+
+    out = modelops(
+        "evaluate", "--data", cur_path, "--reference", ref_path, "--target", "y", "--prediction", "p",
+        "--format", "json",
+    ).stdout
+    drift = json.loads(out)["drift"]
+    age = next(c for c in drift["columns"] if c["column"] == "age")
+    assert age["drift_detected"] is True

@@ -73,7 +73,7 @@ pub enum Fairness {
 }
 
 /// Everything `modelops evaluate` reports.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
     /// The file evaluated.
     pub data: String,
@@ -88,6 +88,10 @@ pub struct Evaluation {
     pub rows_dropped_missing: usize,
     pub performance: Performance,
     pub fairness: Option<Fairness>,
+    /// Drift of the scored data against a reference, when one was given
+    /// (filled by the caller; [`evaluate`] leaves it empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::DriftReport>,
 }
 
 fn file_column(table: &Table, column: &str, reason: impl Into<String>) -> Error {
@@ -314,6 +318,7 @@ pub fn evaluate(table: &Table, spec: &Spec) -> Result<Evaluation> {
         rows_dropped_missing: table.rows - kept.len(),
         performance,
         fairness,
+        drift: None,
     })
 }
 

@@ -16,6 +16,7 @@ use serde::Serialize;
 pub use html::{escape, fmt_num};
 pub use text::{evaluation_markdown, evaluation_text};
 
+use crate::drift;
 use crate::evaluation::Evaluation;
 
 /// Reference and current distribution of one column, as shares (each side
@@ -56,6 +57,82 @@ pub struct DriftView {
     /// A sentence on the mode / methods used.
     pub note: String,
     pub columns: Vec<ColumnDrift>,
+}
+
+impl DriftView {
+    /// The view of a drift engine result: counts become shares, open-ended
+    /// outer bins get a finite width for drawing.
+    pub fn from_report(report: &drift::DriftReport) -> Self {
+        let mode = match report.mode {
+            drift::Mode::Evidently => "Evidently 0.7.23-compatible mode",
+            drift::Mode::Default => "Default mode: two-sample tests against reference-fitted bins",
+        };
+        let columns: Vec<ColumnDrift> = report.columns.iter().map(column_view).collect();
+        let not_computed = columns.iter().filter(|c| c.not_computed.is_some()).count();
+        DriftView {
+            dataset_drift: report.dataset_drift,
+            drifted: report.number_of_drifted_columns,
+            columns_total: report.number_of_columns,
+            not_computed,
+            drift_share: report.drift_share,
+            note: format!(
+                "{mode}; reference {} rows, current {} rows.",
+                report.reference.rows, report.current.rows
+            ),
+            columns,
+        }
+    }
+}
+
+fn shares(counts: &[u64]) -> Vec<f64> {
+    let total: u64 = counts.iter().sum();
+    counts.iter().map(|&c| if total == 0 { 0.0 } else { c as f64 / total as f64 }).collect()
+}
+
+/// Replace infinite outer edges by one neighbouring bin width.
+fn finite_edges(edges: &[f64]) -> Vec<f64> {
+    let mut e = edges.to_vec();
+    let n = e.len();
+    if n >= 3 {
+        if !e[0].is_finite() {
+            let w = if e[2].is_finite() && e[1].is_finite() { e[2] - e[1] } else { 1.0 };
+            e[0] = e[1] - w.abs().max(f64::MIN_POSITIVE);
+        }
+        if !e[n - 1].is_finite() {
+            let w = if e[n - 2].is_finite() && e[n - 3].is_finite() { e[n - 2] - e[n - 3] } else { 1.0 };
+            e[n - 1] = e[n - 2] + w.abs().max(f64::MIN_POSITIVE);
+        }
+    }
+    e
+}
+
+fn column_view(c: &drift::ColumnDrift) -> ColumnDrift {
+    let histogram = c.histogram.as_ref().map(|h| match h {
+        drift::Histogram::Bins { edges, reference, current } => Histogram::Numeric {
+            edges: finite_edges(edges),
+            reference: shares(reference),
+            current: shares(current),
+        },
+        drift::Histogram::Categories { labels, reference, current } => Histogram::Categorical {
+            categories: labels.clone(),
+            reference: shares(reference),
+            current: shares(current),
+        },
+    });
+    ColumnDrift {
+        name: c.column.clone(),
+        kind: match c.kind {
+            Some(drift::ColumnKind::Numerical) => "numerical".to_owned(),
+            Some(drift::ColumnKind::Categorical) => "categorical".to_owned(),
+            None => "–".to_owned(),
+        },
+        method: c.method_name.clone().unwrap_or_else(|| "–".to_owned()),
+        score: c.score,
+        threshold: c.threshold,
+        drifted: c.not_computed.is_none().then_some(c.drift_detected),
+        not_computed: c.not_computed.clone(),
+        histogram,
+    }
 }
 
 /// What goes into one HTML report.
@@ -184,6 +261,36 @@ mod tests {
         // The only URL is the SVG namespace: nothing is fetched.
         assert_eq!(html.matches("https:").count(), 0);
         assert_eq!(html.matches("http:").count(), html.matches("http://www.w3.org/2000/svg").count());
+    }
+
+    #[test]
+    fn drift_results_become_shares_with_finite_edges() {
+        use crate::data::Table;
+        let numeric = |name: &str, v: Vec<f64>| Column { name: name.into(), source: SourceType::Float, data: ColumnData::Numeric(v) };
+        let reference = Table {
+            path: "ref.csv".into(),
+            rows: 200,
+            columns: vec![numeric("x", (0..200).map(f64::from).collect()), numeric("e", vec![f64::NAN; 200])],
+        };
+        let current = Table {
+            path: "cur.csv".into(),
+            rows: 200,
+            columns: vec![numeric("x", (0..200).map(|i| f64::from(i) + 80.0).collect()), numeric("e", vec![f64::NAN; 200])],
+        };
+        let report = drift::compare(&reference, &current, &drift::DriftOptions::default()).unwrap();
+        let view = DriftView::from_report(&report);
+        let x = view.columns.iter().find(|c| c.name == "x").unwrap();
+        assert_eq!(x.drifted, Some(true));
+        let Some(Histogram::Numeric { edges, reference, current }) = &x.histogram else { panic!("no histogram") };
+        assert!(edges.iter().all(|e| e.is_finite()));
+        assert!((reference.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!((current.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        let e = view.columns.iter().find(|c| c.name == "e").unwrap();
+        assert_eq!(e.drifted, None);
+        assert!(e.not_computed.is_some());
+        assert_eq!(view.not_computed, 1);
+        let html = render_html(&Report { title: "drift".into(), drift: Some(&view), ..Report::default() });
+        assert!(html.contains("id=\"drift\"") && html.contains("Not computed"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use modelops_monitor::data::read_table;
+use modelops_monitor::drift::{self, DriftOptions};
 use modelops_monitor::evaluation::{evaluate, Spec};
 use modelops_monitor::fairness::FOUR_FIFTHS;
 use modelops_monitor::performance::Task;
@@ -54,6 +55,10 @@ pub struct Args {
     /// The positive class (default: 1 or true).
     #[arg(long)]
     pos_label: Option<String>,
+    /// Also compare every column shared with this reference file (CSV or
+    /// Parquet) for drift, in default mode; the HTML report then has all three.
+    #[arg(long, value_name = "FILE")]
+    reference: Option<PathBuf>,
     /// Demographic parity ratio below which the four-fifths flag is raised.
     #[arg(long, default_value_t = FOUR_FIFTHS)]
     four_fifths_threshold: f64,
@@ -71,7 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             columns.push(name.clone());
         }
     }
-    let table = read_table(&args.data, Some(&columns))?;
+    // With a reference, every column is read: the drift section covers them all.
+    let table = read_table(&args.data, if args.reference.is_some() { None } else { Some(&columns) })?;
     let spec = Spec {
         target: args.target,
         prediction: args.prediction,
@@ -84,15 +90,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         pos_label: args.pos_label,
         four_fifths: args.four_fifths_threshold,
     };
-    let evaluation = evaluate(&table, &spec)?;
+    let mut evaluation = evaluate(&table, &spec)?;
+    if let Some(path) = &args.reference {
+        let reference = read_table(path, None)?;
+        let shared: Vec<String> =
+            table.names().filter(|name| reference.column(name).is_some()).map(str::to_owned).collect();
+        if shared.is_empty() {
+            anyhow::bail!("`{}` and `{}` share no column to compare for drift", path.display(), args.data.display());
+        }
+        let options = DriftOptions { columns: Some(shared), ..DriftOptions::default() };
+        evaluation.drift = Some(drift::compare(&reference, &table, &options)?);
+    }
+    let drift_view = evaluation.drift.as_ref().map(report::DriftView::from_report);
     let text = match args.format {
         Format::Table => report::evaluation_text(&evaluation),
         Format::Md => report::evaluation_markdown(&evaluation),
         Format::Json => report::evaluation_json(&evaluation)? + "\n",
         Format::Html => report::render_html(&report::Report {
             title: format!("Evaluation of {}", display_name(&args.data)),
-            sources: vec![("data".to_owned(), args.data.display().to_string())],
-            drift: None,
+            sources: std::iter::once(("data".to_owned(), args.data.display().to_string()))
+                .chain(args.reference.iter().map(|r| ("reference".to_owned(), r.display().to_string())))
+                .collect(),
+            drift: drift_view.as_ref(),
             evaluation: Some(&evaluation),
         }),
     };
