@@ -301,6 +301,27 @@ mod tests {
         close(r.equalized_odds_ratio, 0.5);
     }
 
+    proptest::proptest! {
+        /// Differences lie in [0, 1], ratios in [0, 1] when defined, and the
+        /// four-fifths flag agrees with the demographic parity ratio.
+        #[test]
+        fn parity_metrics_stay_in_range(rows in proptest::collection::vec((proptest::bool::ANY, proptest::bool::ANY, 0u8..4), 1..80)) {
+            let t: Vec<bool> = rows.iter().map(|r| r.0).collect();
+            let p: Vec<bool> = rows.iter().map(|r| r.1).collect();
+            let g: Vec<String> = rows.iter().map(|r| r.2.to_string()).collect();
+            let r = assess("g", "1", &t, &p, &g, FOUR_FIFTHS).unwrap();
+            for d in [r.demographic_parity_difference, r.equalized_odds_difference, r.equal_opportunity_difference] {
+                let d = d.unwrap();
+                proptest::prop_assert!((0.0..=1.0).contains(&d));
+            }
+            for q in [r.demographic_parity_ratio, r.equalized_odds_ratio, r.equal_opportunity_ratio].into_iter().flatten() {
+                proptest::prop_assert!((0.0..=1.0).contains(&q));
+            }
+            proptest::prop_assert_eq!(r.four_fifths.flagged, r.demographic_parity_ratio.is_some_and(|q| q < 0.8));
+            proptest::prop_assert_eq!(r.groups.iter().map(|x| x.count).sum::<u64>(), rows.len() as u64);
+        }
+    }
+
     #[test]
     fn too_many_groups_is_a_clear_error() {
         let n = MAX_GROUPS + 5;

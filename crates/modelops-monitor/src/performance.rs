@@ -550,6 +550,29 @@ mod tests {
         close(r.metrics.value("rmse").unwrap_or(f64::NAN), (1.25_f64 / 3.0).sqrt());
     }
 
+    proptest::proptest! {
+        /// The trapezoid over distinct thresholds equals the pair-counting
+        /// definition: P(score of a positive > score of a negative), ties ½.
+        #[test]
+        fn roc_auc_is_the_pairwise_probability(rows in proptest::collection::vec((proptest::bool::ANY, 0u8..8), 2..60)) {
+            let y: Vec<bool> = rows.iter().map(|r| r.0).collect();
+            let s: Vec<f64> = rows.iter().map(|r| f64::from(r.1) / 8.0).collect();
+            let (mut wins, mut pairs) = (0.0, 0.0);
+            for (i, &yi) in y.iter().enumerate() {
+                for (j, &yj) in y.iter().enumerate() {
+                    if yi && !yj {
+                        pairs += 1.0;
+                        wins += if s[i] > s[j] { 1.0 } else if s[i] == s[j] { 0.5 } else { 0.0 };
+                    }
+                }
+            }
+            match roc_auc(&y, &s) {
+                None => proptest::prop_assert!(pairs == 0.0),
+                Some(auc) => proptest::prop_assert!((auc - wins / pairs).abs() < 1e-12, "{auc} vs {}", wins / pairs),
+            }
+        }
+    }
+
     #[test]
     fn metric_set_serialises_nulls_for_missing_values() {
         let r = evaluate_classification("y", &s(&["1", "0"]), &s(&["1", "1"]), None, None).unwrap();
