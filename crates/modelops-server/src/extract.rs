@@ -88,10 +88,15 @@ fn json_error<T: JsonRequest>(path: &str, inner: &serde_json::Error) -> ApiError
                 None => name.to_string(),
             };
             if let Some(name) = backticked_after(&message, "unknown field `") {
-                if parent.is_none() && T::IMMUTABLE.contains(&name) {
+                // The path already ends with the unknown field's name.
+                let field = match parent {
+                    Some(p) if p == name || p.ends_with(&format!(".{name}")) => p.to_string(),
+                    _ => join(name),
+                };
+                if field == name && T::IMMUTABLE.contains(&name) {
                     return ApiError::invalid(name, format!("`{name}` cannot be changed after creation"));
                 }
-                return ApiError::invalid(join(name), message);
+                return ApiError::invalid(field, message);
             }
             if let Some(name) = backticked_after(&message, "missing field `") {
                 return ApiError::invalid(join(name), message);
