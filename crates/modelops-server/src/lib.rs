@@ -12,6 +12,23 @@
 //! field), authorise the principal into a permit, call one business function
 //! over the `modelops_core::repo` traits, convert to a wire type.
 //!
+//! Routes (all JSON unless noted; errors are [`wire::ErrorBody`]):
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | GET, POST | `/api/v1/models` | list/search (filters, `order_by`, `direction`, `page_size`, `page_token`); create |
+//! | GET, PATCH, DELETE | `/api/v1/models/{name}` | read; update; DELETE answers 405 "retire it" |
+//! | POST | `/api/v1/models/{name}/retire` | retire the model and its versions |
+//! | POST | `/api/v1/artifacts?filename=&sha256=` | raw streamed body → `{sha256, size}` |
+//! | GET, POST | `/api/v1/models/{name}/versions` | list (`state`, `tag`, paging); create from an uploaded artifact |
+//! | GET, PATCH, DELETE | `/api/v1/models/{name}/versions/{version}` | read; update description/card; 405 |
+//! | POST | `/api/v1/models/{name}/versions/{version}/retire` | retire |
+//! | GET | `/api/v1/models/{name}/versions/{version}/artifact` | verified byte stream, `X-Modelops-Sha256` |
+//! | GET, PUT, DELETE | `/api/v1/models/{name}/aliases/{alias}` | get-by-alias; set `{version}`; remove |
+//! | PUT, DELETE | `/api/v1/models/{name}/tags/{key}`, `…/versions/{version}/tags/{key}` | set `{value}`; remove |
+//! | GET | `/api/v1/audit`, `/api/v1/audit/verify` | events (filters, paging); chain verification |
+//! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |
+//!
 //! Identity: without authentication configured ([`identity::TrustedHeader`],
 //! the default), the `X-Modelops-Actor` header names the actor, who holds
 //! every role; a request without it acts as `anonymous`.
