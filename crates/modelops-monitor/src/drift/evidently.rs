@@ -270,6 +270,17 @@ fn compute(
     let (n_ref, n_cur) = (rs.n(), cs.n());
     let method = options.method.unwrap_or_else(|| default_method(kind, n_ref, n_values));
     let threshold = options.threshold.unwrap_or_else(|| method.default_threshold());
+    // Evidently's registry refuses these pairs when a method is forced
+    // (StatTestInvalidFeatureTypeError); its default choice may pick them.
+    let applies = options.method.is_none()
+        || match method {
+            Method::Ks | Method::Wasserstein => kind == ColumnKind::Numerical,
+            Method::ChiSquare | Method::Z => kind == ColumnKind::Categorical,
+            _ => true,
+        };
+    if !applies {
+        return nc(format!("method `{}` does not apply to {kind:?} columns in Evidently", method.key()).to_lowercase());
+    }
     let numbers = match (rs, cs) {
         (Side::Numbers { sorted: a, .. }, Side::Numbers { sorted: b, .. }) => Some((a.as_slice(), b.as_slice())),
         _ => None,

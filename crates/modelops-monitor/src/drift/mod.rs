@@ -170,7 +170,7 @@ impl Default for DriftOptions {
 }
 
 /// The result for a whole comparison.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftReport {
     pub mode: Mode,
     /// Where the reference came from (file or profile path) and its rows.
@@ -186,14 +186,14 @@ pub struct DriftReport {
     pub columns: Vec<ColumnDrift>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     pub path: String,
     pub rows: usize,
 }
 
 /// One column's result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnDrift {
     pub column: String,
     /// `None` when the column could not be typed (text, unsupported).
@@ -257,7 +257,7 @@ impl ColumnDrift {
 }
 
 /// Reference and current distributions of one column.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Histogram {
     /// `edges.len() == reference.len() + 1`; bins `[e_i, e_{i+1})`, the last

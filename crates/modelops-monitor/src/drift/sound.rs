@@ -114,9 +114,11 @@ fn numeric_bins(p: &ColumnProfile, agg: &ColumnAggregate) -> Option<(Counts, Vec
             Some((Counts { labels, reference, current: agg.bins.clone() }, Vec::new()))
         }
         None => {
-            let mut edges = vec![f64::NEG_INFINITY];
+            // Outer bins are open-ended; for charts they end at the extremes
+            // seen on either side.
+            let mut edges = vec![num.moments.min.min(agg.moments.min)];
             edges.extend_from_slice(&num.edges);
-            edges.push(f64::INFINITY);
+            edges.push(num.moments.max.max(agg.moments.max));
             let labels = edges.windows(2).map(|w| format!("[{}, {})", w[0], w[1])).collect();
             Some((Counts { labels, reference: num.bin_counts.clone(), current: agg.bins.clone() }, edges))
         }
