@@ -79,6 +79,10 @@ pub fn version_subject(model: &str, version: u32) -> String {
     format!("model/{model}/version/{version}")
 }
 
+pub fn alias_subject(model: &str, alias: &str) -> String {
+    format!("model/{model}/alias/{alias}")
+}
+
 impl AuditEvent {
     /// The bytes that are hashed after the previous hash.
     pub fn canonical_bytes(&self) -> Vec<u8> {

@@ -9,7 +9,7 @@
 //! - retired models and versions keep their record; nothing is hard-deleted;
 //! - a mutation of a retired model or version answers `Conflict`.
 
-use crate::audit::{AuditEvent, AuditQuery, ChainHead};
+use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainVerifier, VerifySummary};
 use crate::auth::Permit;
 use crate::error::Result;
 use crate::model::{Model, ModelPatch, NewModel};
@@ -66,3 +66,37 @@ pub trait AuditLog: Send + Sync {
 /// A backend that is both.
 pub trait Store: ModelRepo + AuditLog {}
 impl<T: ModelRepo + AuditLog> Store for T {}
+
+/// Events read per batch by [`verify_chain`].
+pub const VERIFY_BATCH: u32 = 1000;
+
+/// Re-computes the whole audit chain of `log` in batches, with constant memory.
+///
+/// The outer `Result` is a failure to read; the inner one is the verdict,
+/// naming the first broken link. Events appended while this runs are either
+/// verified too or ignored, never reported as a break: the head is re-read
+/// when the stored events run out.
+pub async fn verify_chain(log: &dyn AuditLog) -> Result<Result<VerifySummary, ChainBreak>> {
+    let mut verifier = ChainVerifier::new();
+    let mut after = 0;
+    loop {
+        let mut batch = log.read_chain(after, VERIFY_BATCH).await?;
+        if batch.is_empty() {
+            let head = log.head().await?;
+            if head.as_ref().is_some_and(|h| h.sequence > after) {
+                // The chain may have grown since the last batch; only events
+                // still absent now are missing.
+                batch = log.read_chain(after, VERIFY_BATCH).await?;
+            }
+            if batch.is_empty() {
+                return Ok(verifier.finish(head.as_ref()));
+            }
+        }
+        for event in &batch {
+            if let Err(broken) = verifier.push(event) {
+                return Ok(Err(broken));
+            }
+            after = event.sequence;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The scale-out backend: PostgreSQL, shared by many replicas.
+//!
+//! Every mutation locks the one `audit_head` row first (`SELECT … FOR UPDATE`):
+//! that serialises writers across replicas, gives events contiguous sequence
+//! numbers in commit order and makes event times follow sequence order. The
+//! model row is then locked `FOR UPDATE` too, which is what a version number
+//! is allocated under.
+
+use modelops_core::clock::Clock;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Db = sqlx::Postgres;
+type DbRow = PgRow;
+type ThisStore = PostgresStore;
+/// timestamptz holds microseconds, the precision of `Clock`.
+type TimeCol = DateTime<Utc>;
+
+fn time_to_db(t: &DateTime<Utc>) -> DateTime<Utc> {
+    *t
+}
+
+fn time_from_db(v: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    Ok(v)
+}
+
+macro_rules! model_select {
+    () => {
+        "SELECT m.id, m.name, m.kind, m.description, m.owner, m.team, m.business_purpose, m.intended_use, \
+         m.restrictions, m.risk_tier, m.state, m.latest_version, m.created_at, m.created_by, m.updated_at, \
+         (SELECT COALESCE(json_object_agg(t.key, t.value), '{}')::text FROM model_tags t WHERE t.model_id = m.id) AS tags, \
+         (SELECT COALESCE(json_agg(d.name ORDER BY md.position), '[]')::text FROM model_dependencies md \
+            JOIN models d ON d.id = md.depends_on WHERE md.model_id = m.id) AS dependencies, \
+         (SELECT COALESCE(json_object_agg(a.alias, av.number), '{}')::text FROM aliases a \
+            JOIN model_versions av ON av.id = a.version_id WHERE a.model_id = m.id) AS aliases \
+         FROM models m"
+    };
+}
+
+macro_rules! version_select {
+    () => {
+        "SELECT v.id, m.name AS model_name, v.number, v.state, v.artifact_sha256, v.artifact_size, \
+         v.artifact_filename, v.lineage, v.signature, v.card, v.description, v.created_at, v.created_by, v.updated_at, \
+         (SELECT COALESCE(json_object_agg(t.key, t.value), '{}')::text FROM version_tags t WHERE t.version_id = v.id) AS tags, \
+         (SELECT COALESCE(json_agg(a.alias), '[]')::text FROM aliases a WHERE a.version_id = v.id) AS aliases \
+         FROM model_versions v JOIN models m ON m.id = v.model_id"
+    };
+}
+
+macro_rules! for_update {
+    () => {
+        " FOR UPDATE"
+    };
+}
+
+macro_rules! instr {
+    () => {
+        "strpos"
+    };
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+const MAX_CONNECTIONS: u32 = 16;
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) and runs pending migrations.
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid("database_url", format!("`{}` is not a PostgreSQL URL: {e}", redact(url))))?;
+        Self::connect_with(options, clock).await
+    }
+
+    /// Connects with explicit options (e.g. a `search_path`) and runs pending migrations.
+    pub async fn connect_with(options: PgConnectOptions, clock: Arc<dyn Clock>) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        MIGRATOR.run(&pool).await.map_err(crate::error::migrate_err)?;
+        Ok(Self { pool, clock })
+    }
+
+    /// Brings the schema at `url` up to date.
+    pub async fn migrate(url: &str) -> Result<()> {
+        let store = Self::connect(url, Arc::new(modelops_core::clock::SystemClock)).await?;
+        store.close().await;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin_write(&self) -> Result<Tx> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A URL for an error message, without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+include!("shared.rs");

@@ -1,0 +1,147 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection and start with
+//! `BEGIN IMMEDIATE`, so a writer takes the file's write lock before reading
+//! anything: concurrent writers (also from other processes, who wait up to
+//! the busy timeout) queue instead of failing to upgrade a read lock. Reads go
+//! to a separate pool of read-only connections and run in parallel.
+
+use modelops_core::clock::{format_time, Clock};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Db = sqlx::Sqlite;
+type DbRow = SqliteRow;
+type ThisStore = SqliteStore;
+/// Times are stored as `format_time` text: exact to the microsecond and
+/// sorting as text in time order.
+type TimeCol = String;
+
+fn time_to_db(t: &DateTime<Utc>) -> String {
+    format_time(t)
+}
+
+fn time_from_db(v: String) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)).map_err(|e| corrupt("time", format!("`{v}`: {e}")))
+}
+
+macro_rules! model_select {
+    () => {
+        "SELECT m.id, m.name, m.kind, m.description, m.owner, m.team, m.business_purpose, m.intended_use, \
+         m.restrictions, m.risk_tier, m.state, m.latest_version, m.created_at, m.created_by, m.updated_at, \
+         (SELECT json_group_object(t.key, t.value) FROM model_tags t WHERE t.model_id = m.id) AS tags, \
+         (SELECT json_group_array(d.name ORDER BY md.position) FROM model_dependencies md \
+            JOIN models d ON d.id = md.depends_on WHERE md.model_id = m.id) AS dependencies, \
+         (SELECT json_group_object(a.alias, av.number) FROM aliases a \
+            JOIN model_versions av ON av.id = a.version_id WHERE a.model_id = m.id) AS aliases \
+         FROM models m"
+    };
+}
+
+macro_rules! version_select {
+    () => {
+        "SELECT v.id, m.name AS model_name, v.number, v.state, v.artifact_sha256, v.artifact_size, \
+         v.artifact_filename, v.lineage, v.signature, v.card, v.description, v.created_at, v.created_by, v.updated_at, \
+         (SELECT json_group_object(t.key, t.value) FROM version_tags t WHERE t.version_id = v.id) AS tags, \
+         (SELECT json_group_array(a.alias) FROM aliases a WHERE a.version_id = v.id) AS aliases \
+         FROM model_versions v JOIN models m ON m.id = v.model_id"
+    };
+}
+
+/// The write transaction is exclusive already.
+macro_rules! for_update {
+    () => {
+        ""
+    };
+}
+
+macro_rules! instr {
+    () => {
+        "instr"
+    };
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const READERS: u32 = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite:path`,
+    /// `sqlite://path?mode=rwc`, `sqlite::memory:`) and runs pending migrations.
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        Self::connect_with(parse_url(url)?, clock).await
+    }
+
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        Self::connect_with(SqliteConnectOptions::new().filename(path).create_if_missing(true), clock).await
+    }
+
+    pub async fn connect_with(options: SqliteConnectOptions, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let filename = options.get_filename().to_string_lossy().into_owned();
+        let in_memory = filename.is_empty() || filename == ":memory:" || filename.starts_with("file::memory:");
+        if !in_memory {
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Unavailable(format!("cannot create the database directory `{}`: {e}", dir.display())))?;
+            }
+        }
+        let single = SqlitePoolOptions::new().max_connections(1).min_connections(1);
+        // An in-memory database lives as long as its one connection.
+        let single = if in_memory { single.idle_timeout(None).max_lifetime(None) } else { single };
+        let writer = single.connect_with(options.clone()).await.map_err(db_err)?;
+        MIGRATOR.run(&writer).await.map_err(crate::error::migrate_err)?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await.map_err(db_err)?
+        };
+        Ok(Self { writer, reader, clock })
+    }
+
+    /// Brings the schema at `url` up to date.
+    pub async fn migrate(url: &str) -> Result<()> {
+        let store = Self::connect(url, Arc::new(modelops_core::clock::SystemClock)).await?;
+        store.close().await;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn begin_write(&self) -> Result<Tx> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+}
+
+fn parse_url(url: &str) -> Result<SqliteConnectOptions> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| Error::invalid("database_url", format!("`{url}` is not a SQLite URL: {e}")))?;
+    // `sqlite:path` alone should open or create the file, as `mode=rwc` does.
+    Ok(if url.contains("mode=") { options } else { options.create_if_missing(true) })
+}
+
+include!("shared.rs");
