@@ -5,7 +5,10 @@
 //! Each subcommand lives in its own module under `cmd/`. Errors bubble up as
 //! `anyhow::Error` and are printed as one line; the exit code is non-zero.
 
+mod client;
 mod cmd;
+mod config;
+mod output;
 
 use clap::Parser;
 

@@ -1,0 +1,51 @@
+//! `modelops alias …`: movable names for versions (`champion`, `challenger`).
+
+use super::models::path_segment;
+use super::versions::resolve_number;
+use crate::client::{Client, ClientArgs};
+use crate::output::print_json;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: AliasCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AliasCommand {
+    /// Point an alias at a version (moving it if it exists).
+    Set { model: String, alias: String, version: String },
+    /// Remove an alias.
+    Rm { model: String, alias: String },
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let client = Client::new(&args.client)?;
+    match args.command {
+        AliasCommand::Set { model, alias, version } => {
+            let number = resolve_number(&client, &model, &version).await?;
+            let path = format!("/api/v1/models/{}/aliases/{}", path_segment(&model), path_segment(&alias));
+            let v: Value = client.send_json(Method::PUT, &path, &json!({ "version": number })).await?;
+            if args.client.json {
+                print_json(&v)
+            } else {
+                println!("{model}@{alias} → version {number}");
+                Ok(())
+            }
+        }
+        AliasCommand::Rm { model, alias } => {
+            let path = format!("/api/v1/models/{}/aliases/{}", path_segment(&model), path_segment(&alias));
+            client.send_empty::<Value>(Method::DELETE, &path, None).await?;
+            if args.client.json {
+                print_json(&json!({"deleted": alias}))
+            } else {
+                println!("removed {model}@{alias}");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Server configuration: flags over `MODELOPS_…` environment variables over a
+//! TOML file over defaults. Clap resolves flag-or-env; the file fills what
+//! neither gave; defaults fill the rest. A bad value stops start-up with a
+//! message naming the key and where it came from.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
+pub const DEFAULT_DATA_DIR: &str = "modelops-data";
+/// 10 GiB: large models are normal; the stream never sits in memory.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
+/// The settings `serve` and `migrate` share, as clap sees them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerArgs {
+    /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log).
+    #[arg(long, env = "MODELOPS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, env = "MODELOPS_ADDR")]
+    pub addr: Option<String>,
+    /// Folder for the embedded database and the local artifact store [default: ./modelops-data].
+    #[arg(long, env = "MODELOPS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…` [default: SQLite file in the data dir].
+    #[arg(long, env = "MODELOPS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where artifacts live: a local folder path or `file://` URL [default: <data dir>/artifacts].
+    #[arg(long, env = "MODELOPS_ARTIFACTS_URL")]
+    pub artifacts_url: Option<String>,
+    /// Largest artifact accepted, in bytes [default: 10 GiB].
+    #[arg(long, env = "MODELOPS_MAX_ARTIFACT_BYTES")]
+    pub max_artifact_bytes: Option<u64>,
+    /// Log filter, e.g. `info` or `modelops=debug` [default: info].
+    #[arg(long, env = "MODELOPS_LOG")]
+    pub log: Option<String>,
+}
+
+/// The keys a config file may hold; anything else is refused by name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    artifacts_url: Option<String>,
+    max_artifact_bytes: Option<u64>,
+    log: Option<String>,
+}
+
+/// Fully resolved settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub artifacts_url: String,
+    pub max_artifact_bytes: u64,
+    pub log: String,
+}
+
+impl ServerArgs {
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let addr_text = self.addr.clone().or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        let addr: SocketAddr = addr_text
+            .parse()
+            .with_context(|| format!("invalid `addr`: `{addr_text}` is not an address such as `127.0.0.1:5000`"))?;
+        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = match self.database_url.clone().or(file.database_url) {
+            Some(url) => {
+                check_database_url(&url)?;
+                url
+            }
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("modelops.db").display()),
+        };
+        let artifacts_url = self
+            .artifacts_url
+            .clone()
+            .or(file.artifacts_url)
+            .unwrap_or_else(|| data_dir.join("artifacts").display().to_string());
+        let max_artifact_bytes = self.max_artifact_bytes.or(file.max_artifact_bytes).unwrap_or(DEFAULT_MAX_ARTIFACT_BYTES);
+        if max_artifact_bytes == 0 {
+            bail!("invalid `max_artifact_bytes`: `0` must be at least 1");
+        }
+        let log = self.log.clone().or(file.log).unwrap_or_else(|| "info".to_string());
+        tracing_subscriber::EnvFilter::try_new(&log).with_context(|| format!("invalid `log`: `{log}` is not a log filter"))?;
+        Ok(Config { addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log })
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file `{}`", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's message says what is wrong ("invalid type: string, expected
+        // u64") but for a bad value not which key: take it from the line.
+        let location = e.span().map(|span| {
+            let line_no = text[..span.start.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or_default();
+            match line.split_once('=') {
+                Some((key, _)) => format!(" line {line_no}, key `{}`", key.trim()),
+                None => format!(" line {line_no}"),
+            }
+        });
+        anyhow::anyhow!("config file `{}`{}: {}", path.display(), location.unwrap_or_default(), e.message())
+    })
+}
+
+fn check_database_url(url: &str) -> anyhow::Result<()> {
+    let known = ["sqlite:", "postgres://", "postgresql://"];
+    if !known.iter().any(|p| url.starts_with(p)) {
+        bail!("invalid `database_url`: `{url}` must start with `sqlite:`, `postgres://` or `postgresql://`");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_given() {
+        let c = ServerArgs::default().resolve().unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:5000");
+        assert_eq!(c.database_url, "sqlite://modelops-data/modelops.db?mode=rwc");
+        assert_eq!(c.artifacts_url, "modelops-data/artifacts");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let f = write("addr = \"127.0.0.1:7000\"\ndata_dir = \"/srv/m\"\n");
+        let args = ServerArgs { config: Some(f.path().into()), addr: Some("127.0.0.1:8000".into()), ..Default::default() };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.addr.port(), 8000);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/m"));
+    }
+
+    #[test]
+    fn a_bad_file_names_the_key() {
+        let f = write("adress = \"x\"\n");
+        let err = format!("{:#}", ServerArgs { config: Some(f.path().into()), ..Default::default() }.resolve().unwrap_err());
+        assert!(err.contains("adress"), "{err}");
+        let f = write("max_artifact_bytes = \"lots\"\n");
+        let err = format!("{:#}", ServerArgs { config: Some(f.path().into()), ..Default::default() }.resolve().unwrap_err());
+        assert!(err.contains("max_artifact_bytes"), "{err}");
+        let err = format!("{:#}", ServerArgs { addr: Some("nowhere".into()), ..Default::default() }.resolve().unwrap_err());
+        assert!(err.contains("`addr`") && err.contains("nowhere"), "{err}");
+        let err = format!("{:#}", ServerArgs { database_url: Some("mysql://x".into()), ..Default::default() }.resolve().unwrap_err());
+        assert!(err.contains("database_url"), "{err}");
+    }
+}
