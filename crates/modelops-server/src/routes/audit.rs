@@ -7,12 +7,9 @@ use crate::wire::{AuditList, AuditParams, VerifyResponse};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use modelops_core::audit::{AuditQuery, ChainVerifier};
+use modelops_core::audit::AuditQuery;
 use modelops_core::page::PageRequest;
-use modelops_core::repo::AuditLog;
-
-/// Events read per batch while verifying: bounds memory, not length.
-const VERIFY_BATCH: u32 = 1000;
+use modelops_core::repo::{self, AuditLog};
 
 /// Lists audit events, oldest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
@@ -40,30 +37,13 @@ pub(crate) async fn verify_chain(State(state): State<AppState>, _actor: Actor) -
 }
 
 async fn verify(log: &dyn AuditLog) -> modelops_core::Result<VerifyResponse> {
-    // The head is read first: events appended while we verify lie beyond it
-    // and are ignored, so a busy server does not look tampered with.
-    let head = log.head().await?;
-    let end = head.as_ref().map_or(0, |h| h.sequence);
-    let mut verifier = ChainVerifier::new();
-    let mut checked = 0u64;
-    let mut after = 0i64;
-    loop {
-        let batch = log.read_chain(after, VERIFY_BATCH).await?;
-        let Some(last) = batch.last() else { break };
-        let next_after = last.sequence;
-        for event in batch.iter().take_while(|e| e.sequence <= end || end == 0) {
-            if let Err(broken) = verifier.push(event) {
-                return Ok(VerifyResponse { ok: false, events: checked, head: head.map(Into::into), broken: Some(broken.into()) });
-            }
-            checked += 1;
+    Ok(match repo::verify_chain(log).await? {
+        Ok(summary) => VerifyResponse { ok: true, events: summary.events, head: summary.head.map(Into::into), broken: None },
+        Err(broken) => {
+            // Events before the broken one verified.
+            let events = u64::try_from(broken.sequence.saturating_sub(1)).unwrap_or(0);
+            let head = log.head().await?.map(Into::into);
+            VerifyResponse { ok: false, events, head, broken: Some(broken.into()) }
         }
-        if next_after >= end || (batch.len() as u32) < VERIFY_BATCH {
-            break;
-        }
-        after = next_after;
-    }
-    match verifier.finish(head.as_ref()) {
-        Ok(summary) => Ok(VerifyResponse { ok: true, events: summary.events, head: summary.head.map(Into::into), broken: None }),
-        Err(broken) => Ok(VerifyResponse { ok: false, events: checked, head: head.map(Into::into), broken: Some(broken.into()) }),
-    }
+    })
 }

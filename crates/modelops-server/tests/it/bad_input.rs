@@ -1,0 +1,110 @@
+//! Every kind of bad input answers 4xx in the one JSON shape, naming the field.
+
+use crate::support::{App, JSON_LIMIT};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = App::new().await;
+    for body in ["{", "{\"name\": }", "not json", "", "{\"name\":\"a\",\"kind\":\"onnx\",\"risk_tier\":\"low\"} trailing"] {
+        let message = app.call_raw(Method::POST, "/api/v1/models", body).await.invalid("body");
+        assert!(message.contains("malformed JSON"), "{body}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_fields_are_named() {
+    let app = App::new().await;
+    let answer = app.call(Method::POST, "/api/v1/models", Some(json!({"name": "a", "kind": "onnx", "risk_tier": "low", "colour": "red"}))).await;
+    let message = answer.invalid("colour");
+    assert!(message.contains("`colour`"), "{message}");
+    app.create_model("m").await;
+    let up = app.upload(b"x").await;
+    let nested = json!({"artifact": {"sha256": up.body["sha256"], "filename": "a", "extra": 1}});
+    app.call(Method::POST, "/api/v1/models/m/versions", Some(nested)).await.invalid("artifact.extra");
+    let patch = app.call(Method::PATCH, "/api/v1/models/m", Some(json!({"name": "renamed"}))).await;
+    assert!(patch.invalid("name").contains("cannot be changed"));
+    app.get("/api/v1/models?colour=red").await.invalid("colour");
+}
+
+#[tokio::test]
+async fn wrong_types_and_values_name_the_json_path() {
+    let app = App::new().await;
+    let cases = [
+        (json!({"name": 5, "kind": "onnx", "risk_tier": "low"}), "name"),
+        (json!({"name": "a", "kind": "pytorch", "risk_tier": "low"}), "kind"),
+        (json!({"name": "a", "kind": "onnx", "risk_tier": "extreme"}), "risk_tier"),
+        (json!({"name": "a", "kind": "onnx"}), "risk_tier"),
+        (json!({"name": "a", "kind": "onnx", "risk_tier": "low", "tags": {"k": 1}}), "tags.k"),
+        (json!({"name": "a", "kind": "onnx", "risk_tier": "low", "dependencies": ["ok", "b/c"]}), "dependencies[1]"),
+        (json!({"name": "a", "kind": "onnx", "risk_tier": "low", "dependencies": ["a"]}), "dependencies"),
+        (json!("just a string"), "body"),
+    ];
+    for (body, field) in cases {
+        let answer = app.call(Method::POST, "/api/v1/models", Some(body.clone())).await;
+        answer.invalid(field);
+    }
+    let message = app.call(Method::POST, "/api/v1/models", Some(json!({"name": "a", "kind": "pytorch", "risk_tier": "low"}))).await.invalid("kind");
+    assert!(message.contains("pytorch") && message.contains("onnx"), "{message}");
+
+    app.create_model("m").await;
+    let up = app.upload(b"x").await;
+    let bad_rows = json!({"artifact": {"sha256": up.body["sha256"], "filename": "a"}, "lineage": {"dataset_rows": -3}});
+    app.call(Method::POST, "/api/v1/models/m/versions", Some(bad_rows)).await.invalid("lineage.dataset_rows");
+    let bad_dtype = json!({"artifact": {"sha256": up.body["sha256"], "filename": "a"},
+        "signature": {"inputs": [{"name": "x", "dtype": "float"}]}});
+    app.call(Method::POST, "/api/v1/models/m/versions", Some(bad_dtype)).await.invalid("signature.inputs[0].dtype");
+    let bad_sha = json!({"artifact": {"sha256": up.body["sha256"], "filename": "a"}, "lineage": {"dataset_sha256": "abc"}});
+    app.call(Method::POST, "/api/v1/models/m/versions", Some(bad_sha)).await.invalid("lineage.dataset_sha256");
+    let empty_patch = app.call(Method::PATCH, "/api/v1/models/m", Some(json!({}))).await;
+    empty_patch.invalid("body");
+    app.get("/api/v1/models?page_size=abc").await.invalid("page_size");
+    app.get("/api/v1/models?page_size=0").await.invalid("page_size");
+    app.get("/api/v1/models?kind=pytorch").await.invalid("kind");
+    app.get("/api/v1/models?tag=%3Dv").await.invalid("tag");
+}
+
+#[tokio::test]
+async fn bad_names_are_refused() {
+    let app = App::new().await;
+    let long = "x".repeat(129);
+    for name in ["", long.as_str(), "a/b", "bell\u{7}", " padded"] {
+        let answer = app.call(Method::POST, "/api/v1/models", Some(json!({"name": name, "kind": "onnx", "risk_tier": "low"}))).await;
+        answer.invalid("name");
+    }
+    // In the path: `%2F` decodes to `/`, `%07` to a control character.
+    for path in ["/api/v1/models/a%2Fb", "/api/v1/models/bell%07", &format!("/api/v1/models/{long}")] {
+        app.get(path).await.invalid("name");
+    }
+    // An empty segment is an empty name.
+    app.get("/api/v1/models//versions").await.invalid("name");
+}
+
+#[tokio::test]
+async fn oversized_and_untyped_bodies() {
+    let app = App::new().await;
+    let big = json!({"name": "a", "kind": "onnx", "risk_tier": "low", "description": "x".repeat(JSON_LIMIT)});
+    let (code, field, _) = app.call(Method::POST, "/api/v1/models", Some(big)).await.error(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!((code.as_str(), field.as_deref()), ("payload_too_large", Some("body")));
+
+    let request = Request::builder().method(Method::POST).uri("/api/v1/models").body(Body::from(r#"{"name":"a"}"#)).unwrap();
+    let (code, _, _) = app.send(request).await.error(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(code, "unsupported_media_type");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/models")
+        .header("content-type", "text/plain")
+        .body(Body::from(r#"{"name":"a"}"#))
+        .unwrap();
+    app.send(request).await.error(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = App::new().await;
+    assert_eq!(app.get("/api/v1/nothing").await.error(StatusCode::NOT_FOUND).0, "not_found");
+    let answer = app.call(Method::PUT, "/api/v1/models", None).await;
+    assert_eq!(answer.error(StatusCode::METHOD_NOT_ALLOWED).0, "method_not_allowed");
+}

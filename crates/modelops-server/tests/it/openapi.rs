@@ -1,0 +1,73 @@
+use crate::support::App;
+use axum::http::StatusCode;
+
+/// Every route the router answers, as (method, OpenAPI path).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/models"),
+    ("post", "/api/v1/models"),
+    ("get", "/api/v1/models/{name}"),
+    ("patch", "/api/v1/models/{name}"),
+    ("delete", "/api/v1/models/{name}"),
+    ("post", "/api/v1/models/{name}/retire"),
+    ("post", "/api/v1/artifacts"),
+    ("get", "/api/v1/models/{name}/versions"),
+    ("post", "/api/v1/models/{name}/versions"),
+    ("get", "/api/v1/models/{name}/versions/{version}"),
+    ("patch", "/api/v1/models/{name}/versions/{version}"),
+    ("delete", "/api/v1/models/{name}/versions/{version}"),
+    ("post", "/api/v1/models/{name}/versions/{version}/retire"),
+    ("get", "/api/v1/models/{name}/versions/{version}/artifact"),
+    ("get", "/api/v1/models/{name}/aliases/{alias}"),
+    ("put", "/api/v1/models/{name}/aliases/{alias}"),
+    ("delete", "/api/v1/models/{name}/aliases/{alias}"),
+    ("put", "/api/v1/models/{name}/tags/{key}"),
+    ("delete", "/api/v1/models/{name}/tags/{key}"),
+    ("put", "/api/v1/models/{name}/versions/{version}/tags/{key}"),
+    ("delete", "/api/v1/models/{name}/versions/{version}/tags/{key}"),
+    ("get", "/api/v1/audit"),
+    ("get", "/api/v1/audit/verify"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+#[tokio::test]
+async fn the_document_lists_every_route_with_its_schemas() {
+    let app = App::new().await;
+    let answer = app.get("/api/v1/openapi.json").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let doc = &answer.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = 0;
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys().filter(|k| ["get", "post", "put", "patch", "delete"].contains(&k.as_str())) {
+            documented += 1;
+            assert!(ROUTES.contains(&(method.as_str(), path.as_str())), "undocumented in the test list: {method} {path}");
+        }
+    }
+    assert_eq!(documented, ROUTES.len());
+    for (method, path) in ROUTES {
+        let op = &paths[*path][*method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        let responses = op["responses"].as_object().unwrap();
+        assert!(!responses.is_empty(), "{method} {path} documents no response");
+        if path.starts_with("/api/v1/models") || path.starts_with("/api/v1/audit") || *path == "/api/v1/artifacts" {
+            let error = responses.iter().find(|(code, _)| code.starts_with('4')).map(|(_, r)| r);
+            let schema = &error.unwrap_or_else(|| panic!("{method} {path} documents no 4xx"))["content"]["application/json"]["schema"];
+            assert_eq!(schema["$ref"], "#/components/schemas/ErrorBody", "{method} {path}");
+        }
+    }
+    for schema in ["CreateModelRequest", "ModelResponse", "VersionResponse", "CreateVersionRequest", "ErrorBody", "VerifyResponse"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema} missing");
+    }
+    // Requests refuse unknown fields, and the document says so.
+    assert_eq!(doc["components"]["schemas"]["CreateModelRequest"]["additionalProperties"], false);
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = App::new().await;
+    assert_eq!(app.get("/healthz").await.body["status"], "ok");
+    assert_eq!(app.get("/readyz").await.body["status"], "ok");
+}
