@@ -1,0 +1,92 @@
+//! Starts `modelops serve` on a free port and runs CLI commands against it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_modelops");
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_remove("MODELOPS_CONFIG")
+            .env_remove("MODELOPS_DATABASE_URL")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The server announces its address on stderr once it listens.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = loop {
+            assert!(Instant::now() < deadline, "server did not announce its address");
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(rest) = line.strip_prefix("modelops listening on ") {
+                break rest.trim().to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url, dir }
+    }
+
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("data/modelops.db").display())
+    }
+
+    /// Runs the CLI against this server as `actor`.
+    pub fn cli(&self, actor: &str, args: &[&str]) -> Output {
+        self.cli_in(self.dir.path(), actor, args)
+    }
+
+    pub fn cli_in(&self, cwd: &Path, actor: &str, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(cwd)
+            .env("MODELOPS_SERVER", &self.url)
+            .env("MODELOPS_ACTOR", actor)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI with `--json` and parses what it printed; panics with the
+    /// error line if it failed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = args.to_vec();
+        full.push("--json");
+        let out = self.cli("ana", &full);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The one line a failed command printed, checked to be one line.
+pub fn error_line(out: &Output) -> String {
+    assert!(!out.status.success(), "expected failure, got: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "error should be one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
