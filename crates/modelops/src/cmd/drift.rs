@@ -65,6 +65,8 @@ pub enum Format {
     Table,
     Json,
     Md,
+    /// One self-contained page with a histogram per column.
+    Html,
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
@@ -134,6 +136,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Format::Json => serde_json::to_string_pretty(&report)?,
         Format::Table => render_table(&report),
         Format::Md => render_markdown(&report),
+        Format::Html => {
+            let view = modelops_monitor::report::DriftView::from_report(&report);
+            modelops_monitor::report::render_html(&modelops_monitor::report::Report {
+                title: format!("Data drift of {}", report.current.path),
+                sources: vec![
+                    ("reference".to_owned(), report.reference.path.clone()),
+                    ("current".to_owned(), report.current.path.clone()),
+                ],
+                drift: Some(&view),
+                evaluation: None,
+            })
+        }
     };
     match &args.out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?,

@@ -19,7 +19,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum VersionsCommand {
     /// Upload an artifact and register it as the model's next version.
-    Push(PushArgs),
+    Push(Box<PushArgs>),
     /// List a model's versions, newest first.
     List {
         model: String,
