@@ -177,3 +177,38 @@ def test_report_with_drift_renders_in_chromium(tmp_path, modelops):
     drift = json.loads(out)["drift"]
     age = next(c for c in drift["columns"] if c["column"] == "age")
     assert age["drift_detected"] is True
+
+
+def test_drift_report_renders_in_chromium(tmp_path, modelops):
+    rng = np.random.default_rng(12)
+    n = 1500
+
+    def frame(shift):
+        return pd.DataFrame(
+            {
+                "age": rng.normal(40 + 6 * shift, 10, n),
+                EVIL_COLUMN: rng.choice(["a", "b", EVIL_GROUP], n, p=[0.5, 0.3, 0.2] if shift else [0.2, 0.3, 0.5]),
+                "empty": np.full(n, np.nan),
+                "with_inf": np.where(rng.random(n) < 0.05, np.inf, rng.normal(0, 1, n)),
+                "user_id": [f"u{shift}_{i}" for i in range(n)],
+            }
+        )
+
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    frame(0).to_parquet(ref, index=False)
+    frame(1).to_parquet(cur, index=False)
+    html = tmp_path / "drift.html"
+    modelops("drift", "--reference", ref, "--current", cur, "--format", "html", "--out", html)
+    raw = html.read_text()
+    assert "<script" not in raw and "<img" not in raw
+    dom, console, shot = render(html, tmp_path)
+    assert console == [], "\n".join(console)
+    assert {"summary", "drift"} <= dom.ids
+    assert "performance" not in dom.ids
+    text = " ".join(dom.text)
+    assert EVIL_COLUMN in text and "Not computed" in text and "Dataset drift" in text
+    # A histogram for every column that has one: at least age, the
+    # categorical one and with_inf (finite values only).
+    assert dom.tags.get("svg", 0) >= 3
+    assert dom.bars > 10
+    assert shot.stat().st_size > 20_000

@@ -243,14 +243,15 @@ fn drift_section(s: &mut String, d: &DriftView) {
     s.push_str("</tbody></table>");
     let _ = write!(s, "<h3>Reference vs current</h3>{}<div class=\"grid\">", legend());
     for c in &d.columns {
+        let stats = match c.score {
+            Some(score) => format!("{} · score {} (threshold {})", escape(&c.method), fmt_num(score), opt(c.threshold)),
+            None => String::new(),
+        };
         let _ = write!(
             s,
-            "<div class=\"col\"><h4><span>{}</span>{}</h4><div class=\"stats\">{} · score {} (threshold {})</div>",
+            "<div class=\"col\"><h4><span>{}</span>{}</h4><div class=\"stats\">{stats}</div>",
             escape(&c.name),
             verdict(c),
-            escape(&c.method),
-            opt(c.score),
-            opt(c.threshold)
         );
         match &c.histogram {
             Some(h) => s.push_str(&histogram_svg(h)),
