@@ -18,7 +18,8 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the artifact store at `{}`", config.artifacts_url))?
         .with_max_size(Some(config.max_artifact_bytes));
     let state = modelops_server::AppState::new(store, artifacts, modelops_server::ServerConfig::default());
-    let app = modelops_server::router(state);
+    // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
+    let app = modelops_server::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on `{}`", config.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.database_url), artifacts = %config.artifacts_url, "modelops listening");

@@ -135,3 +135,21 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_server_runs_on_postgres_and_its_chain_verifies_offline() {
+    let Some(url) = crate::harness::fresh_postgres_database("tour") else { return };
+    let s = Server::start_on(Some(url.clone()));
+    create_model(&s, "fraud");
+    let artifact = s.path("f.bin");
+    std::fs::write(&artifact, b"fraud model bytes").unwrap();
+    let v = s.json(&["versions", "push", "fraud", artifact.to_str().unwrap(), "--code-commit", "abc123"]);
+    assert_eq!(v["version"], 1);
+    s.json(&["alias", "set", "fraud", "champion", "1"]);
+    assert_eq!(s.json(&["versions", "show", "fraud", "champion"])["version"], 1);
+    let online = s.json(&["audit", "verify"]);
+    assert_eq!(online["ok"], true);
+    assert_eq!(online["events"], 3);
+    let offline = s.json(&["audit", "verify", "--database-url", &url]);
+    assert_eq!(offline["head"], online["head"]);
+}

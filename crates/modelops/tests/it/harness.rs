@@ -11,14 +11,24 @@ pub struct Server {
     child: Child,
     pub url: String,
     pub dir: tempfile::TempDir,
+    database_url: Option<String>,
 }
 
 impl Server {
+    /// A server on the default embedded SQLite database.
     pub fn start() -> Server {
+        Self::start_on(None)
+    }
+
+    /// A server on the database `database_url` names (SQLite in the data dir when `None`).
+    pub fn start_on(database_url: Option<String>) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0", "--log", "warn", "--data-dir"])
-            .arg(dir.path().join("data"))
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--log", "warn", "--data-dir"]).arg(dir.path().join("data"));
+        if let Some(url) = &database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut child = cmd
             .env_remove("MODELOPS_CONFIG")
             .env_remove("MODELOPS_DATABASE_URL")
             .stderr(Stdio::piped())
@@ -38,11 +48,11 @@ impl Server {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, url, dir }
+        Server { child, url, dir, database_url }
     }
 
     pub fn db_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("data/modelops.db").display())
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.dir.path().join("data/modelops.db").display()))
     }
 
     /// Runs the CLI against this server as `actor`.
@@ -89,4 +99,30 @@ pub fn error_line(out: &Output) -> String {
     assert_eq!(err.lines().count(), 1, "error should be one line: {err}");
     assert!(err.starts_with("error: "), "{err}");
     err
+}
+
+/// A fresh, empty database on the test PostgreSQL server, or `None` when
+/// PostgreSQL is skipped on purpose. Without a server URL the test fails:
+/// run the suite through `scripts/with-postgres`.
+pub fn fresh_postgres_database(tag: &str) -> Option<String> {
+    let url = match std::env::var("MODELOPS_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var("MODELOPS_TEST_SKIP_POSTGRES").as_deref() == Ok("1") => return None,
+        Err(_) => panic!("MODELOPS_TEST_POSTGRES_URL is not set: run through `scripts/with-postgres cargo test`, or set MODELOPS_TEST_SKIP_POSTGRES=1"),
+    };
+    let name = format!("cli_{tag}_{}", std::process::id());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        conn.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await.unwrap();
+        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    });
+    // Same server and credentials, another database.
+    let (base, query) = url.split_once('?').map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+    Some(match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    })
 }
