@@ -9,6 +9,7 @@
 
 mod aliases_tags;
 mod audit;
+mod connect;
 mod harness;
 mod models;
 mod tamper;
