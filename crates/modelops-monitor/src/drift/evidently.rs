@@ -111,6 +111,7 @@ impl Side {
 
 /// Counts per distinct value over reference ∪ current.
 struct Counts {
+    /// Empty when the column holds numbers (see `numbers`).
     labels: Vec<String>,
     /// The numeric value of each label when the column holds numbers.
     numbers: Option<Vec<f64>>,
@@ -155,7 +156,6 @@ fn counts(reference: &Side, current: &Side) -> Option<Counts> {
                 } else {
                     0
                 };
-                out.labels.push(format_number(x));
                 numbers.push(x);
                 out.reference.push(rn);
                 out.current.push(cn);
@@ -266,7 +266,7 @@ fn compute(
     let Some(counts) = counts(rs, cs) else {
         return nc("mixed value types".to_string());
     };
-    let n_values = counts.labels.len();
+    let n_values = counts.reference.len();
     let (n_ref, n_cur) = (rs.n(), cs.n());
     let method = options.method.unwrap_or_else(|| default_method(kind, n_ref, n_values));
     let threshold = options.threshold.unwrap_or_else(|| method.default_threshold());
@@ -402,7 +402,14 @@ fn compute(
                 edges,
             }
         }
-        _ => category_histogram(&counts.labels, &counts.reference, &counts.current),
+        _ => {
+            // Labels of numeric values are only formatted for the chart.
+            let labels = match &counts.numbers {
+                Some(nums) => nums.iter().map(|&x| format_number(x)).collect(),
+                None => counts.labels.clone(),
+            };
+            category_histogram(&labels, &counts.reference, &counts.current)
+        }
     });
     out
 }
