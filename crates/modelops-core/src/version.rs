@@ -173,6 +173,9 @@ impl NewVersion {
                 check_text(field, v, 2048)?;
             }
         }
+        for (name, value) in &l.hyperparameters {
+            check_json_depth(&format!("lineage.hyperparameters.{name}"), value)?;
+        }
         for (name, value) in &l.training_metrics {
             if !value.is_finite() {
                 return Err(Error::invalid(format!("lineage.training_metrics.{name}"), format!("`{value}` is not a finite number")));
@@ -216,6 +219,30 @@ impl VersionPatch {
     }
 }
 
+/// How deeply a hyperparameter value may nest. A version is returned inside
+/// listings and audit events, a few levels deeper than it was sent; without
+/// a bound well below serde_json's 128-level recursion limit, the server
+/// would store versions that its own clients (the CLI among them) cannot read.
+pub const MAX_HYPERPARAMETER_DEPTH: usize = 32;
+
+/// Refuses a JSON value nested more than [`MAX_HYPERPARAMETER_DEPTH`] levels.
+/// Iterative, so no input can exhaust the stack here.
+fn check_json_depth(field: &str, value: &serde_json::Value) -> Result<()> {
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth > MAX_HYPERPARAMETER_DEPTH {
+            return Err(Error::invalid(field, format!("nests more than {MAX_HYPERPARAMETER_DEPTH} levels of arrays and objects")));
+        }
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    Ok(())
+}
+
 fn check_card(card: &ModelCard) -> Result<()> {
     check_text("card.markdown", &card.markdown, MAX_TEXT_LEN)?;
     check_text("card.intended_use", &card.intended_use, MAX_TEXT_LEN)?;
@@ -246,4 +273,38 @@ fn check_signature(sig: &Signature) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> serde_json::Value {
+        let mut value = serde_json::json!(1);
+        for _ in 0..levels {
+            value = serde_json::json!([value]);
+        }
+        value
+    }
+
+    fn version_with(hyperparameter: serde_json::Value) -> NewVersion {
+        let digest = Sha256Hex::from_digest(&[0; 32]);
+        NewVersion {
+            artifact: ArtifactRef { sha256: digest, size: 1, filename: "m.onnx".into() },
+            lineage: Lineage { hyperparameters: BTreeMap::from([("layers".to_string(), hyperparameter)]), ..Lineage::default() },
+            signature: Signature::default(),
+            card: ModelCard::default(),
+            description: String::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn hyperparameters_nest_at_most_the_limit() {
+        assert!(version_with(nested(MAX_HYPERPARAMETER_DEPTH)).validate().is_ok());
+        let err = version_with(nested(MAX_HYPERPARAMETER_DEPTH + 1)).validate().unwrap_err();
+        assert_eq!(err.field(), Some("lineage.hyperparameters.layers"));
+        // Deeper than serde_json would ever parse: still no stack overflow.
+        assert!(version_with(nested(1_000)).validate().is_err());
+    }
 }

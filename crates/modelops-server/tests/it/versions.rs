@@ -148,3 +148,33 @@ async fn racing_creators_get_distinct_numbers() {
     }
     assert_eq!(numbers, (1..=8).collect::<BTreeSet<u64>>());
 }
+
+/// Found fuzzing: hyperparameters nested 124 levels were stored, and then
+/// `GET …/versions` and `GET /api/v1/audit` answered documents nested past
+/// serde_json's 128-level limit, which the CLI could no longer read.
+#[tokio::test]
+async fn deeply_nested_hyperparameters_are_refused_and_nothing_is_written() {
+    let app = App::new().await;
+    app.create_model("m").await;
+    let sha = app.upload(b"deep").await.body["sha256"].as_str().unwrap().to_string();
+    let events_before = app.get("/api/v1/audit").await.body["events"].as_array().unwrap().len();
+    for levels in [33, 124, 10_000] {
+        let value = format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        let body = format!(r#"{{"artifact":{{"sha256":"{sha}","filename":"a"}},"lineage":{{"hyperparameters":{{"layers":{value}}}}}}}"#);
+        let answer = app.call_raw(Method::POST, "/api/v1/models/m/versions", &body).await;
+        let field = if levels < 125 { "lineage.hyperparameters.layers" } else { "body" };
+        answer.invalid(field);
+    }
+    assert!(app.get("/api/v1/models/m").await.body["latest_version"].is_null());
+    assert_eq!(app.get("/api/v1/audit").await.body["events"].as_array().unwrap().len(), events_before);
+
+    // At the limit the version is stored, and listings of it stay readable
+    // by a client with serde_json's default recursion limit.
+    let value = format!("{}{}", "[".repeat(32), "]".repeat(32));
+    let body = format!(r#"{{"artifact":{{"sha256":"{sha}","filename":"a"}},"lineage":{{"hyperparameters":{{"layers":{value}}}}}}}"#);
+    assert_eq!(app.call_raw(Method::POST, "/api/v1/models/m/versions", &body).await.status, StatusCode::CREATED);
+    for uri in ["/api/v1/models/m/versions", "/api/v1/audit"] {
+        let answer = app.get(uri).await;
+        serde_json::from_slice::<serde_json::Value>(&answer.bytes).unwrap_or_else(|e| panic!("{uri}: {e}"));
+    }
+}
