@@ -94,7 +94,8 @@ impl AliasName {
     }
 }
 
-/// A tag key: 1–250 characters, no control characters.
+/// A tag key: 1–250 characters, no control characters, no `=` (listings
+/// filter on `tag=key=value`, so a key with `=` could never be filtered on).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TagKey(String);
@@ -103,6 +104,9 @@ impl TagKey {
     pub fn parse(value: impl Into<String>) -> Result<Self> {
         let value = value.into();
         check_name("tag key", &value, MAX_TAG_KEY_LEN)?;
+        if value.contains('=') {
+            return Err(Error::invalid("tag key", format!("{} must not contain `=`", quote(&value))));
+        }
         Ok(Self(value))
     }
 
@@ -170,5 +174,12 @@ mod tests {
         }
         assert!(AliasName::parse("v").is_ok());
         assert!(AliasName::parse("vintage").is_ok());
+    }
+
+    #[test]
+    fn tag_keys_refuse_the_filter_separator() {
+        assert!(TagKey::parse("domain").is_ok());
+        let err = TagKey::parse("a=b").unwrap_err().to_string();
+        assert!(err.contains("`a=b`") && err.contains("`=`"), "{err}");
     }
 }

@@ -66,3 +66,16 @@ async fn tags_on_models_and_versions() {
     assert_eq!(too_long.status, StatusCode::BAD_REQUEST, "{too_long:?}");
     app.call(Method::PUT, "/api/v1/models/m/tags/bad%07key", Some(json!({"value": "1"}))).await.invalid("key");
 }
+
+/// Found fuzzing: a tag key `a=b` was accepted, but `?tag=a=b` filters on key
+/// `a`, so such a tag could never be found again.
+#[tokio::test]
+async fn tag_keys_with_the_filter_separator_are_refused() {
+    let app = App::new().await;
+    app.create_model("m").await;
+    let message = app.call(Method::PUT, "/api/v1/models/m/tags/a%3Db", Some(json!({"value": "v"}))).await.invalid("key");
+    assert!(message.contains("`a=b`"), "{message}");
+    let body = json!({"name": "n", "kind": "onnx", "risk_tier": "low", "tags": {"a=b": "v"}});
+    app.call(Method::POST, "/api/v1/models", Some(body)).await.invalid("tags.a=b");
+    assert!(app.get("/api/v1/models/m").await.body["tags"].get("a=b").is_none());
+}
