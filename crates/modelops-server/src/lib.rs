@@ -137,7 +137,10 @@ impl std::fmt::Debug for AppState {
         (name = "tags", description = "Key/value tags on models and versions"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "health", description = "Liveness and readiness"),
-    )
+    ),
+    // Query parameters reference these enums; utoipa does not collect
+    // schemas reached only through `IntoParams`, so list them here.
+    components(schemas(wire::Direction, wire::ModelOrder))
 )]
 struct ApiDoc;
 
