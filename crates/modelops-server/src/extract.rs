@@ -44,10 +44,19 @@ where
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::too_large("the JSON body is larger than the limit")
             } else {
-                ApiError::invalid("body", format!("cannot read the body: {}", r.body_text()))
+                ApiError::invalid("body", format!("cannot read the body: {}", lowercase_first(&r.body_text())))
             }
         })?;
         parse_json::<T>(&bytes).map(ApiJson)
+    }
+}
+
+/// axum's rejection texts start with a capital; our messages do not.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -79,6 +88,11 @@ pub fn parse_json<T: JsonRequest>(bytes: &[u8]) -> Result<T, ApiError> {
 fn json_error<T: JsonRequest>(path: &str, inner: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match inner.classify() {
+        // A number beyond f64 (`1e999`) is a syntax error to serde_json, but
+        // the path still says which field held it.
+        Category::Syntax if path != "." && inner.to_string().starts_with("number out of range") => {
+            ApiError::invalid(path, format!("`{path}` holds a number out of range (JSON numbers here must be finite 64-bit floats): {inner}"))
+        }
         Category::Syntax | Category::Eof | Category::Io => ApiError::invalid("body", format!("malformed JSON: {inner}")),
         Category::Data => {
             let message = inner.to_string();
@@ -134,7 +148,16 @@ where
                 .or_else(|| backticked_after(&message, "missing field `"))
                 .map(str::to_string)
                 .unwrap_or_else(|| if path == "." { "query".to_string() } else { path.clone() });
-            let message = if path == "." { message } else { format!("query parameter `{path}`: {message}") };
+            let message = if path == "." {
+                message
+            } else {
+                // serde's message ("invalid digit found in string") does not
+                // show what the client sent; the raw parameter does.
+                match form_urlencoded_parse(query).find(|(k, _)| *k == path) {
+                    Some((_, value)) => format!("query parameter `{path}`: {} is invalid: {message}", quote(&value)),
+                    None => format!("query parameter `{path}`: {message}"),
+                }
+            };
             ApiError::invalid(field, message)
         })
     }

@@ -108,3 +108,55 @@ async fn unknown_routes_and_methods_answer_json() {
     let answer = app.call(Method::PUT, "/api/v1/models", None).await;
     assert_eq!(answer.error(StatusCode::METHOD_NOT_ALLOWED).0, "method_not_allowed");
 }
+
+/// Found fuzzing: query errors said "invalid digit found in string" without
+/// the value the client sent.
+#[tokio::test]
+async fn bad_query_values_are_quoted() {
+    let app = App::new().await;
+    for (uri, field, value) in [
+        ("/api/v1/models?page_size=-1", "page_size", "`-1`"),
+        ("/api/v1/models?page_size=4294967296", "page_size", "`4294967296`"),
+        ("/api/v1/audit?since=yesterday", "since", "`yesterday`"),
+        ("/api/v1/audit?until=2026-13-01T00:00:00Z", "until", "`2026-13-01T00:00:00Z`"),
+        ("/api/v1/audit?since=%00", "since", "`\\0`"),
+    ] {
+        let message = app.get(uri).await.invalid(field);
+        assert!(message.contains(value), "{uri}: {message}");
+    }
+}
+
+/// Found fuzzing: `1e999` in a metric answered "malformed JSON" for the
+/// whole body instead of naming the metric.
+#[tokio::test]
+async fn out_of_range_numbers_name_their_field() {
+    let app = App::new().await;
+    app.create_model("m").await;
+    let sha = app.upload(b"x").await.body["sha256"].as_str().unwrap().to_string();
+    for (number, field) in [("1e999", "lineage.training_metrics.auc"), ("-1e400", "lineage.training_metrics.auc")] {
+        let body = format!(r#"{{"artifact":{{"sha256":"{sha}","filename":"a"}},"lineage":{{"training_metrics":{{"auc":{number}}}}}}}"#);
+        let message = app.call_raw(Method::POST, "/api/v1/models/m/versions", &body).await.invalid(field);
+        assert!(message.contains("out of range"), "{message}");
+    }
+    // NaN and Infinity are not JSON at all.
+    for number in ["NaN", "Infinity"] {
+        let body = format!(r#"{{"artifact":{{"sha256":"{sha}","filename":"a"}},"lineage":{{"training_metrics":{{"auc":{number}}}}}}}"#);
+        app.call_raw(Method::POST, "/api/v1/models/m/versions", &body).await.invalid("body");
+    }
+    assert!(app.get("/api/v1/models/m").await.body["latest_version"].is_null());
+}
+
+/// A body cut short answers 400 in a lowercase message, never 5xx.
+#[tokio::test]
+async fn truncated_bodies_are_400() {
+    let app = App::new().await;
+    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"na")), Err(std::io::Error::other("client went away"))]);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/models")
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap();
+    let message = app.send(request).await.invalid("body");
+    assert!(message.starts_with("cannot read the body: failed"), "{message}");
+}
