@@ -188,7 +188,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
         axum::extract::Path::<RawPath>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|r| ApiError::invalid("path", format!("bad path: {}", r.body_text())))
+            .map_err(|r| {
+                // axum names the segment it could not decode: "Invalid UTF-8 in `name`".
+                let text = r.body_text();
+                match text.split_once("Invalid UTF-8 in `").and_then(|(_, rest)| rest.split('`').next()) {
+                    Some(field) => ApiError::invalid(field, format!("the `{field}` path segment is not UTF-8 once percent-decoded")),
+                    None => ApiError::invalid("path", format!("bad path: {}", lowercase_first(&text))),
+                }
+            })
     }
 }
 

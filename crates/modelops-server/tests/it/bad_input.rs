@@ -80,6 +80,11 @@ async fn bad_names_are_refused() {
     }
     // An empty segment is an empty name.
     app.get("/api/v1/models//versions").await.invalid("name");
+    // Found fuzzing: `%FF` is not UTF-8; the error named `path`, not the segment.
+    app.get("/api/v1/models/%FF").await.invalid("name");
+    app.get("/api/v1/models/m/aliases/%FF").await.invalid("alias");
+    let message = app.call(Method::PUT, "/api/v1/models/m/tags/%FF", Some(json!({"value": "v"}))).await.invalid("key");
+    assert!(message.contains("`key`") && message.contains("UTF-8"), "{message}");
 }
 
 #[tokio::test]
