@@ -323,7 +323,7 @@ fn read_parquet(path: &Path, columns: Option<&[String]>, progress: Progress<'_>)
             .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| column_error(path, &name, format!("cannot decode: {e}")))?;
-        let mut sink = ColumnSink::new(field.data_type());
+        let mut sink = ColumnSink::new(field.data_type(), rows);
         let batches_per_group = rows.div_ceil(metadata.num_row_groups().max(1)).max(1);
         let mut seen_rows = 0usize;
         for batch in reader {
@@ -373,11 +373,15 @@ enum ColumnSink {
 }
 
 impl ColumnSink {
-    fn new(data_type: &DataType) -> Self {
+    /// `rows` (from the footer) sizes the buffers once, so they never grow
+    /// by copying; capped, as a corrupt footer may claim any count.
+    fn new(data_type: &DataType, rows: usize) -> Self {
+        let rows = rows.min(1 << 26);
+        let builder = || CategoricalBuilder { codes: Vec::with_capacity(rows), ..Default::default() };
         match source_of(data_type, true) {
-            SourceType::Float | SourceType::Int { .. } => ColumnSink::Numeric(Vec::new()),
-            SourceType::String => ColumnSink::Categorical(CategoricalBuilder::default()),
-            SourceType::Bool => ColumnSink::Bool(CategoricalBuilder::default()),
+            SourceType::Float | SourceType::Int { .. } => ColumnSink::Numeric(Vec::with_capacity(rows)),
+            SourceType::String => ColumnSink::Categorical(builder()),
+            SourceType::Bool => ColumnSink::Bool(builder()),
             SourceType::Other => ColumnSink::Unsupported { type_name: data_type.to_string() },
         }
     }

@@ -20,5 +20,6 @@ pub mod fairness;
 pub mod performance;
 pub mod profile;
 pub mod report;
+pub mod sort;
 
 pub use error::{Error, ErrorKind, Result};

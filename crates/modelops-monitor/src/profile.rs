@@ -234,10 +234,9 @@ impl ColumnProfile {
         };
         match (&column.data, kind) {
             (ColumnData::Numeric(values), ColumnKind::Numerical) => {
-                let mut sorted: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-                sorted.sort_unstable_by(f64::total_cmp);
+                let (sorted, missing) = crate::sort::sorted_finite(values);
                 out.count = sorted.len() as u64;
-                out.missing = (values.len() - sorted.len()) as u64;
+                out.missing = missing;
                 out.numeric = Some(NumericProfile::fit(&sorted));
             }
             _ => {

@@ -67,9 +67,7 @@ impl Side {
     fn of(column: &Column) -> Option<Side> {
         match &column.data {
             ColumnData::Numeric(values) => {
-                let mut sorted: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-                sorted.sort_unstable_by(f64::total_cmp);
-                let dropped = (values.len() - sorted.len()) as u64;
+                let (sorted, dropped) = crate::sort::sorted_finite(values);
                 Some(Side::Numbers { sorted, dropped })
             }
             ColumnData::Categorical(c) => {
@@ -110,6 +108,7 @@ impl Side {
 }
 
 /// Counts per distinct value over reference ∪ current.
+#[derive(Default)]
 struct Counts {
     /// Empty when the column holds numbers (see `numbers`).
     labels: Vec<String>,
@@ -130,7 +129,44 @@ fn run_lengths(sorted: &[f64]) -> Vec<(f64, u64)> {
     out
 }
 
-fn counts(reference: &Side, current: &Side) -> Option<Counts> {
+/// Distinct values (by `==`) of a sorted sample, counting no further than `cap`.
+fn distinct_sorted(sorted: &[f64], cap: usize) -> usize {
+    let mut n = usize::from(!sorted.is_empty());
+    for w in sorted.windows(2) {
+        if n >= cap {
+            break;
+        }
+        n += usize::from(w[0] != w[1]);
+    }
+    n.min(cap)
+}
+
+/// Distinct values of reference ∪ current (both sorted), counting no
+/// further than `cap`: the length `counts` would give, without building it.
+fn distinct_union(a: &[f64], b: &[f64], cap: usize) -> usize {
+    let (mut i, mut j, mut n) = (0usize, 0usize, 0usize);
+    while n < cap {
+        let x = match (a.get(i), b.get(j)) {
+            (Some(&p), Some(&q)) => p.min(q),
+            (Some(&p), None) => p,
+            (None, Some(&q)) => q,
+            (None, None) => break,
+        };
+        while i < a.len() && a[i] == x {
+            i += 1;
+        }
+        while j < b.len() && b[j] == x {
+            j += 1;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Evidently's default choice only distinguishes up to this many values.
+const METHOD_VALUES: usize = 6;
+
+fn counts(reference: &Side, current: &Side) -> Counts {
     match (reference, current) {
         (Side::Numbers { sorted: r, .. }, Side::Numbers { sorted: c, .. }) => {
             let (r, c) = (run_lengths(r), run_lengths(c));
@@ -161,7 +197,7 @@ fn counts(reference: &Side, current: &Side) -> Option<Counts> {
                 out.current.push(cn);
             }
             out.numbers = Some(numbers);
-            Some(out)
+            out
         }
         (Side::Labels { counts: r, .. }, Side::Labels { counts: c, .. }) => {
             let mut index: FxHashMap<&str, usize> = FxHashMap::default();
@@ -182,9 +218,10 @@ fn counts(reference: &Side, current: &Side) -> Option<Counts> {
                     }
                 }
             }
-            Some(out)
+            out
         }
-        _ => None,
+        // Mixed sides are refused before any counting.
+        _ => Counts::default(),
     }
 }
 
@@ -263,12 +300,20 @@ fn compute(
     if cs.n() == 0 {
         return nc(format!("no finite values in the current `{cur_path}` (all missing or infinite)"));
     }
-    let Some(counts) = counts(rs, cs) else {
-        return nc("mixed value types".to_string());
+    let numbers = match (rs, cs) {
+        (Side::Numbers { sorted: a, .. }, Side::Numbers { sorted: b, .. }) => Some((a.as_slice(), b.as_slice())),
+        _ => None,
     };
-    let n_values = counts.reference.len();
+    // Per-value counts are built only where a method or the chart needs
+    // them: a continuous column of 10⁶ values never pays for them.
+    let lazy_counts = std::cell::OnceCell::new();
+    let counts = || lazy_counts.get_or_init(|| counts(rs, cs));
+    let n_values_capped = match numbers {
+        Some((a, b)) => distinct_union(a, b, METHOD_VALUES),
+        None => counts().reference.len(),
+    };
     let (n_ref, n_cur) = (rs.n(), cs.n());
-    let method = options.method.unwrap_or_else(|| default_method(kind, n_ref, n_values));
+    let method = options.method.unwrap_or_else(|| default_method(kind, n_ref, n_values_capped));
     let threshold = options.threshold.unwrap_or_else(|| method.default_threshold());
     // Evidently's registry refuses these pairs when a method is forced
     // (StatTestInvalidFeatureTypeError); its default choice may pick them.
@@ -281,10 +326,6 @@ fn compute(
     if !applies {
         return nc(format!("method `{}` does not apply to {kind:?} columns in Evidently", method.key()).to_lowercase());
     }
-    let numbers = match (rs, cs) {
-        (Side::Numbers { sorted: a, .. }, Side::Numbers { sorted: b, .. }) => Some((a.as_slice(), b.as_slice())),
-        _ => None,
-    };
     let mut chart_edges: Option<Vec<f64>> = None;
     let score = match method {
         Method::Ks | Method::Wasserstein => {
@@ -308,12 +349,15 @@ fn compute(
             }
         }
         Method::ChiSquare => {
+            let counts = counts();
             let k_norm = n_cur as f64 / n_ref as f64;
             let f_exp: Vec<f64> = counts.reference.iter().map(|&x| x as f64 * k_norm).collect();
             let f_obs: Vec<f64> = counts.current.iter().map(|&x| x as f64).collect();
             stats::chisquare(&f_obs, &f_exp).1
         }
         Method::Z => {
+            let counts = counts();
+            let n_values = counts.reference.len();
             let ref_distinct = counts.reference.iter().filter(|&&x| x > 0).count();
             let cur_distinct = counts.current.iter().filter(|&&x| x > 0).count();
             if ref_distinct == 1 && cur_distinct == 1 && n_values == 1 {
@@ -330,9 +374,12 @@ fn compute(
             }
         }
         Method::JensenShannon | Method::Psi | Method::KlDiv => {
-            let ref_distinct = counts.reference.iter().filter(|&&x| x > 0).count();
+            let binned = match numbers {
+                Some((a, _)) => kind == ColumnKind::Numerical && distinct_sorted(a, 21) > 20,
+                None => false,
+            };
             let (mut rp, mut cp): (Vec<f64>, Vec<f64>) = match numbers {
-                Some((a, b)) if kind == ColumnKind::Numerical && ref_distinct > 20 => {
+                Some((a, b)) if binned => {
                     let lo = a[0].min(b[0]);
                     let hi = a[a.len() - 1].max(b[b.len() - 1]);
                     let edges = stats::sturges_edges(a.len() + b.len(), lo, hi);
@@ -345,8 +392,8 @@ fn compute(
                     )
                 }
                 _ => (
-                    counts.reference.iter().map(|&x| x as f64 / n_ref as f64).collect(),
-                    counts.current.iter().map(|&x| x as f64 / n_cur as f64).collect(),
+                    counts().reference.iter().map(|&x| x as f64 / n_ref as f64).collect(),
+                    counts().current.iter().map(|&x| x as f64 / n_cur as f64).collect(),
                 ),
             };
             match method {
@@ -364,6 +411,7 @@ fn compute(
         }
         Method::Hellinger => {
             let bc = if kind == ColumnKind::Categorical {
+                let counts = counts();
                 counts
                     .reference
                     .iter()
@@ -374,9 +422,12 @@ fn compute(
                 let Some((a, b)) = numbers else {
                     return nc("method `hellinger` needs numeric values for a numerical column".to_string());
                 };
-                let nums = counts.numbers.as_deref().unwrap_or(&[]);
-                let (lo, hi) = (nums[0], nums[nums.len() - 1]);
-                let edges = stats::sturges_edges(nums.len(), lo, hi);
+                // The distinct values' count, min and max (`+ 0.0`: as the
+                // per-value counts store −0.0).
+                let distinct = distinct_union(a, b, usize::MAX);
+                let lo = a[0].min(b[0]) + 0.0;
+                let hi = a[a.len() - 1].max(b[b.len() - 1]) + 0.0;
+                let edges = stats::sturges_edges(distinct, lo, hi);
                 let h1 = density(&stats::histogram_sorted(a, &edges), &edges);
                 let h2 = density(&stats::histogram_sorted(b, &edges), &edges);
                 let width = (edges[edges.len() - 1] - edges[0]) / (edges.len() - 1) as f64;
@@ -404,6 +455,7 @@ fn compute(
         }
         _ => {
             // Labels of numeric values are only formatted for the chart.
+            let counts = counts();
             let labels = match &counts.numbers {
                 Some(nums) => nums.iter().map(|&x| format_number(x)).collect(),
                 None => counts.labels.clone(),

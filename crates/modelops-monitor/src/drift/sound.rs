@@ -187,7 +187,7 @@ fn compute(
                 return nc(format!("method `{}` needs numeric values", method.key()));
             };
             let mut cur = sample.clone();
-            cur.sort_unstable_by(f64::total_cmp);
+            crate::sort::sort_f64(&mut cur);
             if method == Method::Ks {
                 if !num.exact {
                     return nc(format!(
