@@ -220,3 +220,44 @@ def test_profile_gives_the_same_numbers_as_the_reference_file(modelops, modelops
     assert by["num_shift"]["drift_detected"] and not by["num_normal"]["drift_detected"]
     assert by["num_shift"]["method"] == "wasserstein"
     assert by["cat"]["method"] == "jensenshannon"
+
+
+@pytest.mark.parametrize(
+    "n_ref,n_cur,seed",
+    [
+        (1000, 12000, 11),  # en = round(923.08) = 923: Smirnov, Pelz-Good, DMTW
+        (300, 20000, 12),
+        (120, 15000, 13),  # en <= 140: DMTW, Pomeranz, Smirnov for small n
+        (60, 10001, 14),  # just over MAX_AUTO_N
+    ],
+)
+def test_ks_asymptotic_branch_matches_evidently(modelops_json, tmp_path, n_ref, n_cur, seed):
+    # Reference <= 1,000 rows: Evidently picks K-S; the current side has more
+    # than 10,000 values, so SciPy's ks_2samp takes its asymptotic branch
+    # (kstwo.sf(d, round(m*n/(m+n)))).
+    reference, current = frames(seed=seed, n_ref=n_ref, n_cur=n_cur)
+    ref_path, cur_path = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    write(reference, ref_path)
+    write(current, cur_path)
+    theirs, share = evidently_results(reference, current)
+    ours = modelops_json("drift", "--mode", "evidently", "--reference", ref_path, "--current", cur_path)
+    assert_same(ours, theirs, share)
+    ks = [c for c in ours["columns"] if c["method"] == "ks"]
+    assert len(ks) >= 4, [c["method"] for c in ours["columns"]]
+    assert all(c["current_count"] > 10000 for c in ks if c["column"] != "num_missing"), ks
+
+
+def test_forced_ks_on_large_samples_matches_evidently(modelops_json, tmp_path):
+    # Both samples large (reference > 1,000 would default to Wasserstein):
+    # forced K-S goes through the asymptotic branch with a large en.
+    reference, current = frames(seed=15, n_ref=3000, n_cur=12000)
+    keep = ["num_normal", "num_shift", "num_scale", "num_missing", "int_high"]
+    reference, current = reference[keep], current[keep]
+    ref_path, cur_path = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    write(reference, ref_path)
+    write(current, cur_path)
+    theirs, share = evidently_results(reference, current, method="ks")
+    ours = modelops_json(
+        "drift", "--mode", "evidently", "--method", "ks", "--reference", ref_path, "--current", cur_path
+    )
+    assert_same(ours, theirs, share)

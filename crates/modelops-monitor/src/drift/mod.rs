@@ -15,6 +15,7 @@
 //! with each column's reference and current histogram for charts.
 
 mod evidently;
+mod kolmogorov;
 mod sound;
 pub mod stats;
 

@@ -199,9 +199,7 @@ fn compute(
                 match stats::ks_2samp(&num.sample, &cur) {
                     Some((_, pv)) => pv,
                     None => {
-                        return nc("K-S p-value for samples over 10 000 values is not implemented; use \
-                                   `--method wasserstein`"
-                            .to_string())
+                        return nc("K-S needs values on both sides".to_string())
                     }
                 }
             } else {

@@ -225,35 +225,47 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 }
 
 /// `scipy.stats.ks_2samp(a, b)` p-value, two-sided, `method="auto"`: exact
-/// when both samples have at most 10 000 values. Returns (statistic,
-/// p-value), or `None` where SciPy would switch to Smirnov's asymptotic
-/// distribution (`kstwo.sf`), which is not ported yet.
+/// when both samples have at most 10 000 values, otherwise (or when the
+/// exact computation fails) Smirnov's asymptotic distribution,
+/// `kstwo.sf(d, round(m·n/(m+n)))`. Returns (statistic, p-value); `None`
+/// only for an empty sample.
 pub fn ks_2samp(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
-    let d = ks_statistic(a, b);
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let mut d = ks_statistic(a, b);
     let (n1, n2) = (a.len() as u64, b.len() as u64);
     let g = gcd(n1, n2);
     const MAX_AUTO_N: u64 = 10_000;
     if n1.max(n2) <= MAX_AUTO_N {
-        if let Some((d, p)) = attempt_exact_2kssamp(n1, n2, g, d) {
-            return Some((d, p.clamp(0.0, 1.0)));
+        let (dr, p) = attempt_exact_2kssamp(n1, n2, g, d);
+        if let Some(p) = p {
+            return Some((dr, p.clamp(0.0, 1.0)));
         }
+        // SciPy keeps the rounded statistic when it falls back.
+        d = dr;
     }
-    None
+    let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
+    let en = m * n / (m + n);
+    let p = super::kolmogorov::kstwo_sf(d, en.round_ties_even())?;
+    Some((d, p.clamp(0.0, 1.0)))
 }
 
-fn attempt_exact_2kssamp(n1: u64, n2: u64, g: u64, d: f64) -> Option<(f64, f64)> {
+/// The statistic rounded to the lattice `h / lcm(n1, n2)`, and the exact
+/// p-value when SciPy's computation succeeds.
+fn attempt_exact_2kssamp(n1: u64, n2: u64, g: u64, d: f64) -> (f64, Option<f64>) {
     let lcm = (n1 / g) * n2;
     let h = (d * lcm as f64).round_ties_even() as u64;
     let d = h as f64 / lcm as f64;
     if h == 0 {
-        return Some((d, 1.0));
+        return (d, Some(1.0));
     }
     let p = if n1 == n2 {
         prob_outside_square(n1, h)
     } else {
         outer_prob_inside_method(n1, n2, g, h)
     };
-    (p.is_finite() && (0.0..=1.0).contains(&p)).then_some((d, p))
+    (d, (p.is_finite() && (0.0..=1.0).contains(&p)).then_some(p))
 }
 
 /// SciPy `_compute_prob_outside_square(n, h)`.
@@ -437,6 +449,22 @@ mod tests {
         let b: Vec<f64> = (0..20).map(|x| f64::from(x) + 5.5).collect();
         let (d, p) = ks_2samp(&a, &b).unwrap();
         assert!(close(d, 0.3, 1e-15) && close(p, 0.33559098126008213, 1e-12), "{d} {p}");
+    }
+
+    #[test]
+    fn ks_asymptotic_matches_scipy() {
+        // a = [(i*7919 % 10007)/10007 for i in range(12000)]
+        // b = [((i*104729 % 1009)/1009)**e for i in range(800)]
+        // scipy.stats.ks_2samp(a, b) for e = 1.3 and 1.05 (max n > 10 000:
+        // kstwo.sf(d, round(12000*800/12800)) = kstwo.sf(d, 750)).
+        let mut a: Vec<f64> = (0..12000u64).map(|i| ((i * 7919) % 10007) as f64 / 10007.0).collect();
+        a.sort_unstable_by(f64::total_cmp);
+        for (e, want_d, want_p) in [(1.3, 0.09825, 9.384418107433995e-07), (1.05, 0.01974999999999999, 0.9259899774839087)] {
+            let mut b: Vec<f64> = (0..800u64).map(|i| (((i * 104729) % 1009) as f64 / 1009.0).powf(e)).collect();
+            b.sort_unstable_by(f64::total_cmp);
+            let (d, p) = ks_2samp(&a, &b).unwrap();
+            assert!(close(d, want_d, 1e-12) && close(p, want_p, 1e-10), "{e}: {d} {p}");
+        }
     }
 
     #[test]
