@@ -30,12 +30,14 @@ impl Default for PageRequest {
 }
 
 impl PageRequest {
+    /// An empty token means the first page: clients that always send the
+    /// parameter (`page_token=`) start that way.
     pub fn new(size: Option<u32>, token: Option<String>) -> Result<Self> {
         let size = size.unwrap_or(DEFAULT_PAGE_SIZE);
         if size == 0 || size > MAX_PAGE_SIZE {
             return Err(Error::invalid("page_size", format!("`{size}` must be between 1 and {MAX_PAGE_SIZE}")));
         }
-        Ok(Self { size, token })
+        Ok(Self { size, token: token.filter(|t| !t.is_empty()) })
     }
 }
 
@@ -47,7 +49,7 @@ pub fn encode_token<C: Serialize>(cursor: &C) -> String {
 
 /// Decodes a token made by [`encode_token`]; a token from elsewhere is a client error.
 pub fn decode_token<C: DeserializeOwned>(token: &str) -> Result<C> {
-    let bad = || Error::invalid("page_token", format!("`{}` is not a page token this server issued", token.chars().take(80).collect::<String>()));
+    let bad = || Error::invalid("page_token", format!("{} is not a page token this server issued", crate::name::quote(token)));
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
 }
