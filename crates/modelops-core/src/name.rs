@@ -9,6 +9,23 @@ pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_TAG_KEY_LEN: usize = 250;
 pub const MAX_TAG_VALUE_LEN: usize = 5000;
 
+/// The rules below as JSON Schema patterns (ECMA-262), for API documents.
+/// They state what `parse` accepts so that clients and fuzzers can generate
+/// valid values; `parse` stays the authority.
+pub mod pattern {
+    /// [`ModelName`](super::ModelName): no `/`, no control characters, no
+    /// leading or trailing whitespace (1–128 characters).
+    pub const MODEL_NAME: &str =
+        r"^[^\s/\u0000-\u001f\u007f-\u009f](?:[^/\u0000-\u001f\u007f-\u009f]*[^\s/\u0000-\u001f\u007f-\u009f])?$";
+    /// [`AliasName`](super::AliasName): a letter, then letters, digits, `_`,
+    /// `-`; not `latest` nor `v<digits>` (1–128 characters).
+    pub const ALIAS: &str = r"^(?![Ll][Aa][Tt][Ee][Ss][Tt]$|[Vv][0-9]+$)[A-Za-z][A-Za-z0-9_-]*$";
+    /// [`TagKey`](super::TagKey): no `=`, no control characters, no leading
+    /// or trailing whitespace (1–250 characters).
+    pub const TAG_KEY: &str =
+        r"^[^\s=\u0000-\u001f\u007f-\u009f](?:[^=\u0000-\u001f\u007f-\u009f]*[^\s=\u0000-\u001f\u007f-\u009f])?$";
+}
+
 /// Shows a value for an error message: quoted, control characters escaped,
 /// cut to a readable length.
 pub fn quote(value: &str) -> String {

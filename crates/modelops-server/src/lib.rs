@@ -152,7 +152,9 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the native API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut doc = api().into_openapi();
+    routes::describe_path_parameters(&mut doc);
+    doc
 }
 
 /// The complete HTTP application.

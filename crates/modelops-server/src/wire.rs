@@ -99,7 +99,8 @@ pub struct ErrorDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateModelRequest {
-    /// Unique; 1–128 characters, no `/`, no control characters.
+    /// Unique; 1–128 characters, no `/`, no control characters, no leading
+    /// or trailing whitespace.
     pub name: String,
     pub kind: ModelKind,
     pub risk_tier: RiskTier,
@@ -255,6 +256,7 @@ pub struct ListModelsParams {
     pub team: Option<String>,
     pub risk_tier: Option<RiskTier>,
     /// `key` (tag present) or `key=value`.
+    #[param(min_length = 1)]
     pub tag: Option<String>,
     pub name_prefix: Option<String>,
     pub state: Option<ModelState>,
@@ -263,6 +265,7 @@ pub struct ListModelsParams {
     pub order_by: Option<ModelOrder>,
     pub direction: Option<Direction>,
     /// 1–1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
 }
@@ -277,6 +280,7 @@ pub struct UploadArtifactParams {
     /// The file's name, echoed back; not part of the address.
     pub filename: Option<String>,
     /// The digest the client expects; other content is refused and not kept.
+    #[param(pattern = "^[0-9a-f]{64}$")]
     pub sha256: Option<String>,
 }
 
@@ -296,6 +300,8 @@ pub struct ArtifactResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactInput {
+    /// As answered by `POST /api/v1/artifacts`: 64 lowercase hex digits.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
     pub filename: String,
 }
@@ -565,9 +571,11 @@ pub struct VersionList {
 pub struct ListVersionsParams {
     pub state: Option<VersionState>,
     /// `key` (tag present) or `key=value`.
+    #[param(min_length = 1)]
     pub tag: Option<String>,
     pub direction: Option<Direction>,
     /// 1–1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
 }
@@ -578,6 +586,7 @@ pub struct ListVersionsParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetAliasRequest {
+    #[schema(minimum = 1)]
     pub version: u32,
 }
 
@@ -649,6 +658,7 @@ pub struct AuditParams {
     pub since: Option<DateTime<Utc>>,
     /// RFC 3339; events before.
     pub until: Option<DateTime<Utc>>,
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
 }

@@ -3,6 +3,10 @@
 //! its documentation together.
 
 use crate::wire::ErrorBody;
+use modelops_core::name::{pattern, MAX_NAME_LEN, MAX_TAG_KEY_LEN};
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{OpenApi, RefOr};
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,6 +39,49 @@ pub(crate) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::openapi_document))
+}
+
+/// States the rules of the path segments (`name`, `version`, `alias`,
+/// `key`) in every operation's parameter schema, and of a new model's name, so a client or fuzzer
+/// reading the document generates values the server accepts. Done once here
+/// rather than in each of the 20-odd `#[utoipa::path]` attributes, with the
+/// patterns core keeps beside the parsers.
+pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if parameter.parameter_in != ParameterIn::Path {
+                    continue;
+                }
+                let schema = match parameter.name.as_str() {
+                    "name" => text(pattern::MODEL_NAME, MAX_NAME_LEN),
+                    "alias" => text(pattern::ALIAS, MAX_NAME_LEN),
+                    "key" => text(pattern::TAG_KEY, MAX_TAG_KEY_LEN),
+                    "version" => ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                        .minimum(Some(1))
+                        .maximum(Some(u32::MAX))
+                        .build(),
+                    _ => continue,
+                };
+                parameter.schema = Some(RefOr::T(Schema::Object(schema)));
+            }
+        }
+    }
+    let create_model = doc.components.as_mut().and_then(|c| c.schemas.get_mut("CreateModelRequest"));
+    if let Some(RefOr::T(Schema::Object(object))) = create_model {
+        let mut name = text(pattern::MODEL_NAME, MAX_NAME_LEN);
+        if let Some(RefOr::T(Schema::Object(documented))) = object.properties.get("name") {
+            name.description.clone_from(&documented.description);
+        }
+        object.properties.insert("name".to_string(), RefOr::T(Schema::Object(name)));
+    }
+}
+
+fn text(pattern: &str, max: usize) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(max)).pattern(Some(pattern)).build()
 }
 
 /// Errors any read can answer.

@@ -104,3 +104,28 @@ async fn health_and_readiness() {
     assert_eq!(app.get("/healthz").await.body["status"], "ok");
     assert_eq!(app.get("/readyz").await.body["status"], "ok");
 }
+
+/// Found by schemathesis (positive-data acceptance): the document said any
+/// string or integer would do for `name`, `version`, `alias`, `key` and
+/// `page_size`, so most "valid" requests it generated were refused. The
+/// document now states the rules.
+#[tokio::test]
+async fn parameters_state_the_rules_the_server_applies() {
+    let app = App::new().await;
+    let doc = app.get("/api/v1/openapi.json").await.body;
+    let params = doc["paths"]["/api/v1/models/{name}/versions/{version}/tags/{key}"]["put"]["parameters"].as_array().unwrap().clone();
+    let schema = |name: &str| params.iter().find(|p| p["name"] == name).unwrap()["schema"].clone();
+    assert_eq!(schema("version")["minimum"], 1);
+    assert_eq!(schema("name")["maxLength"], 128);
+    assert!(schema("name")["pattern"].as_str().unwrap().contains('/'));
+    assert!(schema("key")["pattern"].as_str().unwrap().contains('='));
+    let alias = &doc["paths"]["/api/v1/models/{name}/aliases/{alias}"]["get"]["parameters"][1];
+    assert_eq!(alias["name"], "alias");
+    assert!(alias["schema"]["pattern"].as_str().unwrap().starts_with("^(?!"));
+    let list = doc["paths"]["/api/v1/models"]["get"]["parameters"].as_array().unwrap();
+    let page_size = list.iter().find(|p| p["name"] == "page_size").unwrap();
+    assert_eq!((page_size["schema"]["minimum"].clone(), page_size["schema"]["maximum"].clone()), (1.into(), 1000.into()));
+    let name = &doc["components"]["schemas"]["CreateModelRequest"]["properties"]["name"];
+    assert_eq!(name["minLength"], 1);
+    assert!(name["description"].as_str().unwrap().starts_with("Unique"));
+}
