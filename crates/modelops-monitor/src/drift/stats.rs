@@ -154,31 +154,45 @@ pub fn std_pop(values: &[f64]) -> f64 {
 /// between the two empirical CDFs, walked in one merge.
 pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> f64 {
     let (nu, nv) = (u.len() as f64, v.len() as f64);
-    let (mut i, mut j) = (0usize, 0usize);
-    let mut total = 0.0;
-    // `prev` is the last merged value; CDFs are evaluated at it (side right).
-    let mut prev = match (u.first(), v.first()) {
-        (Some(&a), Some(&b)) => a.min(b),
-        _ => return f64::NAN,
+    let (Some(&u0), Some(&v0)) = (u.first(), v.first()) else {
+        return f64::NAN;
     };
-    while i < u.len() || j < v.len() {
+    // `prev` is the last merged value; CDFs are evaluated at it (side right):
+    // `du = i / nu`, `dv = j / nv`, updated only when `i` or `j` moves.
+    let mut prev = u0.min(v0);
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut du, mut dv) = (0.0f64, 0.0f64);
+    let mut total = 0.0;
+    loop {
         let next = match (u.get(i), v.get(j)) {
-            (Some(&a), Some(&b)) => a.min(b),
+            (Some(&a), Some(&b)) => {
+                if b < a {
+                    b
+                } else {
+                    a
+                }
+            }
             (Some(&a), None) => a,
             (None, Some(&b)) => b,
             (None, None) => break,
         };
         if next > prev {
-            let du = i as f64 / nu;
-            let dv = j as f64 / nv;
             total += (du - dv).abs() * (next - prev);
             prev = next;
         }
-        while i < u.len() && u[i] == next {
+        if u.get(i) == Some(&next) {
             i += 1;
+            while u.get(i) == Some(&next) {
+                i += 1;
+            }
+            du = i as f64 / nu;
         }
-        while j < v.len() && v[j] == next {
+        if v.get(j) == Some(&next) {
             j += 1;
+            while v.get(j) == Some(&next) {
+                j += 1;
+            }
+            dv = j as f64 / nv;
         }
     }
     total
