@@ -46,6 +46,12 @@ pub fn sort_f64(values: &mut Vec<f64>) {
     *values = radix_sort_keys(keys).into_iter().map(unkey).collect();
 }
 
+thread_local! {
+    /// The second buffer of the radix sort, kept per thread: reusing it
+    /// saves a fresh allocation (and its page faults) per column.
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn radix_sort_keys(mut keys: Vec<u64>) -> Vec<u64> {
     let n = keys.len();
     if n <= SMALL {
@@ -58,7 +64,9 @@ fn radix_sort_keys(mut keys: Vec<u64>) -> Vec<u64> {
             c[((k >> (p as u32 * BITS)) as usize) & (BUCKETS - 1)] += 1;
         }
     }
-    let mut buf: Vec<u64> = vec![0; n];
+    let mut buf: Vec<u64> = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    // Every slot is written before it is read: only the length matters.
+    buf.resize(n, 0);
     for (p, c) in counts.iter_mut().enumerate() {
         // Every key shares this digit: the pass would not move anything.
         if c.contains(&n) {
@@ -78,6 +86,7 @@ fn radix_sort_keys(mut keys: Vec<u64>) -> Vec<u64> {
         }
         std::mem::swap(&mut keys, &mut buf);
     }
+    SCRATCH.with(|s| *s.borrow_mut() = buf);
     keys
 }
 
