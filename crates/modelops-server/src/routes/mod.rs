@@ -78,6 +78,15 @@ pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
         }
         object.properties.insert("name".to_string(), RefOr::T(Schema::Object(name)));
     }
+    // Tag maps: their keys follow the tag-key rules.
+    for request in ["CreateModelRequest", "CreateVersionRequest"] {
+        let schema = doc.components.as_mut().and_then(|c| c.schemas.get_mut(request));
+        if let Some(RefOr::T(Schema::Object(object))) = schema {
+            if let Some(RefOr::T(Schema::Object(tags))) = object.properties.get_mut("tags") {
+                tags.property_names = Some(Box::new(Schema::Object(text(pattern::TAG_KEY, MAX_TAG_KEY_LEN))));
+            }
+        }
+    }
 }
 
 fn text(pattern: &str, max: usize) -> Object {

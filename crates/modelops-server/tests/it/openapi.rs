@@ -128,4 +128,8 @@ async fn parameters_state_the_rules_the_server_applies() {
     let name = &doc["components"]["schemas"]["CreateModelRequest"]["properties"]["name"];
     assert_eq!(name["minLength"], 1);
     assert!(name["description"].as_str().unwrap().starts_with("Unique"));
+    for request in ["CreateModelRequest", "CreateVersionRequest"] {
+        let keys = &doc["components"]["schemas"][request]["properties"]["tags"]["propertyNames"];
+        assert_eq!(keys["maxLength"], 250, "{request}");
+    }
 }
