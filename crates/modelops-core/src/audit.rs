@@ -226,6 +226,21 @@ pub struct AuditQuery {
     pub page: PageRequest,
 }
 
+impl AuditQuery {
+    /// Refuses a time range that cannot hold any event.
+    pub fn validate(&self) -> Result<()> {
+        if let (Some(since), Some(until)) = (&self.since, &self.until) {
+            if since >= until {
+                return Err(crate::Error::invalid(
+                    "until",
+                    format!("`{}` must be later than since `{}`", format_time(until), format_time(since)),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +298,15 @@ mod tests {
 
         let truncated = &events[..3];
         assert_eq!(verify(truncated, Some(&head)).unwrap_err().sequence, 4);
+    }
+
+    #[test]
+    fn an_empty_time_range_is_refused_naming_until() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        let q = AuditQuery { since: Some(t), until: Some(t - chrono::Duration::days(1)), ..Default::default() };
+        assert_eq!(q.validate().unwrap_err().field(), Some("until"));
+        let ok = AuditQuery { since: Some(t), until: Some(t + chrono::Duration::days(1)), ..Default::default() };
+        assert!(ok.validate().is_ok());
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub(crate) async fn list_events(State(state): State<AppState>, _actor: Actor, Ap
         until: params.until,
         page: PageRequest::new(params.page_size, params.page_token)?,
     };
+    query.validate()?;
     let page = state.store().list_events(&query).await?;
     Ok(Json(AuditList { events: page.items.into_iter().map(Into::into).collect(), next_page_token: page.next_page_token }))
 }

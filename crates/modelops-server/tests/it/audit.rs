@@ -27,6 +27,7 @@ async fn every_mutation_is_audited_and_filterable() {
     assert_eq!(since.body["events"].as_array().unwrap().len(), 3);
     assert!(since.body["next_page_token"].is_string());
     app.get("/api/v1/audit?since=yesterday").await.invalid("since");
+    app.get("/api/v1/audit?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z").await.invalid("until");
     app.get("/api/v1/audit?page_token=garbage").await.invalid("page_token");
 }
 
