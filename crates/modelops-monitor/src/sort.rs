@@ -36,6 +36,16 @@ pub fn sorted_finite(values: &[f64]) -> (Vec<f64>, u64) {
     (keys.into_iter().map(unkey).collect(), dropped)
 }
 
+/// [`sorted_finite`] reusing the allocation of `values` (no copy).
+pub fn into_sorted_finite(values: Vec<f64>) -> (Vec<f64>, u64) {
+    let len = values.len();
+    // Same size and alignment: filtered and mapped in place.
+    let keys: Vec<u64> = values.into_iter().filter(|x| x.is_finite()).map(key).collect();
+    let dropped = (len - keys.len()) as u64;
+    let keys = radix_sort_keys(keys);
+    (keys.into_iter().map(unkey).collect(), dropped)
+}
+
 /// Sort finite values in place (any order of input).
 pub fn sort_f64(values: &mut Vec<f64>) {
     if values.len() <= SMALL {
@@ -131,6 +141,9 @@ mod tests {
         let (sorted, dropped) = sorted_finite(&values);
         assert_eq!(sorted.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), reference(&values));
         assert_eq!(dropped as usize, values.len() - sorted.len());
+        let (owned, owned_dropped) = into_sorted_finite(values.clone());
+        assert_eq!(owned.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), reference(&values));
+        assert_eq!(owned_dropped, dropped);
         let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         sort_f64(&mut v);
         assert_eq!(v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), reference(&values));

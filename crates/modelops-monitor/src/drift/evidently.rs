@@ -20,6 +20,65 @@ use super::{
 use crate::data::{format_number, Column, ColumnData, Table};
 use crate::error::{Error, Result};
 
+/// [`compare`] taking the tables by value: each column's values are sorted
+/// in their own buffer instead of a copy (less memory, fewer page faults).
+pub(super) fn compare_owned(mut reference: Table, mut current: Table, options: &DriftOptions) -> Result<DriftReport> {
+    let names: Vec<String> = match &options.columns {
+        Some(cols) => cols.clone(),
+        None => current.names().map(str::to_string).collect(),
+    };
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != names.len() {
+        // A column named twice: share it, as the borrowing path does.
+        return compare(&reference, &current, options);
+    }
+    let mut pairs: Vec<(Column, Column)> = Vec::with_capacity(names.len());
+    for name in &names {
+        current.require(name)?;
+        if reference.column(name).is_none() {
+            return Err(Error::FileColumn {
+                path: reference.path.display().to_string(),
+                column: name.clone(),
+                reason: format!(
+                    "no such column (the current file `{}` has it): the schemas differ",
+                    current.path.display()
+                ),
+            });
+        }
+    }
+    for name in &names {
+        let take = |table: &mut Table| {
+            let i = table.columns.iter().position(|c| &c.name == name)?;
+            Some(table.columns.swap_remove(i))
+        };
+        if let (Some(r), Some(c)) = (take(&mut reference), take(&mut current)) {
+            pairs.push((r, c));
+        }
+    }
+    let ref_path = reference.path.display().to_string();
+    let cur_path = current.path.display().to_string();
+    let columns: Vec<ColumnDrift> = pairs
+        .into_par_iter()
+        .map(|(r, c)| {
+            let name = c.name.clone();
+            let kind = match kind_or_not_computed(&c, options) {
+                Ok(kind) => kind,
+                Err(out) => return *out,
+            };
+            finish(&name, kind, Side::from_column(r), Side::from_column(c), &ref_path, &cur_path, options)
+        })
+        .collect();
+    Ok(summarise(
+        Mode::Evidently,
+        Source { path: ref_path, rows: reference.rows },
+        Source { path: cur_path, rows: current.rows },
+        options.drift_share,
+        columns,
+    ))
+}
+
 pub(super) fn compare(reference: &Table, current: &Table, options: &DriftOptions) -> Result<DriftReport> {
     let names: Vec<String> = match &options.columns {
         Some(cols) => cols.clone(),
@@ -64,6 +123,17 @@ enum Side {
 }
 
 impl Side {
+    /// Like [`Side::of`], sorting numbers in the column's own buffer.
+    fn from_column(column: Column) -> Option<Side> {
+        match column.data {
+            ColumnData::Numeric(values) => {
+                let (sorted, dropped) = crate::sort::into_sorted_finite(values);
+                Some(Side::Numbers { sorted, dropped })
+            }
+            data => Side::of(&Column { data, ..column }),
+        }
+    }
+
     fn of(column: &Column) -> Option<Side> {
         match &column.data {
             ColumnData::Numeric(values) => {
@@ -250,21 +320,41 @@ fn default_method(kind: ColumnKind, n_reference: u64, n_values: usize) -> Method
     }
 }
 
-fn column_drift(r: &Column, c: &Column, ref_path: &str, cur_path: &str, options: &DriftOptions) -> ColumnDrift {
+/// The column's kind, or its "not computed" result.
+fn kind_or_not_computed(c: &Column, options: &DriftOptions) -> std::result::Result<ColumnKind, Box<ColumnDrift>> {
     let name = c.name.as_str();
-    let kind = match infer_kind(c, &options.categorical, &options.numerical) {
-        Inferred::Kind(k) => k,
-        Inferred::Text => {
-            return ColumnDrift::not_computed(
-                name,
-                None,
-                "text column (more than half of the values are distinct): Evidently's text-content \
-                 classifier is not reproduced; pass `--categorical` to compare it as categories",
-            )
+    match infer_kind(c, &options.categorical, &options.numerical) {
+        Inferred::Kind(k) => Ok(k),
+        Inferred::Text => Err(Box::new(ColumnDrift::not_computed(
+            name,
+            None,
+            "text column (more than half of the values are distinct): Evidently's text-content \
+             classifier is not reproduced; pass `--categorical` to compare it as categories",
+        ))),
+        Inferred::Unsupported(t) => {
+            Err(Box::new(ColumnDrift::not_computed(name, None, format!("unsupported column type `{t}`"))))
         }
-        Inferred::Unsupported(t) => return ColumnDrift::not_computed(name, None, format!("unsupported column type `{t}`")),
+    }
+}
+
+fn column_drift(r: &Column, c: &Column, ref_path: &str, cur_path: &str, options: &DriftOptions) -> ColumnDrift {
+    let kind = match kind_or_not_computed(c, options) {
+        Ok(kind) => kind,
+        Err(out) => return *out,
     };
-    let (Some(rs), Some(cs)) = (Side::of(r), Side::of(c)) else {
+    finish(&c.name, kind, Side::of(r), Side::of(c), ref_path, cur_path, options)
+}
+
+fn finish(
+    name: &str,
+    kind: ColumnKind,
+    rs: Option<Side>,
+    cs: Option<Side>,
+    ref_path: &str,
+    cur_path: &str,
+    options: &DriftOptions,
+) -> ColumnDrift {
+    let (Some(rs), Some(cs)) = (rs, cs) else {
         return ColumnDrift::not_computed(name, Some(kind), format!("unsupported column type in `{ref_path}`"));
     };
     let mut out = compute(name, kind, &rs, &cs, ref_path, cur_path, options);

@@ -123,7 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = match (&args.reference, &args.profile) {
         (Some(reference), _) => {
             let reference = read(reference, None)?;
-            drift::compare(&reference, &current, &options)?
+            drift::compare_tables(reference, current, &options)?
         }
         (None, Some(profile_path)) => {
             let profile = Profile::load(profile_path)?;
