@@ -208,7 +208,7 @@ fn segment<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiErr
 
 impl RawPath {
     /// The model name for a message: the valid name, or `{name}`.
-    pub fn name_or_placeholder(&self) -> String {
+    pub fn name_for_message(&self) -> String {
         match self.name.as_deref().map(ModelName::parse) {
             Some(Ok(name)) => name.into(),
             _ => "{name}".to_string(),

@@ -64,7 +64,7 @@ pub(crate) async fn update_model(
     params(("name" = String, Path, description = "Model name")),
     responses((status = 405, description = "Models are retired, never deleted", body = ErrorBody)))]
 pub(crate) async fn delete_model(path: ApiPath) -> ApiError {
-    let name = path.0.name_or_placeholder();
+    let name = path.0.name_for_message();
     ApiError::method_not_allowed(format!(
         "models are never deleted, so their history stays auditable; retire it with `POST /api/v1/models/{name}/retire`"
     ))

@@ -86,7 +86,7 @@ pub(crate) async fn update_version(
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 405, description = "Versions are retired, never deleted", body = ErrorBody)))]
 pub(crate) async fn delete_version(path: ApiPath) -> ApiError {
-    let name = path.0.name_or_placeholder();
+    let name = path.0.name_for_message();
     ApiError::method_not_allowed(format!(
         "versions are never deleted, so their history stays auditable; retire it with `POST /api/v1/models/{name}/versions/{{version}}/retire`"
     ))
