@@ -62,6 +62,24 @@ pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>>
     })
 }
 
+/// Opens an existing database's audit log read-only, without migrating or
+/// creating anything (`modelops audit verify --database-url`). A database
+/// that holds no modelops audit log is refused by name.
+pub async fn open_audit_log(url: &str) -> Result<Arc<dyn Store>> {
+    let clock: Arc<dyn Clock> = Arc::new(modelops_core::clock::SystemClock);
+    let store: Arc<dyn Store> = match Backend::from_url(url)? {
+        Backend::Sqlite => Arc::new(SqliteStore::open_read_only(url, clock).await?),
+        Backend::Postgres => Arc::new(PostgresStore::connect_read_only(url, clock).await?),
+    };
+    if let Err(e) = store.head().await {
+        return Err(Error::invalid(
+            "database_url",
+            format!("the database holds no modelops audit log (was it created by `modelops serve` or `modelops migrate`?): {e}"),
+        ));
+    }
+    Ok(store)
+}
+
 /// Brings the schema of the database `url` names up to date (`modelops migrate`).
 pub async fn migrate(url: &str) -> Result<()> {
     match Backend::from_url(url)? {

@@ -91,6 +91,20 @@ impl PostgresStore {
         Ok(Self { pool, clock })
     }
 
+    /// Connects without migrating, in read-only transactions, for an auditor.
+    pub async fn connect_read_only(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid("database_url", format!("`{}` is not a PostgreSQL URL: {e}", redact(url))))?
+            .options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(Self { pool, clock })
+    }
+
     /// Brings the schema at `url` up to date.
     pub async fn migrate(url: &str) -> Result<()> {
         let store = Self::connect(url, Arc::new(modelops_core::clock::SystemClock)).await?;

@@ -121,6 +121,21 @@ impl SqliteStore {
         Ok(Self { writer, reader, clock })
     }
 
+    /// Opens an existing database read-only, without migrating it, for an
+    /// auditor: a mistyped path must not create an empty database that then
+    /// "verifies". Every write through this store fails.
+    pub async fn open_read_only(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid("database_url", format!("`{url}` is not a SQLite URL: {e}")))?;
+        let path = options.get_filename().to_path_buf();
+        if !path.is_file() {
+            return Err(Error::invalid("database_url", format!("there is no database file at `{}`", path.display())));
+        }
+        let options = options.create_if_missing(false).read_only(true).busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(db_err)?;
+        Ok(Self { writer: pool.clone(), reader: pool, clock })
+    }
+
     /// Brings the schema at `url` up to date.
     pub async fn migrate(url: &str) -> Result<()> {
         let store = Self::connect(url, Arc::new(modelops_core::clock::SystemClock)).await?;

@@ -99,9 +99,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Verifies straight on a database, read-only: no server, no migrations.
+/// Verifies straight on a database, read-only: no server, no migrations,
+/// nothing created.
 async fn verify_offline(url: &str) -> anyhow::Result<Value> {
-    let store = modelops_store::connect(url, std::sync::Arc::new(modelops_core::clock::SystemClock))
+    let store = modelops_store::open_audit_log(url)
         .await
         .with_context(|| format!("cannot open the database at `{}`", super::serve::redact(url)))?;
     Ok(match modelops_store::verify_chain(store.as_ref()).await? {

@@ -74,6 +74,11 @@ fn the_readme_tour_works_end_to_end() {
     let offline = s.json(&["audit", "verify", "--database-url", &s.db_url()]);
     assert_eq!(offline["ok"], true);
     assert_eq!(offline["head"], verified["head"]);
+    // A mistyped path is an error, never a fresh empty database that "verifies".
+    let typo = s.path("data/modelops-typo.db");
+    let line = error_line(&s.cli("ana", &["audit", "verify", "--database-url", &format!("sqlite://{}", typo.display())]));
+    assert!(line.contains("no database file"), "{line}");
+    assert!(!typo.exists());
 
     s.json(&["models", "retire", "credit-risk"]);
     let retired = s.json(&["models", "list", "--state", "retired"]);
