@@ -12,8 +12,8 @@
 //
 // Why `include!` and not generics over `sqlx::Database`: the bounds sqlx
 // needs for generic executors and argument types are long and brittle, while
-// the SQL below is identical for both backends (`$n` placeholders work in
-// both; QueryBuilder picks the placeholder style itself).
+// the SQL below is identical for both backends (`$n` bind parameters work in
+// both; QueryBuilder picks the parameter style itself).
 
 use crate::cursor::{prefix_upper_bound, AuditCursor, ModelCursor, VersionCursor};
 use crate::error::{corrupt, db_err, is_unique_violation};
