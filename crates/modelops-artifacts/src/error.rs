@@ -52,7 +52,7 @@ impl From<ArtifactError> for Error {
     fn from(e: ArtifactError) -> Self {
         match e {
             ArtifactError::NotFound { sha256 } => Error::not_found("artifact", sha256),
-            ArtifactError::TooLarge { .. } => Error::invalid("body", e.to_string()),
+            ArtifactError::TooLarge { .. } => Error::TooLarge(e.to_string()),
             ArtifactError::DigestMismatch { .. } => Error::invalid("sha256", e.to_string()),
             ArtifactError::Body(_) => Error::invalid("body", e.to_string()),
             ArtifactError::Config(msg) => Error::invalid("artifact_store", msg),

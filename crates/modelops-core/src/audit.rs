@@ -227,8 +227,14 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    /// Refuses a time range that cannot hold any event.
+    /// Refuses a time range that cannot hold any event, and filter values
+    /// no event can match (NUL).
     pub fn validate(&self) -> Result<()> {
+        for (field, value) in [("subject", &self.subject), ("actor", &self.actor), ("action", &self.action)] {
+            if let Some(v) = value {
+                crate::name::check_filter(field, v)?;
+            }
+        }
         if let (Some(since), Some(until)) = (&self.since, &self.until) {
             if since >= until {
                 return Err(crate::Error::invalid(
@@ -316,5 +322,31 @@ mod tests {
         let mut e = events[0].clone();
         e.after = Some(reparsed);
         assert_eq!(e.compute_hash(), events[0].hash);
+    }
+}
+
+// PROVISIONAL (lead): replaced by the audit work's ChainRecord on merge.
+/// A stored row as read for verification.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChainRecord {
+    Event(AuditEvent),
+    Unreadable { sequence: i64, reason: String },
+}
+
+impl ChainRecord {
+    pub fn sequence(&self) -> i64 {
+        match self {
+            ChainRecord::Event(e) => e.sequence,
+            ChainRecord::Unreadable { sequence, .. } => *sequence,
+        }
+    }
+}
+
+impl ChainVerifier {
+    pub fn push_record(&mut self, record: &ChainRecord) -> Result<(), ChainBreak> {
+        match record {
+            ChainRecord::Event(e) => self.push(e),
+            ChainRecord::Unreadable { sequence, reason } => Err(ChainBreak { sequence: *sequence, reason: reason.clone() }),
+        }
     }
 }

@@ -36,6 +36,9 @@ string_enum!(
         AliasDelete => "alias.delete",
         TagSet => "tag.set",
         TagDelete => "tag.delete",
+        ArtifactGc => "artifact.gc",
+        AuditVerify => "audit.verify",
+        AccessDenied => "access.denied",
     }
 );
 
@@ -46,6 +49,11 @@ impl Action {
         match self {
             ModelCreate | ModelUpdate | VersionCreate | VersionUpdate | TagSet | TagDelete => &[Role::Developer, Role::Admin],
             ModelRetire | VersionRetire | AliasSet | AliasDelete => &[Role::Developer, Role::Deployer, Role::Admin],
+            ArtifactGc => &[Role::Admin],
+            // Re-hashing the whole chain is costly: only those who audit may ask.
+            AuditVerify => &[Role::Auditor, Role::Admin],
+            // Anyone may have their own refusal recorded.
+            AccessDenied => Role::ALL,
         }
     }
 }
@@ -93,13 +101,21 @@ impl Permit {
     }
 }
 
-/// Checks that `principal` holds a role allowed to perform `action`.
+/// Checks that `principal` holds a role allowed to perform `action`. A
+/// refusal names the failing condition `role` and the roles that would do.
 pub fn authorize(principal: &Principal, action: Action) -> Result<Permit> {
     if action.allowed_roles().iter().any(|r| principal.roles.contains(r)) {
         Ok(Permit { actor: principal.name.clone(), action })
     } else {
-        Err(Error::Forbidden(format!("`{}` may not perform `{}`", principal.name, action)))
+        let allowed = action.allowed_roles().iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ");
+        Err(Error::forbidden("role", format!("`{}` may not perform `{action}`: it needs one of the roles {allowed}", principal.name)))
     }
+}
+
+/// The permit to record that `principal` was refused: a refusal is an
+/// audited event too, and recording it must not itself need a role.
+pub fn denial_permit(principal: &Principal) -> Permit {
+    Permit { actor: principal.name.clone(), action: Action::AccessDenied }
 }
 
 #[cfg(test)]

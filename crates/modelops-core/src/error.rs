@@ -10,6 +10,8 @@ pub enum ErrorKind {
     InvalidInput,
     Conflict,
     Forbidden,
+    /// The request body is larger than a configured limit.
+    TooLarge,
     Unavailable,
     Internal,
 }
@@ -29,8 +31,13 @@ pub enum Error {
     /// (e.g. updating a retired model).
     #[error("{0}")]
     Conflict(String),
+    /// Refused by authorisation or a governance gate; the denial lists every
+    /// failing condition so a client can act on all of them at once.
     #[error("forbidden: {0}")]
-    Forbidden(String),
+    Forbidden(Denial),
+    /// The body went past a size limit; the message names the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A dependency is down or overloaded; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -48,6 +55,7 @@ impl Error {
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,
         }
@@ -59,6 +67,11 @@ impl Error {
 
     pub fn not_found(what: &'static str, key: impl std::fmt::Display) -> Self {
         Error::NotFound { what, key: key.to_string() }
+    }
+
+    /// A denial with one failing condition.
+    pub fn forbidden(condition: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden(Denial::new(vec![DenialReason { condition: condition.to_string(), message: message.into() }]))
     }
 
     pub fn already_exists(what: &'static str, key: impl std::fmt::Display) -> Self {
@@ -75,3 +88,45 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an action was refused: every failing condition, by name, in the order
+/// checked. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Denial {
+    reasons: Vec<DenialReason>,
+}
+
+/// One failing condition: `condition` is a stable name clients can match on
+/// (`role`, later a gate's name); `message` says what failed, for people.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DenialReason {
+    pub condition: String,
+    pub message: String,
+}
+
+impl Denial {
+    /// A denial needs at least one reason; an empty list becomes one
+    /// `unspecified` reason rather than an unexplained refusal.
+    pub fn new(mut reasons: Vec<DenialReason>) -> Self {
+        if reasons.is_empty() {
+            reasons.push(DenialReason { condition: "unspecified".into(), message: "the action was refused".into() });
+        }
+        Self { reasons }
+    }
+
+    pub fn reasons(&self) -> &[DenialReason] {
+        &self.reasons
+    }
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, reason) in self.reasons.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&reason.message)?;
+        }
+        Ok(())
+    }
+}

@@ -8,6 +8,11 @@ use std::collections::BTreeMap;
 
 pub const MAX_TEXT_LEN: usize = 100_000;
 pub const MAX_SHORT_TEXT_LEN: usize = 256;
+/// Tags one model or version may hold. Every tag is a row written under the
+/// registry's write lock, so the count is bounded, not just the body size.
+pub const MAX_TAGS: usize = 100;
+/// Dependencies one model may declare, bounded for the same reason.
+pub const MAX_DEPENDENCIES: usize = 100;
 
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
@@ -81,6 +86,22 @@ pub struct Model {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Model {
+    /// A retired model keeps its record but takes no more changes.
+    pub fn ensure_active(&self) -> Result<()> {
+        match self.state {
+            ModelState::Active => Ok(()),
+            ModelState::Retired => Err(Error::Conflict(format!("model `{}` is retired", self.name))),
+        }
+    }
+
+    /// The model as retiring leaves it: retired, with no aliases (they
+    /// pointed at versions that are retired with it).
+    pub fn retired(&self, at: DateTime<Utc>) -> Model {
+        Model { state: ModelState::Retired, aliases: BTreeMap::new(), updated_at: at, ..self.clone() }
+    }
+}
+
 /// What a client supplies to register a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewModel {
@@ -98,6 +119,29 @@ pub struct NewModel {
 }
 
 impl NewModel {
+    /// The model as registered by `actor` at `at`: active, no versions yet.
+    pub fn into_model(self, at: DateTime<Utc>, actor: &str) -> Model {
+        Model {
+            name: self.name,
+            kind: self.kind,
+            description: self.description,
+            owner: self.owner,
+            team: self.team,
+            business_purpose: self.business_purpose,
+            intended_use: self.intended_use,
+            restrictions: self.restrictions,
+            risk_tier: self.risk_tier,
+            tags: self.tags,
+            dependencies: self.dependencies,
+            aliases: BTreeMap::new(),
+            state: ModelState::Active,
+            latest_version: None,
+            created_at: at,
+            created_by: actor.to_string(),
+            updated_at: at,
+        }
+    }
+
     /// Checks what the types cannot: lengths, tags, self-dependency.
     pub fn validate(&self) -> Result<()> {
         check_text("owner", &self.owner, MAX_SHORT_TEXT_LEN)?;
@@ -188,14 +232,36 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
 }
 
 pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid("tags", format!("`{}` tags given; at most {MAX_TAGS} are allowed", tags.len())));
+    }
     for (key, value) in tags {
         TagKey::parse(key.clone()).map_err(|_| Error::invalid(format!("tags.{key}"), format!("{} is not a valid tag key", quote(key))))?;
-        check_tag_value(key, value)?;
+        check_tag_value(&format!("tags.{key}"), value)?;
     }
     Ok(())
 }
 
+/// A tag map as a client sent it, with every key in the form [`TagKey`]
+/// keeps (normalised), so a tag set in a body is found again by the key in
+/// a path. Two keys that normalise alike are refused.
+pub fn normalize_tag_keys(tags: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (key, value) in tags {
+        let normalized: String = TagKey::parse(key.clone())
+            .map_err(|e| Error::invalid(format!("tags.{key}"), e.to_string()))?
+            .into();
+        if out.insert(normalized, value).is_some() {
+            return Err(Error::invalid(format!("tags.{key}"), format!("{} is the same key as another one in the map", quote(&key))));
+        }
+    }
+    Ok(out)
+}
+
 fn check_dependencies(name: &ModelName, deps: &[ModelName]) -> Result<()> {
+    if deps.len() > MAX_DEPENDENCIES {
+        return Err(Error::invalid("dependencies", format!("`{}` dependencies given; at most {MAX_DEPENDENCIES} are allowed", deps.len())));
+    }
     if deps.contains(name) {
         return Err(Error::invalid("dependencies", format!("a model cannot depend on itself ({})", quote(name.as_str()))));
     }

@@ -132,10 +132,25 @@ impl TagKey {
     }
 }
 
-/// Checks a tag value: at most 5000 characters.
-pub fn check_tag_value(key: &str, value: &str) -> Result<()> {
+/// Checks a tag value, reported as `field`: at most 5000 characters, no
+/// control characters but tab and line breaks (PostgreSQL text cannot hold
+/// NUL at all, and the others make listings and logs unreadable).
+pub fn check_tag_value(field: &str, value: &str) -> Result<()> {
     if value.chars().count() > MAX_TAG_VALUE_LEN {
-        return Err(Error::invalid(format!("tags.{key}"), format!("value is longer than {MAX_TAG_VALUE_LEN} characters")));
+        return Err(Error::invalid(field, format!("value is longer than {MAX_TAG_VALUE_LEN} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err(Error::invalid(field, format!("{} contains a control character", quote(value))));
+    }
+    Ok(())
+}
+
+/// Checks a filter value from a query string, reported as `field`: a NUL
+/// can match nothing stored (every stored text refuses it) and PostgreSQL
+/// refuses it as a parameter, so it is the client's mistake, said as such.
+pub fn check_filter(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid(field, format!("{} contains a NUL character, which no stored value holds", quote(value))));
     }
     Ok(())
 }

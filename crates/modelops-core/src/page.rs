@@ -2,6 +2,7 @@
 //! small JSON cursor that only the store interprets.
 
 use crate::error::{Error, Result};
+use crate::name::check_filter;
 use crate::model::{string_enum, ModelKind, ModelState, RiskTier};
 use crate::version::VersionState;
 use base64::Engine as _;
@@ -81,6 +82,30 @@ pub struct ModelQuery {
     pub page: PageRequest,
 }
 
+impl ModelQuery {
+    /// Refuses filter values no stored model can match and the database
+    /// would refuse, naming the query parameter.
+    pub fn validate(&self) -> Result<()> {
+        let texts = [("owner", &self.owner), ("team", &self.team), ("name_prefix", &self.name_prefix), ("q", &self.text)];
+        for (field, value) in texts {
+            if let Some(v) = value {
+                check_filter(field, v)?;
+            }
+        }
+        check_tag_filter(self.tag.as_ref())
+    }
+}
+
+fn check_tag_filter(tag: Option<&(String, Option<String>)>) -> Result<()> {
+    if let Some((key, value)) = tag {
+        check_filter("tag", key)?;
+        if let Some(v) = value {
+            check_filter("tag", v)?;
+        }
+    }
+    Ok(())
+}
+
 /// Filters for listing a model's versions, newest first unless told otherwise.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VersionQuery {
@@ -90,6 +115,12 @@ pub struct VersionQuery {
     pub page: PageRequest,
 }
 
+impl VersionQuery {
+    pub fn validate(&self) -> Result<()> {
+        check_tag_filter(self.tag.as_ref())
+    }
+}
+
 /// Parses `key` or `key=value` for a tag filter.
 pub fn parse_tag_filter(value: &str) -> Result<(String, Option<String>)> {
     let (key, val) = match value.split_once('=') {
@@ -97,7 +128,7 @@ pub fn parse_tag_filter(value: &str) -> Result<(String, Option<String>)> {
         None => (value, None),
     };
     if key.is_empty() {
-        return Err(Error::invalid("tag", format!("`{value}` must be `key` or `key=value`")));
+        return Err(Error::invalid("tag", format!("{} must be `key` or `key=value`", crate::name::quote(value))));
     }
     Ok((key.to_string(), val))
 }

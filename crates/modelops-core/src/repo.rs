@@ -1,22 +1,36 @@
-//! The storage traits. `modelops-store` implements them for SQLite and
-//! PostgreSQL; the server and the binary see only these traits.
+//! The storage traits, one per area. `modelops-store` implements them for
+//! SQLite and PostgreSQL; the use-case layer (`modelops-registry`) and the
+//! binary see only these traits.
 //!
-//! Contract every implementation keeps:
-//! - each mutation and its audit event commit in one transaction, or neither does;
+//! Reads ([`ModelReads`], [`AuditLog`]) run outside any transaction. Every
+//! change runs in a [`WriteTx`], begun with [`Store::begin`]: it holds the
+//! registry's write lock (the audit chain head) from the start, so the rules
+//! the use-case layer checks inside it — and, with governance, the gates —
+//! see the state they change, and the change, its audit events (a denial
+//! too) commit together or not at all. The area traits a transaction
+//! combines are [`ModelWrites`] (models and versions), [`LabelWrites`]
+//! (aliases and tags) and [`AuditAppend`].
+//!
+//! The store holds no domain rules: it does not know that a retired model
+//! takes no changes or that retiring a model retires its versions. Those
+//! live in core (`Model::ensure_active`, `Model::retired`…) and are applied
+//! by the use cases. What the store guarantees:
+//! - a transaction that is dropped without [`WriteTx::commit`] leaves nothing;
 //! - the audit log is append-only: there is no method to change or remove an event;
-//! - version numbers are 1, 2, 3… per model, assigned inside the transaction;
-//!   concurrent creators each get their own number;
-//! - retired models and versions keep their record; nothing is hard-deleted;
-//! - a mutation of a retired model or version answers `Conflict`.
+//! - version numbers come from a per-model counter taken under the model's
+//!   row lock, so concurrent creators each get their own number;
+//! - nothing is hard-deleted but aliases and tags.
 
-use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainVerifier, VerifySummary};
+use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainRecord, ChainVerifier, PendingEvent, VerifySummary};
 use crate::auth::Permit;
 use crate::error::Result;
-use crate::model::{Model, ModelPatch, NewModel};
+use crate::model::Model;
 use crate::name::{AliasName, ModelName, TagKey};
 use crate::page::{ModelQuery, Page, VersionQuery};
-use crate::version::{ModelVersion, NewVersion, VersionPatch};
+use crate::version::{ModelVersion, Sha256Hex, VersionState};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 
 /// What a tag is attached to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,65 +39,131 @@ pub enum TagTarget {
     Version(ModelName, u32),
 }
 
-#[async_trait]
-pub trait ModelRepo: Send + Sync {
-    async fn create_model(&self, permit: &Permit, new: NewModel) -> Result<Model>;
-    async fn get_model(&self, name: &ModelName) -> Result<Model>;
-    async fn update_model(&self, permit: &Permit, name: &ModelName, patch: ModelPatch) -> Result<Model>;
-    /// Marks the model and all its versions retired and removes its aliases.
-    async fn retire_model(&self, permit: &Permit, name: &ModelName) -> Result<Model>;
-    async fn list_models(&self, query: &ModelQuery) -> Result<Page<Model>>;
+/// Which aliases to remove at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasScope {
+    /// Every alias of the model.
+    Model(ModelName),
+    /// Every alias pointing at this version.
+    Version(ModelName, u32),
+}
 
-    /// Creates the next version. The caller has checked that the artifact exists.
-    async fn create_version(&self, permit: &Permit, model: &ModelName, new: NewVersion) -> Result<ModelVersion>;
+/// Reads of the inventory.
+#[async_trait]
+pub trait ModelReads: Send + Sync {
+    async fn get_model(&self, name: &ModelName) -> Result<Model>;
+    async fn list_models(&self, query: &ModelQuery) -> Result<Page<Model>>;
     async fn get_version(&self, model: &ModelName, number: u32) -> Result<ModelVersion>;
     async fn get_version_by_alias(&self, model: &ModelName, alias: &AliasName) -> Result<ModelVersion>;
     async fn list_versions(&self, model: &ModelName, query: &VersionQuery) -> Result<Page<ModelVersion>>;
-    async fn update_version(&self, permit: &Permit, model: &ModelName, number: u32, patch: VersionPatch) -> Result<ModelVersion>;
-    /// Marks the version retired and removes aliases pointing at it.
-    async fn retire_version(&self, permit: &Permit, model: &ModelName, number: u32) -> Result<ModelVersion>;
-
-    /// Points `alias` at a version, moving it if it pointed elsewhere.
-    async fn set_alias(&self, permit: &Permit, model: &ModelName, alias: &AliasName, number: u32) -> Result<ModelVersion>;
-    async fn delete_alias(&self, permit: &Permit, model: &ModelName, alias: &AliasName) -> Result<()>;
-
-    async fn set_tag(&self, permit: &Permit, target: &TagTarget, key: &TagKey, value: &str) -> Result<()>;
-    async fn delete_tag(&self, permit: &Permit, target: &TagTarget, key: &TagKey) -> Result<()>;
+    /// Every artifact digest some version (retired ones too) points at.
+    async fn referenced_artifacts(&self) -> Result<BTreeSet<Sha256Hex>>;
 }
 
-/// Read access to the audit log. Appending happens inside [`ModelRepo`]'s
-/// mutations, never on its own.
+/// Read access to the audit log. Appending happens only inside a
+/// [`WriteTx`], never on its own.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn list_events(&self, query: &AuditQuery) -> Result<Page<AuditEvent>>;
-    /// Events with `sequence > after`, oldest first, at most `limit`: the
-    /// raw chain as stored, for verification.
-    async fn read_chain(&self, after: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// Stored rows with `sequence > after` (every row, whatever its
+    /// sequence, when `after` is `None`), oldest first, at most `limit`: the
+    /// raw chain as stored, for verification. A row that cannot be read is
+    /// returned as [`ChainRecord::Unreadable`], not as an error, so the
+    /// verifier names it as the broken link.
+    async fn read_chain(&self, after: Option<i64>, limit: u32) -> Result<Vec<ChainRecord>>;
     /// The head recorded beside the events.
     async fn head(&self) -> Result<Option<ChainHead>>;
 }
 
-/// A backend that is both.
-pub trait Store: ModelRepo + AuditLog {}
-impl<T: ModelRepo + AuditLog> Store for T {}
+/// Changes to models and versions inside a transaction. A model must be
+/// locked ([`ModelWrites::lock_model`]) or inserted in the transaction before
+/// anything of it (versions, aliases, tags) is changed.
+#[async_trait]
+pub trait ModelWrites: Send {
+    /// Reads the model and locks it until the transaction ends; `None` when
+    /// there is no such model.
+    async fn lock_model(&mut self, name: &ModelName) -> Result<Option<Model>>;
+    /// Which of `names` are registered models (retired ones included).
+    async fn existing_models(&mut self, names: &[ModelName]) -> Result<BTreeSet<ModelName>>;
+    /// Inserts a model with its tags and dependencies (which must exist).
+    /// `AlreadyExists` when the name is taken.
+    async fn insert_model(&mut self, model: &Model) -> Result<()>;
+    /// Writes a model's descriptive fields, state and `updated_at`.
+    async fn update_model(&mut self, model: &Model) -> Result<()>;
+    async fn replace_dependencies(&mut self, model: &ModelName, dependencies: &[ModelName]) -> Result<()>;
+    /// Takes the model's next version number (1, 2, 3…).
+    async fn next_version_number(&mut self, model: &ModelName) -> Result<u32>;
+    /// Inserts a version with its tags.
+    async fn insert_version(&mut self, version: &ModelVersion) -> Result<()>;
+    async fn version(&mut self, model: &ModelName, number: u32) -> Result<Option<ModelVersion>>;
+    /// The model's versions not in `state`, by number.
+    async fn versions_not_in(&mut self, model: &ModelName, state: VersionState) -> Result<Vec<ModelVersion>>;
+    /// Writes a version's mutable parts: description, card, state, `updated_at`.
+    async fn update_version(&mut self, version: &ModelVersion) -> Result<()>;
+    /// Sets the state of many versions of one model in one statement.
+    async fn set_versions_state(&mut self, model: &ModelName, numbers: &[u32], state: VersionState, at: DateTime<Utc>) -> Result<()>;
+}
 
-/// Events read per batch by [`verify_chain`].
+/// Changes to aliases and tags inside a transaction.
+#[async_trait]
+pub trait LabelWrites: Send {
+    /// Points `alias` at version `number`, moving it if it pointed elsewhere.
+    async fn set_alias(&mut self, model: &ModelName, alias: &AliasName, number: u32) -> Result<()>;
+    async fn remove_alias(&mut self, model: &ModelName, alias: &AliasName) -> Result<()>;
+    async fn remove_aliases(&mut self, scope: &AliasScope) -> Result<()>;
+    /// Sets a tag and moves the target's `updated_at` to `at`.
+    async fn set_tag(&mut self, target: &TagTarget, key: &TagKey, value: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Removes a tag and moves the target's `updated_at` to `at`.
+    async fn remove_tag(&mut self, target: &TagTarget, key: &TagKey, at: DateTime<Utc>) -> Result<()>;
+}
+
+/// Appending to the audit chain inside a transaction.
+#[async_trait]
+pub trait AuditAppend: Send {
+    /// The time of this transaction's change, read under the write lock, so
+    /// event times follow sequence order.
+    fn now(&self) -> DateTime<Utc>;
+    /// Who makes the change: the permit's actor.
+    fn actor(&self) -> &str;
+    /// Seals `event` onto the chain head and appends it.
+    async fn record(&mut self, event: PendingEvent) -> Result<AuditEvent>;
+}
+
+/// One change in progress. Dropping it rolls back.
+#[async_trait]
+pub trait WriteTx: ModelWrites + LabelWrites + AuditAppend {
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// A backend: every area's reads, and transactions for changes.
+#[async_trait]
+pub trait Store: ModelReads + AuditLog {
+    /// Begins a change for the permit's actor, taking the write lock and
+    /// reading the chain head under it.
+    async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;
+    /// Closes the connection pools, waiting for connections in use.
+    async fn close(&self);
+}
+
+/// Rows read per batch by [`verify_chain`].
 pub const VERIFY_BATCH: u32 = 1000;
 
 /// Re-computes the whole audit chain of `log` in batches, with constant memory.
 ///
-/// The outer `Result` is a failure to read; the inner one is the verdict,
-/// naming the first broken link. Events appended while this runs are either
-/// verified too or ignored, never reported as a break: the head is re-read
-/// when the stored events run out.
+/// Every stored row is checked, whatever its sequence number, so a row
+/// inserted with sequence 0 or below is reported too. The outer `Result` is
+/// a failure to read; the inner one is the verdict, naming the first broken
+/// link. Events appended while this runs are either verified too or ignored,
+/// never reported as a break: the head is re-read when the stored events run
+/// out.
 pub async fn verify_chain(log: &dyn AuditLog) -> Result<Result<VerifySummary, ChainBreak>> {
     let mut verifier = ChainVerifier::new();
-    let mut after = 0;
+    let mut after: Option<i64> = None;
     loop {
         let mut batch = log.read_chain(after, VERIFY_BATCH).await?;
         if batch.is_empty() {
             let head = log.head().await?;
-            if head.as_ref().is_some_and(|h| h.sequence > after) {
+            if head.as_ref().is_some_and(|h| after.is_none_or(|a| h.sequence > a)) {
                 // The chain may have grown since the last batch; only events
                 // still absent now are missing.
                 batch = log.read_chain(after, VERIFY_BATCH).await?;
@@ -92,11 +172,11 @@ pub async fn verify_chain(log: &dyn AuditLog) -> Result<Result<VerifySummary, Ch
                 return Ok(verifier.finish(head.as_ref()));
             }
         }
-        for event in &batch {
-            if let Err(broken) = verifier.push(event) {
+        for record in &batch {
+            if let Err(broken) = verifier.push_record(record) {
                 return Ok(Err(broken));
             }
-            after = event.sequence;
+            after = Some(record.sequence());
         }
     }
 }

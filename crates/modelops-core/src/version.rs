@@ -147,10 +147,34 @@ pub struct ModelVersion {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What a client supplies to create a version. The number is assigned by the store.
+impl ModelVersion {
+    /// A retired version keeps its record but takes no more changes.
+    pub fn ensure_active(&self) -> Result<()> {
+        match self.state {
+            VersionState::Retired => Err(Error::Conflict(format!("version `{}/{}` is retired", self.model, self.number))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The version as retiring leaves it: retired, with no aliases.
+    pub fn retired(&self, at: DateTime<Utc>) -> ModelVersion {
+        ModelVersion { state: VersionState::Retired, aliases: Vec::new(), updated_at: at, ..self.clone() }
+    }
+}
+
+/// The uploaded artifact a new version is to point at; its size is taken
+/// from the artifact store, never from the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactSpec {
+    pub sha256: Sha256Hex,
+    pub filename: String,
+}
+
+/// What a client supplies to create a version. The number is assigned inside
+/// the creating transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewVersion {
-    pub artifact: ArtifactRef,
+    pub artifact: ArtifactSpec,
     pub lineage: Lineage,
     pub signature: Signature,
     pub card: ModelCard,
@@ -159,7 +183,30 @@ pub struct NewVersion {
 }
 
 impl NewVersion {
+    /// The version as created: `number` of `model`, a draft, its artifact
+    /// `size` bytes as the artifact store holds it.
+    pub fn into_version(self, model: ModelName, number: u32, size: u64, at: DateTime<Utc>, actor: &str) -> ModelVersion {
+        ModelVersion {
+            model,
+            number,
+            state: VersionState::Draft,
+            artifact: ArtifactRef { sha256: self.artifact.sha256, size, filename: self.artifact.filename },
+            lineage: self.lineage,
+            signature: self.signature,
+            card: self.card,
+            description: self.description,
+            tags: self.tags,
+            aliases: Vec::new(),
+            created_at: at,
+            created_by: actor.to_string(),
+            updated_at: at,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
+        if self.artifact.filename.is_empty() {
+            return Err(Error::invalid("artifact.filename", "must not be empty"));
+        }
         check_text("artifact.filename", &self.artifact.filename, MAX_SHORT_TEXT_LEN)?;
         if self.artifact.filename.contains('/') || self.artifact.filename.contains('\\') {
             return Err(Error::invalid("artifact.filename", format!("{} must be a bare file name", quote(&self.artifact.filename))));
@@ -290,7 +337,7 @@ mod tests {
     fn version_with(hyperparameter: serde_json::Value) -> NewVersion {
         let digest = Sha256Hex::from_digest(&[0; 32]);
         NewVersion {
-            artifact: ArtifactRef { sha256: digest, size: 1, filename: "m.onnx".into() },
+            artifact: ArtifactSpec { sha256: digest, filename: "m.onnx".into() },
             lineage: Lineage { hyperparameters: BTreeMap::from([("layers".to_string(), hyperparameter)]), ..Lineage::default() },
             signature: Signature::default(),
             card: ModelCard::default(),

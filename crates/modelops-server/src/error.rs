@@ -1,8 +1,13 @@
 //! The one error answer of the API. Domain errors map to status codes in a
 //! single exhaustive `match`; axum's own rejections are rewritten into the
 //! same JSON shape, so a client sees one format for every mistake.
+//!
+//! Logging is not done here: an error answer carries its detail (what the
+//! client is not told) as a response extension, [`ErrorReport`], and the
+//! [`log_errors`](crate::log_errors) middleware, which knows the request's
+//! method, path and id, logs it once.
 
-use crate::wire::{ErrorBody, ErrorDetail};
+use crate::wire::{DenialReasonWire, ErrorBody, ErrorDetail};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,11 +20,24 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// The failing conditions of a 403.
+    pub reasons: Vec<DenialReasonWire>,
+    /// What went wrong on our side, for the log only.
+    detail: Option<String>,
+}
+
+/// Attached to every error response for the logging middleware.
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    pub status: StatusCode,
+    pub code: &'static str,
+    /// The message the client got, or for a 5xx the detail it did not get.
+    pub detail: String,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, reasons: Vec::new(), detail: None }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -43,9 +61,21 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("no route for `{path}`"))
     }
 
-    /// The answer for a failure on our side: the client learns nothing of it.
-    pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has the details")
+    /// The answer for a failure on our side: the client learns nothing of
+    /// it; `detail` goes to the log.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self { detail: Some(detail.into()), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has the details") }
+    }
+
+    /// Adds what the log should say beyond the message.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Too many requests at once, or one took too long: the client may retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 }
 
@@ -57,32 +87,31 @@ impl From<Error> for ApiError {
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "invalid_input"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-            ErrorKind::Unavailable => {
-                tracing::warn!(error = %e, "dependency unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
-            ErrorKind::Internal => {
-                tracing::error!(error = %e, "internal error");
-                return ApiError::internal();
-            }
+            ErrorKind::TooLarge => return ApiError::too_large(e.to_string()),
+            ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ErrorKind::Internal => return ApiError::internal(e.to_string()),
         };
-        ApiError { status, code, field: e.field().map(str::to_string), message: e.to_string() }
+        let reasons = match &e {
+            Error::Forbidden(denial) => denial.reasons().iter().cloned().map(Into::into).collect(),
+            _ => Vec::new(),
+        };
+        ApiError { status, code, field: e.field().map(str::to_string), message: e.to_string(), reasons, detail: None }
     }
 }
 
 impl From<ArtifactError> for ApiError {
     fn from(e: ArtifactError) -> Self {
-        match e {
-            ArtifactError::TooLarge { .. } => ApiError::too_large(e.to_string()),
-            e => Error::from(e).into(),
-        }
+        Error::from(e).into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field } };
-        (self.status, Json(body)).into_response()
+        let report = ErrorReport { status: self.status, code: self.code, detail: self.detail.unwrap_or_else(|| self.message.clone()) };
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field, reasons: self.reasons } };
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(report);
+        response
     }
 }
 

@@ -3,7 +3,8 @@
 //! strings, path segments, and the acting principal.
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::identity::Identity;
+use axum::extract::FromRef;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -200,10 +201,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
 }
 
 fn segment<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiError> {
-    value.as_deref().ok_or_else(|| {
-        tracing::error!(field, "route has no such path parameter");
-        ApiError::internal()
-    })
+    value.as_deref().ok_or_else(|| ApiError::internal(format!("the route has no path parameter `{field}`")))
 }
 
 impl RawPath {
@@ -248,10 +246,15 @@ pub fn parse_version(value: &str) -> Result<u32, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Actor(pub Principal);
 
-impl FromRequestParts<AppState> for Actor {
+impl<S> FromRequestParts<S> for Actor
+where
+    S: Send + Sync,
+    Identity: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(Actor(state.authenticator().authenticate(&parts.headers).await?))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let identity = Identity::from_ref(state);
+        Ok(Actor(identity.authenticator().authenticate(&parts.headers).await?))
     }
 }

@@ -7,12 +7,28 @@ use axum::http::HeaderMap;
 use modelops_core::auth::{Principal, Role};
 use modelops_core::name::quote;
 use modelops_core::{Error, Result};
+use std::sync::Arc;
 
 /// The header naming the acting user when no authentication is configured.
 pub const ACTOR_HEADER: &str = "x-modelops-actor";
 
 /// The actor of a request that names none.
 pub const ANONYMOUS: &str = "anonymous";
+
+/// The configured [`Authenticator`], as the state surfaces extract the
+/// acting principal with (see [`crate::extract::Actor`]). Cheap to clone.
+#[derive(Clone)]
+pub struct Identity(Arc<dyn Authenticator>);
+
+impl Identity {
+    pub fn new(authenticator: Arc<dyn Authenticator>) -> Self {
+        Self(authenticator)
+    }
+
+    pub fn authenticator(&self) -> &dyn Authenticator {
+        self.0.as_ref()
+    }
+}
 
 /// Identifies the principal behind a request from its headers.
 #[async_trait]

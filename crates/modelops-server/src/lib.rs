@@ -3,14 +3,19 @@
 //! Owns the axum [`router`] of the native REST API under `/api/v1` (models,
 //! versions, artifacts, aliases, tags, audit), `/healthz` and `/readyz`, and
 //! the OpenAPI document generated from the same code at
-//! `/api/v1/openapi.json`. Key types: [`AppState`] (the store, the artifact
-//! store, the [`identity::Authenticator`] and [`ServerConfig`]), the wire
-//! types in [`wire`] (shared with the CLI), and [`ApiError`], the one error
-//! answer `{"error": {"code", "message", "field"}}`.
+//! `/api/v1/openapi.json`; and [`router`], which composes the surfaces into
+//! one application. Key types: [`AppState`] (what the composer holds: the
+//! [`Registry`], the [`identity::Identity`] and [`ServerConfig`]), from which
+//! each surface's router takes its own state through `FromRef` (the native
+//! API's is [`ApiState`]), so surfaces in crates of their own (MLflow, OIP,
+//! UI) add a state of theirs instead of growing one; the wire types in
+//! [`wire`] (shared with the CLI); and [`ApiError`], the one error answer
+//! `{"error": {"code", "message", "field", "reasons"}}`.
 //!
 //! Handlers are thin: extract (every bad input becomes a 4xx naming the
-//! field), authorise the principal into a permit, call one business function
-//! over the `modelops_core::repo` traits, convert to a wire type.
+//! field), call one use case of `modelops_registry::Registry` with the
+//! principal, convert to a wire type. Errors are logged once, by the
+//! [`log_errors`] middleware, with the request's method, path and id.
 //!
 //! Routes (all JSON unless noted; errors are [`wire::ErrorBody`]):
 //!
@@ -26,103 +31,125 @@
 //! | GET | `/api/v1/models/{name}/versions/{version}/artifact` | verified byte stream, `X-Modelops-Sha256` |
 //! | GET, PUT, DELETE | `/api/v1/models/{name}/aliases/{alias}` | get-by-alias; set `{version}`; remove |
 //! | PUT, DELETE | `/api/v1/models/{name}/tags/{key}`, `…/versions/{version}/tags/{key}` | set `{value}`; remove |
-//! | GET | `/api/v1/audit`, `/api/v1/audit/verify` | events (filters, paging); chain verification |
+//! | GET | `/api/v1/audit`, `/api/v1/audit/verify` | events (filters, paging); chain verification (auditors, admins) |
+//! | POST | `/api/v1/artifacts/gc` | remove unreferenced artifacts older than a grace period (admins; `dry_run`) |
 //! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |
 //!
 //! Identity: without authentication configured ([`identity::TrustedHeader`],
 //! the default), the `X-Modelops-Actor` header names the actor, who holds
 //! every role; a request without it acts as `anonymous`.
 //!
+//! Limits (from [`ServerConfig`]): JSON requests are answered within a
+//! timeout; an upload whose body stalls longer than the idle timeout is
+//! refused (408); requests past the concurrency limits are shed with 503, so
+//! slow clients cannot hold every slot.
+//!
 //! Must not depend on: SQL or sqlx, a concrete store or object-store
-//! backend. It sees `Arc<dyn Store>` and an [`ArtifactStore`].
+//! backend, business rules (those are the registry's).
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::Uri;
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::http::{HeaderName, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use modelops_artifacts::ArtifactStore;
-use modelops_core::repo::Store;
+use modelops_registry::Registry;
 use std::sync::Arc;
+use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 mod error;
-mod extract;
+pub mod extract;
 pub mod identity;
 mod routes;
 pub mod wire;
 
-pub use error::{ApiError, ApiResult};
+pub use error::{ApiError, ApiResult, ErrorReport};
 pub use extract::parse_json;
+
+/// The header carrying a request's id, taken from the client or made.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Largest JSON request body; larger ones answer 413.
     pub json_body_limit: usize,
+    /// A request other than an artifact transfer is answered within this
+    /// time, or with 503.
+    pub request_timeout: Duration,
+    /// An upload whose body sends nothing for this long is refused (408).
+    pub body_idle_timeout: Duration,
+    /// Requests other than artifact transfers handled at once; more are shed (503).
+    pub max_concurrent_requests: usize,
+    /// Artifact uploads and downloads at once; more are shed (503).
+    pub max_concurrent_transfers: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { json_body_limit: 1024 * 1024 }
+        Self {
+            json_body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 512,
+            max_concurrent_transfers: 64,
+        }
     }
 }
 
-/// The shared state of every handler. Cheap to clone.
+/// What the composer holds; each surface takes its own state from it.
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    store: Arc<dyn Store>,
-    artifacts: ArtifactStore,
-    authenticator: Arc<dyn identity::Authenticator>,
-    config: ServerConfig,
+    pub registry: Registry,
+    pub identity: identity::Identity,
+    pub config: ServerConfig,
 }
 
 impl AppState {
-    /// State with authentication off ([`identity::TrustedHeader`]). The
-    /// artifact upload limit is the artifact store's
-    /// ([`ArtifactStore::with_max_size`]).
-    pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore, config: ServerConfig) -> Self {
-        Self { inner: Arc::new(Inner { store, artifacts, authenticator: Arc::new(identity::TrustedHeader), config }) }
+    /// State with authentication off ([`identity::TrustedHeader`]).
+    pub fn new(registry: Registry, config: ServerConfig) -> Self {
+        Self { registry, identity: identity::Identity::new(Arc::new(identity::TrustedHeader)), config }
     }
 
     /// Replaces how requests are identified (the governance issue's tokens).
-    pub fn with_authenticator(self, authenticator: Arc<dyn identity::Authenticator>) -> Self {
-        let inner = &self.inner;
-        Self {
-            inner: Arc::new(Inner {
-                store: inner.store.clone(),
-                artifacts: inner.artifacts.clone(),
-                authenticator,
-                config: inner.config.clone(),
-            }),
-        }
-    }
-
-    pub fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
-    }
-
-    pub fn artifacts(&self) -> &ArtifactStore {
-        &self.inner.artifacts
-    }
-
-    pub fn authenticator(&self) -> &dyn identity::Authenticator {
-        self.inner.authenticator.as_ref()
-    }
-
-    pub fn config(&self) -> &ServerConfig {
-        &self.inner.config
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn identity::Authenticator>) -> Self {
+        self.identity = identity::Identity::new(authenticator);
+        self
     }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("artifacts", &self.inner.artifacts).field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("AppState").field("registry", &self.registry).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// The native API's state.
+#[derive(Clone)]
+pub struct ApiState {
+    pub registry: Registry,
+    pub identity: identity::Identity,
+    pub body_idle_timeout: Duration,
+}
+
+impl FromRef<AppState> for ApiState {
+    fn from_ref(app: &AppState) -> Self {
+        Self { registry: app.registry.clone(), identity: app.identity.clone(), body_idle_timeout: app.config.body_idle_timeout }
+    }
+}
+
+impl FromRef<ApiState> for Registry {
+    fn from_ref(state: &ApiState) -> Self {
+        state.registry.clone()
+    }
+}
+
+impl FromRef<ApiState> for identity::Identity {
+    fn from_ref(state: &ApiState) -> Self {
+        state.identity.clone()
     }
 }
 
@@ -146,27 +173,52 @@ struct ApiDoc;
 
 /// The OpenAPI document and the routes, built together so no route can go
 /// undocumented.
-fn api() -> OpenApiRouter<AppState> {
-    routes::routes(OpenApiRouter::with_openapi(ApiDoc::openapi()))
+fn api(config: &ServerConfig) -> OpenApiRouter<ApiState> {
+    routes::routes(OpenApiRouter::with_openapi(ApiDoc::openapi()), config)
 }
 
 /// The OpenAPI document of the native API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = api().into_openapi();
+    let mut doc = api(&ServerConfig::default()).into_openapi();
     routes::describe_path_parameters(&mut doc);
     doc
 }
 
-/// The complete HTTP application.
+/// The complete HTTP application: every surface's router with its own state,
+/// under the layers every request passes (request id, error logging, panic
+/// catching).
 pub fn router(state: AppState) -> Router {
-    let (routes, _) = api().split_for_parts();
-    let limit = state.config().json_body_limit;
-    routes
+    let config = state.config.clone();
+    let (native, _) = api(&config).split_for_parts();
+    let native = native.with_state(ApiState::from_ref(&state));
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    Router::new()
+        .merge(native)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::max(config.json_body_limit))
         .layer(CatchPanicLayer::custom(panicked))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(log_errors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Logs every error answer once, with the request it answered: 5xx at
+/// error level with the detail the client was not told, 4xx at debug.
+pub async fn log_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let response = next.run(request).await;
+    if let Some(report) = response.extensions().get::<ErrorReport>() {
+        let status = report.status.as_u16();
+        if report.status.is_server_error() {
+            tracing::error!(%method, %path, %request_id, status, code = report.code, detail = %report.detail, "request failed");
+        } else {
+            tracing::debug!(%method, %path, %request_id, status, code = report.code, detail = %report.detail, "request refused");
+        }
+    }
+    response
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -183,6 +235,5 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    tracing::error!(panic = detail, "handler panicked");
-    ApiError::internal().into_response()
+    ApiError::internal(format!("handler panicked: {detail}")).into_response()
 }

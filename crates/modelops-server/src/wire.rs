@@ -9,9 +9,9 @@
 
 use chrono::{DateTime, Utc};
 use modelops_core::audit::{AuditEvent, ChainBreak, ChainHead};
-use modelops_core::model::{Model, ModelPatch, NewModel};
+use modelops_core::model::{normalize_tag_keys, Model, ModelPatch, NewModel};
 use modelops_core::name::ModelName;
-use modelops_core::version::{self as core_version, ArtifactRef, ModelVersion, NewVersion, Sha256Hex, VersionPatch};
+use modelops_core::version::{self as core_version, ArtifactSpec, ModelVersion, NewVersion, Sha256Hex, VersionPatch};
 use modelops_core::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -91,6 +91,23 @@ pub struct ErrorDetail {
     /// The JSON path, query parameter or path segment at fault, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `forbidden`: every failing condition, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<DenialReasonWire>,
+}
+
+/// One condition that refused an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DenialReasonWire {
+    /// Stable name of the condition, e.g. `role`.
+    pub condition: String,
+    pub message: String,
+}
+
+impl From<modelops_core::error::DenialReason> for DenialReasonWire {
+    fn from(r: modelops_core::error::DenialReason) -> Self {
+        Self { condition: r.condition, message: r.message }
+    }
 }
 
 // ---------------------------------------------------------------- models
@@ -141,7 +158,7 @@ impl TryFrom<CreateModelRequest> for NewModel {
             intended_use: r.intended_use,
             restrictions: r.restrictions,
             risk_tier: r.risk_tier.into(),
-            tags: r.tags,
+            tags: normalize_tag_keys(r.tags)?,
             dependencies: parse_dependencies(r.dependencies)?,
         };
         new.validate()?;
@@ -467,29 +484,17 @@ pub struct CreateVersionRequest {
     pub tags: BTreeMap<String, String>,
 }
 
-impl CreateVersionRequest {
-    /// The digest of the referenced artifact, checked.
-    pub fn artifact_sha256(&self) -> Result<Sha256Hex, Error> {
-        Sha256Hex::parse_field("artifact.sha256", self.artifact.sha256.clone())
-    }
-
-    /// Converts, with the size the artifact store reports, and validates.
-    pub fn into_new_version(self, size: u64) -> Result<NewVersion, Error> {
+impl TryFrom<CreateVersionRequest> for NewVersion {
+    type Error = Error;
+    fn try_from(r: CreateVersionRequest) -> Result<Self, Error> {
         let new = NewVersion {
-            artifact: ArtifactRef {
-                sha256: Sha256Hex::parse_field("artifact.sha256", self.artifact.sha256)?,
-                size,
-                filename: self.artifact.filename,
-            },
-            lineage: self.lineage.try_into()?,
-            signature: self.signature.into(),
-            card: self.card.into(),
-            description: self.description,
-            tags: self.tags,
+            artifact: ArtifactSpec { sha256: Sha256Hex::parse_field("artifact.sha256", r.artifact.sha256)?, filename: r.artifact.filename },
+            lineage: r.lineage.try_into()?,
+            signature: r.signature.into(),
+            card: r.card.into(),
+            description: r.description,
+            tags: normalize_tag_keys(r.tags)?,
         };
-        if new.artifact.filename.is_empty() {
-            return Err(Error::invalid("artifact.filename", "must not be empty"));
-        }
         new.validate()?;
         Ok(new)
     }
@@ -692,11 +697,31 @@ impl From<ChainBreak> for ChainBreakWire {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VerifyResponse {
     pub ok: bool,
+    /// When the chain was hashed. The server reuses a verification for up to
+    /// a minute, so this can be a little earlier than the request.
+    pub verified_at: DateTime<Utc>,
     /// Events checked (up to the break, when there is one).
     pub events: u64,
     pub head: Option<ChainHeadWire>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken: Option<ChainBreakWire>,
+}
+
+impl From<modelops_registry::Verification> for VerifyResponse {
+    fn from(v: modelops_registry::Verification) -> Self {
+        let head = v.head.map(Into::into);
+        match v.verdict {
+            Ok(summary) => VerifyResponse { ok: true, verified_at: v.verified_at, events: summary.events, head, broken: None },
+            // Events before the broken one verified.
+            Err(broken) => VerifyResponse {
+                ok: false,
+                verified_at: v.verified_at,
+                events: u64::try_from(broken.sequence.saturating_sub(1)).unwrap_or(0),
+                head,
+                broken: Some(broken.into()),
+            },
+        }
+    }
 }
 
 // ---------------------------------------------------------------- health

@@ -6,6 +6,9 @@
 //! model row is then locked `FOR UPDATE` too, which is what a version number
 //! is allocated under.
 
+use crate::error::db_err;
+use chrono::{DateTime, Utc};
+use modelops_core::{Error, Result};
 use modelops_core::clock::Clock;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use std::str::FromStr;
@@ -52,6 +55,13 @@ macro_rules! version_select {
 macro_rules! for_update {
     () => {
         " FOR UPDATE"
+    };
+}
+
+/// Locks the model row read by `model_select!` until the transaction ends.
+macro_rules! lock_model_row {
+    () => {
+        " FOR UPDATE OF m"
     };
 }
 
@@ -116,7 +126,7 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> Result<Tx> {
+    async fn begin_write(&self) -> Result<tx::SqlTx> {
         self.pool.begin().await.map_err(db_err)
     }
 
@@ -137,4 +147,20 @@ fn redact(url: &str) -> String {
     }
 }
 
-include!("shared.rs");
+// The SQL both backends share, one module per area, each compiled once per
+// backend against the hooks above (see ARCHITECTURE.md, modelops-store).
+mod rows {
+    include!("sql/rows.rs");
+}
+mod tx {
+    include!("sql/tx.rs");
+}
+mod models {
+    include!("sql/models.rs");
+}
+mod labels {
+    include!("sql/labels.rs");
+}
+mod audit {
+    include!("sql/audit.rs");
+}

@@ -6,6 +6,9 @@
 //! the busy timeout) queue instead of failing to upgrade a read lock. Reads go
 //! to a separate pool of read-only connections and run in parallel.
 
+use crate::error::{corrupt, db_err};
+use chrono::{DateTime, Utc};
+use modelops_core::{Error, Result};
 use modelops_core::clock::{format_time, Clock};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use std::path::Path;
@@ -53,6 +56,13 @@ macro_rules! version_select {
 
 /// The write transaction is exclusive already.
 macro_rules! for_update {
+    () => {
+        ""
+    };
+}
+
+/// Locks the model row read by `model_select!` until the transaction ends.
+macro_rules! lock_model_row {
     () => {
         ""
     };
@@ -149,7 +159,7 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    async fn begin_write(&self) -> Result<Tx> {
+    async fn begin_write(&self) -> Result<tx::SqlTx> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
     }
 
@@ -165,4 +175,20 @@ fn parse_url(url: &str) -> Result<SqliteConnectOptions> {
     Ok(if url.contains("mode=") { options } else { options.create_if_missing(true) })
 }
 
-include!("shared.rs");
+// The SQL both backends share, one module per area, each compiled once per
+// backend against the hooks above (see ARCHITECTURE.md, modelops-store).
+mod rows {
+    include!("sql/rows.rs");
+}
+mod tx {
+    include!("sql/tx.rs");
+}
+mod models {
+    include!("sql/models.rs");
+}
+mod labels {
+    include!("sql/labels.rs");
+}
+mod audit {
+    include!("sql/audit.rs");
+}

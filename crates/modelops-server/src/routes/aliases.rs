@@ -4,12 +4,10 @@ use super::{ReadErrors, WriteErrors};
 use crate::error::ApiResult;
 use crate::extract::{Actor, ApiJson, ApiPath, JsonRequest};
 use crate::wire::{SetAliasRequest, VersionResponse};
-use crate::AppState;
+use modelops_registry::Registry;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use modelops_core::auth::{authorize, Action};
-use modelops_core::Error;
 
 impl JsonRequest for SetAliasRequest {}
 
@@ -17,8 +15,8 @@ impl JsonRequest for SetAliasRequest {}
 #[utoipa::path(get, path = "/api/v1/models/{name}/aliases/{alias}", tag = "aliases",
     params(("name" = String, Path, description = "Model name"), ("alias" = String, Path, description = "Alias, e.g. `champion`")),
     responses((status = 200, description = "The version the alias points at", body = VersionResponse), ReadErrors))]
-pub(crate) async fn get_alias(State(state): State<AppState>, _actor: Actor, path: ApiPath) -> ApiResult<Json<VersionResponse>> {
-    let version = state.store().get_version_by_alias(&path.model()?, &path.alias()?).await?;
+pub(crate) async fn get_alias(State(registry): State<Registry>, _actor: Actor, path: ApiPath) -> ApiResult<Json<VersionResponse>> {
+    let version = registry.get_version_by_alias(&path.model()?, &path.alias()?).await?;
     Ok(Json(version.into()))
 }
 
@@ -28,17 +26,12 @@ pub(crate) async fn get_alias(State(state): State<AppState>, _actor: Actor, path
     request_body = SetAliasRequest,
     responses((status = 200, description = "The version the alias now points at", body = VersionResponse), WriteErrors))]
 pub(crate) async fn set_alias(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     Actor(principal): Actor,
     path: ApiPath,
     ApiJson(request): ApiJson<SetAliasRequest>,
 ) -> ApiResult<Json<VersionResponse>> {
-    let (model, alias) = (path.model()?, path.alias()?);
-    let permit = authorize(&principal, Action::AliasSet)?;
-    if request.version == 0 {
-        return Err(Error::invalid("version", "`0` is not a version number (1, 2, 3…)").into());
-    }
-    let version = state.store().set_alias(&permit, &model, &alias, request.version).await?;
+    let version = registry.set_alias(&principal, &path.model()?, &path.alias()?, request.version).await?;
     Ok(Json(version.into()))
 }
 
@@ -46,9 +39,7 @@ pub(crate) async fn set_alias(
 #[utoipa::path(delete, path = "/api/v1/models/{name}/aliases/{alias}", tag = "aliases",
     params(("name" = String, Path, description = "Model name"), ("alias" = String, Path, description = "Alias")),
     responses((status = 204, description = "Removed"), WriteErrors))]
-pub(crate) async fn delete_alias(State(state): State<AppState>, Actor(principal): Actor, path: ApiPath) -> ApiResult<StatusCode> {
-    let (model, alias) = (path.model()?, path.alias()?);
-    let permit = authorize(&principal, Action::AliasDelete)?;
-    state.store().delete_alias(&permit, &model, &alias).await?;
+pub(crate) async fn delete_alias(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<StatusCode> {
+    registry.delete_alias(&principal, &path.model()?, &path.alias()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

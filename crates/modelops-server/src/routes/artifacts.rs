@@ -1,15 +1,14 @@
 //! Streamed artifact upload.
 
 use super::WriteErrors;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Actor, ApiQuery};
 use crate::wire::{ArtifactResponse, UploadArtifactParams};
-use crate::AppState;
+use crate::ApiState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use modelops_core::auth::{authorize, Action};
 use modelops_core::model::{check_text, MAX_SHORT_TEXT_LEN};
 use modelops_core::version::Sha256Hex;
 
@@ -24,18 +23,43 @@ use modelops_core::version::Sha256Hex;
         (status = 200, description = "Identical content was already stored", body = ArtifactResponse),
         WriteErrors))]
 pub(crate) async fn upload_artifact(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Actor(principal): Actor,
     ApiQuery(params): ApiQuery<UploadArtifactParams>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ArtifactResponse>)> {
-    // Uploading is the first half of creating a version, and governed as such.
-    authorize(&principal, Action::VersionCreate)?;
     if let Some(name) = &params.filename {
         check_text("filename", name, MAX_SHORT_TEXT_LEN)?;
     }
     let expected = params.sha256.map(|s| Sha256Hex::parse_field("sha256", s)).transpose()?;
-    let stored = state.artifacts().put_stream(body.into_data_stream(), expected.as_ref()).await?;
+    let body = idle_timeout(body.into_data_stream(), state.body_idle_timeout);
+    let stored = state.registry.upload_artifact(&principal, body, expected.as_ref()).await.map_err(|e| match e {
+        // The stream said why it ended: the client stopped sending.
+        modelops_core::Error::InvalidInput { reason, .. } if reason.contains(STALLED) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", reason).with_field("body"),
+        e => e.into(),
+    })?;
     let status = if stored.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(ArtifactResponse { sha256: stored.sha256.into(), size: stored.size, filename: params.filename, created: stored.created })))
+}
+
+/// Part of the error a stalled upload ends with.
+const STALLED: &str = "sent nothing for";
+
+/// Ends `body` with an error when no chunk arrives for `idle`, so a client
+/// that stops sending mid-upload releases its slot instead of holding it.
+fn idle_timeout<S, E>(body: S, idle: std::time::Duration) -> impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    use futures::StreamExt;
+    futures::stream::unfold(Some(Box::pin(body)), move |state| async move {
+        let mut body = state?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(e))) => Some((Err(e.to_string()), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(format!("the client {STALLED} {} s mid-upload", idle.as_secs())), None)),
+        }
+    })
 }

@@ -3,7 +3,7 @@
 use super::OPENAPI_PATH;
 use crate::error::{ApiError, ApiResult};
 use crate::wire::{ErrorBody, HealthResponse};
-use crate::AppState;
+use modelops_registry::Registry;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -20,13 +20,10 @@ pub(crate) async fn healthz() -> Json<HealthResponse> {
 /// The process can serve: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, description = "Ready", body = HealthResponse), (status = 503, description = "Not ready", body = ErrorBody)))]
-pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthResponse>> {
-    match state.store().head().await {
+pub(crate) async fn readyz(State(registry): State<Registry>) -> ApiResult<Json<HealthResponse>> {
+    match registry.store().head().await {
         Ok(_) => Ok(Json(HealthResponse { status: "ok".to_string() })),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not reachable"))
-        }
+        Err(e) => Err(ApiError::unavailable("the database is not reachable").with_detail(e.to_string())),
     }
 }
 

@@ -7,7 +7,11 @@ use modelops_core::name::{pattern, MAX_NAME_LEN, MAX_TAG_KEY_LEN};
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{OpenApi, RefOr};
-use crate::AppState;
+use crate::error::ApiError;
+use crate::{ApiState, ServerConfig};
+use axum::error_handling::HandleErrorLayer;
+use axum::response::IntoResponse;
+use tower::ServiceBuilder;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,24 +25,53 @@ mod versions;
 
 pub(crate) const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-pub(crate) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    router
+/// Every route of the native API. Artifact transfers (uploads, downloads)
+/// and the JSON routes are limited apart: a transfer may take minutes and
+/// has its own idle timeout and slots, so slow transfers never hold the
+/// slots JSON requests need, and vice versa.
+pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> OpenApiRouter<ApiState> {
+    let json = OpenApiRouter::new()
         .routes(routes!(models::list_models, models::create_model))
         .routes(routes!(models::get_model, models::update_model, models::delete_model))
         .routes(routes!(models::retire_model))
-        .routes(routes!(artifacts::upload_artifact))
         .routes(routes!(versions::list_versions, versions::create_version))
         .routes(routes!(versions::get_version, versions::update_version, versions::delete_version))
         .routes(routes!(versions::retire_version))
-        .routes(routes!(versions::download_artifact))
         .routes(routes!(aliases::get_alias, aliases::set_alias, aliases::delete_alias))
         .routes(routes!(tags::set_model_tag, tags::delete_model_tag))
         .routes(routes!(tags::set_version_tag, tags::delete_version_tag))
         .routes(routes!(audit::list_events))
         .routes(routes!(audit::verify_chain))
+        .routes(routes!(artifacts::collect_garbage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .routes(routes!(health::openapi_document))
+        .routes(routes!(health::openapi_document));
+    let transfers = OpenApiRouter::new().routes(routes!(artifacts::upload_artifact)).routes(routes!(versions::download_artifact));
+    let json = json.layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests))
+            .timeout(config.request_timeout),
+    );
+    let transfers = transfers.layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.max_concurrent_transfers)),
+    );
+    router.merge(json).merge(transfers)
+}
+
+/// The answer when a limit refused a request: shed (all slots busy) or too slow.
+async fn overloaded(error: tower::BoxError) -> axum::response::Response {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::unavailable("the request took longer than the server's time limit; retry later").into_response()
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::unavailable("the server is handling as many requests as it allows; retry later").into_response()
+    } else {
+        ApiError::internal(format!("middleware failed: {error}")).into_response()
+    }
 }
 
 /// States the rules of the path segments (`name`, `version`, `alias`,

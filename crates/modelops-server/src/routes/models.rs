@@ -4,11 +4,10 @@ use super::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Actor, ApiJson, ApiPath, ApiQuery, JsonRequest};
 use crate::wire::{CreateModelRequest, ErrorBody, ListModelsParams, ModelList, ModelResponse, UpdateModelRequest};
-use crate::AppState;
+use modelops_registry::Registry;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use modelops_core::auth::{authorize, Action};
 use modelops_core::model::NewModel;
 use modelops_core::page::{parse_tag_filter, ModelQuery, PageRequest};
 
@@ -22,13 +21,12 @@ impl JsonRequest for UpdateModelRequest {
     request_body = CreateModelRequest,
     responses((status = 201, description = "The registered model", body = ModelResponse), WriteErrors))]
 pub(crate) async fn create_model(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     Actor(principal): Actor,
     ApiJson(request): ApiJson<CreateModelRequest>,
 ) -> ApiResult<(StatusCode, Json<ModelResponse>)> {
-    let permit = authorize(&principal, Action::ModelCreate)?;
     let new = NewModel::try_from(request)?;
-    let model = state.store().create_model(&permit, new).await?;
+    let model = registry.create_model(&principal, new).await?;
     Ok((StatusCode::CREATED, Json(model.into())))
 }
 
@@ -36,8 +34,8 @@ pub(crate) async fn create_model(
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "models",
     params(("name" = String, Path, description = "Model name")),
     responses((status = 200, description = "The model", body = ModelResponse), ReadErrors))]
-pub(crate) async fn get_model(State(state): State<AppState>, _actor: Actor, path: ApiPath) -> ApiResult<Json<ModelResponse>> {
-    let model = state.store().get_model(&path.model()?).await?;
+pub(crate) async fn get_model(State(registry): State<Registry>, _actor: Actor, path: ApiPath) -> ApiResult<Json<ModelResponse>> {
+    let model = registry.get_model(&path.model()?).await?;
     Ok(Json(model.into()))
 }
 
@@ -47,15 +45,14 @@ pub(crate) async fn get_model(State(state): State<AppState>, _actor: Actor, path
     request_body = UpdateModelRequest,
     responses((status = 200, description = "The updated model", body = ModelResponse), WriteErrors))]
 pub(crate) async fn update_model(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     Actor(principal): Actor,
     path: ApiPath,
     ApiJson(request): ApiJson<UpdateModelRequest>,
 ) -> ApiResult<Json<ModelResponse>> {
     let name = path.model()?;
-    let permit = authorize(&principal, Action::ModelUpdate)?;
     let patch = request.into_patch(&name)?;
-    let model = state.store().update_model(&permit, &name, patch).await?;
+    let model = registry.update_model(&principal, &name, patch).await?;
     Ok(Json(model.into()))
 }
 
@@ -74,10 +71,8 @@ pub(crate) async fn delete_model(path: ApiPath) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/models/{name}/retire", tag = "models",
     params(("name" = String, Path, description = "Model name")),
     responses((status = 200, description = "The retired model", body = ModelResponse), WriteErrors))]
-pub(crate) async fn retire_model(State(state): State<AppState>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<ModelResponse>> {
-    let name = path.model()?;
-    let permit = authorize(&principal, Action::ModelRetire)?;
-    let model = state.store().retire_model(&permit, &name).await?;
+pub(crate) async fn retire_model(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<ModelResponse>> {
+    let model = registry.retire_model(&principal, &path.model()?).await?;
     Ok(Json(model.into()))
 }
 
@@ -86,7 +81,7 @@ pub(crate) async fn retire_model(State(state): State<AppState>, Actor(principal)
     params(ListModelsParams),
     responses((status = 200, description = "A page of models", body = ModelList), ReadErrors))]
 pub(crate) async fn list_models(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     _actor: Actor,
     ApiQuery(params): ApiQuery<ListModelsParams>,
 ) -> ApiResult<Json<ModelList>> {
@@ -103,6 +98,6 @@ pub(crate) async fn list_models(
         direction: params.direction.map(Into::into),
         page: PageRequest::new(params.page_size, params.page_token)?,
     };
-    let page = state.store().list_models(&query).await?;
+    let page = registry.list_models(&query).await?;
     Ok(Json(ModelList { models: page.items.into_iter().map(Into::into).collect(), next_page_token: page.next_page_token }))
 }

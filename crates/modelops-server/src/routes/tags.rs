@@ -4,28 +4,23 @@ use super::WriteErrors;
 use crate::error::ApiResult;
 use crate::extract::{Actor, ApiJson, ApiPath, JsonRequest};
 use crate::wire::{SetTagRequest, TagResponse};
-use crate::AppState;
+use modelops_registry::Registry;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use modelops_core::auth::{authorize, Action};
-use modelops_core::name::check_tag_value;
+use modelops_core::auth::Principal;
 use modelops_core::repo::TagTarget;
 
 impl JsonRequest for SetTagRequest {}
 
-async fn set(state: &AppState, actor: &modelops_core::auth::Principal, target: TagTarget, path: &ApiPath, value: String) -> ApiResult<Json<TagResponse>> {
+async fn set(registry: &Registry, actor: &Principal, target: TagTarget, path: &ApiPath, value: String) -> ApiResult<Json<TagResponse>> {
     let key = path.tag_key()?;
-    let permit = authorize(actor, Action::TagSet)?;
-    check_tag_value(key.as_str(), &value)?;
-    state.store().set_tag(&permit, &target, &key, &value).await?;
+    registry.set_tag(actor, &target, &key, &value).await?;
     Ok(Json(TagResponse { key: key.into(), value }))
 }
 
-async fn delete(state: &AppState, actor: &modelops_core::auth::Principal, target: TagTarget, path: &ApiPath) -> ApiResult<StatusCode> {
-    let key = path.tag_key()?;
-    let permit = authorize(actor, Action::TagDelete)?;
-    state.store().delete_tag(&permit, &target, &key).await?;
+async fn delete(registry: &Registry, actor: &Principal, target: TagTarget, path: &ApiPath) -> ApiResult<StatusCode> {
+    registry.delete_tag(actor, &target, &path.tag_key()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -35,22 +30,22 @@ async fn delete(state: &AppState, actor: &modelops_core::auth::Principal, target
     request_body = SetTagRequest,
     responses((status = 200, description = "The tag as set", body = TagResponse), WriteErrors))]
 pub(crate) async fn set_model_tag(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     Actor(principal): Actor,
     path: ApiPath,
     ApiJson(request): ApiJson<SetTagRequest>,
 ) -> ApiResult<Json<TagResponse>> {
     let target = TagTarget::Model(path.model()?);
-    set(&state, &principal, target, &path, request.value).await
+    set(&registry, &principal, target, &path, request.value).await
 }
 
 /// Removes a tag from a model.
 #[utoipa::path(delete, path = "/api/v1/models/{name}/tags/{key}", tag = "tags",
     params(("name" = String, Path, description = "Model name"), ("key" = String, Path, description = "Tag key")),
     responses((status = 204, description = "Removed"), WriteErrors))]
-pub(crate) async fn delete_model_tag(State(state): State<AppState>, Actor(principal): Actor, path: ApiPath) -> ApiResult<StatusCode> {
+pub(crate) async fn delete_model_tag(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<StatusCode> {
     let target = TagTarget::Model(path.model()?);
-    delete(&state, &principal, target, &path).await
+    delete(&registry, &principal, target, &path).await
 }
 
 /// Sets a tag on a version.
@@ -59,20 +54,20 @@ pub(crate) async fn delete_model_tag(State(state): State<AppState>, Actor(princi
     request_body = SetTagRequest,
     responses((status = 200, description = "The tag as set", body = TagResponse), WriteErrors))]
 pub(crate) async fn set_version_tag(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     Actor(principal): Actor,
     path: ApiPath,
     ApiJson(request): ApiJson<SetTagRequest>,
 ) -> ApiResult<Json<TagResponse>> {
     let target = TagTarget::Version(path.model()?, path.version()?);
-    set(&state, &principal, target, &path, request.value).await
+    set(&registry, &principal, target, &path, request.value).await
 }
 
 /// Removes a tag from a version.
 #[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}/tags/{key}", tag = "tags",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"), ("key" = String, Path, description = "Tag key")),
     responses((status = 204, description = "Removed"), WriteErrors))]
-pub(crate) async fn delete_version_tag(State(state): State<AppState>, Actor(principal): Actor, path: ApiPath) -> ApiResult<StatusCode> {
+pub(crate) async fn delete_version_tag(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<StatusCode> {
     let target = TagTarget::Version(path.model()?, path.version()?);
-    delete(&state, &principal, target, &path).await
+    delete(&registry, &principal, target, &path).await
 }

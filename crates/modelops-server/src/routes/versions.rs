@@ -4,17 +4,14 @@ use super::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Actor, ApiJson, ApiPath, ApiQuery, JsonRequest};
 use crate::wire::{CreateVersionRequest, ErrorBody, ListVersionsParams, UpdateVersionRequest, VersionList, VersionResponse};
-use crate::AppState;
+use modelops_registry::Registry;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use modelops_core::auth::{authorize, Action, Permit};
-use modelops_core::name::ModelName;
 use modelops_core::page::{parse_tag_filter, PageRequest, VersionQuery};
-use modelops_core::version::{ModelVersion, VersionPatch};
-use modelops_core::Error;
+use modelops_core::version::{NewVersion, VersionPatch};
 
 /// The header carrying a download's sha256 (lowercase hex).
 pub const SHA256_HEADER: &str = "x-modelops-sha256";
@@ -25,31 +22,20 @@ impl JsonRequest for UpdateVersionRequest {
         &["artifact", "lineage", "signature", "model", "version", "state", "created_at", "created_by", "aliases", "tags"];
 }
 
-/// Checks the referenced artifact is stored, takes its size from the store,
-/// and registers the next version.
-async fn register_version(state: &AppState, permit: &Permit, model: &ModelName, request: CreateVersionRequest) -> Result<ModelVersion, Error> {
-    let sha256 = request.artifact_sha256()?;
-    let Some(size) = state.artifacts().head(&sha256).await? else {
-        return Err(Error::invalid("artifact.sha256", format!("artifact `{sha256}` has not been uploaded; upload it with `POST /api/v1/artifacts` first")));
-    };
-    let new = request.into_new_version(size)?;
-    state.store().create_version(permit, model, new).await
-}
-
 /// Creates the next version (1, 2, 3…) of a model from an uploaded artifact.
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "versions",
     params(("name" = String, Path, description = "Model name")),
     request_body = CreateVersionRequest,
     responses((status = 201, description = "The new version", body = VersionResponse), WriteErrors))]
 pub(crate) async fn create_version(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     Actor(principal): Actor,
     path: ApiPath,
     ApiJson(request): ApiJson<CreateVersionRequest>,
 ) -> ApiResult<(StatusCode, Json<VersionResponse>)> {
     let model = path.model()?;
-    let permit = authorize(&principal, Action::VersionCreate)?;
-    let version = register_version(&state, &permit, &model, request).await?;
+    let new = NewVersion::try_from(request)?;
+    let version = registry.create_version(&principal, &model, new).await?;
     Ok((StatusCode::CREATED, Json(version.into())))
 }
 
@@ -57,8 +43,8 @@ pub(crate) async fn create_version(
 #[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}", tag = "versions",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number, 1 or more")),
     responses((status = 200, description = "The version", body = VersionResponse), ReadErrors))]
-pub(crate) async fn get_version(State(state): State<AppState>, _actor: Actor, path: ApiPath) -> ApiResult<Json<VersionResponse>> {
-    let version = state.store().get_version(&path.model()?, path.version()?).await?;
+pub(crate) async fn get_version(State(registry): State<Registry>, _actor: Actor, path: ApiPath) -> ApiResult<Json<VersionResponse>> {
+    let version = registry.get_version(&path.model()?, path.version()?).await?;
     Ok(Json(version.into()))
 }
 
@@ -69,15 +55,14 @@ pub(crate) async fn get_version(State(state): State<AppState>, _actor: Actor, pa
     request_body = UpdateVersionRequest,
     responses((status = 200, description = "The updated version", body = VersionResponse), WriteErrors))]
 pub(crate) async fn update_version(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     Actor(principal): Actor,
     path: ApiPath,
     ApiJson(request): ApiJson<UpdateVersionRequest>,
 ) -> ApiResult<Json<VersionResponse>> {
     let (model, number) = (path.model()?, path.version()?);
-    let permit = authorize(&principal, Action::VersionUpdate)?;
     let patch = VersionPatch::try_from(request)?;
-    let version = state.store().update_version(&permit, &model, number, patch).await?;
+    let version = registry.update_version(&principal, &model, number, patch).await?;
     Ok(Json(version.into()))
 }
 
@@ -96,10 +81,8 @@ pub(crate) async fn delete_version(path: ApiPath) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions/{version}/retire", tag = "versions",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
     responses((status = 200, description = "The retired version", body = VersionResponse), WriteErrors))]
-pub(crate) async fn retire_version(State(state): State<AppState>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<VersionResponse>> {
-    let (model, number) = (path.model()?, path.version()?);
-    let permit = authorize(&principal, Action::VersionRetire)?;
-    let version = state.store().retire_version(&permit, &model, number).await?;
+pub(crate) async fn retire_version(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<VersionResponse>> {
+    let version = registry.retire_version(&principal, &path.model()?, path.version()?).await?;
     Ok(Json(version.into()))
 }
 
@@ -108,7 +91,7 @@ pub(crate) async fn retire_version(State(state): State<AppState>, Actor(principa
     params(("name" = String, Path, description = "Model name"), ListVersionsParams),
     responses((status = 200, description = "A page of versions", body = VersionList), ReadErrors))]
 pub(crate) async fn list_versions(
-    State(state): State<AppState>,
+    State(registry): State<Registry>,
     _actor: Actor,
     path: ApiPath,
     ApiQuery(params): ApiQuery<ListVersionsParams>,
@@ -120,7 +103,7 @@ pub(crate) async fn list_versions(
         direction: params.direction.map(Into::into),
         page: PageRequest::new(params.page_size, params.page_token)?,
     };
-    let page = state.store().list_versions(&model, &query).await?;
+    let page = registry.list_versions(&model, &query).await?;
     Ok(Json(VersionList { versions: page.items.into_iter().map(Into::into).collect(), next_page_token: page.next_page_token }))
 }
 
@@ -134,14 +117,9 @@ pub(crate) async fn list_versions(
             headers(("x-modelops-sha256" = String, description = "sha256 of the content, lowercase hex"),
                     ("content-disposition" = String, description = "`attachment` with the file name given at upload"))),
         ReadErrors))]
-pub(crate) async fn download_artifact(State(state): State<AppState>, _actor: Actor, path: ApiPath) -> ApiResult<Response> {
-    let version = state.store().get_version(&path.model()?, path.version()?).await?;
+pub(crate) async fn download_artifact(State(registry): State<Registry>, _actor: Actor, path: ApiPath) -> ApiResult<Response> {
+    let (version, download) = registry.download_artifact(&path.model()?, path.version()?).await?;
     let artifact = version.artifact;
-    let download = state.artifacts().get(&artifact.sha256).await?;
-    if download.size != artifact.size {
-        tracing::error!(sha256 = %artifact.sha256, recorded = artifact.size, stored = download.size, "stored artifact has the wrong size");
-        return Err(ApiError::internal());
-    }
     let mut response = Body::from_stream(download.stream).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));

@@ -1,0 +1,433 @@
+//! modelops-registry: the use cases of the model registry — one function per
+//! operation a user can perform (register a model, push a version, move an
+//! alias, retire, verify the audit log, collect unreferenced artifacts …).
+//!
+//! Every surface calls these and nothing else decides: the native REST API,
+//! the CLI through it, and later the MLflow surface and the UI. A use case
+//! validates its input, authorises the principal (a refusal is an audited
+//! `access.denied` event and a [`modelops_core::Error::Forbidden`] carrying
+//! the failing conditions), checks what must hold across parts (the artifact
+//! was uploaded and its size is the store's; the parent version exists),
+//! and applies the domain rules of core (`Model::ensure_active`,
+//! `Model::retired` …) inside one write transaction of the store, so the
+//! rules see the state they change and the change commits with its audit
+//! events. Governance's gates will run at the same place.
+//!
+//! Key type: [`Registry`] (cheap to clone). Results are domain values; the
+//! surfaces convert them to their wire types.
+//!
+//! Must not depend on: HTTP (axum, hyper), SQL or a concrete store, the CLI.
+//! It sees `modelops_core::repo::Store` and the [`ArtifactStore`].
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use modelops_artifacts::{ArtifactStore, Download, StoredArtifact};
+use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, ChainBreak, ChainHead, PendingEvent, VerifySummary};
+use modelops_core::auth::{authorize, denial_permit, Action, Permit, Principal};
+use modelops_core::clock::Clock;
+use modelops_core::model::{Model, ModelPatch, NewModel, MAX_TAGS};
+use modelops_core::name::{check_tag_value, quote, AliasName, ModelName, TagKey};
+use modelops_core::page::{ModelQuery, Page, VersionQuery};
+use modelops_core::repo::{self, AliasScope, Store, TagTarget, WriteTx};
+use modelops_core::version::{ModelVersion, NewVersion, Sha256Hex, VersionPatch, VersionState};
+use modelops_core::{Error, Result};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+mod verify;
+pub use verify::Verification;
+
+/// How long a verification of the whole audit chain is served to later
+/// callers before the chain is hashed again: re-hashing millions of events
+/// for every request would let any caller keep the database busy.
+pub const VERIFY_REUSE: Duration = Duration::from_secs(60);
+
+/// The registry's use cases over one store and one artifact store.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    artifacts: ArtifactStore,
+    clock: Arc<dyn Clock>,
+    verification: verify::Cache,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("artifacts", &self.inner.artifacts).finish_non_exhaustive()
+    }
+}
+
+fn snapshot<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::Internal(format!("cannot snapshot for the audit log: {e}")))
+}
+
+fn version_not_found(model: &ModelName, number: u32) -> Error {
+    Error::not_found("version", format!("{model}/{number}"))
+}
+
+/// An event for the transaction's actor.
+fn event(tx: &dyn WriteTx, action: Action, subject: String, before: Option<Value>, after: Option<Value>) -> PendingEvent {
+    PendingEvent { actor: tx.actor().to_string(), action: action.as_str().to_string(), subject, before, after }
+}
+
+/// Locks an active model, refusing an unknown or retired one.
+async fn lock_active_model(tx: &mut dyn WriteTx, name: &ModelName) -> Result<Model> {
+    let model = tx.lock_model(name).await?.ok_or_else(|| Error::not_found("model", name))?;
+    model.ensure_active()?;
+    Ok(model)
+}
+
+/// A version of a model locked in `tx`, refusing an unknown or retired one.
+async fn active_version(tx: &mut dyn WriteTx, model: &ModelName, number: u32) -> Result<ModelVersion> {
+    let version = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
+    version.ensure_active()?;
+    Ok(version)
+}
+
+/// Refuses the first dependency that is not a registered model.
+async fn check_dependencies(tx: &mut dyn WriteTx, deps: &[ModelName]) -> Result<()> {
+    let existing = tx.existing_models(deps).await?;
+    match deps.iter().find(|d| !existing.contains(*d)) {
+        Some(missing) => Err(Error::invalid("dependencies", format!("`{missing}` is not a registered model"))),
+        None => Ok(()),
+    }
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore, clock: Arc<dyn Clock>) -> Self {
+        Self { inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default() }) }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.inner.artifacts
+    }
+
+    /// Authorises `principal` for `action` on `subject`. A refusal is
+    /// recorded as an `access.denied` event (in its own transaction: nothing
+    /// else happens) and returned with its reasons.
+    async fn authorize(&self, principal: &Principal, action: Action, subject: &str) -> Result<Permit> {
+        match authorize(principal, action) {
+            Ok(permit) => Ok(permit),
+            Err(Error::Forbidden(denial)) => {
+                let after = json!({ "action": action.as_str(), "reasons": denial.reasons() });
+                let recorded = async {
+                    let mut tx = self.store().begin(&denial_permit(principal)).await?;
+                    let pending = event(tx.as_ref(), Action::AccessDenied, subject.to_string(), None, Some(after));
+                    tx.record(pending).await?;
+                    tx.commit().await
+                };
+                if let Err(e) = recorded.await {
+                    // The refusal stands whether or not it could be recorded.
+                    tracing::error!(error = %e, actor = principal.name(), %action, subject, "could not record a denial in the audit log");
+                }
+                Err(Error::Forbidden(denial))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    // ------------------------------------------------------------ models
+
+    pub async fn create_model(&self, principal: &Principal, new: NewModel) -> Result<Model> {
+        new.validate()?;
+        let permit = self.authorize(principal, Action::ModelCreate, &model_subject(new.name.as_str())).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        check_dependencies(tx.as_mut(), &new.dependencies).await?;
+        let model = new.into_model(tx.now(), tx.actor());
+        tx.insert_model(&model).await?;
+        let pending = event(tx.as_ref(), Action::ModelCreate, model_subject(model.name.as_str()), None, Some(snapshot(&model)?));
+        tx.record(pending).await?;
+        tx.commit().await?;
+        Ok(model)
+    }
+
+    pub async fn get_model(&self, name: &ModelName) -> Result<Model> {
+        self.store().get_model(name).await
+    }
+
+    pub async fn list_models(&self, query: &ModelQuery) -> Result<Page<Model>> {
+        query.validate()?;
+        self.store().list_models(query).await
+    }
+
+    /// An empty patch changes nothing and records nothing.
+    pub async fn update_model(&self, principal: &Principal, name: &ModelName, patch: ModelPatch) -> Result<Model> {
+        patch.validate(name)?;
+        let permit = self.authorize(principal, Action::ModelUpdate, &model_subject(name.as_str())).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        let before = lock_active_model(tx.as_mut(), name).await?;
+        if patch.is_empty() {
+            return Ok(before);
+        }
+        if let Some(deps) = &patch.dependencies {
+            check_dependencies(tx.as_mut(), deps).await?;
+        }
+        let mut after = patch.apply(&before);
+        after.updated_at = tx.now();
+        tx.update_model(&after).await?;
+        if let Some(deps) = &patch.dependencies {
+            tx.replace_dependencies(name, deps).await?;
+        }
+        let pending = event(tx.as_ref(), Action::ModelUpdate, model_subject(name.as_str()), Some(snapshot(&before)?), Some(snapshot(&after)?));
+        tx.record(pending).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Retires the model, every version not yet retired, and its aliases:
+    /// one `version.retire` event per version (its snapshot shows the
+    /// aliases it lost), then one `model.retire` event.
+    pub async fn retire_model(&self, principal: &Principal, name: &ModelName) -> Result<Model> {
+        let permit = self.authorize(principal, Action::ModelRetire, &model_subject(name.as_str())).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        let before = lock_active_model(tx.as_mut(), name).await?;
+        let now = tx.now();
+        let versions = tx.versions_not_in(name, VersionState::Retired).await?;
+        tx.remove_aliases(&AliasScope::Model(name.clone())).await?;
+        let numbers: Vec<u32> = versions.iter().map(|v| v.number).collect();
+        tx.set_versions_state(name, &numbers, VersionState::Retired, now).await?;
+        let after = before.retired(now);
+        tx.update_model(&after).await?;
+        for version in &versions {
+            let subject = version_subject(name.as_str(), version.number);
+            let pending = event(tx.as_ref(), Action::VersionRetire, subject, Some(snapshot(version)?), Some(snapshot(&version.retired(now))?));
+            tx.record(pending).await?;
+        }
+        let pending = event(tx.as_ref(), Action::ModelRetire, model_subject(name.as_str()), Some(snapshot(&before)?), Some(snapshot(&after)?));
+        tx.record(pending).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    // ------------------------------------------------------------ artifacts and versions
+
+    /// Streams an artifact into the store (the first half of creating a
+    /// version, and authorised as such). `expected`: refuse other content.
+    pub async fn upload_artifact<S, E>(&self, principal: &Principal, body: S, expected: Option<&Sha256Hex>) -> Result<StoredArtifact>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        self.authorize(principal, Action::VersionCreate, "artifacts").await?;
+        Ok(self.artifacts().put_stream(body, expected).await?)
+    }
+
+    /// Creates the next version (1, 2, 3…) of a model from an uploaded
+    /// artifact. The artifact must have been uploaded; its size is the
+    /// artifact store's. A parent version must be one of this model's.
+    pub async fn create_version(&self, principal: &Principal, model: &ModelName, new: NewVersion) -> Result<ModelVersion> {
+        new.validate()?;
+        let permit = self.authorize(principal, Action::VersionCreate, &model_subject(model.as_str())).await?;
+        let sha256 = &new.artifact.sha256;
+        let Some(size) = self.artifacts().head(sha256).await? else {
+            return Err(Error::invalid(
+                "artifact.sha256",
+                format!("artifact `{sha256}` has not been uploaded; upload it with `POST /api/v1/artifacts` first"),
+            ));
+        };
+        let mut tx = self.store().begin(&permit).await?;
+        lock_active_model(tx.as_mut(), model).await?;
+        if let Some(parent) = new.lineage.parent_version {
+            if tx.version(model, parent).await?.is_none() {
+                return Err(Error::invalid("lineage.parent_version", format!("version `{parent}` of model `{model}` does not exist")));
+            }
+        }
+        let number = tx.next_version_number(model).await?;
+        let version = new.into_version(model.clone(), number, size, tx.now(), tx.actor());
+        tx.insert_version(&version).await?;
+        let pending = event(tx.as_ref(), Action::VersionCreate, version_subject(model.as_str(), number), None, Some(snapshot(&version)?));
+        tx.record(pending).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    pub async fn get_version(&self, model: &ModelName, number: u32) -> Result<ModelVersion> {
+        self.store().get_version(model, number).await
+    }
+
+    pub async fn get_version_by_alias(&self, model: &ModelName, alias: &AliasName) -> Result<ModelVersion> {
+        self.store().get_version_by_alias(model, alias).await
+    }
+
+    pub async fn list_versions(&self, model: &ModelName, query: &VersionQuery) -> Result<Page<ModelVersion>> {
+        query.validate()?;
+        self.store().list_versions(model, query).await
+    }
+
+    /// A version and its artifact as a verified stream.
+    pub async fn download_artifact(&self, model: &ModelName, number: u32) -> Result<(ModelVersion, Download)> {
+        let version = self.get_version(model, number).await?;
+        let download = self.artifacts().get(&version.artifact.sha256).await?;
+        if download.size != version.artifact.size {
+            return Err(Error::Internal(format!(
+                "stored artifact `{}` has {} bytes, the version records {}",
+                version.artifact.sha256, download.size, version.artifact.size
+            )));
+        }
+        Ok((version, download))
+    }
+
+    /// Changes a version's description or card; an empty patch records nothing.
+    pub async fn update_version(&self, principal: &Principal, model: &ModelName, number: u32, patch: VersionPatch) -> Result<ModelVersion> {
+        patch.validate()?;
+        let permit = self.authorize(principal, Action::VersionUpdate, &version_subject(model.as_str(), number)).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        lock_active_model(tx.as_mut(), model).await?;
+        let before = active_version(tx.as_mut(), model, number).await?;
+        if patch.is_empty() {
+            return Ok(before);
+        }
+        let mut after = patch.apply(&before);
+        after.updated_at = tx.now();
+        tx.update_version(&after).await?;
+        let subject = version_subject(model.as_str(), number);
+        let pending = event(tx.as_ref(), Action::VersionUpdate, subject, Some(snapshot(&before)?), Some(snapshot(&after)?));
+        tx.record(pending).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Retires a version and removes the aliases pointing at it: one
+    /// `version.retire` event whose snapshots show the aliases removed.
+    pub async fn retire_version(&self, principal: &Principal, model: &ModelName, number: u32) -> Result<ModelVersion> {
+        let permit = self.authorize(principal, Action::VersionRetire, &version_subject(model.as_str(), number)).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        lock_active_model(tx.as_mut(), model).await?;
+        let before = active_version(tx.as_mut(), model, number).await?;
+        tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
+        let after = before.retired(tx.now());
+        tx.update_version(&after).await?;
+        let subject = version_subject(model.as_str(), number);
+        let pending = event(tx.as_ref(), Action::VersionRetire, subject, Some(snapshot(&before)?), Some(snapshot(&after)?));
+        tx.record(pending).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    // ------------------------------------------------------------ aliases and tags
+
+    /// Points `alias` at a version. Setting it to the version it already
+    /// points at changes nothing and records nothing.
+    pub async fn set_alias(&self, principal: &Principal, model: &ModelName, alias: &AliasName, number: u32) -> Result<ModelVersion> {
+        if number == 0 {
+            return Err(Error::invalid("version", "`0` is not a version number (1, 2, 3…)"));
+        }
+        let subject = alias_subject(model.as_str(), alias.as_str());
+        let permit = self.authorize(principal, Action::AliasSet, &subject).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        let locked = lock_active_model(tx.as_mut(), model).await?;
+        active_version(tx.as_mut(), model, number).await?;
+        let current = locked.aliases.get(alias.as_str()).copied();
+        if current != Some(number) {
+            tx.set_alias(model, alias, number).await?;
+            let pointer = |n: u32| json!({ "alias": alias.as_str(), "version": n });
+            let pending = event(tx.as_ref(), Action::AliasSet, subject, current.map(pointer), Some(pointer(number)));
+            tx.record(pending).await?;
+        }
+        let version = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    pub async fn delete_alias(&self, principal: &Principal, model: &ModelName, alias: &AliasName) -> Result<()> {
+        let subject = alias_subject(model.as_str(), alias.as_str());
+        let permit = self.authorize(principal, Action::AliasDelete, &subject).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        let locked = lock_active_model(tx.as_mut(), model).await?;
+        let current = locked.aliases.get(alias.as_str()).copied().ok_or_else(|| Error::not_found("alias", format!("{model}@{alias}")))?;
+        tx.remove_alias(model, alias).await?;
+        let pending = event(tx.as_ref(), Action::AliasDelete, subject, Some(json!({ "alias": alias.as_str(), "version": current })), None);
+        tx.record(pending).await?;
+        tx.commit().await
+    }
+
+    /// The tags of what `target` names, locking its model; refuses unknown
+    /// and retired models and versions.
+    async fn lock_tag_target(tx: &mut dyn WriteTx, target: &TagTarget) -> Result<(std::collections::BTreeMap<String, String>, String)> {
+        Ok(match target {
+            TagTarget::Model(name) => (lock_active_model(tx, name).await?.tags, model_subject(name.as_str())),
+            TagTarget::Version(name, number) => {
+                lock_active_model(tx, name).await?;
+                (active_version(tx, name, *number).await?.tags, version_subject(name.as_str(), *number))
+            }
+        })
+    }
+
+    /// Sets a tag. Setting it to the value it already has changes nothing
+    /// and records nothing. A model or version holds at most
+    /// [`MAX_TAGS`] tags.
+    pub async fn set_tag(&self, principal: &Principal, target: &TagTarget, key: &TagKey, value: &str) -> Result<()> {
+        check_tag_value("value", value)?;
+        let permit = self.authorize(principal, Action::TagSet, &tag_subject(target)).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        let (tags, subject) = Self::lock_tag_target(tx.as_mut(), target).await?;
+        let current = tags.get(key.as_str());
+        if current.map(String::as_str) == Some(value) {
+            return Ok(());
+        }
+        if current.is_none() && tags.len() >= MAX_TAGS {
+            return Err(Error::invalid("key", format!("{} would be tag number {}; at most {MAX_TAGS} are allowed", quote(key.as_str()), tags.len() + 1)));
+        }
+        let tag = |v: &str| json!({ "key": key.as_str(), "value": v });
+        let before = current.map(|v| tag(v));
+        tx.set_tag(target, key, value, tx.now()).await?;
+        let pending = event(tx.as_ref(), Action::TagSet, subject, before, Some(tag(value)));
+        tx.record(pending).await?;
+        tx.commit().await
+    }
+
+    pub async fn delete_tag(&self, principal: &Principal, target: &TagTarget, key: &TagKey) -> Result<()> {
+        let permit = self.authorize(principal, Action::TagDelete, &tag_subject(target)).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        let (tags, subject) = Self::lock_tag_target(tx.as_mut(), target).await?;
+        let current = tags.get(key.as_str()).cloned().ok_or_else(|| Error::not_found("tag", format!("{subject}:{key}")))?;
+        tx.remove_tag(target, key, tx.now()).await?;
+        let pending = event(tx.as_ref(), Action::TagDelete, subject, Some(json!({ "key": key.as_str(), "value": current })), None);
+        tx.record(pending).await?;
+        tx.commit().await
+    }
+
+    // ------------------------------------------------------------ audit
+
+    pub async fn list_events(&self, query: &AuditQuery) -> Result<Page<AuditEvent>> {
+        query.validate()?;
+        self.store().list_events(query).await
+    }
+
+    /// Verifies the whole audit chain, for auditors and admins. A
+    /// verification younger than [`VERIFY_REUSE`] is served again (with the
+    /// time it was made) instead of hashing the chain once more, and callers
+    /// arriving while one runs wait for it rather than starting their own.
+    pub async fn verify_audit(&self, principal: &Principal) -> Result<Verification> {
+        self.authorize(principal, Action::AuditVerify, "audit").await?;
+        self.inner.verification.get_or_run(self.inner.clock.as_ref(), VERIFY_REUSE, || self.verify_now()).await
+    }
+
+    async fn verify_now(&self) -> Result<(std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>)> {
+        let verdict = repo::verify_chain(self.store()).await?;
+        let head = self.store().head().await?;
+        Ok((verdict, head))
+    }
+
+    /// The current time of the registry's clock (for reports).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+}
+
+fn tag_subject(target: &TagTarget) -> String {
+    match target {
+        TagTarget::Model(name) => model_subject(name.as_str()),
+        TagTarget::Version(name, number) => version_subject(name.as_str(), *number),
+    }
+}
