@@ -66,12 +66,14 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Names are 1–128 printable characters; they appear in the audit log.
+    /// Names are 1–128 printable characters, none invisible, kept in NFC;
+    /// they appear in the audit log, where one actor must not pass for another.
     pub fn new(name: impl Into<String>, roles: impl IntoIterator<Item = Role>) -> Result<Self> {
-        let name = name.into();
+        let name = crate::name::to_nfc(name.into());
         if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) || name.trim() != name {
             return Err(Error::invalid("actor", format!("{} is not a valid actor name", quote(&name))));
         }
+        crate::name::check_visible("actor", &name)?;
         Ok(Self { name, roles: roles.into_iter().collect() })
     }
 
@@ -136,5 +138,33 @@ mod tests {
     fn actor_names_are_checked() {
         assert!(Principal::new("", [Role::Admin]).is_err());
         assert!(Principal::new("a\nb", [Role::Admin]).is_err());
+    }
+
+    #[test]
+    fn actor_names_refuse_invisible_characters() {
+        // Each would let one actor pass for another in the audit log.
+        for (bad, code_point) in [
+            ("ad\u{200b}min", "U+200B"),
+            ("ad\u{200d}min", "U+200D"),
+            ("\u{202e}nimda", "U+202E"),
+            ("ad\u{2066}min", "U+2066"),
+            ("ad\u{ad}min", "U+00AD"),
+            ("\u{feff}admin", "U+FEFF"),
+            ("admin\u{e0041}", "U+E0041"),
+        ] {
+            let err = Principal::new(bad, [Role::Admin]).unwrap_err();
+            assert_eq!(err.field(), Some("actor"), "{bad:?}");
+            assert!(err.to_string().contains(code_point), "{err}");
+        }
+    }
+
+    #[test]
+    fn actor_names_are_stored_in_nfc() {
+        let decomposed = Principal::new("jose\u{301}", [Role::Developer]).unwrap();
+        assert_eq!(decomposed.name(), "jos\u{e9}");
+        assert_eq!(authorize(&decomposed, Action::ModelCreate).unwrap().actor(), "jos\u{e9}");
+        for good in ["Zoë Müller", "王小明", "ci-bot 🤖"] {
+            assert_eq!(Principal::new(good, [Role::Viewer]).unwrap().name(), good);
+        }
     }
 }

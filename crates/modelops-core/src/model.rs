@@ -144,8 +144,8 @@ impl NewModel {
 
     /// Checks what the types cannot: lengths, tags, self-dependency.
     pub fn validate(&self) -> Result<()> {
-        check_text("owner", &self.owner, MAX_SHORT_TEXT_LEN)?;
-        check_text("team", &self.team, MAX_SHORT_TEXT_LEN)?;
+        check_identifying_text("owner", &self.owner)?;
+        check_identifying_text("team", &self.team)?;
         check_text("description", &self.description, MAX_TEXT_LEN)?;
         check_text("business_purpose", &self.business_purpose, MAX_TEXT_LEN)?;
         check_text("intended_use", &self.intended_use, MAX_TEXT_LEN)?;
@@ -177,7 +177,7 @@ impl ModelPatch {
         let short = [("owner", &self.owner), ("team", &self.team)];
         for (field, value) in short {
             if let Some(v) = value {
-                check_text(field, v, MAX_SHORT_TEXT_LEN)?;
+                check_identifying_text(field, v)?;
             }
         }
         let long = [
@@ -229,6 +229,15 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
         return Err(Error::invalid(field, format!("{} contains a control character", quote(value))));
     }
     Ok(())
+}
+
+/// Checks short text that tells people apart (owner, team): as
+/// [`check_text`], and no invisible characters, which would let two owners
+/// look the same. Longer prose keeps them (emoji and several scripts need the
+/// zero width joiner).
+fn check_identifying_text(field: &str, value: &str) -> Result<()> {
+    check_text(field, value, MAX_SHORT_TEXT_LEN)?;
+    crate::name::check_visible(field, value)
 }
 
 pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {

@@ -2,8 +2,11 @@
 //! storage and handlers never re-check them.
 
 use crate::error::{Error, Result};
+use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint};
+use icu_properties::CodePointSetData;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_TAG_KEY_LEN: usize = 250;
@@ -13,27 +16,106 @@ pub const MAX_TAG_VALUE_LEN: usize = 5000;
 /// They state what `parse` accepts so that clients and fuzzers can generate
 /// valid values; `parse` stays the authority.
 pub mod pattern {
-    /// [`ModelName`](super::ModelName): no `/`, no control characters, no
-    /// leading or trailing whitespace (1–128 characters).
-    pub const MODEL_NAME: &str =
-        r"^[^\s/\u0000-\u001f\u007f-\u009f](?:[^/\u0000-\u001f\u007f-\u009f]*[^\s/\u0000-\u001f\u007f-\u009f])?$";
+    /// The characters of the Basic Multilingual Plane that
+    /// [`is_invisible`](super::is_invisible) refuses, as class ranges: every
+    /// Default_Ignorable_Code_Point and Bidi_Control there (Unicode 18). A
+    /// test checks it against the property data.
+    ///
+    /// The astral ones, U+1BCA0–U+1BCA3, U+1D173–U+1D17A and U+E0000–U+E0FFF
+    /// (tag characters, variation selectors supplement), are not listed: a
+    /// class without ECMA-262's `u` flag matches UTF-16 code units, with it
+    /// `\u{…}` (a surrogate-pair range works only without it), and Python's
+    /// `re`, which fuzzers such as schemathesis use, spells them `\U…`; no
+    /// one spelling works for all. The patterns therefore still admit those
+    /// few characters, and `parse` refuses them.
+    macro_rules! invisible_bmp {
+        () => {
+            r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+        };
+    }
+    #[cfg(test)]
+    pub(super) const INVISIBLE_BMP: &str = invisible_bmp!();
+
+    /// [`ModelName`](super::ModelName): no `/`, no control or invisible
+    /// characters, no leading or trailing whitespace (1–128 characters).
+    pub const MODEL_NAME: &str = concat!(
+        r"^[^\s/\u0000-\u001f\u007f-\u009f",
+        invisible_bmp!(),
+        r"](?:[^/\u0000-\u001f\u007f-\u009f",
+        invisible_bmp!(),
+        r"]*[^\s/\u0000-\u001f\u007f-\u009f",
+        invisible_bmp!(),
+        r"])?$"
+    );
     /// [`AliasName`](super::AliasName): a letter, then letters, digits, `_`,
     /// `-`; not `latest` nor `v<digits>` (1–128 characters).
     pub const ALIAS: &str = r"^(?![Ll][Aa][Tt][Ee][Ss][Tt]$|[Vv][0-9]+$)[A-Za-z][A-Za-z0-9_-]*$";
-    /// [`TagKey`](super::TagKey): no `=`, no control characters, no leading
-    /// or trailing whitespace (1–250 characters).
-    pub const TAG_KEY: &str =
-        r"^[^\s=\u0000-\u001f\u007f-\u009f](?:[^=\u0000-\u001f\u007f-\u009f]*[^\s=\u0000-\u001f\u007f-\u009f])?$";
+    /// [`TagKey`](super::TagKey): no `=`, no control or invisible characters,
+    /// no leading or trailing whitespace (1–250 characters).
+    pub const TAG_KEY: &str = concat!(
+        r"^[^\s=\u0000-\u001f\u007f-\u009f",
+        invisible_bmp!(),
+        r"](?:[^=\u0000-\u001f\u007f-\u009f",
+        invisible_bmp!(),
+        r"]*[^\s=\u0000-\u001f\u007f-\u009f",
+        invisible_bmp!(),
+        r"])?$"
+    );
 }
 
-/// Shows a value for an error message: quoted, control characters escaped,
-/// cut to a readable length.
+/// Shows a value for an error message: quoted, control and invisible
+/// characters escaped, cut to a readable length.
 pub fn quote(value: &str) -> String {
-    let mut shown: String = value.chars().take(80).flat_map(char::escape_debug).collect();
+    let mut shown = String::new();
+    for c in value.chars().take(80) {
+        // escape_debug leaves the Hangul fillers (letters) as they are.
+        if is_invisible(c) {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.extend(c.escape_debug());
+        }
+    }
     if value.chars().count() > 80 {
         shown.push('…');
     }
     format!("`{shown}`")
+}
+
+/// Whether `c` is one of the characters UTS #39 §3.1 and UAX #31 §2.3 keep
+/// out of identifiers because they are not seen: Default_Ignorable_Code_Point
+/// (zero width space and joiners, soft hyphen, word joiner, variation
+/// selectors, byte order mark, tag characters, Hangul fillers …) or
+/// Bidi_Control (marks, embeddings, overrides and isolates, which reorder the
+/// text around them). The data is ICU4X's, Unicode 18.
+pub fn is_invisible(c: char) -> bool {
+    CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c) || CodePointSetData::new::<BidiControl>().contains(c)
+}
+
+/// Refuses a value with an invisible character (see [`is_invisible`]), so two
+/// names that look identical are the same name, and the audit log shows who
+/// really acted.
+pub fn check_visible(field: &str, value: &str) -> Result<()> {
+    let Some(c) = value.chars().find(|&c| is_invisible(c)) else {
+        return Ok(());
+    };
+    let what = if CodePointSetData::new::<BidiControl>().contains(c) {
+        "a bidirectional control character"
+    } else {
+        "an invisible character"
+    };
+    Err(Error::invalid(
+        field,
+        format!("{} contains U+{:04X}, {what} that can make two names look identical", quote(value), u32::from(c)),
+    ))
+}
+
+/// The value in Normalization Form C, so that `e\u{301}` and `é` are one name.
+pub(crate) fn to_nfc(value: String) -> String {
+    if unicode_normalization::is_nfc(&value) {
+        value
+    } else {
+        value.nfc().collect()
+    }
 }
 
 fn check_name(field: &str, value: &str, max: usize) -> Result<()> {
@@ -49,12 +131,13 @@ fn check_name(field: &str, value: &str, max: usize) -> Result<()> {
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, format!("{} contains a control character", quote(value))));
     }
-    Ok(())
+    check_visible(field, value)
 }
 
-/// A model's unique name: 1–128 characters, no `/`, no control characters,
-/// no leading or trailing whitespace. `/` is refused because names are path
-/// segments in every API.
+/// A model's unique name: 1–128 characters, no `/`, no control or invisible
+/// characters, no leading or trailing whitespace, kept in NFC (the length is
+/// that of the NFC form). `/` is refused because names are path segments in
+/// every API.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ModelName(String);
@@ -66,7 +149,7 @@ impl ModelName {
 
     /// Like [`ModelName::parse`], naming `field` in the error.
     pub fn parse_field(field: &str, value: impl Into<String>) -> Result<Self> {
-        let value = value.into();
+        let value = to_nfc(value.into());
         check_name(field, &value, MAX_NAME_LEN)?;
         if value.contains('/') {
             return Err(Error::invalid(field, format!("{} must not contain `/`", quote(&value))));
@@ -111,15 +194,16 @@ impl AliasName {
     }
 }
 
-/// A tag key: 1–250 characters, no control characters, no `=` (listings
-/// filter on `tag=key=value`, so a key with `=` could never be filtered on).
+/// A tag key: 1–250 characters, no control or invisible characters, no `=`
+/// (listings filter on `tag=key=value`, so a key with `=` could never be
+/// filtered on), kept in NFC.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TagKey(String);
 
 impl TagKey {
     pub fn parse(value: impl Into<String>) -> Result<Self> {
-        let value = value.into();
+        let value = to_nfc(value.into());
         check_name("tag key", &value, MAX_TAG_KEY_LEN)?;
         if value.contains('=') {
             return Err(Error::invalid("tag key", format!("{} must not contain `=`", quote(&value))));
@@ -206,6 +290,112 @@ mod tests {
         }
         assert!(AliasName::parse("v").is_ok());
         assert!(AliasName::parse("vintage").is_ok());
+    }
+
+    /// One character of each class that UTS #39 §3.1 keeps out of identifiers.
+    const INVISIBLE: [(&str, &str); 8] = [
+        ("pay\u{200b}roll", "U+200B"),   // zero width space
+        ("pay\u{200d}roll", "U+200D"),   // zero width joiner
+        ("pay\u{202e}llor", "U+202E"),   // right-to-left override
+        ("pay\u{2066}roll", "U+2066"),   // left-to-right isolate
+        ("pay\u{ad}roll", "U+00AD"),     // soft hyphen
+        ("\u{feff}payroll", "U+FEFF"),   // byte order mark
+        ("payroll\u{e0041}", "U+E0041"), // tag latin capital letter a
+        ("pay\u{3164}roll", "U+3164"),   // hangul filler, which escape_debug shows as is
+    ];
+
+    #[test]
+    fn names_and_tag_keys_refuse_invisible_characters() {
+        for (bad, code_point) in INVISIBLE {
+            for (field, result) in [
+                ("name", ModelName::parse(bad).map(String::from)),
+                ("dependencies[0]", ModelName::parse_field("dependencies[0]", bad).map(String::from)),
+                ("tag key", TagKey::parse(bad).map(String::from)),
+            ] {
+                let err = result.unwrap_err();
+                assert_eq!(err.field(), Some(field), "{bad:?}");
+                let message = err.to_string();
+                assert!(message.contains(code_point), "{message}");
+                // The message shows the value escaped, so it cannot hide or reorder text itself.
+                assert!(message.is_ascii(), "{message:?}");
+            }
+        }
+        let err = ModelName::parse("pay\u{200b}roll").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid `name`: `pay\\u{200b}roll` contains U+200B, an invisible character that can make two names look identical"
+        );
+    }
+
+    #[test]
+    fn names_are_stored_in_nfc() {
+        let decomposed = ModelName::parse("cafe\u{301}").unwrap();
+        let composed = ModelName::parse("caf\u{e9}").unwrap();
+        assert_eq!(decomposed, composed);
+        assert_eq!(decomposed.as_str(), "caf\u{e9}");
+        assert_eq!(TagKey::parse("e\u{301}quipe").unwrap().as_str(), "\u{e9}quipe");
+        // Through serde too, as dependencies and request bodies arrive that way.
+        let deps: Vec<ModelName> = serde_json::from_str(r#"["cafe\u0301"]"#).unwrap();
+        assert_eq!(deps, [composed]);
+        // The length limit counts the normalised form: 128 decomposed é are 256
+        // characters on the wire and 128 once composed.
+        assert!(ModelName::parse("e\u{301}".repeat(MAX_NAME_LEN)).is_ok());
+        assert!(ModelName::parse("e\u{301}".repeat(MAX_NAME_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn owner_and_team_refuse_invisible_characters() {
+        let name = ModelName::parse("payroll").unwrap();
+        for field in ["owner", "team"] {
+            for (bad, code_point) in INVISIBLE {
+                let value = Some(bad.to_string());
+                let patch = match field {
+                    "owner" => crate::model::ModelPatch { owner: value, ..Default::default() },
+                    _ => crate::model::ModelPatch { team: value, ..Default::default() },
+                };
+                let err = patch.validate(&name).unwrap_err();
+                assert_eq!(err.field(), Some(field), "{bad:?}");
+                assert!(err.to_string().contains(code_point), "{err}");
+            }
+        }
+        // Longer prose keeps them: a zero width joiner is part of many emoji and scripts.
+        let patch = crate::model::ModelPatch { description: Some("family 👨\u{200d}👩\u{200d}👧".into()), ..Default::default() };
+        assert!(patch.validate(&name).is_ok());
+    }
+
+    #[test]
+    fn ordinary_names_are_still_accepted() {
+        for good in ["credit risk v2", "modèle de crédit", "信用风险模型", "rocket 🚀", "Ωmega", "a.b_c-d"] {
+            assert_eq!(ModelName::parse(good).unwrap().as_str(), good);
+            assert_eq!(TagKey::parse(good).unwrap().as_str(), good);
+        }
+    }
+
+    #[test]
+    fn the_patterns_refuse_every_invisible_bmp_character() {
+        // Reads the class ranges back and compares them with the property data.
+        let mut in_class = std::collections::BTreeSet::new();
+        let mut rest = pattern::INVISIBLE_BMP;
+        while let Some(tail) = rest.strip_prefix(r"\u") {
+            let first = u32::from_str_radix(&tail[..4], 16).unwrap();
+            rest = &tail[4..];
+            let last = match rest.strip_prefix(r"-\u") {
+                Some(tail) => {
+                    rest = &tail[4..];
+                    u32::from_str_radix(&tail[..4], 16).unwrap()
+                }
+                None => first,
+            };
+            in_class.extend(first..=last);
+        }
+        assert_eq!(rest, "");
+        let refused: std::collections::BTreeSet<u32> =
+            (0..=0xffff).filter(|&u| char::from_u32(u).is_some_and(is_invisible)).collect();
+        let differ: Vec<String> = in_class.symmetric_difference(&refused).map(|u| format!("U+{u:04X}")).collect();
+        assert!(differ.is_empty(), "the class and the property data differ at {differ:?}");
+        for p in [pattern::MODEL_NAME, pattern::TAG_KEY] {
+            assert_eq!(p.matches(pattern::INVISIBLE_BMP).count(), 3, "{p}");
+        }
     }
 
     #[test]
