@@ -1,39 +1,82 @@
 //! modelops-artifacts: the content-addressed artifact store.
 //!
-//! Owns where model artifacts live and the guarantee that what is read back
-//! is what was written. Artifacts are addressed by their sha256 and stored
-//! create-only at `sha256/<first 2 hex>/<hex>` under a prefix of any
+//! Owns where model artifacts live, the guarantee that what is read back is
+//! what was written, and the clean-up of what is no longer needed. Artifacts
+//! are addressed by their sha256 and stored create-only at
+//! `sha256/<first 2 hex>/<hex>` under a prefix of any
 //! [`object_store::ObjectStore`]: a local folder today, S3 / GCS / Azure by
 //! configuration (the URL given to [`ArtifactStore::from_url`]).
 //!
 //! Key types: [`ArtifactStore`] (streamed [`put_stream`](ArtifactStore::put_stream),
-//! verified [`get`](ArtifactStore::get), [`head`](ArtifactStore::head)),
-//! [`StoredArtifact`], [`Download`] and [`ArtifactError`], which maps into
-//! [`modelops_core::Error`].
+//! verified [`get`](ArtifactStore::get), [`head`](ArtifactStore::head),
+//! [`list_artifacts`](ArtifactStore::list_artifacts), [`delete`](ArtifactStore::delete),
+//! [`sweep_temporaries`](ArtifactStore::sweep_temporaries),
+//! [`collect_garbage`](ArtifactStore::collect_garbage)), [`StoredArtifact`],
+//! [`ArtifactInfo`], [`Download`], [`SweepReport`], [`GcReport`] and
+//! [`ArtifactError`], which maps into [`modelops_core::Error`].
 //!
 //! Invariants:
-//! - an upload is streamed to a temporary object while it is hashed and
-//!   counted, never held in memory; only a complete upload is moved to its
-//!   address, and a broken or refused one leaves no object behind;
+//! - an upload is streamed to a temporary object under `tmp/` while it is
+//!   hashed and counted, never held in memory; only a complete upload is
+//!   moved to its address, and a broken or refused one leaves no object
+//!   behind;
 //! - an object at an address always has that digest: a download is hashed as
 //!   it streams and ends with an error instead of its last bytes when the
-//!   digest does not match.
+//!   digest does not match;
+//! - uploading content that is already stored renews the stored object's
+//!   last-modified time (identical bytes are moved over it), so "last
+//!   modified" means "last uploaded", which garbage collection relies on.
+//!
+//! Clean-up, neither of which runs on its own (the binary decides when):
+//! - [`sweep_temporaries`](ArtifactStore::sweep_temporaries), at start-up:
+//!   a crash between finishing an upload and moving it to its address leaves
+//!   an object under `tmp/`; a crash in the middle of an upload to a local
+//!   folder leaves `object_store`'s staging file `tmp/<id>#<n>`, which
+//!   `object_store` neither lists nor deletes, so a store opened with
+//!   [`ArtifactStore::local`] removes those itself. Only leftovers older than
+//!   the given age go: another server sharing the store may be uploading
+//!   right now. Cloud backends keep unfinished multipart uploads out of
+//!   listings and out of reach here: on S3 and GCS a bucket lifecycle rule
+//!   (abort incomplete multipart uploads after N days) collects them, Azure
+//!   drops uncommitted blocks itself.
+//! - [`collect_garbage`](ArtifactStore::collect_garbage): removes artifacts
+//!   no version references, given the referenced set by the caller (this
+//!   crate knows no versions). It must be safe against two races: an
+//!   artifact uploaded a moment ago whose version is about to be created
+//!   (the client uploads first, then creates the version; in between nothing
+//!   references it), and an upload still in flight. That is what the grace
+//!   period is for: an artifact whose last upload is younger than the grace
+//!   period is kept whatever the references say, and one that changed while
+//!   the collection ran is re-checked before it goes. The references must be
+//!   read just before the call, and the grace period must be longer than any
+//!   upload-to-version gap worth protecting (hours, not seconds; it also
+//!   absorbs clock skew between this host and the object store). A version
+//!   created from an artifact uploaded longer than the grace period ago is
+//!   protected only by the registry's existence check just before it commits.
+//!
+//! Time comes from a [`Clock`] ([`ArtifactStore::with_clock`]), so tests
+//! move time instead of sleeping.
 //!
 //! Must not depend on: any HTTP framework (axum, hyper), SQL, or the
 //! repository traits. It knows bytes and digests, not models.
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, Stream, StreamExt};
+use modelops_core::clock::{Clock, SystemClock};
 use modelops_core::version::Sha256Hex;
 use object_store::path::Path;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::{ObjectMeta, ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 mod error;
+mod gc;
 pub use error::ArtifactError;
+pub use gc::{GcMode, GcReport, SweepReport};
 
 /// Size of the parts an upload is written in. 5 MiB is the smallest part S3
 /// accepts; with [`MAX_PARTS_IN_FLIGHT`] it bounds the memory one upload holds.
@@ -47,6 +90,15 @@ pub struct StoredArtifact {
     pub size: u64,
     /// `false` when identical content was already stored (deduplicated).
     pub created: bool,
+}
+
+/// An artifact found by listing the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    pub sha256: Sha256Hex,
+    pub size: u64,
+    /// When it was last uploaded, by the object store's clock.
+    pub last_modified: DateTime<Utc>,
 }
 
 /// A verified download: the size known before the first byte, then the bytes.
@@ -67,12 +119,21 @@ pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     max_size: Option<u64>,
+    clock: Arc<dyn Clock>,
+    /// The `tmp` folder on disk, known only when this crate opened the local
+    /// folder itself: `object_store` hides the staging files of unfinished
+    /// local uploads and refuses to delete them, so only the code that chose
+    /// the folder can sweep them (see [`ArtifactStore::sweep_temporaries`]).
+    local_tmp: Option<PathBuf>,
 }
 
 impl ArtifactStore {
     /// Wraps any object store; artifacts go under `prefix`.
+    ///
+    /// A `LocalFileSystem` passed here works, but its staging files are not
+    /// swept: open local folders with [`ArtifactStore::local`].
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        Self { store, prefix, max_size: None }
+        Self { store, prefix, max_size: None, clock: Arc::new(SystemClock), local_tmp: None }
     }
 
     /// A store in a local folder, created if missing.
@@ -80,9 +141,13 @@ impl ArtifactStore {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir)
             .map_err(|e| ArtifactError::Config(format!("cannot create artifact folder `{}`: {e}", dir.display())))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+        let root = std::fs::canonicalize(dir)
             .map_err(|e| ArtifactError::Config(format!("cannot open artifact folder `{}`: {e}", dir.display())))?;
-        Ok(Self::new(Arc::new(fs), Path::default()))
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| ArtifactError::Config(format!("cannot open artifact folder `{}`: {e}", dir.display())))?;
+        let store = Self::new(Arc::new(fs), Path::default());
+        // With the empty prefix, `tmp/…` in the store is `<root>/tmp/…` on disk.
+        Ok(Self { local_tmp: Some(root.join("tmp")), ..store })
     }
 
     /// A store from configuration: a plain path or `file://` URL is a local
@@ -120,13 +185,29 @@ impl ArtifactStore {
         self.max_size
     }
 
+    /// Takes "now" from `clock` when judging the age of objects
+    /// ([`ArtifactStore::sweep_temporaries`], [`ArtifactStore::collect_garbage`]).
+    /// The default is the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     fn address(&self, sha256: &Sha256Hex) -> Path {
         let hex = sha256.as_str();
-        self.prefix.child("sha256").child(&hex[..2]).child(hex)
+        self.artifacts_root().child(&hex[..2]).child(hex)
+    }
+
+    fn artifacts_root(&self) -> Path {
+        self.prefix.child("sha256")
+    }
+
+    fn temp_root(&self) -> Path {
+        self.prefix.child("tmp")
     }
 
     fn temp_path(&self) -> Path {
-        self.prefix.child("tmp").child(uuid::Uuid::new_v4().to_string())
+        self.temp_root().child(uuid::Uuid::new_v4().to_string())
     }
 
     /// Streams `body` into the store. When `expected` is given, content with
@@ -192,17 +273,21 @@ impl ArtifactStore {
         match self.store.rename_if_not_exists(temp, &address).await {
             Ok(()) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => {
-                // Same address, same content by construction.
-                self.remove_quietly(temp).await;
+                // Same address, same content by construction. Moving the new
+                // copy over it renews its last-modified time: the client is
+                // about to create a version from it, and garbage collection's
+                // grace period must count from this upload, not the first one.
+                if let Err(e) = self.store.rename(temp, &address).await {
+                    tracing::warn!(%address, error = %e, "could not renew a deduplicated artifact");
+                    self.remove_quietly(temp).await;
+                }
                 Ok(false)
             }
             Err(object_store::Error::NotSupported { .. } | object_store::Error::NotImplemented) => {
                 // Backends without create-only copy (S3 unless configured):
-                // overwriting identical content is harmless.
+                // overwriting identical content is harmless, and renews it as above.
                 let existed = self.exists(sha256).await?;
-                if !existed {
-                    self.store.copy(temp, &address).await.map_err(|e| ArtifactError::backend("store artifact", e))?;
-                }
+                self.store.copy(temp, &address).await.map_err(|e| ArtifactError::backend("store artifact", e))?;
                 self.remove_quietly(temp).await;
                 Ok(!existed)
             }
@@ -234,6 +319,51 @@ impl ArtifactStore {
         Ok(self.head(sha256).await?.is_some())
     }
 
+    /// Every stored artifact, in no particular order, streamed: a store may
+    /// hold many thousands. Objects under `sha256/` whose name is not an
+    /// artifact address (not a digest, or filed under the wrong two digits)
+    /// are left out; [`ArtifactStore::collect_garbage`] reports them.
+    pub fn list_artifacts(&self) -> BoxStream<'static, Result<ArtifactInfo, ArtifactError>> {
+        self.list_objects()
+            .filter_map(|item| {
+                futures::future::ready(match item {
+                    Ok(Listed::Artifact(artifact)) => Some(Ok(artifact)),
+                    Ok(Listed::Unrecognised(meta)) => {
+                        tracing::debug!(path = %meta.location, "not an artifact address, left out of the listing");
+                        None
+                    }
+                    Err(e) => Some(Err(e)),
+                })
+            })
+            .boxed()
+    }
+
+    /// Everything under `sha256/`, each object recognised as an artifact or not.
+    fn list_objects(&self) -> BoxStream<'static, Result<Listed, ArtifactError>> {
+        let root = self.artifacts_root();
+        self.store
+            .list(Some(&root))
+            .map(move |item| {
+                let meta = item.map_err(|e| ArtifactError::backend("list artifacts", e))?;
+                Ok(match digest_at(&root, &meta.location) {
+                    Some(sha256) => Listed::Artifact(ArtifactInfo { sha256, size: meta.size, last_modified: meta.last_modified }),
+                    None => Listed::Unrecognised(meta),
+                })
+            })
+            .boxed()
+    }
+
+    /// Removes a stored artifact; removing one that is not there is not an
+    /// error (backends disagree on reporting it, and a second collector may
+    /// have been first). Nothing here checks that no version references it:
+    /// that is the caller's decision, see [`ArtifactStore::collect_garbage`].
+    pub async fn delete(&self, sha256: &Sha256Hex) -> Result<(), ArtifactError> {
+        match self.store.delete(&self.address(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(ArtifactError::backend("delete artifact", e)),
+        }
+    }
+
     /// Streams an artifact back, verifying its digest on the way: the last
     /// chunk is only released once the whole content matched, so a client
     /// never receives a complete but wrong artifact.
@@ -247,6 +377,24 @@ impl ArtifactStore {
         let stream = VerifyingStream { inner, hasher: Sha256::new(), expected: sha256.clone(), held: None, done: false };
         Ok(Download { size, stream: stream.boxed() })
     }
+}
+
+/// An object found under `sha256/`.
+enum Listed {
+    Artifact(ArtifactInfo),
+    /// Not an artifact address: never read, never deleted.
+    Unrecognised(ObjectMeta),
+}
+
+/// The digest whose address `location` is, the inverse of `ArtifactStore::address`.
+fn digest_at(root: &Path, location: &Path) -> Option<Sha256Hex> {
+    let mut parts = location.prefix_match(root)?;
+    let (fan_out, name) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let sha256 = Sha256Hex::parse_field("sha256", name.as_ref()).ok()?;
+    (sha256.as_str()[..2] == *fan_out.as_ref()).then_some(sha256)
 }
 
 /// Hashes the bytes passing through, holding one chunk back until the end.
@@ -306,5 +454,25 @@ mod tests {
         let store = ArtifactStore::new(Arc::new(object_store::memory::InMemory::new()), Path::from("artifacts"));
         let sha = Sha256Hex::parse_field("sha256", "ab".repeat(32)).unwrap();
         assert_eq!(store.address(&sha).as_ref(), format!("artifacts/sha256/ab/{}", "ab".repeat(32)));
+    }
+
+    #[test]
+    fn only_artifact_addresses_are_read_back_as_digests() {
+        let store = ArtifactStore::new(Arc::new(object_store::memory::InMemory::new()), Path::from("artifacts"));
+        let root = store.artifacts_root();
+        let sha = Sha256Hex::parse_field("sha256", format!("cd{}", "0".repeat(62))).unwrap();
+        assert_eq!(digest_at(&root, &store.address(&sha)), Some(sha.clone()));
+        let hex = sha.as_str();
+        for odd in [
+            format!("artifacts/sha256/ab/{hex}"),                // filed under the wrong two digits
+            format!("artifacts/sha256/cd/{}", hex.to_uppercase()), // not the lowercase form
+            format!("artifacts/sha256/cd/{hex}/extra"),
+            format!("artifacts/sha256/cd/{}", &hex[..63]),
+            format!("artifacts/sha256/{hex}"),
+            "artifacts/sha256/README".to_owned(),
+            format!("other/sha256/cd/{hex}"),
+        ] {
+            assert_eq!(digest_at(&root, &Path::from(odd.as_str())), None, "{odd}");
+        }
     }
 }
