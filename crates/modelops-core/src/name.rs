@@ -157,6 +157,14 @@ impl ModelName {
         Ok(Self(value))
     }
 
+    /// A name read back from storage, exactly as stored. Rules only ever
+    /// tighten (invisible characters, NFC came later than the first
+    /// release), and a model registered under older rules must stay
+    /// readable and addressable, not turn into a server error.
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

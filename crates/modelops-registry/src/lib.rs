@@ -22,7 +22,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use modelops_artifacts::{ArtifactStore, Download, StoredArtifact};
+use modelops_artifacts::{ArtifactStore, Download, GcMode, GcReport, StoredArtifact};
 use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, ChainBreak, ChainHead, PendingEvent, VerifySummary};
 use modelops_core::auth::{authorize, denial_permit, Action, Permit, Principal};
 use modelops_core::clock::Clock;
@@ -395,6 +395,29 @@ impl Registry {
         let pending = event(tx.as_ref(), Action::TagDelete, subject, Some(json!({ "key": key.as_str(), "value": current })), None);
         tx.record(pending).await?;
         tx.commit().await
+    }
+
+    /// Removes uploaded artifacts that no version references and that are
+    /// older than `grace` (so an upload in progress, or one about to become
+    /// a version, is never taken), or only lists them with
+    /// [`GcMode::DryRun`]. For admins; a real run is one `artifact.gc` event
+    /// naming what it removed.
+    pub async fn collect_garbage(&self, principal: &Principal, grace: Duration, mode: GcMode) -> Result<GcReport> {
+        let permit = self.authorize(principal, Action::ArtifactGc, "artifacts").await?;
+        // Read just before collecting: a version created after this read
+        // points at an artifact younger than any sensible grace period, or
+        // one re-uploaded (which restarts its grace period).
+        let referenced = self.store().referenced_artifacts().await?;
+        let report = self.artifacts().collect_garbage(|d| referenced.contains(d), grace, mode).await?;
+        if matches!(mode, GcMode::Delete) && !report.removed.is_empty() {
+            let removed: Vec<Value> = report.removed.iter().map(|a| json!({ "sha256": a.sha256.as_str(), "size": a.size })).collect();
+            let after = json!({ "removed": removed, "removed_bytes": report.removed_bytes, "grace_seconds": grace.as_secs() });
+            let mut tx = self.store().begin(&permit).await?;
+            let pending = event(tx.as_ref(), Action::ArtifactGc, "artifacts".to_string(), None, Some(after));
+            tx.record(pending).await?;
+            tx.commit().await?;
+        }
+        Ok(report)
     }
 
     // ------------------------------------------------------------ audit

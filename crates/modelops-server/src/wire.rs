@@ -311,6 +311,54 @@ pub struct ArtifactResponse {
     pub created: bool,
 }
 
+/// Asks for unreferenced artifacts to be removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GcRequest {
+    /// List what would be removed, remove nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Only artifacts uploaded longer ago than this are removed (default one
+    /// day), so uploads in progress and versions about to be created from a
+    /// fresh upload are never affected.
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GcArtifact {
+    pub sha256: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// What a collection removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GcResponse {
+    pub dry_run: bool,
+    pub removed: Vec<GcArtifact>,
+    pub removed_bytes: u64,
+    /// Artifacts some version points at.
+    pub referenced: u64,
+    /// Unreferenced artifacts kept because they are within the grace period.
+    pub kept_recent: u64,
+    /// Objects in the artifact area that are not artifacts; never touched.
+    pub skipped: Vec<String>,
+}
+
+impl From<modelops_artifacts::GcReport> for GcResponse {
+    fn from(r: modelops_artifacts::GcReport) -> Self {
+        Self {
+            dry_run: matches!(r.mode, modelops_artifacts::GcMode::DryRun),
+            removed: r.removed.into_iter().map(|a| GcArtifact { sha256: a.sha256.into(), size: a.size, last_modified: a.last_modified }).collect(),
+            removed_bytes: r.removed_bytes,
+            referenced: r.referenced,
+            kept_recent: r.kept_recent,
+            skipped: r.skipped,
+        }
+    }
+}
+
 // ---------------------------------------------------------------- versions
 
 /// The uploaded artifact a new version points at.

@@ -2,8 +2,9 @@
 
 use super::WriteErrors;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Actor, ApiQuery};
-use crate::wire::{ArtifactResponse, UploadArtifactParams};
+use crate::extract::{Actor, ApiJson, ApiQuery, JsonRequest};
+use crate::wire::{ArtifactResponse, GcRequest, GcResponse, UploadArtifactParams};
+use modelops_artifacts::GcMode;
 use crate::ApiState;
 use axum::body::Body;
 use axum::extract::State;
@@ -40,6 +41,27 @@ pub(crate) async fn upload_artifact(
     })?;
     let status = if stored.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(ArtifactResponse { sha256: stored.sha256.into(), size: stored.size, filename: params.filename, created: stored.created })))
+}
+
+/// The grace period of a collection that names none: one day, far longer
+/// than any upload or the step from upload to version takes.
+pub const DEFAULT_GC_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+impl JsonRequest for GcRequest {}
+
+/// Removes uploaded artifacts no version references, older than the grace
+/// period; `dry_run` only lists them. Admins only; audited as `artifact.gc`.
+#[utoipa::path(post, path = "/api/v1/artifacts/gc", tag = "artifacts",
+    request_body = GcRequest,
+    responses((status = 200, description = "What was removed (or would be, in a dry run)", body = GcResponse), WriteErrors))]
+pub(crate) async fn collect_garbage(
+    State(state): State<ApiState>,
+    Actor(principal): Actor,
+    ApiJson(request): ApiJson<GcRequest>,
+) -> ApiResult<Json<GcResponse>> {
+    let grace = request.grace_seconds.map_or(DEFAULT_GC_GRACE, std::time::Duration::from_secs);
+    let mode = if request.dry_run { GcMode::DryRun } else { GcMode::Delete };
+    Ok(Json(state.registry.collect_garbage(&principal, grace, mode).await?.into()))
 }
 
 /// Part of the error a stalled upload ends with.

@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::wire::{ErrorBody, HealthResponse};
 use modelops_registry::Registry;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Json;
 use std::sync::OnceLock;

@@ -26,10 +26,10 @@ impl AuditAppend for Tx {
     }
 
     async fn record(&mut self, pending: PendingEvent) -> Result<AuditEvent> {
-        let event = pending.seal(self.head.as_ref(), self.now);
+        let event = pending.seal(self.head.as_ref(), self.now)?;
         sqlx::query(
-            "INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(event.sequence)
         .bind(time_to_db(&event.time))
@@ -40,6 +40,7 @@ impl AuditAppend for Tx {
         .bind(event.after.as_ref().map(Value::to_string))
         .bind(&event.prev_hash)
         .bind(&event.hash)
+        .bind(event.encoding.as_stored())
         .execute(&mut *self.tx)
         .await
         .map_err(db_err)?;

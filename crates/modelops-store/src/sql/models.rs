@@ -212,8 +212,7 @@ impl Tx {
             qb.push(")");
             for row in qb.build().fetch_all(&mut *self.tx).await.map_err(db_err)? {
                 let name: String = col(&row, "name")?;
-                let name = ModelName::parse(name).map_err(|e| crate::error::corrupt("model name", e))?;
-                ids.insert(name, col(&row, "id")?);
+                ids.insert(ModelName::from_stored(name), col(&row, "id")?);
             }
         }
         Ok(ids)

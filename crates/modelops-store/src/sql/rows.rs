@@ -5,7 +5,7 @@
 use super::{time_from_db, Db, DbRow, TimeCol};
 use crate::error::{corrupt, db_err};
 use chrono::{DateTime, Utc};
-use modelops_core::audit::{AuditEvent, ChainRecord};
+use modelops_core::audit::{AuditEvent, ChainRecord, HashEncoding};
 use modelops_core::model::{Model, ModelKind, ModelState, RiskTier};
 use modelops_core::name::ModelName;
 use modelops_core::version::{ArtifactRef, ModelVersion, Sha256Hex, VersionState};
@@ -44,7 +44,7 @@ pub(super) fn model_from_row(row: &DbRow) -> Result<Model> {
     let tier = text("risk_tier")?;
     let state = text("state")?;
     Ok(Model {
-        name: ModelName::parse(text("name")?).map_err(|e| corrupt("model name", e))?,
+        name: ModelName::from_stored(text("name")?),
         kind: ModelKind::parse_field("kind", &kind).map_err(|e| corrupt("model kind", e))?,
         description: text("description")?,
         owner: text("owner")?,
@@ -54,7 +54,7 @@ pub(super) fn model_from_row(row: &DbRow) -> Result<Model> {
         restrictions: text("restrictions")?,
         risk_tier: RiskTier::parse_field("risk_tier", &tier).map_err(|e| corrupt("risk tier", e))?,
         tags: json_col(row, "tags")?,
-        dependencies: json_col(row, "dependencies")?,
+        dependencies: json_col::<Vec<String>>(row, "dependencies")?.into_iter().map(ModelName::from_stored).collect(),
         aliases: json_col(row, "aliases")?,
         state: ModelState::parse_field("state", &state).map_err(|e| corrupt("model state", e))?,
         latest_version: col::<Option<i64>>(row, "latest_version")?.map(to_u32).transpose()?,
@@ -71,7 +71,7 @@ pub(super) fn version_from_row(row: &DbRow) -> Result<ModelVersion> {
     let mut aliases: Vec<String> = json_col(row, "aliases")?;
     aliases.sort();
     Ok(ModelVersion {
-        model: ModelName::parse(text("model_name")?).map_err(|e| corrupt("model name", e))?,
+        model: ModelName::from_stored(text("model_name")?),
         number: to_u32(col(row, "number")?)?,
         state: VersionState::parse_field("state", &state).map_err(|e| corrupt("version state", e))?,
         artifact: ArtifactRef {
@@ -108,6 +108,10 @@ fn event_fields(row: &DbRow, sequence: i64) -> Result<AuditEvent> {
         subject: col(row, "subject")?,
         before: stored_json(row, "before")?,
         after: stored_json(row, "after")?,
+        encoding: {
+            let stored: i64 = col(row, "encoding")?;
+            HashEncoding::from_stored(stored).ok_or_else(|| corrupt("audit encoding", format!("`{stored}` is not an encoding modelops writes")))?
+        },
         prev_hash: col(row, "prev_hash")?,
         hash: col(row, "hash")?,
     })
@@ -132,4 +136,4 @@ pub(super) fn event_from_row(row: &DbRow) -> Result<AuditEvent> {
     event_fields(row, sequence).map_err(|e| Error::Internal(format!("audit event {sequence} cannot be read ({e}); `modelops audit verify` reports where the chain is broken")))
 }
 
-pub(super) const EVENT_COLUMNS: &str = "SELECT sequence, time, actor, action, subject, before, after, prev_hash, hash FROM audit_events";
+pub(super) const EVENT_COLUMNS: &str = "SELECT sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding FROM audit_events";
