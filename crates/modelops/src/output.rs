@@ -1,27 +1,35 @@
 //! How the CLI prints results: a table for people, or JSON for scripts.
+//!
+//! Values go through a `serde_json::Value`: tables and records pick fields by
+//! JSON pointer, and JSON output has serde_json's map order rather than the
+//! field order of whichever Rust type holds the value.
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, ContentArrangement, Table};
+use serde::Serialize;
 use serde_json::Value;
 
 /// Prints `value` as pretty JSON.
-pub fn print_json(value: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&serde_json::to_value(value)?)?);
     Ok(())
 }
 
-/// Prints rows of JSON objects as a table with the given (header, field path) columns.
-pub fn print_table(rows: &[Value], columns: &[(&str, &str)]) {
+/// Prints rows as a table with the given (header, JSON pointer) columns.
+pub fn print_table<T: Serialize>(rows: &[T], columns: &[(&str, &str)]) -> anyhow::Result<()> {
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
     table.set_header(columns.iter().map(|(h, _)| *h));
     for row in rows {
+        let row = serde_json::to_value(row)?;
         table.add_row(columns.iter().map(|(_, path)| cell(row.pointer(path))));
     }
     println!("{table}");
+    Ok(())
 }
 
-/// Prints one object as `field: value` lines, in the order given.
-pub fn print_record(value: &Value, fields: &[(&str, &str)]) {
+/// Prints one value as `field: value` lines, in the order given.
+pub fn print_record<T: Serialize + ?Sized>(value: &T, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+    let value = serde_json::to_value(value)?;
     let width = fields.iter().map(|(h, _)| h.len()).max().unwrap_or(0);
     for (header, path) in fields {
         let text = cell(value.pointer(path));
@@ -29,6 +37,7 @@ pub fn print_record(value: &Value, fields: &[(&str, &str)]) {
             println!("{header:>width$}  {text}");
         }
     }
+    Ok(())
 }
 
 /// Renders a JSON value for a table cell: strings bare, maps as `k=v`.

@@ -4,8 +4,9 @@ use super::models::path_segment;
 use super::versions::resolve_number;
 use crate::client::{Client, ClientArgs};
 use crate::output::print_json;
+use modelops_server::wire::{SetAliasRequest, VersionResponse};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,17 +30,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         AliasCommand::Set { model, alias, version } => {
             let number = resolve_number(&client, &model, &version).await?;
             let path = format!("/api/v1/models/{}/aliases/{}", path_segment(&model), path_segment(&alias));
-            let v: Value = client.send_json(Method::PUT, &path, &json!({ "version": number })).await?;
+            let v: VersionResponse = client.send_json(Method::PUT, &path, &SetAliasRequest { version: number }).await?;
             if args.client.json {
                 print_json(&v)
             } else {
-                println!("{model}@{alias} → version {number}");
+                println!("{model}@{alias} → version {}", v.version);
                 Ok(())
             }
         }
         AliasCommand::Rm { model, alias } => {
             let path = format!("/api/v1/models/{}/aliases/{}", path_segment(&model), path_segment(&alias));
-            client.send_empty::<Value>(Method::DELETE, &path, None).await?;
+            client.delete(&path).await?;
             if args.client.json {
                 print_json(&json!({"deleted": alias}))
             } else {

@@ -1,9 +1,11 @@
 //! `modelops audit …`: read and verify the tamper-evident audit log.
 
+use super::models::parse_opt_flag;
 use crate::client::{Client, ClientArgs};
 use crate::output::{print_json, print_table};
 use anyhow::Context;
-use serde_json::{json, Value};
+use modelops_core::audit::{ChainBreak, ChainHead, VerifySummary};
+use modelops_server::wire::{AuditList, AuditParams, VerifyResponse};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -44,69 +46,78 @@ pub enum AuditCommand {
     },
 }
 
+const EVENT_COLUMNS: &[(&str, &str)] =
+    &[("SEQ", "/sequence"), ("TIME", "/time"), ("ACTOR", "/actor"), ("ACTION", "/action"), ("SUBJECT", "/subject"), ("HASH", "/hash")];
+
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let json_out = args.client.json;
     match args.command {
         AuditCommand::Log { subject, actor, action, since, until, page_size, page_token } => {
+            let query = AuditParams {
+                subject,
+                actor,
+                action,
+                since: parse_opt_flag("--since", since.as_deref())?,
+                until: parse_opt_flag("--until", until.as_deref())?,
+                page_size,
+                page_token,
+            };
             let client = Client::new(&args.client)?;
-            let query: Vec<(&str, String)> = [
-                ("subject", subject),
-                ("actor", actor),
-                ("action", action),
-                ("since", since),
-                ("until", until),
-                ("page_size", page_size.map(|n| n.to_string())),
-                ("page_token", page_token),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-            let page: Value = client.get_query("/api/v1/audit", &query).await?;
+            let page: AuditList = client.get_query("/api/v1/audit", &query).await?;
             if json_out {
                 print_json(&page)?;
             } else {
-                let items = page["events"].as_array().context("the server's answer has no `items`")?;
-                print_table(items, &[("SEQ", "/sequence"), ("TIME", "/time"), ("ACTOR", "/actor"), ("ACTION", "/action"), ("SUBJECT", "/subject"), ("HASH", "/hash")]);
-                if let Some(token) = page["next_page_token"].as_str() {
+                print_table(&page.events, EVENT_COLUMNS)?;
+                if let Some(token) = &page.next_page_token {
                     eprintln!("more: --page-token {token}");
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { database_url } => {
-            let report: Value = match database_url {
+            let report: VerifyResponse = match database_url {
                 Some(url) => verify_offline(&url).await?,
                 None => Client::new(&args.client)?.get("/api/v1/audit/verify").await?,
             };
-            let ok = report["ok"].as_bool().unwrap_or(false);
             if json_out {
                 print_json(&report)?;
-            } else if ok {
-                println!(
-                    "audit chain intact: {} events, head {}",
-                    report["events"],
-                    report.pointer("/head/hash").and_then(Value::as_str).unwrap_or("(empty log)")
-                );
+            } else if report.ok {
+                let head = report.head.as_ref().map_or("(empty log)", |h| h.hash.as_str());
+                println!("audit chain intact: {} events, head {head}", report.events);
             } else {
-                println!(
-                    "audit chain BROKEN at event {}: {}",
-                    report.pointer("/broken/sequence").unwrap_or(&Value::Null),
-                    report.pointer("/broken/reason").and_then(Value::as_str).unwrap_or("")
-                );
+                match &report.broken {
+                    Some(broken) => println!("audit chain BROKEN at event {}: {}", broken.sequence, broken.reason),
+                    None => println!("audit chain BROKEN (the server named no event)"),
+                }
             }
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
     }
 }
 
 /// Verifies straight on a database, read-only: no server, no migrations,
-/// nothing created.
-async fn verify_offline(url: &str) -> anyhow::Result<Value> {
+/// nothing created. The report has the same shape as the API's.
+async fn verify_offline(url: &str) -> anyhow::Result<VerifyResponse> {
     let store = modelops_store::open_audit_log(url)
         .await
         .with_context(|| format!("cannot open the database at `{}`", super::serve::redact(url)))?;
-    Ok(match modelops_store::verify_chain(store.as_ref()).await? {
-        Ok(summary) => json!({"ok": true, "events": summary.events, "head": summary.head}),
-        Err(broken) => json!({"ok": false, "broken": broken}),
-    })
+    let verdict = modelops_store::verify_chain(store.as_ref()).await?;
+    // A broken chain reports the head recorded beside the events, as the API does.
+    let recorded_head = match &verdict {
+        Ok(_) => None,
+        Err(_) => store.head().await?,
+    };
+    Ok(verify_response(verdict, recorded_head))
+}
+
+/// The one place the CLI builds a [`VerifyResponse`], mirroring the server's
+/// `GET /api/v1/audit/verify`: on a break, `events` counts the events before
+/// it and `head` is the recorded head.
+fn verify_response(verdict: Result<VerifySummary, ChainBreak>, recorded_head: Option<ChainHead>) -> VerifyResponse {
+    let (events, head, broken) = match verdict {
+        Ok(summary) => (summary.events, summary.head, None),
+        // Events before the broken one verified.
+        Err(broken) => (u64::try_from(broken.sequence.saturating_sub(1)).unwrap_or(0), recorded_head, Some(broken)),
+    };
+    VerifyResponse { ok: broken.is_none(), events, head: head.map(Into::into), broken: broken.map(Into::into) }
 }

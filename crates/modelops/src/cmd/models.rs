@@ -2,9 +2,10 @@
 
 use crate::client::{Client, ClientArgs};
 use crate::output::{print_json, print_record, print_table};
-use anyhow::Context;
+use anyhow::{anyhow, bail, Context};
+use modelops_server::wire::{CreateModelRequest, ListModelsParams, ModelList, ModelResponse, UpdateModelRequest};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
+use serde::de::{value::StrDeserializer, DeserializeOwned};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,26 +41,18 @@ pub struct ModelFields {
 }
 
 impl ModelFields {
-    fn to_json(&self) -> Map<String, Value> {
-        let mut body = Map::new();
-        let fields = [
-            ("description", &self.description),
-            ("owner", &self.owner),
-            ("team", &self.team),
-            ("business_purpose", &self.purpose),
-            ("intended_use", &self.intended_use),
-            ("restrictions", &self.restrictions),
-            ("risk_tier", &self.risk_tier),
-        ];
-        for (key, value) in fields {
-            if let Some(v) = value {
-                body.insert(key.into(), json!(v));
-            }
-        }
-        if !self.depends_on.is_empty() {
-            body.insert("dependencies".into(), json!(self.depends_on));
-        }
-        body
+    /// The update these flags ask for; flags not given stay as they are.
+    fn to_update(&self) -> anyhow::Result<UpdateModelRequest> {
+        Ok(UpdateModelRequest {
+            description: self.description.clone(),
+            owner: self.owner.clone(),
+            team: self.team.clone(),
+            business_purpose: self.purpose.clone(),
+            intended_use: self.intended_use.clone(),
+            restrictions: self.restrictions.clone(),
+            risk_tier: parse_opt_flag("--risk-tier", self.risk_tier.as_deref())?,
+            dependencies: (!self.depends_on.is_empty()).then(|| self.depends_on.clone()),
+        })
     }
 }
 
@@ -128,6 +121,16 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` must be KEY=VALUE"))
 }
 
+/// A flag's text as the wire value it stands for (a kind, a tier, a time),
+/// read the way the server reads it.
+pub fn parse_flag<T: DeserializeOwned>(flag: &str, text: &str) -> anyhow::Result<T> {
+    T::deserialize(StrDeserializer::<serde::de::value::Error>::new(text)).map_err(|e| anyhow!("invalid `{flag}` `{text}`: {e}"))
+}
+
+pub fn parse_opt_flag<T: DeserializeOwned>(flag: &str, text: Option<&str>) -> anyhow::Result<Option<T>> {
+    text.map(|t| parse_flag(flag, t)).transpose()
+}
+
 pub fn path_segment(s: &str) -> String {
     // Names may hold spaces and other characters that are not URL-safe.
     url_escape(s)
@@ -178,63 +181,64 @@ const MODEL_FIELDS: &[(&str, &str)] = &[
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
     let json_out = args.client.json;
-    let show = |model: &Value| -> anyhow::Result<()> {
+    let show = |model: &ModelResponse| -> anyhow::Result<()> {
         if json_out {
             print_json(model)
         } else {
-            print_record(model, MODEL_FIELDS);
-            Ok(())
+            print_record(model, MODEL_FIELDS)
         }
     };
     match args.command {
         ModelsCommand::Create { name, kind, fields, tags } => {
-            let mut body = fields.to_json();
-            body.insert("name".into(), json!(name));
-            body.insert("kind".into(), json!(kind));
-            if !tags.is_empty() {
-                body.insert("tags".into(), json!(tags.into_iter().collect::<std::collections::BTreeMap<String, String>>()));
-            }
-            let model: Value = client.send_json(Method::POST, "/api/v1/models", &body).await?;
+            let ModelFields { description, owner, team, purpose, intended_use, restrictions, risk_tier, depends_on } = fields;
+            let risk_tier = risk_tier.context("`--risk-tier` is required: low, medium, high or critical")?;
+            let body = CreateModelRequest {
+                name,
+                kind: parse_flag("--kind", &kind)?,
+                risk_tier: parse_flag("--risk-tier", &risk_tier)?,
+                description: description.unwrap_or_default(),
+                owner: owner.unwrap_or_default(),
+                team: team.unwrap_or_default(),
+                business_purpose: purpose.unwrap_or_default(),
+                intended_use: intended_use.unwrap_or_default(),
+                restrictions: restrictions.unwrap_or_default(),
+                tags: tags.into_iter().collect(),
+                dependencies: depends_on,
+            };
+            let model: ModelResponse = client.send_json(Method::POST, "/api/v1/models", &body).await?;
             show(&model)
         }
         ModelsCommand::Show { name } => show(&client.get(&format!("/api/v1/models/{}", path_segment(&name))).await?),
         ModelsCommand::Update { name, fields } => {
-            let body = fields.to_json();
-            if body.is_empty() {
-                anyhow::bail!("nothing to update: give at least one field, e.g. --description");
+            let body = fields.to_update()?;
+            if body == UpdateModelRequest::default() {
+                bail!("nothing to update: give at least one field, e.g. --description");
             }
-            let model: Value = client.send_json(Method::PATCH, &format!("/api/v1/models/{}", path_segment(&name)), &body).await?;
+            let model: ModelResponse = client.send_json(Method::PATCH, &format!("/api/v1/models/{}", path_segment(&name)), &body).await?;
             show(&model)
         }
-        ModelsCommand::Retire { name } => {
-            let model: Value = client.send_json(Method::POST, &format!("/api/v1/models/{}/retire", path_segment(&name)), &json!({})).await?;
-            show(&model)
-        }
+        ModelsCommand::Retire { name } => show(&client.post(&format!("/api/v1/models/{}/retire", path_segment(&name))).await?),
         ModelsCommand::List(list) => {
-            let query: Vec<(&str, String)> = [
-                ("kind", list.kind),
-                ("owner", list.owner),
-                ("team", list.team),
-                ("risk_tier", list.risk_tier),
-                ("tag", list.tag),
-                ("name_prefix", list.name_prefix),
-                ("state", list.state),
-                ("q", list.text),
-                ("order_by", list.order_by),
-                ("direction", list.direction),
-                ("page_size", list.page_size.map(|n| n.to_string())),
-                ("page_token", list.page_token),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-            let page: Value = client.get_query("/api/v1/models", &query).await?;
+            let query = ListModelsParams {
+                kind: parse_opt_flag("--kind", list.kind.as_deref())?,
+                owner: list.owner,
+                team: list.team,
+                risk_tier: parse_opt_flag("--risk-tier", list.risk_tier.as_deref())?,
+                tag: list.tag,
+                name_prefix: list.name_prefix,
+                state: parse_opt_flag("--state", list.state.as_deref())?,
+                q: list.text,
+                order_by: parse_opt_flag("--order-by", list.order_by.as_deref())?,
+                direction: parse_opt_flag("--direction", list.direction.as_deref())?,
+                page_size: list.page_size,
+                page_token: list.page_token,
+            };
+            let page: ModelList = client.get_query("/api/v1/models", &query).await?;
             if json_out {
                 return print_json(&page);
             }
-            let items = page["models"].as_array().context("the server's answer has no `items`")?;
-            print_table(items, MODEL_COLUMNS);
-            if let Some(token) = page["next_page_token"].as_str() {
+            print_table(&page.models, MODEL_COLUMNS)?;
+            if let Some(token) = &page.next_page_token {
                 eprintln!("more: --page-token {token}");
             }
             Ok(())

@@ -4,8 +4,9 @@ use super::models::path_segment;
 use super::versions::resolve_number;
 use crate::client::{Client, ClientArgs};
 use crate::output::print_json;
+use modelops_server::wire::{SetTagRequest, TagResponse};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,17 +48,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         TagCommand::Set { model, key, value, version } => {
             let path = tag_path(&client, &model, version.as_deref(), &key).await?;
-            client.send_empty(Method::PUT, &path, Some(&json!({ "value": value }))).await?;
+            let tag: TagResponse = client.send_json(Method::PUT, &path, &SetTagRequest { value }).await?;
             if args.client.json {
-                print_json(&json!({"key": key, "value": value}))
+                print_json(&tag)
             } else {
-                println!("tagged {key}={value}");
+                println!("tagged {}={}", tag.key, tag.value);
                 Ok(())
             }
         }
         TagCommand::Rm { model, key, version } => {
             let path = tag_path(&client, &model, version.as_deref(), &key).await?;
-            client.send_empty::<Value>(Method::DELETE, &path, None).await?;
+            client.delete(&path).await?;
             if args.client.json {
                 print_json(&json!({"deleted": key}))
             } else {

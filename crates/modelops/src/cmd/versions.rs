@@ -1,12 +1,18 @@
 //! `modelops versions …`: immutable model versions and their artifacts.
 
-use super::models::{parse_key_value, path_segment};
-use crate::client::{Client, ClientArgs};
+use super::models::{parse_key_value, parse_opt_flag, path_segment};
+use crate::client::{decode_json, Client, ClientArgs};
 use crate::output::{print_json, print_record, print_table};
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
+use modelops_server::wire::{
+    ArtifactInput, ArtifactResponse, CreateVersionRequest, LineageWire, ListVersionsParams, ModelCardWire, SignatureWire, UpdateVersionRequest,
+    VersionList, VersionResponse,
+};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
-use std::path::PathBuf;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -139,111 +145,113 @@ pub fn version_path(model: &str, version: &str) -> String {
     }
 }
 
-fn read_json_file(path: &PathBuf, what: &str) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {what} file `{}`", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{what} file `{}` is not valid JSON", path.display()))
+/// Reads a JSON file given with `--signature` or `--card` as its wire type;
+/// an unknown or mistyped field is refused naming the file and the field.
+fn read_json_file<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {what} file `{}`", path.display()))?;
+    decode_json(&bytes).map_err(|e| {
+        let at = e.position().map(|(line, column)| format!(" (line {line}, column {column})")).unwrap_or_default();
+        anyhow!("invalid {what} file `{}`: {e}{at}", path.display())
+    })
+}
+
+/// `--metric name=number` pairs as training metrics; JSON has no NaN or infinity.
+fn parse_metrics(metrics: &[(String, String)]) -> anyhow::Result<BTreeMap<String, f64>> {
+    metrics
+        .iter()
+        .map(|(name, text)| match text.parse::<f64>() {
+            Ok(number) if number.is_finite() => Ok((name.clone(), number)),
+            _ => bail!("invalid `--metric {name}`: `{text}` is not a finite number"),
+        })
+        .collect()
+}
+
+/// `--param name=value` pairs as hyperparameters: JSON when the value parses
+/// as JSON (`6`, `true`, `[1,2]`), a string otherwise.
+fn parse_params(params: &[(String, String)]) -> BTreeMap<String, Value> {
+    params.iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone())))).collect()
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
     let json_out = args.client.json;
-    let show = |v: &Value| -> anyhow::Result<()> {
+    let show = |v: &VersionResponse| -> anyhow::Result<()> {
         if json_out {
             print_json(v)
         } else {
-            print_record(v, VERSION_FIELDS);
-            Ok(())
+            print_record(v, VERSION_FIELDS)
         }
     };
     match args.command {
         VersionsCommand::Push(push) => {
+            let PushArgs {
+                model,
+                file,
+                description,
+                dataset_uri,
+                dataset_sha256,
+                dataset_rows,
+                code_commit,
+                params,
+                metrics,
+                parent,
+                mlflow_run_id,
+                signature,
+                card,
+                tags,
+            } = *push;
             // Check everything local before sending gigabytes.
-            let filename = push
-                .file
+            let filename = file
                 .file_name()
                 .and_then(|n| n.to_str())
-                .with_context(|| format!("`{}` is not a file name", push.file.display()))?
+                .with_context(|| format!("`{}` is not a file name", file.display()))?
                 .to_string();
-            let signature = push.signature.as_ref().map(|p| read_json_file(p, "signature")).transpose()?;
-            let card = push.card.as_ref().map(|p| read_json_file(p, "model card")).transpose()?;
-            let mut metrics = Map::new();
-            for (name, value) in &push.metrics {
-                let number: f64 = value.parse().with_context(|| format!("invalid `--metric {name}`: `{value}` is not a number"))?;
-                metrics.insert(name.clone(), json!(number));
-            }
-            let params: Map<String, Value> = push
-                .params
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_else(|_| json!(v))))
-                .collect();
+            let signature: SignatureWire = signature.map(|p| read_json_file(&p, "signature")).transpose()?.unwrap_or_default();
+            let card: ModelCardWire = card.map(|p| read_json_file(&p, "model card")).transpose()?.unwrap_or_default();
+            let lineage = LineageWire {
+                dataset_uri,
+                dataset_sha256,
+                dataset_rows,
+                code_commit,
+                hyperparameters: parse_params(&params),
+                training_metrics: parse_metrics(&metrics)?,
+                parent_version: parent,
+                mlflow_run_id,
+            };
 
-            let uploaded: Value = client.upload("/api/v1/artifacts", &[("filename", filename.clone())], &push.file).await?;
-            let sha256 = uploaded["sha256"].as_str().context("the server's upload answer has no `sha256`")?;
-
-            let mut lineage = Map::new();
-            let optional = [
-                ("dataset_uri", push.dataset_uri.map(Value::from)),
-                ("dataset_sha256", push.dataset_sha256.map(Value::from)),
-                ("dataset_rows", push.dataset_rows.map(Value::from)),
-                ("code_commit", push.code_commit.map(Value::from)),
-                ("parent_version", push.parent.map(Value::from)),
-                ("mlflow_run_id", push.mlflow_run_id.map(Value::from)),
-            ];
-            for (k, v) in optional {
-                if let Some(v) = v {
-                    lineage.insert(k.into(), v);
-                }
-            }
-            if !params.is_empty() {
-                lineage.insert("hyperparameters".into(), Value::Object(params));
-            }
-            if !metrics.is_empty() {
-                lineage.insert("training_metrics".into(), Value::Object(metrics));
-            }
-            let mut body = Map::new();
-            body.insert("artifact".into(), json!({"sha256": sha256, "filename": filename}));
-            body.insert("lineage".into(), Value::Object(lineage));
-            if let Some(d) = push.description {
-                body.insert("description".into(), json!(d));
-            }
-            if let Some(s) = signature {
-                body.insert("signature".into(), s);
-            }
-            if let Some(c) = card {
-                body.insert("card".into(), c);
-            }
-            if !push.tags.is_empty() {
-                body.insert("tags".into(), json!(push.tags.into_iter().collect::<std::collections::BTreeMap<String, String>>()));
-            }
-            let version: Value = client.send_json(Method::POST, &format!("/api/v1/models/{}/versions", path_segment(&push.model)), &body).await?;
+            let uploaded: ArtifactResponse = client.upload("/api/v1/artifacts", &[("filename", filename.clone())], &file).await?;
+            let body = CreateVersionRequest {
+                artifact: ArtifactInput { sha256: uploaded.sha256, filename },
+                lineage,
+                signature,
+                card,
+                description: description.unwrap_or_default(),
+                tags: tags.into_iter().collect(),
+            };
+            let version: VersionResponse = client.send_json(Method::POST, &format!("/api/v1/models/{}/versions", path_segment(&model)), &body).await?;
             show(&version)
         }
         VersionsCommand::List { model, state, page_size, page_token } => {
-            let query: Vec<(&str, String)> = [("state", state), ("page_size", page_size.map(|n| n.to_string())), ("page_token", page_token)]
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect();
-            let page: Value = client.get_query(&format!("/api/v1/models/{}/versions", path_segment(&model)), &query).await?;
+            let query = ListVersionsParams { state: parse_opt_flag("--state", state.as_deref())?, page_size, page_token, ..Default::default() };
+            let page: VersionList = client.get_query(&format!("/api/v1/models/{}/versions", path_segment(&model)), &query).await?;
             if json_out {
                 return print_json(&page);
             }
-            print_table(page["versions"].as_array().context("the server's answer has no `items`")?, VERSION_COLUMNS);
-            if let Some(token) = page["next_page_token"].as_str() {
+            print_table(&page.versions, VERSION_COLUMNS)?;
+            if let Some(token) = &page.next_page_token {
                 eprintln!("more: --page-token {token}");
             }
             Ok(())
         }
         VersionsCommand::Show { model, version } => show(&client.get(&version_path(&model, &version)).await?),
         VersionsCommand::Download { model, version, output } => {
-            let meta: Value = client.get(&version_path(&model, &version)).await?;
-            let number = meta["version"].as_u64().context("the server's answer has no version `number`")?;
-            let sha256 = meta["artifact"]["sha256"].as_str().context("the version has no artifact sha256")?;
-            let filename = meta["artifact"]["filename"].as_str().unwrap_or("artifact");
+            let meta: VersionResponse = client.get(&version_path(&model, &version)).await?;
+            let number = meta.version;
             // Never let a stored file name climb out of the current folder.
-            let safe_name = std::path::Path::new(filename).file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("artifact"));
+            let safe_name = Path::new(&meta.artifact.filename).file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("artifact"));
             let dest = output.unwrap_or(safe_name);
             let path = format!("/api/v1/models/{}/versions/{number}/artifact", path_segment(&model));
-            let digest = client.download(&path, &dest, Some(sha256)).await?;
+            let digest = client.download(&path, &dest, Some(&meta.artifact.sha256)).await?;
             if json_out {
                 print_json(&json!({"path": dest, "sha256": digest, "version": number}))
             } else {
@@ -252,33 +260,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         VersionsCommand::Update { model, version, description, card } => {
-            let mut body = Map::new();
-            if let Some(d) = description {
-                body.insert("description".into(), json!(d));
-            }
-            if let Some(p) = card {
-                body.insert("card".into(), read_json_file(&p, "model card")?);
-            }
-            if body.is_empty() {
+            let body = UpdateVersionRequest { description, card: card.map(|p| read_json_file(&p, "model card")).transpose()? };
+            if body == UpdateVersionRequest::default() {
                 bail!("nothing to update: give --description or --card");
             }
             let number = resolve_number(&client, &model, &version).await?;
-            let v: Value = client.send_json(Method::PATCH, &format!("/api/v1/models/{}/versions/{number}", path_segment(&model)), &body).await?;
+            let v: VersionResponse = client.send_json(Method::PATCH, &format!("/api/v1/models/{}/versions/{number}", path_segment(&model)), &body).await?;
             show(&v)
         }
         VersionsCommand::Retire { model, version } => {
             let number = resolve_number(&client, &model, &version).await?;
-            let v: Value = client.send_json(Method::POST, &format!("/api/v1/models/{}/versions/{number}/retire", path_segment(&model)), &json!({})).await?;
-            show(&v)
+            show(&client.post(&format!("/api/v1/models/{}/versions/{number}/retire", path_segment(&model))).await?)
         }
     }
 }
 
 /// A version number as given, or the one an alias points at.
-pub async fn resolve_number(client: &Client, model: &str, version: &str) -> anyhow::Result<u64> {
-    if let Ok(n) = version.parse::<u64>() {
+pub async fn resolve_number(client: &Client, model: &str, version: &str) -> anyhow::Result<u32> {
+    if let Ok(n) = version.parse::<u32>() {
         return Ok(n);
     }
-    let meta: Value = client.get(&version_path(model, version)).await?;
-    meta["version"].as_u64().context("the server's answer has no version `number`")
+    let meta: VersionResponse = client.get(&version_path(model, version)).await?;
+    Ok(meta.version)
 }

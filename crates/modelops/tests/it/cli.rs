@@ -1,4 +1,4 @@
-use crate::harness::{error_line, Server};
+use crate::harness::{cli_at, error_line, fake_server, files_under, Server};
 use std::io::Write;
 
 fn create_model(s: &Server, name: &str) {
@@ -119,26 +119,13 @@ fn a_download_that_does_not_match_its_digest_writes_nothing() {
     let sha = v["artifact"]["sha256"].as_str().unwrap();
 
     // Corrupt the stored object behind the server's back.
-    let stored = walk(&s.path("data/artifacts")).into_iter().find(|p| p.ends_with(sha)).expect("stored object");
+    let stored = files_under(&s.path("data/artifacts")).into_iter().find(|p| p.ends_with(sha)).expect("stored object");
     std::fs::write(&stored, b"tampered content").unwrap();
 
     let dest = s.path("out.bin");
     let out = s.cli("ana", &["versions", "download", "m", "1", "-o", dest.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(!dest.exists(), "a corrupt download must leave no file");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -157,4 +144,160 @@ fn the_server_runs_on_postgres_and_its_chain_verifies_offline() {
     assert_eq!(online["events"], 3);
     let offline = s.json(&["audit", "verify", "--database-url", &url]);
     assert_eq!(offline["head"], online["head"]);
+}
+
+#[test]
+fn a_signature_or_card_file_that_does_not_fit_is_refused_naming_the_field_before_any_upload() {
+    let s = Server::start();
+    create_model(&s, "m");
+    let artifact = s.path("m.bin");
+    std::fs::write(&artifact, b"model bytes").unwrap();
+    let signature = s.path("signature.json");
+    std::fs::write(&signature, r#"{"inputs": [{"name": "x", "dtpye": "float32"}]}"#).unwrap();
+    let line = error_line(&s.cli("ana", &["versions", "push", "m", artifact.to_str().unwrap(), "--signature", signature.to_str().unwrap()]));
+    assert!(line.contains("signature.json") && line.contains("`inputs[0].dtpye`") && line.contains("unknown field"), "{line}");
+
+    let card = s.path("card.json");
+    std::fs::write(&card, r#"{"markdown": "model m", "metrics": {"auc": "high"}}"#).unwrap();
+    let line = error_line(&s.cli("ana", &["versions", "push", "m", artifact.to_str().unwrap(), "--card", card.to_str().unwrap()]));
+    assert!(line.contains("card.json") && line.contains("`metrics.auc`"), "{line}");
+
+    // Refused locally: nothing was uploaded, no version was made.
+    assert_eq!(files_under(&s.path("data/artifacts")), Vec::<std::path::PathBuf>::new());
+    assert_eq!(s.json(&["versions", "list", "m"])["versions"], serde_json::json!([]));
+
+    // A later edit of the card is checked the same way, and changes nothing.
+    s.json(&["versions", "push", "m", artifact.to_str().unwrap()]);
+    let line = error_line(&s.cli("ana", &["versions", "update", "m", "1", "--card", card.to_str().unwrap()]));
+    assert!(line.contains("card.json") && line.contains("`metrics.auc`"), "{line}");
+    let actions: Vec<String> = s.json(&["audit", "log"])["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    assert_eq!(actions, ["model.create", "version.create"]);
+
+    // A file that fits goes through whole.
+    std::fs::write(&signature, r#"{"inputs": [{"name": "x", "dtype": "float32", "shape": [3]}], "outputs": [{"name": "p", "dtype": "float64"}]}"#).unwrap();
+    std::fs::write(&card, r#"{"markdown": "model m", "metrics": {"auc": 0.9}}"#).unwrap();
+    let v = s.json(&["versions", "push", "m", artifact.to_str().unwrap(), "--signature", signature.to_str().unwrap(), "--card", card.to_str().unwrap()]);
+    assert_eq!(v["signature"]["inputs"][0], serde_json::json!({"name": "x", "dtype": "float32", "shape": [3]}));
+    assert_eq!(v["card"]["metrics"]["auc"], 0.9);
+}
+
+#[test]
+fn flags_are_checked_as_wire_values_before_anything_is_sent() {
+    let s = Server::start();
+    let line = error_line(&s.cli("ana", &["models", "create", "m", "--kind", "onnx"]));
+    assert!(line.contains("`--risk-tier`"), "{line}");
+    let line = error_line(&s.cli("ana", &["models", "list", "--kind", "banana"]));
+    assert!(line.contains("`--kind`") && line.contains("banana") && line.contains("`onnx`"), "{line}");
+    let line = error_line(&s.cli("ana", &["audit", "log", "--since", "yesterday"]));
+    assert!(line.contains("`--since`") && line.contains("yesterday"), "{line}");
+    assert_eq!(s.json(&["audit", "log"])["events"], serde_json::json!([]));
+}
+
+/// The row of a printed table that holds `needle`.
+fn row_with<'a>(table: &'a str, needle: &str) -> &'a str {
+    table.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no row with `{needle}` in:\n{table}"))
+}
+
+#[test]
+fn lists_print_one_row_per_item_for_people() {
+    let s = Server::start();
+    create_model(&s, "credit-risk");
+    s.json(&["models", "create", "fraud", "--kind", "rules", "--risk-tier", "low", "--owner", "bo"]);
+    let artifact = s.path("m.bin");
+    std::fs::write(&artifact, b"model bytes").unwrap();
+    let sha = s.json(&["versions", "push", "credit-risk", artifact.to_str().unwrap()])["artifact"]["sha256"].as_str().unwrap().to_string();
+    s.json(&["alias", "set", "credit-risk", "champion", "1"]);
+
+    let stdout = |args: &[&str]| {
+        let out = s.cli("ana", args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let models = stdout(&["models", "list"]);
+    let row = row_with(&models, "credit-risk");
+    assert!(row.contains("onnx") && row.contains("high") && row.contains("ana") && row.contains("active"), "{row}");
+    let row = row_with(&models, "fraud");
+    assert!(row.contains("rules") && row.contains("low") && row.contains("bo"), "{row}");
+
+    let versions = stdout(&["versions", "list", "credit-risk"]);
+    let row = row_with(&versions, &sha);
+    assert!(row.contains("draft") && row.contains("champion") && row.contains("11"), "{row}");
+
+    let audit = stdout(&["audit", "log"]);
+    assert!(row_with(&audit, "model/fraud").contains("model.create"), "{audit}");
+    assert!(row_with(&audit, "model/credit-risk/version/1").contains("version.create"), "{audit}");
+    assert!(row_with(&audit, "alias.set").contains("ana"), "{audit}");
+
+    // A further page is announced on stderr, the table stays on stdout.
+    let out = s.cli("ana", &["audit", "log", "--page-size", "2"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("more: --page-token "), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("alias.set"));
+}
+
+#[test]
+fn an_answer_that_is_not_the_endpoints_wire_type_names_the_endpoint_and_the_field() {
+    // A server that answers every request with a page of the wrong shape.
+    let wrong = fake_server("200 OK", "application/json", r#"{"items": [], "next_page_token": null}"#);
+    assert_eq!(
+        error_line(&cli_at(&wrong, &["audit", "log"])),
+        "error: the server's answer to `GET /api/v1/audit` is not an audit page: missing field `events`"
+    );
+    assert_eq!(
+        error_line(&cli_at(&wrong, &["models", "list"])),
+        "error: the server's answer to `GET /api/v1/models` is not a model page: missing field `models`"
+    );
+    let line = error_line(&cli_at(&wrong, &["versions", "list", "m"]));
+    assert_eq!(line, "error: the server's answer to `GET /api/v1/models/m/versions` is not a version page: missing field `versions`");
+    let line = error_line(&cli_at(&wrong, &["audit", "verify"]));
+    assert!(line.starts_with("error: the server's answer to `GET /api/v1/audit/verify` is not a chain verification: missing field"), "{line}");
+
+    let bad_row = fake_server("200 OK", "application/json", r#"{"events": [{"sequence": "one"}], "next_page_token": null}"#);
+    let line = error_line(&cli_at(&bad_row, &["audit", "log"]));
+    assert!(line.contains("`events[0].sequence`") && line.contains("invalid type"), "{line}");
+
+    // Error answers: the server's one-line message, or any other body on one line.
+    let refused = fake_server("409 Conflict", "application/json", r#"{"error": {"code": "conflict", "message": "model `m` already exists", "field": "name"}}"#);
+    assert_eq!(error_line(&cli_at(&refused, &["models", "show", "m"])), "error: model `m` already exists (409 Conflict)");
+    let proxy = fake_server("502 Bad Gateway", "text/html", "<html>\n<body>\n  upstream down\n</body>\n</html>\n");
+    assert_eq!(error_line(&cli_at(&proxy, &["models", "show", "m"])), "error: <html> <body> upstream down </body> </html> (502 Bad Gateway)");
+}
+
+#[test]
+fn offline_verification_reports_exactly_what_the_api_reports() {
+    let s = Server::start();
+    create_model(&s, "m");
+    s.json(&["tag", "set", "m", "stage", "beta"]);
+    s.json(&["tag", "set", "m", "stage", "gamma"]);
+    let online = s.json(&["audit", "verify"]);
+    assert_eq!(online["ok"], true);
+    assert_eq!(s.json(&["audit", "verify", "--database-url", &s.db_url()]), online);
+
+    // Rewrite history behind the server's back: the second event's actor.
+    let url = s.db_url();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        conn.execute("DROP TRIGGER audit_events_no_update").await.unwrap();
+        conn.execute("UPDATE audit_events SET actor = 'mallory' WHERE sequence = 2").await.unwrap();
+    });
+
+    let verdict = |args: &[&str]| {
+        let out = s.cli("ana", args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let online = verdict(&["audit", "verify", "--json"]);
+    let offline = verdict(&["audit", "verify", "--json", "--database-url", &url]);
+    assert_eq!(offline, online);
+    let report: serde_json::Value = serde_json::from_str(&online).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["events"], 1);
+    assert_eq!(report["broken"]["sequence"], 2);
+    assert_eq!(report["head"]["sequence"], 3);
+
+    let people = verdict(&["audit", "verify", "--database-url", &url]);
+    assert!(people.starts_with("audit chain BROKEN at event 2: "), "{people}");
+    assert_eq!(people, verdict(&["audit", "verify"]));
 }

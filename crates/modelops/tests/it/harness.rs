@@ -126,3 +126,47 @@ pub fn fresh_postgres_database(tag: &str) -> Option<String> {
         None => format!("{server}/{name}"),
     })
 }
+
+/// A loopback HTTP server that answers every request with `status` (`200 OK`)
+/// and `body`: the answers a wrong or broken server, or a proxy, could give.
+/// Returns its URL; the thread ends with the test process.
+pub fn fake_server(status: &str, content_type: &str, body: &str) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let response = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            // Read the request head (the CLI sends GETs here, so no body).
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+/// Runs the CLI against the server at `url`.
+pub fn cli_at(url: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(BIN).args(args).current_dir(dir.path()).env("MODELOPS_SERVER", url).env("MODELOPS_ACTOR", "ana").output().unwrap()
+}
+
+/// Every file under `dir`; none when it does not exist.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in entries {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
