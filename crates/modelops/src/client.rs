@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use modelops_server::wire::{
-    ArtifactResponse, AuditList, CreateModelRequest, CreateVersionRequest, ErrorBody, ModelList, ModelResponse, SetAliasRequest,
+    ArtifactResponse, AuditList, CreateModelRequest, CreateVersionRequest, ErrorBody, GcRequest, GcResponse, ModelList, ModelResponse, SetAliasRequest,
     SetTagRequest, TagResponse, UpdateModelRequest, UpdateVersionRequest, VerifyResponse, VersionList, VersionResponse,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -44,6 +44,7 @@ answers!(
     TagResponse => "a tag",
     AuditList => "an audit page",
     VerifyResponse => "a chain verification",
+    GcResponse => "an artifact collection report",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.
@@ -55,6 +56,7 @@ impl RequestBody for CreateVersionRequest {}
 impl RequestBody for UpdateVersionRequest {}
 impl RequestBody for SetAliasRequest {}
 impl RequestBody for SetTagRequest {}
+impl RequestBody for GcRequest {}
 
 /// Where the server is and who is asking.
 #[derive(Debug, Clone, clap::Args)]

@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATA_DIR: &str = "modelops-data";
@@ -16,7 +17,8 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 /// The settings `serve` and `migrate` share, as clap sees them.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServerArgs {
-    /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log).
+    /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
+    /// request_timeout, body_idle_timeout, shutdown_grace, max_concurrent_requests).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:5000].
@@ -37,6 +39,18 @@ pub struct ServerArgs {
     /// Log filter, e.g. `info` or `modelops=debug` [default: info].
     #[arg(long, env = "MODELOPS_LOG")]
     pub log: Option<String>,
+    /// Seconds a request (other than an artifact transfer) may take before it answers 503 [default: 30].
+    #[arg(long, env = "MODELOPS_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
+    /// Seconds an upload may send nothing before it is refused with 408 [default: 30].
+    #[arg(long, env = "MODELOPS_BODY_IDLE_TIMEOUT")]
+    pub body_idle_timeout: Option<u64>,
+    /// Seconds requests in flight get to finish after a stop signal [default: 30].
+    #[arg(long, env = "MODELOPS_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
+    /// Requests handled at once (artifact transfers apart); more answer 503 [default: 512].
+    #[arg(long, env = "MODELOPS_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<u64>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -49,6 +63,10 @@ struct FileConfig {
     artifacts_url: Option<String>,
     max_artifact_bytes: Option<u64>,
     log: Option<String>,
+    request_timeout: Option<u64>,
+    body_idle_timeout: Option<u64>,
+    shutdown_grace: Option<u64>,
+    max_concurrent_requests: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -60,6 +78,10 @@ pub struct Config {
     pub artifacts_url: String,
     pub max_artifact_bytes: u64,
     pub log: String,
+    pub request_timeout: Duration,
+    pub body_idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_concurrent_requests: usize,
 }
 
 impl ServerArgs {
@@ -91,7 +113,31 @@ impl ServerArgs {
         }
         let log = self.log.clone().or(file.log).unwrap_or_else(|| "info".to_string());
         tracing_subscriber::EnvFilter::try_new(&log).with_context(|| format!("invalid `log`: `{log}` is not a log filter"))?;
-        Ok(Config { addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log })
+        let seconds = |key: &str, value: Option<u64>, default: u64| -> anyhow::Result<Duration> {
+            match value.unwrap_or(default) {
+                0 => bail!("invalid `{key}`: `0` must be at least 1 second"),
+                n => Ok(Duration::from_secs(n)),
+            }
+        };
+        let request_timeout = seconds("request_timeout", self.request_timeout.or(file.request_timeout), 30)?;
+        let body_idle_timeout = seconds("body_idle_timeout", self.body_idle_timeout.or(file.body_idle_timeout), 30)?;
+        let shutdown_grace = seconds("shutdown_grace", self.shutdown_grace.or(file.shutdown_grace), 30)?;
+        let max_concurrent_requests = match self.max_concurrent_requests.or(file.max_concurrent_requests).unwrap_or(512) {
+            0 => bail!("invalid `max_concurrent_requests`: `0` must be at least 1"),
+            n => usize::try_from(n).with_context(|| format!("invalid `max_concurrent_requests`: `{n}` is too large"))?,
+        };
+        Ok(Config {
+            addr,
+            data_dir,
+            database_url,
+            artifacts_url,
+            max_artifact_bytes,
+            log,
+            request_timeout,
+            body_idle_timeout,
+            shutdown_grace,
+            max_concurrent_requests,
+        })
     }
 }
 

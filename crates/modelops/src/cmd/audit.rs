@@ -4,7 +4,7 @@ use super::models::parse_opt_flag;
 use crate::client::{Client, ClientArgs};
 use crate::output::{print_json, print_table};
 use anyhow::Context;
-use modelops_core::audit::{ChainBreak, ChainHead, VerifySummary};
+use modelops_registry::Verification;
 use modelops_server::wire::{AuditList, AuditParams, VerifyResponse};
 use std::process::ExitCode;
 
@@ -102,22 +102,7 @@ async fn verify_offline(url: &str) -> anyhow::Result<VerifyResponse> {
         .await
         .with_context(|| format!("cannot open the database at `{}`", super::serve::redact(url)))?;
     let verdict = modelops_store::verify_chain(store.as_ref()).await?;
-    // A broken chain reports the head recorded beside the events, as the API does.
-    let recorded_head = match &verdict {
-        Ok(_) => None,
-        Err(_) => store.head().await?,
-    };
-    Ok(verify_response(verdict, recorded_head))
-}
-
-/// The one place the CLI builds a [`VerifyResponse`], mirroring the server's
-/// `GET /api/v1/audit/verify`: on a break, `events` counts the events before
-/// it and `head` is the recorded head.
-fn verify_response(verdict: Result<VerifySummary, ChainBreak>, recorded_head: Option<ChainHead>) -> VerifyResponse {
-    let (events, head, broken) = match verdict {
-        Ok(summary) => (summary.events, summary.head, None),
-        // Events before the broken one verified.
-        Err(broken) => (u64::try_from(broken.sequence.saturating_sub(1)).unwrap_or(0), recorded_head, Some(broken)),
-    };
-    VerifyResponse { ok: broken.is_none(), events, head: head.map(Into::into), broken: broken.map(Into::into) }
+    let head = store.head().await?;
+    let verified_at = modelops_core::clock::Clock::now(&modelops_core::clock::SystemClock);
+    Ok(Verification { verdict, head, verified_at }.into())
 }

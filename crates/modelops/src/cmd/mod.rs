@@ -7,6 +7,7 @@ mod alias;
 mod audit;
 mod drift;
 mod evaluate;
+mod gc;
 mod models;
 mod profile;
 mod serve;
@@ -29,6 +30,8 @@ pub enum Command {
     Tag(tag::Args),
     /// The audit log: read it, verify its hash chain.
     Audit(audit::Args),
+    /// Remove uploaded artifacts no version references (admins; --dry-run lists them).
+    Gc(gc::Args),
     /// Performance and fairness of a scored CSV/Parquet file (offline).
     Evaluate(evaluate::Args),
     /// Data drift between a reference (file or profile) and a current file (offline).
@@ -47,6 +50,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Alias(args) => block_on(alias::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Tag(args) => block_on(tag::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => block_on(audit::run(args)),
+        Command::Gc(args) => block_on(gc::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Drift(args) => drift::run(args),
         Command::Profile(command) => profile::run(command),

@@ -2,29 +2,65 @@
 
 use crate::config::{Config, ServerArgs};
 use anyhow::Context;
-use modelops_core::clock::SystemClock;
+use modelops_core::clock::{Clock, SystemClock};
+use std::future::IntoFuture;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Temporary upload objects older than this are leftovers of a crash: no
+/// upload stays silent that long (the body idle timeout ends it first).
+const STALE_UPLOAD: Duration = Duration::from_secs(60 * 60);
 
 /// Starts the server and runs until Ctrl-C or SIGTERM, then stops in order:
-/// stop accepting HTTP, finish requests in flight, close the pools.
+/// stop accepting HTTP, give requests in flight `shutdown_grace` to finish
+/// (a stalled upload does not hold the process), close the pools.
 pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     init_tracing(&config);
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data dir `{}`", config.data_dir.display()))?;
-    let store = modelops_store::connect(&config.database_url, Arc::new(SystemClock))
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = modelops_store::connect(&config.database_url, clock.clone())
         .await
         .with_context(|| format!("cannot open the database at `{}`", redact(&config.database_url)))?;
     let artifacts = modelops_artifacts::ArtifactStore::from_url(&config.artifacts_url, std::iter::empty::<(String, String)>())
         .with_context(|| format!("cannot open the artifact store at `{}`", config.artifacts_url))?
         .with_max_size(Some(config.max_artifact_bytes));
-    let state = modelops_server::AppState::new(store, artifacts, modelops_server::ServerConfig::default());
+    // Uploads a crash interrupted leave temporary objects; nothing else would remove them.
+    match artifacts.sweep_temporaries(STALE_UPLOAD).await {
+        Ok(swept) if swept.count > 0 => tracing::info!(count = swept.count, bytes = swept.bytes, "removed leftovers of interrupted uploads"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not sweep leftovers of interrupted uploads"),
+    }
+    let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock);
+    let server_config = modelops_server::ServerConfig {
+        request_timeout: config.request_timeout,
+        body_idle_timeout: config.body_idle_timeout,
+        max_concurrent_requests: config.max_concurrent_requests,
+        ..modelops_server::ServerConfig::default()
+    };
+    let state = modelops_server::AppState::new(registry, server_config);
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
     let app = modelops_server::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on `{}`", config.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.database_url), artifacts = %config.artifacts_url, "modelops listening");
     eprintln!("modelops listening on http://{addr}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    let grace = config.shutdown_grace;
+    let deadline = async move {
+        let _ = stop_seen.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server.into_future() => served?,
+        () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the shutdown grace period; stopping anyway"),
+    }
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
