@@ -1,6 +1,5 @@
 use crate::harness::*;
 use chrono::Duration;
-use modelops_core::auth::Action;
 use modelops_core::name::{AliasName, TagKey};
 use modelops_core::page::{Direction, PageRequest, VersionQuery};
 use modelops_core::repo::{verify_chain, TagTarget};
@@ -9,25 +8,25 @@ use modelops_core::ErrorKind;
 use std::collections::BTreeSet;
 
 pub async fn versions_are_numbered_per_model(ctx: &Ctx) {
-    let s = &*ctx.store;
-    s.create_model(&permit(Action::ModelCreate), new_model("a")).await.unwrap();
-    s.create_model(&permit(Action::ModelCreate), new_model("b")).await.unwrap();
+    let s = &ctx.registry;
+    s.create_model(&actor("ana"), new_model("a")).await.unwrap();
+    s.create_model(&actor("ana"), new_model("b")).await.unwrap();
     let mut new = new_version();
     new.tags = [("stage".to_string(), "exp".to_string())].into();
     new.signature.inputs = vec![SignatureField { name: "income".into(), dtype: DataType::Float64, shape: vec![] }];
     new.signature.outputs = vec![SignatureField { name: "score".into(), dtype: DataType::Float32, shape: vec![-1, 2] }];
-    let v1 = s.create_version(&permit_as("bob", Action::VersionCreate), &name("a"), new.clone()).await.unwrap();
+    let v1 = s.create_version(&actor("bob"), &name("a"), new.clone()).await.unwrap();
     assert_eq!((v1.number, v1.state, v1.created_by.as_str()), (1, VersionState::Draft, "bob"));
-    assert_eq!(v1.artifact, new.artifact);
+    assert_eq!((&v1.artifact.sha256, &v1.artifact.filename, v1.artifact.size), (&new.artifact.sha256, &new.artifact.filename, ARTIFACT.len() as u64));
     assert_eq!(v1.lineage, new.lineage);
     assert_eq!(v1.signature, new.signature);
     assert_eq!(v1.tags, new.tags);
     assert_eq!(v1.created_at, start_time());
     assert_eq!(s.get_version(&name("a"), 1).await.unwrap(), v1, "a version reads back exactly as created");
 
-    assert_eq!(s.create_version(&permit(Action::VersionCreate), &name("a"), new_version()).await.unwrap().number, 2);
-    assert_eq!(s.create_version(&permit(Action::VersionCreate), &name("b"), new_version()).await.unwrap().number, 1);
-    assert_eq!(s.create_version(&permit(Action::VersionCreate), &name("a"), new_version()).await.unwrap().number, 3);
+    assert_eq!(s.create_version(&actor("ana"), &name("a"), new_version()).await.unwrap().number, 2);
+    assert_eq!(s.create_version(&actor("ana"), &name("b"), new_version()).await.unwrap().number, 1);
+    assert_eq!(s.create_version(&actor("ana"), &name("a"), new_version()).await.unwrap().number, 3);
     assert_eq!(s.get_model(&name("a")).await.unwrap().latest_version, Some(3));
     assert_eq!(s.get_model(&name("b")).await.unwrap().latest_version, Some(1));
     assert_not_found(s.get_version(&name("a"), 4).await, "version", "a/4");
@@ -35,29 +34,29 @@ pub async fn versions_are_numbered_per_model(ctx: &Ctx) {
 }
 
 pub async fn parent_version_must_exist(ctx: &Ctx) {
-    let s = &*ctx.store;
-    s.create_model(&permit(Action::ModelCreate), new_model("a")).await.unwrap();
-    s.create_model(&permit(Action::ModelCreate), new_model("b")).await.unwrap();
-    s.create_version(&permit(Action::VersionCreate), &name("b"), new_version()).await.unwrap();
+    let s = &ctx.registry;
+    s.create_model(&actor("ana"), new_model("a")).await.unwrap();
+    s.create_model(&actor("ana"), new_model("b")).await.unwrap();
+    s.create_version(&actor("ana"), &name("b"), new_version()).await.unwrap();
     let mut child = new_version();
     child.lineage.parent_version = Some(1);
     // Version 1 exists, but of another model.
-    assert_invalid(s.create_version(&permit(Action::VersionCreate), &name("a"), child.clone()).await, "lineage.parent_version");
+    assert_invalid(s.create_version(&actor("ana"), &name("a"), child.clone()).await, "lineage.parent_version");
     assert_eq!(s.get_model(&name("a")).await.unwrap().latest_version, None, "a refused version takes no number");
-    s.create_version(&permit(Action::VersionCreate), &name("a"), new_version()).await.unwrap();
-    let v2 = s.create_version(&permit(Action::VersionCreate), &name("a"), child).await.unwrap();
+    s.create_version(&actor("ana"), &name("a"), new_version()).await.unwrap();
+    let v2 = s.create_version(&actor("ana"), &name("a"), child).await.unwrap();
     assert_eq!((v2.number, v2.lineage.parent_version), (2, Some(1)));
 }
 
 pub async fn only_description_and_card_change(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     let m = name("m");
-    s.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
-    let created = s.create_version(&permit(Action::VersionCreate), &m, new_version()).await.unwrap();
+    s.create_model(&actor("ana"), new_model("m")).await.unwrap();
+    let created = s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
     ctx.clock.advance(Duration::minutes(1));
     let card = ModelCard { limitations: "thin files".into(), metrics: [("auc".to_string(), 0.77)].into(), ..created.card.clone() };
     let patch = VersionPatch { description: Some("second look".into()), card: Some(card.clone()) };
-    let updated = s.update_version(&permit(Action::VersionUpdate), &m, 1, patch).await.unwrap();
+    let updated = s.update_version(&actor("ana"), &m, 1, patch).await.unwrap();
     assert_eq!(updated.description, "second look");
     assert_eq!(updated.card, card);
     assert_eq!(updated.updated_at, start_time() + Duration::minutes(1));
@@ -65,40 +64,40 @@ pub async fn only_description_and_card_change(ctx: &Ctx) {
     assert_eq!((&updated.artifact, &updated.lineage, &updated.signature), (&created.artifact, &created.lineage, &created.signature));
     assert_eq!(updated.created_at, created.created_at);
     assert_eq!(s.get_version(&m, 1).await.unwrap(), updated);
-    assert_not_found(s.update_version(&permit(Action::VersionUpdate), &m, 9, VersionPatch::default()).await, "version", "m/9");
+    assert_not_found(s.update_version(&actor("ana"), &m, 9, VersionPatch::default()).await, "version", "m/9");
 }
 
 pub async fn retire_version_removes_its_aliases(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     let m = name("m");
-    s.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
-    s.create_version(&permit(Action::VersionCreate), &m, new_version()).await.unwrap();
-    s.create_version(&permit(Action::VersionCreate), &m, new_version()).await.unwrap();
+    s.create_model(&actor("ana"), new_model("m")).await.unwrap();
+    s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
+    s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
     let champion = AliasName::parse("champion").unwrap();
     let shadow = AliasName::parse("shadow").unwrap();
     let challenger = AliasName::parse("challenger").unwrap();
-    s.set_alias(&permit(Action::AliasSet), &m, &champion, 1).await.unwrap();
-    s.set_alias(&permit(Action::AliasSet), &m, &shadow, 1).await.unwrap();
-    s.set_alias(&permit(Action::AliasSet), &m, &challenger, 2).await.unwrap();
+    s.set_alias(&actor("ana"), &m, &champion, 1).await.unwrap();
+    s.set_alias(&actor("ana"), &m, &shadow, 1).await.unwrap();
+    s.set_alias(&actor("ana"), &m, &challenger, 2).await.unwrap();
 
-    let retired = s.retire_version(&permit(Action::VersionRetire), &m, 1).await.unwrap();
+    let retired = s.retire_version(&actor("ana"), &m, 1).await.unwrap();
     assert_eq!(retired.state, VersionState::Retired);
     assert!(retired.aliases.is_empty());
     assert_eq!(s.get_version(&m, 1).await.unwrap(), retired);
     assert_not_found(s.get_version_by_alias(&m, &champion).await, "alias", "m@champion");
     assert_eq!(s.get_model(&m).await.unwrap().aliases, [("challenger".to_string(), 2)].into());
 
-    let event = s.read_chain(0, 100).await.unwrap().pop().unwrap();
+    let event = chain(s.store(), 0, 100).await.pop().unwrap();
     assert_eq!((event.action.as_str(), event.subject.as_str()), ("version.retire", "model/m/version/1"));
     assert_eq!(event.before.unwrap()["aliases"], serde_json::json!(["champion", "shadow"]));
 
     let conflict = |r: Result<(), modelops_core::Error>| assert_kind(r, ErrorKind::Conflict);
-    conflict(s.retire_version(&permit(Action::VersionRetire), &m, 1).await.map(|_| ()));
-    conflict(s.update_version(&permit(Action::VersionUpdate), &m, 1, VersionPatch { description: Some("x".into()), card: None }).await.map(|_| ()));
-    conflict(s.set_alias(&permit(Action::AliasSet), &m, &champion, 1).await.map(|_| ()));
-    conflict(s.set_tag(&permit(Action::TagSet), &TagTarget::Version(m.clone(), 1), &TagKey::parse("k").unwrap(), "v").await);
+    conflict(s.retire_version(&actor("ana"), &m, 1).await.map(|_| ()));
+    conflict(s.update_version(&actor("ana"), &m, 1, VersionPatch { description: Some("x".into()), card: None }).await.map(|_| ()));
+    conflict(s.set_alias(&actor("ana"), &m, &champion, 1).await.map(|_| ()));
+    conflict(s.set_tag(&actor("ana"), &TagTarget::Version(m.clone(), 1), &TagKey::parse("k").unwrap(), "v").await);
     // The model itself is still active and takes new versions.
-    assert_eq!(s.create_version(&permit(Action::VersionCreate), &m, new_version()).await.unwrap().number, 3);
+    assert_eq!(s.create_version(&actor("ana"), &m, new_version()).await.unwrap().number, 3);
 }
 
 fn numbers(page: &modelops_core::page::Page<modelops_core::version::ModelVersion>) -> Vec<u32> {
@@ -106,20 +105,20 @@ fn numbers(page: &modelops_core::page::Page<modelops_core::version::ModelVersion
 }
 
 pub async fn list_versions_filters_orders_and_pages(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     let m = name("m");
-    s.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
-    s.create_model(&permit(Action::ModelCreate), new_model("other")).await.unwrap();
-    s.create_version(&permit(Action::VersionCreate), &name("other"), new_version()).await.unwrap();
+    s.create_model(&actor("ana"), new_model("m")).await.unwrap();
+    s.create_model(&actor("ana"), new_model("other")).await.unwrap();
+    s.create_version(&actor("ana"), &name("other"), new_version()).await.unwrap();
     for n in 1..=7u32 {
         let mut new = new_version();
         if n % 2 == 0 {
             new.tags = [("gpu".to_string(), if n == 4 { "a100" } else { "t4" }.to_string())].into();
         }
-        s.create_version(&permit(Action::VersionCreate), &m, new).await.unwrap();
+        s.create_version(&actor("ana"), &m, new).await.unwrap();
     }
-    s.retire_version(&permit(Action::VersionRetire), &m, 3).await.unwrap();
-    s.retire_version(&permit(Action::VersionRetire), &m, 6).await.unwrap();
+    s.retire_version(&actor("ana"), &m, 3).await.unwrap();
+    s.retire_version(&actor("ana"), &m, 6).await.unwrap();
 
     let q = VersionQuery::default;
     assert_eq!(numbers(&s.list_versions(&m, &q()).await.unwrap()), [7, 6, 5, 4, 3, 2, 1], "newest first by default");
@@ -158,15 +157,15 @@ pub async fn list_versions_filters_orders_and_pages(ctx: &Ctx) {
 }
 
 pub async fn concurrent_creators_each_get_their_own_number(ctx: &Ctx) {
-    let s = &*ctx.store;
-    s.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
+    let s = &ctx.registry;
+    s.create_model(&actor("ana"), new_model("m")).await.unwrap();
     let mut tasks = Vec::new();
     for t in 0..20 {
-        let store = ctx.store.clone();
+        let registry = ctx.registry.clone();
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             for _ in 0..5 {
-                let v = store.create_version(&permit_as(&format!("writer-{t}"), Action::VersionCreate), &name("m"), new_version()).await.unwrap();
+                let v = registry.create_version(&actor(&format!("writer-{t}")), &name("m"), new_version()).await.unwrap();
                 got.push(v.number);
             }
             got
@@ -182,6 +181,6 @@ pub async fn concurrent_creators_each_get_their_own_number(ctx: &Ctx) {
     assert_eq!(s.get_model(&name("m")).await.unwrap().latest_version, Some(100));
     let listed = s.list_versions(&name("m"), &VersionQuery { page: PageRequest::new(Some(1000), None).unwrap(), ..Default::default() }).await.unwrap();
     assert_eq!(listed.items.len(), 100);
-    let summary = verify_chain(s).await.unwrap().unwrap();
+    let summary = verify_chain(s.store()).await.unwrap().unwrap();
     assert_eq!(summary.events, 101);
 }

@@ -1,5 +1,4 @@
 use crate::harness::*;
-use modelops_core::auth::Action;
 use modelops_core::clock::MockClock;
 use modelops_core::ErrorKind;
 use std::sync::Arc;
@@ -12,7 +11,7 @@ async fn connect_picks_the_backend_from_the_url() {
     let path = dir.path().join("nested").join("modelops.db");
     let url = format!("sqlite:{}", path.display());
     let store = modelops_store::connect(&url, clock.clone()).await.unwrap();
-    store.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
+    registry_for(store.clone(), clock.clone(), dir.path()).await.create_model(&actor("ana"), new_model("m")).await.unwrap();
     assert!(path.exists());
     drop(store);
     // Reopening (and re-running migrations) keeps the data.
@@ -21,7 +20,7 @@ async fn connect_picks_the_backend_from_the_url() {
     assert_eq!(store.get_model(&name("m")).await.unwrap().name, name("m"));
 
     let memory = modelops_store::connect("sqlite::memory:", clock.clone()).await.unwrap();
-    memory.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
+    registry_for(memory.clone(), clock.clone(), dir.path()).await.create_model(&actor("ana"), new_model("m")).await.unwrap();
     assert_eq!(memory.get_model(&name("m")).await.unwrap().name, name("m"));
 
     let err = assert_kind(modelops_store::connect("mysql://localhost/db", clock).await.map(|_| ()), ErrorKind::InvalidInput);

@@ -1,12 +1,15 @@
 //! Backends for the suite, fixtures and small helpers.
 
 use chrono::{TimeZone, Utc};
-use modelops_core::auth::{authorize, Action, Permit, Principal, Role};
+use modelops_artifacts::ArtifactStore;
+use modelops_core::audit::{AuditEvent, ChainRecord};
+use modelops_core::auth::{Principal, Role};
 use modelops_core::clock::MockClock;
 use modelops_core::model::{ModelKind, NewModel, RiskTier};
 use modelops_core::name::ModelName;
-use modelops_core::repo::Store;
-use modelops_core::version::{ArtifactRef, Lineage, ModelCard, NewVersion, Sha256Hex, Signature};
+use modelops_core::repo::{AuditLog, Store};
+use modelops_core::version::{ArtifactSpec, Lineage, ModelCard, NewVersion, Sha256Hex, Signature};
+use modelops_registry::Registry;
 use modelops_core::{Error, ErrorKind};
 use modelops_store::{PostgresStore, SqliteStore};
 use sqlx::postgres::PgConnectOptions;
@@ -23,10 +26,50 @@ pub enum Raw {
 }
 
 pub struct Ctx {
+    pub registry: Registry,
     pub store: Arc<dyn Store>,
     pub clock: Arc<MockClock>,
     pub raw: Raw,
-    _dir: Option<tempfile::TempDir>,
+    /// The artifact folder and, for SQLite, the database.
+    _dir: tempfile::TempDir,
+}
+
+/// The bytes of the artifact every [`new_version`] points at, uploaded by
+/// [`Ctx`]'s constructors.
+pub const ARTIFACT: &[u8] = b"an onnx graph, or close enough";
+
+pub fn artifact_sha256() -> Sha256Hex {
+    use sha2::Digest;
+    Sha256Hex::from_digest(&sha2::Sha256::digest(ARTIFACT).into())
+}
+
+/// A registry over `store` with artifacts under `dir`, [`ARTIFACT`] uploaded.
+pub async fn registry_for(store: Arc<dyn Store>, clock: Arc<MockClock>, dir: &std::path::Path) -> Registry {
+    let artifacts = ArtifactStore::local(dir.join("artifacts")).unwrap();
+    let registry = Registry::new(store, artifacts, clock);
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(ARTIFACT))]);
+    registry.upload_artifact(&actor("setup"), body, None).await.unwrap();
+    registry
+}
+
+async fn with_registry(store: Arc<dyn Store>, clock: Arc<MockClock>, raw: Raw, dir: tempfile::TempDir) -> Ctx {
+    let registry = registry_for(store.clone(), clock.clone(), dir.path()).await;
+    Ctx { registry, store, clock, raw, _dir: dir }
+}
+
+/// The stored chain after `after` (all of it for `None`), as events.
+pub async fn chain(store: &dyn AuditLog, after: impl Into<Option<i64>>, limit: u32) -> Vec<AuditEvent> {
+    let after = after.into().filter(|a| *a > 0);
+    store
+        .read_chain(after, limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| match r {
+            ChainRecord::Event(e) => e,
+            other => panic!("unreadable row {other:?}"),
+        })
+        .collect()
 }
 
 pub fn start_time() -> chrono::DateTime<Utc> {
@@ -38,7 +81,7 @@ pub async fn sqlite() -> Ctx {
     let path = dir.path().join("data").join("modelops.db");
     let clock = Arc::new(MockClock::new(start_time()));
     let store = SqliteStore::open(&path, clock.clone()).await.unwrap();
-    Ctx { store: Arc::new(store), clock, raw: Raw::Sqlite(path), _dir: Some(dir) }
+    with_registry(Arc::new(store), clock, Raw::Sqlite(path), dir).await
 }
 
 /// A store in a fresh schema of the test server, or `None` when PostgreSQL
@@ -64,15 +107,12 @@ pub async fn postgres() -> Option<Ctx> {
     let options = PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
     let clock = Arc::new(MockClock::new(start_time()));
     let store = PostgresStore::connect_with(options.clone(), clock.clone()).await.unwrap();
-    Some(Ctx { store: Arc::new(store), clock, raw: Raw::Postgres(Box::new(options)), _dir: None })
+    Some(with_registry(Arc::new(store), clock, Raw::Postgres(Box::new(options)), tempfile::tempdir().unwrap()).await)
 }
 
-pub fn permit_as(actor: &str, action: Action) -> Permit {
-    authorize(&Principal::new(actor, [Role::Admin]).unwrap(), action).unwrap()
-}
-
-pub fn permit(action: Action) -> Permit {
-    permit_as("ana", action)
+/// An actor holding every role.
+pub fn actor(name: &str) -> Principal {
+    Principal::new(name, Role::ALL.iter().copied()).unwrap()
 }
 
 pub fn name(s: &str) -> ModelName {
@@ -97,7 +137,7 @@ pub fn new_model(n: &str) -> NewModel {
 
 pub fn new_version() -> NewVersion {
     NewVersion {
-        artifact: ArtifactRef { sha256: Sha256Hex::from_digest(&[7; 32]), size: 1234, filename: "model.onnx".into() },
+        artifact: ArtifactSpec { sha256: artifact_sha256(), filename: "model.onnx".into() },
         lineage: Lineage {
             dataset_uri: Some("s3://data/train.parquet".into()),
             dataset_sha256: Some(Sha256Hex::from_digest(&[9; 32])),

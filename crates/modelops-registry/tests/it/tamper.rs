@@ -4,7 +4,6 @@
 
 use crate::harness::*;
 use modelops_core::audit::{AuditEvent, PendingEvent};
-use modelops_core::auth::Action;
 use modelops_core::clock::{format_time, MockClock};
 use modelops_core::name::AliasName;
 use modelops_core::repo::{verify_chain, AuditLog};
@@ -50,21 +49,21 @@ async fn sqlite_conn(path: &Path) -> SqliteConnection {
 
 /// Builds a chain of 8 events through the store, a second apart.
 async fn build_chain(ctx: &Ctx) -> Vec<AuditEvent> {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     for n in ["credit-risk", "fraud"] {
-        s.create_model(&permit(Action::ModelCreate), new_model(n)).await.unwrap();
+        s.create_model(&actor("ana"), new_model(n)).await.unwrap();
         ctx.clock.advance(chrono::Duration::seconds(1));
         for _ in 0..2 {
-            s.create_version(&permit(Action::VersionCreate), &name(n), new_version()).await.unwrap();
+            s.create_version(&actor("ana"), &name(n), new_version()).await.unwrap();
             ctx.clock.advance(chrono::Duration::seconds(1));
         }
     }
     let champion = AliasName::parse("champion").unwrap();
-    s.set_alias(&permit(Action::AliasSet), &name("fraud"), &champion, 1).await.unwrap();
-    s.set_alias(&permit(Action::AliasSet), &name("fraud"), &champion, 2).await.unwrap();
-    let events = s.read_chain(0, 100).await.unwrap();
+    s.set_alias(&actor("ana"), &name("fraud"), &champion, 1).await.unwrap();
+    s.set_alias(&actor("ana"), &name("fraud"), &champion, 2).await.unwrap();
+    let events = chain(s.store(), 0, 100).await;
     assert_eq!(events.len(), 8);
-    assert!(verify_chain(s).await.unwrap().is_ok());
+    assert!(verify_chain(s.store()).await.unwrap().is_ok());
     events
 }
 
@@ -78,24 +77,42 @@ fn forged_insert(events: &[AuditEvent]) -> String {
         before: None,
         after: Some(serde_json::json!({"forged": true})),
     };
-    let e = pending.seal(Some(&last.head()), last.time);
+    insert_sql(&pending.seal(Some(&last.head()), last.time).unwrap())
+}
+
+/// The statement that stores `e` as it is (quotes doubled, for the forger).
+fn insert_sql(e: &AuditEvent) -> String {
+    let text = |v: &Option<serde_json::Value>| v.as_ref().map_or("NULL".to_string(), |v| format!("'{}'", v.to_string().replace('\'', "''")));
     format!(
-        "INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash) \
-         VALUES ({}, '{}', '{}', '{}', '{}', NULL, '{}', '{}', '{}')",
+        "INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding) \
+         VALUES ({}, '{}', '{}', '{}', '{}', {}, {}, '{}', '{}', {})",
         e.sequence,
         format_time(&e.time),
         e.actor,
         e.action,
         e.subject,
-        e.after.unwrap(),
+        text(&e.before),
+        text(&e.after),
         e.prev_hash,
-        e.hash
+        e.hash,
+        e.encoding.as_stored()
     )
 }
 
-/// Each tampering and the sequence number verification must name.
-fn scenarios(events: &[AuditEvent]) -> Vec<(&'static str, String, i64)> {
-    vec![
+/// A copy of the first event numbered `sequence`, which modelops never writes
+/// below 1: such a row sorts before the chain and must not escape verification.
+fn numbered_below_one(events: &[AuditEvent], sequence: i64) -> String {
+    let mut e = events[0].clone();
+    e.sequence = sequence;
+    insert_sql(&e)
+}
+
+/// Each tampering and the sequence number verification must name. `sqlite`
+/// adds what only SQLite's loose typing lets someone store.
+fn scenarios(events: &[AuditEvent], sqlite: bool) -> Vec<(&'static str, String, i64)> {
+    let mut all = vec![
+        ("insert an event numbered 0", numbered_below_one(events, 0), 0),
+        ("insert an event numbered -3", numbered_below_one(events, -3), -3),
         ("edit a field", "UPDATE audit_events SET actor = 'mallory' WHERE sequence = 3".into(), 3),
         ("edit a snapshot", "UPDATE audit_events SET after = replace(after, '\"high\"', '\"low\"') WHERE sequence = 1".into(), 1),
         ("edit a time", "UPDATE audit_events SET time = (SELECT time FROM audit_events WHERE sequence = 1) WHERE sequence = 6".into(), 6),
@@ -110,14 +127,19 @@ fn scenarios(events: &[AuditEvent]) -> Vec<(&'static str, String, i64)> {
                 .into(),
             5,
         ),
-    ]
+    ];
+    if sqlite {
+        all.push(("edit a time into text that is no time", "UPDATE audit_events SET time = 'yesterday' WHERE sequence = 3".into(), 3));
+        all.push(("make a hash a number", "UPDATE audit_events SET hash = x'00ff' WHERE sequence = 4".into(), 4));
+    }
+    all
 }
 
 pub async fn triggers_refuse_rewriting_history(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     let events = build_chain(ctx).await;
     let mut raw = RawConn::open(&ctx.raw).await;
-    for (what, sql, _) in scenarios(&events) {
+    for (what, sql, _) in scenarios(&events, matches!(ctx.raw, Raw::Sqlite(_))) {
         // A forged event that extends the chain correctly gets in; only the
         // separately kept head (checked by verification) exposes it.
         if what != "insert a forged event" {
@@ -133,8 +155,8 @@ pub async fn triggers_refuse_rewriting_history(ctx: &Ctx) {
     assert!(raw.exec(head_back).await.is_err(), "the head moved backwards");
     assert!(raw.exec("UPDATE audit_head SET sequence = 9").await.is_err(), "the head moved past the events");
     assert!(raw.exec("DELETE FROM audit_head").await.is_err(), "the head was deleted");
-    assert_eq!(s.read_chain(0, 100).await.unwrap(), events);
-    assert!(verify_chain(s).await.unwrap().is_ok());
+    assert_eq!(chain(s.store(), 0, 100).await, events);
+    assert!(verify_chain(s.store()).await.unwrap().is_ok());
 }
 
 pub async fn editing_and_deleting_events_is_detected(ctx: &Ctx) {
@@ -143,7 +165,7 @@ pub async fn editing_and_deleting_events_is_detected(ctx: &Ctx) {
         Raw::Sqlite(path) => {
             // Each tampering on its own copy of the file.
             let dir = path.parent().unwrap();
-            for (i, (what, sql, expected)) in scenarios(&events).into_iter().enumerate() {
+            for (i, (what, sql, expected)) in scenarios(&events, true).into_iter().enumerate() {
                 let copy = dir.join(format!("tampered-{i}.db"));
                 let mut conn = sqlite_conn(path).await;
                 sqlx::raw_sql(&format!("VACUUM INTO '{}'", copy.display())).execute(&mut conn).await.unwrap();
@@ -159,7 +181,7 @@ pub async fn editing_and_deleting_events_is_detected(ctx: &Ctx) {
             let mut raw = RawConn::open(&ctx.raw).await;
             raw.drop_triggers().await;
             raw.exec("CREATE TABLE audit_backup AS SELECT * FROM audit_events").await.unwrap();
-            for (what, sql, expected) in scenarios(&events) {
+            for (what, sql, expected) in scenarios(&events, false) {
                 raw.exec(&sql).await.unwrap();
                 assert_break(&*ctx.store, what, expected).await;
                 raw.exec("DELETE FROM audit_events; INSERT INTO audit_events SELECT * FROM audit_backup").await.unwrap();

@@ -1,7 +1,9 @@
-//! The storage conformance suite: every case is written once, as
-//! `async fn case(ctx: &Ctx)`, and runs against SQLite (a temp file) and
-//! PostgreSQL (a fresh schema per test, from `MODELOPS_TEST_POSTGRES_URL`;
-//! run through `scripts/with-postgres`).
+//! The registry's use cases on both storage backends: every case is written
+//! once, as `async fn case(ctx: &Ctx)`, and runs against SQLite (a temp
+//! file) and PostgreSQL (a fresh schema per test, from
+//! `MODELOPS_TEST_POSTGRES_URL`; run through `scripts/with-postgres`). This
+//! is also the stores' conformance suite: the use cases are what drives
+//! their transactions.
 
 // Helpers shared by the cases are not `#[test]` functions, so clippy.toml's
 // test allowance does not reach them.
@@ -11,6 +13,7 @@ mod aliases_tags;
 mod audit;
 mod connect;
 mod harness;
+mod limits;
 mod models;
 mod tamper;
 mod versions;
@@ -61,7 +64,11 @@ conformance!(
     audit::failed_mutations_record_nothing,
     audit::list_events_filters_and_pages,
     audit::chain_verifies_and_head_matches,
-    audit::a_permit_for_another_action_is_refused,
+    audit::a_refusal_names_its_reasons_and_is_audited,
+    audit::verification_is_reused_while_fresh,
+    limits::long_tag_values_are_stored_and_found,
+    limits::nul_in_filters_is_refused_naming_the_parameter,
+    limits::counts_are_capped,
     tamper::triggers_refuse_rewriting_history,
     tamper::editing_and_deleting_events_is_detected,
 );

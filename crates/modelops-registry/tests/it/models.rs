@@ -1,6 +1,5 @@
 use crate::harness::*;
 use chrono::Duration;
-use modelops_core::auth::Action;
 use modelops_core::model::{ModelKind, ModelPatch, ModelState, RiskTier};
 use modelops_core::name::{AliasName, TagKey};
 use modelops_core::page::{Direction, ModelOrder, ModelQuery, PageRequest};
@@ -9,12 +8,12 @@ use modelops_core::version::VersionState;
 use modelops_core::ErrorKind;
 
 pub async fn create_and_get_model(ctx: &Ctx) {
-    let s = &*ctx.store;
-    s.create_model(&permit(Action::ModelCreate), new_model("upstream")).await.unwrap();
+    let s = &ctx.registry;
+    s.create_model(&actor("ana"), new_model("upstream")).await.unwrap();
     let mut new = new_model("credit-risk");
     new.tags = [("domain".to_string(), "retail".to_string()), ("pii".to_string(), String::new())].into();
     new.dependencies = vec![name("upstream")];
-    let created = s.create_model(&permit_as("bob", Action::ModelCreate), new.clone()).await.unwrap();
+    let created = s.create_model(&actor("bob"), new.clone()).await.unwrap();
     assert_eq!(created.name, new.name);
     assert_eq!(created.tags, new.tags);
     assert_eq!(created.dependencies, vec![name("upstream")]);
@@ -30,52 +29,52 @@ pub async fn create_and_get_model(ctx: &Ctx) {
 }
 
 pub async fn duplicate_name_is_already_exists(ctx: &Ctx) {
-    let s = &*ctx.store;
-    s.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
-    let err = assert_kind(s.create_model(&permit(Action::ModelCreate), new_model("m")).await, ErrorKind::AlreadyExists);
+    let s = &ctx.registry;
+    s.create_model(&actor("ana"), new_model("m")).await.unwrap();
+    let err = assert_kind(s.create_model(&actor("ana"), new_model("m")).await, ErrorKind::AlreadyExists);
     assert_eq!(err.to_string(), "model `m` already exists");
     // Names are case-sensitive.
-    s.create_model(&permit(Action::ModelCreate), new_model("M")).await.unwrap();
+    s.create_model(&actor("ana"), new_model("M")).await.unwrap();
 }
 
 pub async fn unknown_model_is_not_found(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     let nope = name("nope");
     assert_not_found(s.get_model(&nope).await, "model", "nope");
-    assert_not_found(s.update_model(&permit(Action::ModelUpdate), &nope, ModelPatch { owner: Some("x".into()), ..Default::default() }).await, "model", "nope");
-    assert_not_found(s.retire_model(&permit(Action::ModelRetire), &nope).await, "model", "nope");
-    assert_not_found(s.create_version(&permit(Action::VersionCreate), &nope, new_version()).await, "model", "nope");
+    assert_not_found(s.update_model(&actor("ana"), &nope, ModelPatch { owner: Some("x".into()), ..Default::default() }).await, "model", "nope");
+    assert_not_found(s.retire_model(&actor("ana"), &nope).await, "model", "nope");
+    assert_not_found(s.create_version(&actor("ana"), &nope, new_version()).await, "model", "nope");
     assert_not_found(s.get_version(&nope, 1).await, "model", "nope");
     assert_not_found(s.list_versions(&nope, &Default::default()).await, "model", "nope");
     let champion = AliasName::parse("champion").unwrap();
     assert_not_found(s.get_version_by_alias(&nope, &champion).await, "model", "nope");
-    assert_not_found(s.set_alias(&permit(Action::AliasSet), &nope, &champion, 1).await, "model", "nope");
+    assert_not_found(s.set_alias(&actor("ana"), &nope, &champion, 1).await, "model", "nope");
     let key = TagKey::parse("k").unwrap();
-    assert_not_found(s.set_tag(&permit(Action::TagSet), &TagTarget::Model(nope.clone()), &key, "v").await, "model", "nope");
+    assert_not_found(s.set_tag(&actor("ana"), &TagTarget::Model(nope.clone()), &key, "v").await, "model", "nope");
 }
 
 pub async fn dependencies_must_name_registered_models(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     let mut new = new_model("m");
     new.dependencies = vec![name("ghost")];
-    assert_invalid(s.create_model(&permit(Action::ModelCreate), new).await, "dependencies");
+    assert_invalid(s.create_model(&actor("ana"), new).await, "dependencies");
     assert_not_found(s.get_model(&name("m")).await, "model", "m");
 
-    s.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
+    s.create_model(&actor("ana"), new_model("m")).await.unwrap();
     let patch = ModelPatch { dependencies: Some(vec![name("ghost")]), ..Default::default() };
-    assert_invalid(s.update_model(&permit(Action::ModelUpdate), &name("m"), patch).await, "dependencies");
+    assert_invalid(s.update_model(&actor("ana"), &name("m"), patch).await, "dependencies");
     let patch = ModelPatch { dependencies: Some(vec![name("m")]), ..Default::default() };
-    assert_invalid(s.update_model(&permit(Action::ModelUpdate), &name("m"), patch).await, "dependencies");
+    assert_invalid(s.update_model(&actor("ana"), &name("m"), patch).await, "dependencies");
 }
 
 pub async fn update_changes_fields_and_updated_at(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     for n in ["a", "b", "c"] {
-        s.create_model(&permit(Action::ModelCreate), new_model(n)).await.unwrap();
+        s.create_model(&actor("ana"), new_model(n)).await.unwrap();
     }
     let mut new = new_model("m");
     new.dependencies = vec![name("a")];
-    let created = s.create_model(&permit(Action::ModelCreate), new).await.unwrap();
+    let created = s.create_model(&actor("ana"), new).await.unwrap();
     ctx.clock.advance(Duration::seconds(5));
     let patch = ModelPatch {
         description: Some("new description".into()),
@@ -84,7 +83,7 @@ pub async fn update_changes_fields_and_updated_at(ctx: &Ctx) {
         dependencies: Some(vec![name("c"), name("b")]),
         ..Default::default()
     };
-    let updated = s.update_model(&permit(Action::ModelUpdate), &name("m"), patch).await.unwrap();
+    let updated = s.update_model(&actor("ana"), &name("m"), patch).await.unwrap();
     assert_eq!(updated.description, "new description");
     assert_eq!(updated.owner, "carl");
     assert_eq!(updated.team, created.team, "fields not in the patch stay");
@@ -99,18 +98,18 @@ pub async fn update_changes_fields_and_updated_at(ctx: &Ctx) {
 }
 
 pub async fn retire_model_retires_versions_and_aliases(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     let m = name("m");
-    s.create_model(&permit(Action::ModelCreate), new_model("m")).await.unwrap();
+    s.create_model(&actor("ana"), new_model("m")).await.unwrap();
     for _ in 0..3 {
-        s.create_version(&permit(Action::VersionCreate), &m, new_version()).await.unwrap();
+        s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
     }
     let champion = AliasName::parse("champion").unwrap();
-    s.set_alias(&permit(Action::AliasSet), &m, &champion, 2).await.unwrap();
-    s.retire_version(&permit(Action::VersionRetire), &m, 1).await.unwrap();
+    s.set_alias(&actor("ana"), &m, &champion, 2).await.unwrap();
+    s.retire_version(&actor("ana"), &m, 1).await.unwrap();
     ctx.clock.advance(Duration::seconds(1));
 
-    let retired = s.retire_model(&permit(Action::ModelRetire), &m).await.unwrap();
+    let retired = s.retire_model(&actor("ana"), &m).await.unwrap();
     assert_eq!(retired.state, ModelState::Retired);
     assert!(retired.aliases.is_empty());
     assert_eq!(retired.latest_version, Some(3));
@@ -123,18 +122,18 @@ pub async fn retire_model_retires_versions_and_aliases(ctx: &Ctx) {
     assert_not_found(s.get_version_by_alias(&m, &champion).await, "alias", "m@champion");
 
     let conflict = |r: Result<_, modelops_core::Error>| assert_kind(r.map(|_| ()), ErrorKind::Conflict);
-    conflict(s.retire_model(&permit(Action::ModelRetire), &m).await.map(|_| ()));
-    conflict(s.update_model(&permit(Action::ModelUpdate), &m, ModelPatch { owner: Some("x".into()), ..Default::default() }).await.map(|_| ()));
-    conflict(s.create_version(&permit(Action::VersionCreate), &m, new_version()).await.map(|_| ()));
-    conflict(s.set_alias(&permit(Action::AliasSet), &m, &champion, 3).await.map(|_| ()));
-    conflict(s.delete_alias(&permit(Action::AliasDelete), &m, &champion).await);
+    conflict(s.retire_model(&actor("ana"), &m).await.map(|_| ()));
+    conflict(s.update_model(&actor("ana"), &m, ModelPatch { owner: Some("x".into()), ..Default::default() }).await.map(|_| ()));
+    conflict(s.create_version(&actor("ana"), &m, new_version()).await.map(|_| ()));
+    conflict(s.set_alias(&actor("ana"), &m, &champion, 3).await.map(|_| ()));
+    conflict(s.delete_alias(&actor("ana"), &m, &champion).await);
     let key = TagKey::parse("k").unwrap();
-    conflict(s.set_tag(&permit(Action::TagSet), &TagTarget::Model(m.clone()), &key, "v").await);
-    conflict(s.set_tag(&permit(Action::TagSet), &TagTarget::Version(m.clone(), 3), &key, "v").await);
+    conflict(s.set_tag(&actor("ana"), &TagTarget::Model(m.clone()), &key, "v").await);
+    conflict(s.set_tag(&actor("ana"), &TagTarget::Version(m.clone(), 3), &key, "v").await);
 
     // Retiring the model recorded one event per version it retired (2 and 3,
     // not the already retired 1), then the model's own.
-    let events = s.read_chain(0, 100).await.unwrap();
+    let events = chain(s.store(), 0, 100).await;
     let tail: Vec<_> = events.iter().rev().take(3).rev().map(|e| (e.action.as_str(), e.subject.as_str())).collect();
     assert_eq!(tail, [("version.retire", "model/m/version/2"), ("version.retire", "model/m/version/3"), ("model.retire", "model/m")]);
     let v2 = &events[events.len() - 3];
@@ -150,7 +149,7 @@ pub fn names(models: &[modelops_core::model::Model]) -> Vec<String> {
 }
 
 async fn seed_inventory(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     /// name, kind, owner, team, tier, tags, description
     type Spec<'a> = (&'a str, ModelKind, &'a str, &'a str, RiskTier, &'a [(&'a str, &'a str)], &'a str);
     let specs: [Spec; 6] = [
@@ -169,14 +168,14 @@ async fn seed_inventory(ctx: &Ctx) {
         new.risk_tier = tier;
         new.tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         new.description = description.into();
-        s.create_model(&permit(Action::ModelCreate), new).await.unwrap();
+        s.create_model(&actor("ana"), new).await.unwrap();
         ctx.clock.advance(Duration::seconds(1));
     }
-    s.retire_model(&permit(Action::ModelRetire), &name("legacy")).await.unwrap();
+    s.retire_model(&actor("ana"), &name("legacy")).await.unwrap();
 }
 
 async fn list(ctx: &Ctx, q: ModelQuery) -> Vec<String> {
-    names(&ctx.store.list_models(&q).await.unwrap().items)
+    names(&ctx.registry.list_models(&q).await.unwrap().items)
 }
 
 pub async fn list_models_filters(ctx: &Ctx) {
@@ -211,7 +210,7 @@ pub async fn list_models_orderings(ctx: &Ctx) {
     seed_inventory(ctx).await;
     // `legacy` was retired last, so it was updated last; then touch `churn`.
     ctx.clock.advance(Duration::seconds(10));
-    ctx.store.update_model(&permit(Action::ModelUpdate), &name("churn"), ModelPatch { owner: Some("eve".into()), ..Default::default() }).await.unwrap();
+    ctx.registry.update_model(&actor("ana"), &name("churn"), ModelPatch { owner: Some("eve".into()), ..Default::default() }).await.unwrap();
     let by = |order, direction| ModelQuery { order_by: Some(order), direction: Some(direction), ..Default::default() };
     let created = ["credit-risk", "credit-limit", "churn", "fraud", "chat-assist", "legacy"];
     assert_eq!(list(ctx, by(ModelOrder::CreatedAt, Direction::Asc)).await, created);
@@ -224,10 +223,10 @@ pub async fn list_models_orderings(ctx: &Ctx) {
 }
 
 pub async fn list_models_pages(ctx: &Ctx) {
-    let s = &*ctx.store;
+    let s = &ctx.registry;
     // Equal creation times for some, so ties are broken by name.
     for (i, n) in ["g", "b", "e", "a", "f", "c", "d"].into_iter().enumerate() {
-        s.create_model(&permit(Action::ModelCreate), new_model(n)).await.unwrap();
+        s.create_model(&actor("ana"), new_model(n)).await.unwrap();
         if i % 2 == 1 {
             ctx.clock.advance(Duration::microseconds(1));
         }
