@@ -16,7 +16,13 @@
 //! sample kept for K-S / Wasserstein.
 //!
 //! Format: JSON, `{"format": "modelops-profile", "version": 1, ...}`; the
-//! field names are part of the stored format and do not change.
+//! field names are part of the stored format and do not change. Every
+//! number in a profile is finite (JSON has no infinities): a numeric column
+//! without finite values, or whose variance overflows `f64`, is kept as an
+//! unusable column with the reason. Loading checks the invariants that
+//! [`Profile::fit`] keeps ([`Profile::validate`]), so a damaged or
+//! hand-edited file is refused, naming the column, instead of giving wrong
+//! numbers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -82,10 +88,21 @@ pub struct NumericProfile {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Moments {
     pub count: u64,
+    // JSON spells a non-finite number `null`; read it as NaN so that
+    // validation can name the column (and old profiles of empty columns,
+    // with `min`/`max` of ±inf, still load).
+    #[serde(deserialize_with = "number_or_null")]
     pub mean: f64,
+    #[serde(deserialize_with = "number_or_null")]
     pub m2: f64,
+    #[serde(deserialize_with = "number_or_null")]
     pub min: f64,
+    #[serde(deserialize_with = "number_or_null")]
     pub max: f64,
+}
+
+fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Default for Moments {
@@ -164,21 +181,82 @@ impl Profile {
         serde_json::to_string(self).map_err(|e| Error::Internal(format!("cannot encode profile: {e}")))
     }
 
+    /// Read a profile and [`validate`](Profile::validate) it. Errors name
+    /// `path` and, where one is at fault, the column.
     pub fn from_json(text: &str, path: &str) -> Result<Profile> {
-        let profile: Profile = serde_json::from_str(text).map_err(|e| Error::Read {
-            path: path.to_string(),
-            reason: format!("not a modelops profile: {e}"),
-        })?;
-        if profile.format != FORMAT || profile.version != VERSION {
+        let read = |reason: String| Error::Read { path: path.to_string(), reason };
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| read(format!("not a modelops profile: {e}")))?;
+        // The header first: a profile of another version is refused as
+        // such, not for a field it happens to lack.
+        let shown = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        match value.get("format") {
+            Some(f) if f.as_str() == Some(FORMAT) => {}
+            Some(f) => {
+                return Err(read(format!("not a modelops profile: `format` is `{}` (expected `{FORMAT}`)", shown(f))))
+            }
+            None => return Err(read(format!("not a modelops profile: no `format` (expected `{FORMAT}`)"))),
+        }
+        match value.get("version") {
+            Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
+            Some(v) => {
+                return Err(read(format!(
+                    "profile version `{}` is not supported (expected `{VERSION}`)",
+                    shown(v)
+                )))
+            }
+            None => return Err(read(format!("no profile `version` (expected `{VERSION}`)"))),
+        }
+        // Columns one by one, so that an error names the column.
+        let columns = value.get_mut("columns").map(serde_json::Value::take);
+        if let Some(slot) = value.get_mut("columns") {
+            *slot = serde_json::Value::Array(Vec::new());
+        }
+        let mut profile: Profile =
+            serde_json::from_value(value).map_err(|e| read(format!("not a modelops profile: {e}")))?;
+        let columns = match columns {
+            Some(serde_json::Value::Array(columns)) => columns,
+            _ => return Err(read("not a modelops profile: `columns` is not a list".to_string())),
+        };
+        for (i, column) in columns.into_iter().enumerate() {
+            let name = column.get("name").and_then(|n| n.as_str()).map_or_else(|| format!("#{i}"), str::to_string);
+            let mut column: ColumnProfile = serde_json::from_value(column).map_err(|e| Error::FileColumn {
+                path: path.to_string(),
+                column: name,
+                reason: format!("not a column profile: {e}"),
+            })?;
+            column.upgrade();
+            profile.columns.push(column);
+        }
+        profile.validate(path)?;
+        Ok(profile)
+    }
+
+    /// Check the invariants every profile written by [`Profile::fit`]
+    /// keeps: the format and version; per column, finite numbers, sorted
+    /// samples, strictly increasing bin edges and value lists, and counts
+    /// that add up. `path` names the profile in the error.
+    pub fn validate(&self, path: &str) -> Result<()> {
+        if self.format != FORMAT {
             return Err(Error::Read {
                 path: path.to_string(),
-                reason: format!(
-                    "profile format `{}` version `{}` is not supported (expected `{FORMAT}` version `{VERSION}`)",
-                    profile.format, profile.version
-                ),
+                reason: format!("not a modelops profile: `format` is `{}` (expected `{FORMAT}`)", self.format),
             });
         }
-        Ok(profile)
+        if self.version != VERSION {
+            return Err(Error::Read {
+                path: path.to_string(),
+                reason: format!("profile version `{}` is not supported (expected `{VERSION}`)", self.version),
+            });
+        }
+        for c in &self.columns {
+            c.check().map_err(|reason| Error::FileColumn {
+                path: path.to_string(),
+                column: c.name.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -194,6 +272,9 @@ impl Profile {
         Profile::from_json(&text, &path.display().to_string())
     }
 }
+
+/// Why a numeric column without a finite reference value is not compared.
+pub const NO_FINITE_VALUES: &str = "no finite values in the reference (all missing or infinite)";
 
 impl ColumnProfile {
     fn unusable(column: &Column, reason: String) -> Self {
@@ -235,9 +316,25 @@ impl ColumnProfile {
         match (&column.data, kind) {
             (ColumnData::Numeric(values), ColumnKind::Numerical) => {
                 let (sorted, missing) = crate::sort::sorted_finite(values);
+                // Neither case has finite moments, and JSON cannot hold
+                // others: the saved profile would not load.
+                let (Some(&min), Some(&max)) = (sorted.first(), sorted.last()) else {
+                    return Self::unusable(column, NO_FINITE_VALUES.to_string());
+                };
+                let numeric = NumericProfile::fit(&sorted);
+                if !(numeric.moments.mean.is_finite() && numeric.moments.m2.is_finite()) {
+                    return Self::unusable(
+                        column,
+                        format!(
+                            "values from `{}` to `{}` are too large to profile: their variance overflows f64",
+                            number(min),
+                            number(max)
+                        ),
+                    );
+                }
                 out.count = sorted.len() as u64;
                 out.missing = missing;
-                out.numeric = Some(NumericProfile::fit(&sorted));
+                out.numeric = Some(numeric);
             }
             _ => {
                 let (cats, missing) = category_counts(column);
@@ -248,6 +345,109 @@ impl ColumnProfile {
         }
         out
     }
+}
+
+impl ColumnProfile {
+    /// Profiles written before empty numeric columns were marked unusable
+    /// hold an empty numeric profile instead (its `min` and `max` were ±inf,
+    /// saved as `null`): read it as the unusable column it is.
+    fn upgrade(&mut self) {
+        let empty_numeric = self.kind == Some(ColumnKind::Numerical)
+            && self.unusable.is_none()
+            && self.count == 0
+            && self.categories.is_none()
+            && self.numeric.as_ref().is_some_and(|n| {
+                n.moments.count == 0
+                    && n.edges.is_empty()
+                    && n.bin_counts == [0]
+                    && n.sample.is_empty()
+                    && n.values.as_ref().is_none_or(Vec::is_empty)
+            });
+        if empty_numeric {
+            self.kind = None;
+            self.unusable = Some(NO_FINITE_VALUES.to_string());
+            self.numeric = None;
+        }
+    }
+
+    /// The column's invariants; the error says what is wrong.
+    fn check(&self) -> std::result::Result<(), String> {
+        let kind = match (self.kind, &self.unusable) {
+            (Some(kind), None) => kind,
+            (None, Some(_)) if self.numeric.is_none() && self.categories.is_none() => return Ok(()),
+            (None, Some(_)) => return Err("an unusable column has a `numeric` or `categories` profile".to_string()),
+            (None, None) => return Err("`kind` is null but `unusable` gives no reason".to_string()),
+            (Some(kind), Some(reason)) => {
+                return Err(format!("`kind` is `{}` but `unusable` says `{reason}`", kind_name(kind)))
+            }
+        };
+        match (kind, &self.numeric, &self.categories) {
+            (ColumnKind::Numerical, Some(_), _) if self.count == 0 => {
+                Err("`count` is `0` but the column has a numeric profile".to_string())
+            }
+            (ColumnKind::Numerical, Some(num), None) => num.check(self.count),
+            (ColumnKind::Categorical, None, Some(categories)) => {
+                if let Some((label, _)) = categories.iter().find(|(_, &n)| n == 0) {
+                    return Err(format!("category `{label}` has a count of `0`"));
+                }
+                adds_up("categories", categories.values().copied(), self.count)
+            }
+            (ColumnKind::Numerical, _, _) => {
+                Err("a numerical column needs a `numeric` profile and no `categories`".to_string())
+            }
+            (ColumnKind::Categorical, _, _) => {
+                Err("a categorical column needs `categories` and no `numeric` profile".to_string())
+            }
+        }
+    }
+}
+
+fn kind_name(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Numerical => "numerical",
+        ColumnKind::Categorical => "categorical",
+    }
+}
+
+/// A number as an error message quotes it: plain where that reads well,
+/// else in exponent form (`1e308`, not 309 digits); NaN (read from `null`)
+/// as `null`.
+fn number(x: f64) -> String {
+    if x.is_nan() {
+        "null".to_string()
+    } else if x == 0.0 || (1e-4..1e15).contains(&x.abs()) || x.is_infinite() {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// `counts` must add up to `count`.
+fn adds_up(what: &str, counts: impl IntoIterator<Item = u64>, count: u64) -> std::result::Result<(), String> {
+    match counts.into_iter().try_fold(0u64, u64::checked_add) {
+        Some(sum) if sum == count => Ok(()),
+        Some(sum) => Err(format!("`{what}` add up to `{sum}` but `count` is `{count}`")),
+        None => Err(format!("`{what}` add up to more than `{}` but `count` is `{count}`", u64::MAX)),
+    }
+}
+
+/// Every value finite, and each no smaller than the one before
+/// (`strict`: larger).
+fn ordered(what: &str, values: impl IntoIterator<Item = f64>, strict: bool) -> std::result::Result<(), String> {
+    let mut previous: Option<f64> = None;
+    for (i, x) in values.into_iter().enumerate() {
+        if !x.is_finite() {
+            return Err(format!("`{what}` holds a value that is not a finite number: `{}` at index `{i}`", number(x)));
+        }
+        if let Some(p) = previous {
+            if x < p || (strict && x == p) {
+                let order = if strict { "are not strictly increasing" } else { "is not sorted" };
+                return Err(format!("`{what}` {order}: `{}` follows `{}` at index `{i}`", number(x), number(p)));
+            }
+        }
+        previous = Some(x);
+    }
+    Ok(())
 }
 
 /// Category counts of any column (numbers become labels like `3`, `2.5`).
@@ -329,6 +529,81 @@ impl NumericProfile {
             (0..EXACT_SAMPLE).map(|k| sorted[((2 * k + 1) * n) / (2 * EXACT_SAMPLE)]).collect()
         };
         NumericProfile { moments, edges, bin_counts, values, sample, exact }
+    }
+
+    /// The invariants of a fitted numeric profile of `count` values.
+    fn check(&self, count: u64) -> std::result::Result<(), String> {
+        let m = &self.moments;
+        if m.count != count {
+            return Err(format!("`numeric.moments.count` is `{}` but `count` is `{count}`", m.count));
+        }
+        for (name, x) in [("mean", m.mean), ("m2", m.m2), ("min", m.min), ("max", m.max)] {
+            if !x.is_finite() {
+                return Err(format!("`numeric.moments.{name}` is not a finite number: `{}`", number(x)));
+            }
+        }
+        if m.m2 < 0.0 {
+            return Err(format!("`numeric.moments.m2` is negative: `{}`", number(m.m2)));
+        }
+        if m.min > m.max {
+            return Err(format!(
+                "`numeric.moments.min` `{}` is greater than `numeric.moments.max` `{}`",
+                number(m.min),
+                number(m.max)
+            ));
+        }
+        // Edges lie in (min, max]: bins are cut between reference values.
+        ordered("numeric.edges", self.edges.iter().copied(), true)?;
+        if let Some(&e) = self.edges.first().filter(|&&e| e <= m.min) {
+            return Err(format!(
+                "`numeric.edges` start at `{}`, not above `numeric.moments.min` `{}`",
+                number(e),
+                number(m.min)
+            ));
+        }
+        if let Some(&e) = self.edges.last().filter(|&&e| e > m.max) {
+            return Err(format!(
+                "`numeric.edges` end at `{}`, above `numeric.moments.max` `{}`",
+                number(e),
+                number(m.max)
+            ));
+        }
+        if self.bin_counts.len() != self.edges.len() + 1 {
+            return Err(format!(
+                "`numeric.bin_counts` has `{}` entries for `{}` edges (expected `{}`)",
+                self.bin_counts.len(),
+                self.edges.len(),
+                self.edges.len() + 1
+            ));
+        }
+        adds_up("numeric.bin_counts", self.bin_counts.iter().copied(), count)?;
+        if let Some(values) = &self.values {
+            ordered("numeric.values", values.iter().map(|v| v.0), true)?;
+            if let Some((v, _)) = values.iter().find(|v| v.1 == 0) {
+                return Err(format!("`numeric.values` give `{}` a count of `0`", number(*v)));
+            }
+            adds_up("numeric.values", values.iter().map(|v| v.1), count)?;
+        }
+        ordered("numeric.sample", self.sample.iter().copied(), false)?;
+        let n = self.sample.len() as u64;
+        if self.exact && n != count {
+            return Err(format!("`numeric.sample` has `{n}` values but `count` is `{count}`"));
+        }
+        if !self.exact && (n == 0 || n >= count) {
+            return Err(format!(
+                "`numeric.sample` has `{n}` quantiles of `{count}` values (expected at least one, fewer than `count`)"
+            ));
+        }
+        match (self.sample.first(), self.sample.last()) {
+            (Some(&first), Some(&last)) if first < m.min || last > m.max => Err(format!(
+                "`numeric.sample` spans `{}` to `{}`, beyond `numeric.moments` `min` `{}` and `max` `{}`",
+                number(first),
+                number(last),
+                number(m.min),
+                number(m.max)
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Number of reference bins (one per value when discrete).
@@ -481,7 +756,51 @@ mod tests {
         assert!(num.values.is_none());
     }
 
+    #[test]
+    fn validation_refuses_non_finite_numbers_json_cannot_carry() {
+        let mut p = Profile::fit(
+            &Table { path: "t.csv".into(), rows: 5, columns: vec![numeric("x", vec![1.0, 2.0, 3.0, 4.0, 5.0])] },
+            None,
+            &[],
+            &[],
+        )
+        .unwrap();
+        p.validate("p.json").unwrap();
+        if let Some(num) = p.columns[0].numeric.as_mut() {
+            num.sample[2] = f64::INFINITY;
+        }
+        let err = p.validate("p.json").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`p.json`, column `x`: `numeric.sample` holds a value that is not a finite number: `inf` at index `2`"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn every_fitted_profile_is_valid_and_loads_again(
+            values in proptest::collection::vec(
+                prop_oneof![
+                    4 => -1e3f64..1e3,
+                    1 => any::<f64>(),
+                    1 => Just(f64::NAN),
+                    1 => Just(f64::INFINITY),
+                    1 => Just(-1e308),
+                    1 => Just(1e308),
+                    1 => (0u8..4).prop_map(f64::from),
+                ],
+                0..300,
+            ),
+        ) {
+            let t = Table { path: "t.csv".into(), rows: values.len(), columns: vec![numeric("x", values)] };
+            let p = Profile::fit(&t, None, &[], &[]).unwrap();
+            prop_assert!(p.validate("p.json").is_ok(), "{:?}", p.validate("p.json"));
+            let back = Profile::from_json(&p.to_json().unwrap(), "p.json");
+            prop_assert!(back.is_ok(), "{:?}", back);
+            let column = &p.columns[0];
+            prop_assert_eq!(column.kind.is_none(), column.unusable.is_some());
+        }
+
         #[test]
         fn merged_aggregates_equal_the_whole(
             reference in proptest::collection::vec(-100.0f64..100.0, 1..200),

@@ -8,6 +8,11 @@
 //! from the type, the number of distinct values in reference ∪ current and
 //! the cleaned reference size (≤ 1000 → K-S / chi-square / Z, otherwise
 //! Wasserstein / Jensen–Shannon).
+//!
+//! Where Evidently's own arithmetic overflows (a column spanning ±1e308:
+//! its Sturges bins fail, its standard deviation is inf and Wasserstein
+//! reads 0, "no drift"), the scores here are what the methods mean, computed
+//! on scaled values; see [`stats`].
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -431,7 +436,7 @@ fn compute(
                 }
             } else {
                 let norm = stats::std_pop(a).max(0.001);
-                stats::wasserstein_sorted(a, b) / norm
+                stats::normed_wasserstein(a, b, norm)
             }
         }
         Method::ChiSquare => {
@@ -514,10 +519,18 @@ fn compute(
                 let lo = a[0].min(b[0]) + 0.0;
                 let hi = a[a.len() - 1].max(b[b.len() - 1]) + 0.0;
                 let edges = stats::sturges_edges(distinct, lo, hi);
-                let h1 = density(&stats::histogram_sorted(a, &edges), &edges);
-                let h2 = density(&stats::histogram_sorted(b, &edges), &edges);
-                let width = (edges[edges.len() - 1] - edges[0]) / (edges.len() - 1) as f64;
-                h1.iter().zip(&h2).map(|(&p, &q)| (p * q).sqrt() * width).sum::<f64>()
+                let (c1, c2) = (stats::histogram_sorted(a, &edges), stats::histogram_sorted(b, &edges));
+                if (hi - lo).is_finite() {
+                    bhattacharyya(&c1, &c2, &edges)
+                } else {
+                    // Widths of ~1e307 would overflow and densities
+                    // underflow (NumPy fails before that, on the edges):
+                    // the coefficient is scale-free, so take the widths of
+                    // the edges scaled to magnitudes below 1.
+                    let s = stats::unit_scale(lo.abs().max(hi.abs()));
+                    let scaled: Vec<f64> = edges.iter().map(|e| e * s).collect();
+                    bhattacharyya(&c1, &c2, &scaled)
+                }
             };
             (1.0 - bc.clamp(0.0, 1.0)).sqrt()
         }
@@ -550,6 +563,18 @@ fn compute(
         }
     });
     out
+}
+
+/// Evidently's Bhattacharyya coefficient of two histograms on `edges`:
+/// Σ √(p·q)·w over densities, with `w` the mean bin width.
+fn bhattacharyya(c1: &[u64], c2: &[u64], edges: &[f64]) -> f64 {
+    let (Some(first), Some(last)) = (edges.first(), edges.last()) else {
+        return f64::NAN;
+    };
+    let h1 = density(c1, edges);
+    let h2 = density(c2, edges);
+    let width = (last - first) / (edges.len() - 1) as f64;
+    h1.iter().zip(&h2).map(|(&p, &q)| (p * q).sqrt() * width).sum::<f64>()
 }
 
 /// `np.histogram(..., density=True)`: `n / db / n.sum()`.

@@ -203,7 +203,7 @@ fn compute(
                     }
                 }
             } else {
-                stats::wasserstein_sorted(&num.sample, &cur) / num.moments.std().max(0.001)
+                stats::normed_wasserstein(&num.sample, &cur, num.moments.std().max(0.001))
             }
         }
         Method::ChiSquare => stats::chi2_contingency(&counts.reference, &counts.current).1,

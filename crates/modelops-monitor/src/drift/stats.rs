@@ -2,6 +2,14 @@
 //! few ulps: same algorithm, same order of floating-point operations where
 //! that order changes the result. Inputs are already cleaned (finite values,
 //! no missing); sorted where a function says so.
+//!
+//! Finite values can still overflow on the way: the range of values
+//! spanning ±1e308 is +inf, and so are their squares. Where that happens
+//! NumPy and SciPy give NaN, inf or an error, so there is no number to
+//! reproduce; the functions here then compute the scale-free quantity on
+//! values scaled by a power of two (exact in binary floating point), which
+//! is what the method means. Inputs that do not overflow take the original
+//! path, unchanged.
 
 use statrs::function::erf::erfc;
 use statrs::function::gamma::gamma_ur;
@@ -151,17 +159,64 @@ pub fn z_test(ones_ref: u64, n_ref: u64, ones_cur: u64, n_cur: u64) -> f64 {
     2.0 * (1.0 - ndtr(z.abs()))
 }
 
+/// A power of two `s` with `m·s` in [0.5, 1) for a finite `m > 0`, else 1.
+/// Multiplying by it is exact (but for values it makes subnormal, far too
+/// small beside `m` to matter).
+pub fn unit_scale(m: f64) -> f64 {
+    if !(m.is_finite() && m >= f64::MIN_POSITIVE) {
+        return 1.0;
+    }
+    // m = 1.f × 2^(e − 1023), so s = 2^(1022 − e), in [2^-1024, 2^1021].
+    let e = ((m.to_bits() >> 52) & 0x7ff) as i32;
+    let k = 1022 - e;
+    if k >= -1022 {
+        f64::from_bits(((k + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (k + 1074))
+    }
+}
+
 /// Population standard deviation (ddof = 0), two-pass like pandas' nanstd.
+/// When the sum or the squares overflow (pandas gives inf or NaN), the
+/// values are first scaled to magnitudes below 1.
 pub fn std_pop(values: &[f64]) -> f64 {
+    let sd = std_pop_scaled(values, 1.0);
+    if sd.is_finite() || values.is_empty() {
+        return sd;
+    }
+    let s = unit_scale(values.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+    std_pop_scaled(values, s) / s
+}
+
+/// The standard deviation of `values` × `s` (`s = 1`: `values` as given).
+fn std_pop_scaled(values: &[f64], s: f64) -> f64 {
     let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let ss: f64 = values.iter().map(|&x| (x - mean) * (x - mean)).sum();
+    let mean = values.iter().map(|&x| x * s).sum::<f64>() / n;
+    let ss: f64 = values.iter().map(|&x| (x * s - mean) * (x * s - mean)).sum();
     (ss / n).sqrt()
+}
+
+/// `wasserstein_sorted(u, v) / norm`. When the distance overflows (two
+/// neighbouring values more than `f64::MAX` apart make a NaN or inf in
+/// SciPy too) it is computed on the halved values against `norm / 2`: the
+/// quotient, not the distance, is what the caller needs, and it is +inf
+/// only when it exceeds `f64::MAX`.
+pub fn normed_wasserstein(u: &[f64], v: &[f64], norm: f64) -> f64 {
+    let w = wasserstein_sorted(u, v);
+    if w.is_finite() || u.is_empty() || v.is_empty() {
+        return w / norm;
+    }
+    wasserstein_scaled(u, v, 0.5) / (norm * 0.5)
 }
 
 /// `scipy.stats.wasserstein_distance(u, v)` for sorted samples: the area
 /// between the two empirical CDFs, walked in one merge.
 pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> f64 {
+    wasserstein_scaled(u, v, 1.0)
+}
+
+/// The distance between `u` × `s` and `v` × `s` (`s = 1`: SciPy's).
+fn wasserstein_scaled(u: &[f64], v: &[f64], s: f64) -> f64 {
     let (nu, nv) = (u.len() as f64, v.len() as f64);
     let (Some(&u0), Some(&v0)) = (u.first(), v.first()) else {
         return f64::NAN;
@@ -186,7 +241,7 @@ pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> f64 {
             (None, None) => break,
         };
         if next > prev {
-            total += (du - dv).abs() * (next - prev);
+            total += (du - dv).abs() * (next * s - prev * s);
             prev = next;
         }
         if u.get(i) == Some(&next) {
@@ -355,7 +410,18 @@ fn outer_prob_inside_method(m: u64, n: u64, g: u64, h: u64) -> f64 {
 /// `np.histogram_bin_edges(x, "sturges")` from the sample's size, min and max:
 /// width = ptp / (log2(n) + 1), ceil(ptp / width) equal bins, edges by
 /// `np.linspace` (i·step + start, last edge exactly `max`).
+///
+/// When `max - min` overflows, NumPy fails (`int(nan)`): the edges are then
+/// those of the halved range, doubled, which are exactly the edges NumPy
+/// would give were its exponent range wider.
 pub fn sturges_edges(n: usize, min: f64, max: f64) -> Vec<f64> {
+    if (max - min).is_finite() {
+        return sturges_edges_unscaled(n, min, max);
+    }
+    sturges_edges_unscaled(n, min * 0.5, max * 0.5).into_iter().map(|e| (e * 2.0).clamp(min, max)).collect()
+}
+
+fn sturges_edges_unscaled(n: usize, min: f64, max: f64) -> Vec<f64> {
     let (mut first, mut last) = (min, max);
     if first == last {
         first -= 0.5;
@@ -496,6 +562,32 @@ mod tests {
         // scipy.stats.wasserstein_distance([3.4, 3.9, 7.5, 7.8], [4.5, 1.4]) == 2.7
         assert!(close(wasserstein_sorted(&[0.0, 1.0, 3.0], &[5.0, 6.0, 8.0]), 5.0, 1e-15));
         assert!(close(wasserstein_sorted(&[3.4, 3.9, 7.5, 7.8], &[1.4, 4.5]), 2.7, 1e-14));
+    }
+
+    #[test]
+    fn overflowing_ranges_give_the_scaled_answer() {
+        // Scaling by 2^-1000 is exact here and nothing overflows after it.
+        let down = 2f64.powi(-1000);
+        let u = [-1e308, -3e307, 2e307, 1e308];
+        let v = [-1e308, 5e307, 1e308];
+        let (us, vs): (Vec<f64>, Vec<f64>) = (u.iter().map(|x| x * down).collect(), v.iter().map(|x| x * down).collect());
+        // Sturges edges: NumPy's on the scaled range, scaled back.
+        let edges = sturges_edges(7, -1e308, 1e308);
+        let small = sturges_edges(7, -1e308 * down, 1e308 * down);
+        assert_eq!(edges, small.iter().map(|e| e / down).collect::<Vec<_>>());
+        assert_eq!(histogram_sorted(&u, &edges), histogram_sorted(&us, &small));
+        // Standard deviation and normed Wasserstein are scale-free.
+        assert!(close(std_pop(&u), std_pop(&us) / down, 1e-15), "{}", std_pop(&u));
+        let norm = std_pop(&u);
+        let want = normed_wasserstein(&us, &vs, std_pop(&us));
+        assert!(close(normed_wasserstein(&u, &v, norm), want, 1e-15), "{}", normed_wasserstein(&u, &v, norm));
+        // A gap wider than f64::MAX: SciPy's 0 × inf is NaN; the distance is 0.
+        assert_eq!(normed_wasserstein(&[-1e308, 1e308], &[-1e308, 1e308], 1e308), 0.0);
+        // And +inf only where the quotient is beyond f64::MAX.
+        assert_eq!(normed_wasserstein(&[-1e308], &[1e308], 0.001), f64::INFINITY);
+        assert!(close(normed_wasserstein(&[-1e308], &[1e308], 1e308), 2.0, 1e-15));
+        assert_eq!(unit_scale(1.0), 0.5);
+        assert_eq!(unit_scale(1e308) * 1e308, 1e308 / 2f64.powi(1023) / 2.0);
     }
 
     #[test]

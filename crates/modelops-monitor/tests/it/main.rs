@@ -4,3 +4,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod drift_false_alarms;
+mod huge_values;
+mod profile_files;
