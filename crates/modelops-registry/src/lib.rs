@@ -427,13 +427,15 @@ impl Registry {
         self.store().list_events(query).await
     }
 
-    /// Verifies the whole audit chain, for auditors and admins. A
-    /// verification younger than [`VERIFY_REUSE`] is served again (with the
-    /// time it was made) instead of hashing the chain once more, and callers
-    /// arriving while one runs wait for it rather than starting their own.
+    /// Verifies the whole audit chain, for auditors and admins. While the
+    /// chain has not moved, a verification younger than [`VERIFY_REUSE`] is
+    /// served again (with the time it was made) instead of hashing every
+    /// event once more; callers arriving while one runs wait for it rather
+    /// than starting their own.
     pub async fn verify_audit(&self, principal: &Principal) -> Result<Verification> {
         self.authorize(principal, Action::AuditVerify, "audit").await?;
-        self.inner.verification.get_or_run(self.inner.clock.as_ref(), VERIFY_REUSE, || self.verify_now()).await
+        let head = self.store().head().await?;
+        self.inner.verification.get_or_run(self.inner.clock.as_ref(), VERIFY_REUSE, head, || self.verify_now()).await
     }
 
     async fn verify_now(&self) -> Result<(std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>)> {

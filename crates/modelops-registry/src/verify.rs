@@ -29,7 +29,9 @@ pub(crate) struct Cache {
 type Outcome = (std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>);
 
 impl Cache {
-    pub(crate) async fn get_or_run<F, Fut>(&self, clock: &dyn Clock, reuse: Duration, run: F) -> Result<Verification>
+    /// The last verification when it is younger than `reuse` and the chain
+    /// has not moved since (`head` is the head now), else a new one.
+    pub(crate) async fn get_or_run<F, Fut>(&self, clock: &dyn Clock, reuse: Duration, head: Option<ChainHead>, run: F) -> Result<Verification>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Outcome>>,
@@ -38,7 +40,8 @@ impl Cache {
         let now = clock.now();
         if let Some(previous) = last.as_ref() {
             let age = now.signed_duration_since(previous.verified_at);
-            if age >= chrono::Duration::zero() && age.to_std().is_ok_and(|a| a < reuse) {
+            let fresh = age >= chrono::Duration::zero() && age.to_std().is_ok_and(|a| a < reuse);
+            if fresh && previous.head == head {
                 return Ok(previous.clone());
             }
         }

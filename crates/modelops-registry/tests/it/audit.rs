@@ -191,13 +191,16 @@ pub async fn verification_is_reused_while_fresh(ctx: &Ctx) {
     let s = &ctx.registry;
     s.create_model(&actor("ana"), new_model("a")).await.unwrap();
     let first = s.verify_audit(&actor("aude")).await.unwrap();
-    assert_eq!(first.verdict.as_ref().unwrap().events, 1);
-    s.create_model(&actor("ana"), new_model("b")).await.unwrap();
+    assert_eq!((first.verdict.as_ref().unwrap().events, first.verified_at), (1, start_time()));
     ctx.clock.advance(Duration::seconds(30));
     let again = s.verify_audit(&actor("aude")).await.unwrap();
-    assert_eq!(again, first, "within a minute the last verification is served, with its time");
-    ctx.clock.advance(Duration::seconds(31));
-    let fresh = s.verify_audit(&actor("aude")).await.unwrap();
-    assert_eq!(fresh.verdict.as_ref().unwrap().events, 2);
-    assert_eq!(fresh.verified_at, start_time() + Duration::seconds(61));
+    assert_eq!(again, first, "an unchanged chain verified less than a minute ago is not hashed again");
+    // A change is verified at once.
+    s.create_model(&actor("ana"), new_model("b")).await.unwrap();
+    let changed = s.verify_audit(&actor("aude")).await.unwrap();
+    assert_eq!((changed.verdict.as_ref().unwrap().events, changed.verified_at), (2, start_time() + Duration::seconds(30)));
+    // And an unchanged chain is hashed again once the minute is over.
+    ctx.clock.advance(Duration::seconds(61));
+    let later = s.verify_audit(&actor("aude")).await.unwrap();
+    assert_eq!(later.verified_at, start_time() + Duration::seconds(91));
 }

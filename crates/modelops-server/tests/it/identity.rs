@@ -16,7 +16,7 @@ impl Authenticator for Tokens {
         match headers.get("authorization").and_then(|v| v.to_str().ok()) {
             Some("Bearer viewer") => Principal::new("vera", [Role::Viewer]),
             Some("Bearer dev") => Principal::new("dana", [Role::Developer]),
-            _ => Err(modelops_core::Error::Forbidden("a valid token is required".into())),
+            _ => Err(modelops_core::Error::forbidden("token", "a valid token is required")),
         }
     }
 }
@@ -41,6 +41,10 @@ async fn a_plugged_in_authenticator_decides_who_may_do_what() {
     let model = json!({"name": "m", "kind": "rules", "risk_tier": "low"});
     let denied = send("Bearer viewer", Method::POST, "/api/v1/models", Some(model.clone())).await;
     assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    let bytes = http_body_util::BodyExt::collect(denied.into_body()).await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(body["error"]["reasons"][0]["condition"], "role", "{body}");
     let created = send("Bearer dev", Method::POST, "/api/v1/models", Some(model)).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     assert_eq!(send("Bearer viewer", Method::GET, "/api/v1/models/m", None).await.status(), StatusCode::OK);
@@ -48,5 +52,10 @@ async fn a_plugged_in_authenticator_decides_who_may_do_what() {
     let audit = send("Bearer viewer", Method::GET, "/api/v1/audit", None).await;
     let bytes = http_body_util::BodyExt::collect(audit.into_body()).await.unwrap().to_bytes();
     let events: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(events["events"][0]["actor"], "dana");
+    // The refusal is on the record first, then the creation.
+    assert_eq!((&events["events"][0]["actor"], &events["events"][0]["action"]), (&json!("vera"), &json!("access.denied")));
+    assert_eq!(events["events"][0]["after"]["reasons"][0]["condition"], "role");
+    assert_eq!((&events["events"][1]["actor"], &events["events"][1]["action"]), (&json!("dana"), &json!("model.create")));
+    // A viewer may not have the whole chain re-hashed.
+    assert_eq!(send("Bearer viewer", Method::GET, "/api/v1/audit/verify", None).await.status(), StatusCode::FORBIDDEN);
 }

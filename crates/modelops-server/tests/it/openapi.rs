@@ -28,6 +28,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/audit/verify"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("post", "/api/v1/artifacts/gc"),
     ("get", "/api/v1/openapi.json"),
 ];
 

@@ -6,9 +6,15 @@ use axum::Router;
 use http_body_util::BodyExt;
 use modelops_artifacts::ArtifactStore;
 use modelops_core::clock::SystemClock;
+use modelops_core::repo::Store;
+use modelops_registry::Registry;
 use modelops_server::identity::Authenticator;
 use modelops_server::{router, AppState, ServerConfig};
-use modelops_store::SqliteStore;
+use modelops_store::{PostgresStore, SqliteStore};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -72,10 +78,11 @@ impl App {
 
     async fn build(authenticator: Option<Arc<dyn Authenticator>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("modelops.db"), Arc::new(SystemClock)).await.unwrap());
+        let store = store(dir.path()).await;
         let artifacts_dir = dir.path().join("artifacts");
         let artifacts = ArtifactStore::local(&artifacts_dir).unwrap().with_max_size(Some(MAX_ARTIFACT));
-        let mut state = AppState::new(store, artifacts, ServerConfig { json_body_limit: JSON_LIMIT });
+        let registry = Registry::new(store, artifacts, Arc::new(SystemClock));
+        let mut state = AppState::new(registry, ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });
         if let Some(authenticator) = authenticator {
             state = state.with_authenticator(authenticator);
         }
@@ -145,6 +152,26 @@ impl App {
     /// Regular files under the artifact folder.
     pub fn artifact_files(&self) -> Vec<PathBuf> {
         files(&self.artifacts_dir)
+    }
+}
+
+/// The backend the suite runs on: SQLite in `dir`, or, with
+/// `MODELOPS_TEST_SERVER_BACKEND=postgres`, a fresh schema of the server at
+/// `MODELOPS_TEST_POSTGRES_URL` (`scripts/test` runs the suite both ways).
+async fn store(dir: &Path) -> Arc<dyn Store> {
+    match std::env::var("MODELOPS_TEST_SERVER_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let url = std::env::var("MODELOPS_TEST_POSTGRES_URL").expect("MODELOPS_TEST_POSTGRES_URL must be set for the PostgreSQL backend");
+            static COUNTER: AtomicU32 = AtomicU32::new(0);
+            let schema = format!("srv_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await.unwrap();
+            conn.close().await.unwrap();
+            let options = PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+            Arc::new(PostgresStore::connect_with(options, Arc::new(SystemClock)).await.unwrap())
+        }
+        Ok("sqlite") | Err(_) => Arc::new(SqliteStore::open(&dir.join("modelops.db"), Arc::new(SystemClock)).await.unwrap()),
+        Ok(other) => panic!("MODELOPS_TEST_SERVER_BACKEND=`{other}` is not `sqlite` or `postgres`"),
     }
 }
 
