@@ -39,9 +39,9 @@ use std::time::Duration;
 mod verify;
 pub use verify::Verification;
 
-/// How long a verification of the whole audit chain is served to later
-/// callers before the chain is hashed again: re-hashing millions of events
-/// for every request would let any caller keep the database busy.
+/// How long, by default, a verification of the whole audit chain is served
+/// to later callers while the chain is unchanged: re-hashing millions of
+/// events for every request would let callers keep the database busy.
 pub const VERIFY_REUSE: Duration = Duration::from_secs(60);
 
 /// The registry's use cases over one store and one artifact store.
@@ -55,6 +55,7 @@ struct Inner {
     artifacts: ArtifactStore,
     clock: Arc<dyn Clock>,
     verification: verify::Cache,
+    verify_reuse: Duration,
 }
 
 impl std::fmt::Debug for Registry {
@@ -101,7 +102,21 @@ async fn check_dependencies(tx: &mut dyn WriteTx, deps: &[ModelName]) -> Result<
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore, clock: Arc<dyn Clock>) -> Self {
-        Self { inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default() }) }
+        Self { inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default(), verify_reuse: VERIFY_REUSE }) }
+    }
+
+    /// Serves an unchanged chain's last verification for `reuse` instead of
+    /// [`VERIFY_REUSE`]; zero hashes the chain on every request (concurrent
+    /// requests still share one pass).
+    pub fn with_verify_reuse(self, reuse: Duration) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            store: shared.store.clone(),
+            artifacts: shared.artifacts.clone(),
+            clock: shared.clock.clone(),
+            verification: verify::Cache::default(),
+            verify_reuse: shared.verify_reuse,
+        });
+        Self { inner: Arc::new(Inner { verify_reuse: reuse, ..inner }) }
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -428,14 +443,15 @@ impl Registry {
     }
 
     /// Verifies the whole audit chain, for auditors and admins. While the
-    /// chain has not moved, a verification younger than [`VERIFY_REUSE`] is
+    /// chain has not moved, a verification younger than the reuse period
+    /// ([`VERIFY_REUSE`] unless set with [`Registry::with_verify_reuse`]) is
     /// served again (with the time it was made) instead of hashing every
     /// event once more; callers arriving while one runs wait for it rather
     /// than starting their own.
     pub async fn verify_audit(&self, principal: &Principal) -> Result<Verification> {
         self.authorize(principal, Action::AuditVerify, "audit").await?;
         let head = self.store().head().await?;
-        self.inner.verification.get_or_run(self.inner.clock.as_ref(), VERIFY_REUSE, head, || self.verify_now()).await
+        self.inner.verification.get_or_run(self.inner.clock.as_ref(), self.inner.verify_reuse, head, || self.verify_now()).await
     }
 
     async fn verify_now(&self) -> Result<(std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>)> {

@@ -18,7 +18,7 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
-    /// request_timeout, body_idle_timeout, shutdown_grace, max_concurrent_requests).
+    /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:5000].
@@ -48,6 +48,9 @@ pub struct ServerArgs {
     /// Seconds requests in flight get to finish after a stop signal [default: 30].
     #[arg(long, env = "MODELOPS_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<u64>,
+    /// Seconds an unchanged audit chain's last verification is served again; 0 re-hashes every time [default: 60].
+    #[arg(long, env = "MODELOPS_VERIFY_REUSE")]
+    pub verify_reuse: Option<u64>,
     /// Requests handled at once (artifact transfers apart); more answer 503 [default: 512].
     #[arg(long, env = "MODELOPS_MAX_CONCURRENT_REQUESTS")]
     pub max_concurrent_requests: Option<u64>,
@@ -66,6 +69,7 @@ struct FileConfig {
     request_timeout: Option<u64>,
     body_idle_timeout: Option<u64>,
     shutdown_grace: Option<u64>,
+    verify_reuse: Option<u64>,
     max_concurrent_requests: Option<u64>,
 }
 
@@ -81,6 +85,7 @@ pub struct Config {
     pub request_timeout: Duration,
     pub body_idle_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub verify_reuse: Duration,
     pub max_concurrent_requests: usize,
 }
 
@@ -122,6 +127,7 @@ impl ServerArgs {
         let request_timeout = seconds("request_timeout", self.request_timeout.or(file.request_timeout), 30)?;
         let body_idle_timeout = seconds("body_idle_timeout", self.body_idle_timeout.or(file.body_idle_timeout), 30)?;
         let shutdown_grace = seconds("shutdown_grace", self.shutdown_grace.or(file.shutdown_grace), 30)?;
+        let verify_reuse = Duration::from_secs(self.verify_reuse.or(file.verify_reuse).unwrap_or(60));
         let max_concurrent_requests = match self.max_concurrent_requests.or(file.max_concurrent_requests).unwrap_or(512) {
             0 => bail!("invalid `max_concurrent_requests`: `0` must be at least 1"),
             n => usize::try_from(n).with_context(|| format!("invalid `max_concurrent_requests`: `{n}` is too large"))?,
@@ -136,6 +142,7 @@ impl ServerArgs {
             request_timeout,
             body_idle_timeout,
             shutdown_grace,
+            verify_reuse,
             max_concurrent_requests,
         })
     }

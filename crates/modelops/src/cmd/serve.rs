@@ -31,7 +31,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not sweep leftovers of interrupted uploads"),
     }
-    let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock);
+    let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock).with_verify_reuse(config.verify_reuse);
     let server_config = modelops_server::ServerConfig {
         request_timeout: config.request_timeout,
         body_idle_timeout: config.body_idle_timeout,

@@ -24,7 +24,8 @@ impl Server {
     pub fn start_on(database_url: Option<String>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "--log", "warn", "--data-dir"]).arg(dir.path().join("data"));
+        // Verify on every request: the tests tamper with the database between calls.
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--log", "warn", "--verify-reuse", "0", "--data-dir"]).arg(dir.path().join("data"));
         if let Some(url) = &database_url {
             cmd.args(["--database-url", url]);
         }
