@@ -1,18 +1,19 @@
-//! Throughput of the SQLite backend on this machine:
+//! Throughput of the registry's use cases on the SQLite backend, without HTTP:
 //!
-//!     cargo run --release -p modelops-store --example store_bench [VERSIONS] [READS]
+//!     cargo run --release -p modelops-registry --example registry_bench [VERSIONS] [READS]
 //!
 //! Targets (issue 2): ≥ 2,000 version creations/s, ≥ 20,000 reads/s
 //! (get-by-alias, get-version, search). Bounded in count; no network.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use modelops_core::auth::{authorize, Action, Principal, Role};
+use modelops_core::auth::{Principal, Role};
 use modelops_core::clock::SystemClock;
 use modelops_core::model::{ModelKind, NewModel, RiskTier};
 use modelops_core::name::{AliasName, ModelName};
 use modelops_core::page::{ModelQuery, PageRequest};
 use modelops_core::repo::Store;
-use modelops_core::version::{ArtifactRef, Lineage, ModelCard, NewVersion, Sha256Hex, Signature};
+use modelops_core::version::{ArtifactSpec, Lineage, ModelCard, NewVersion, Signature};
+use modelops_registry::Registry;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,7 +25,11 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("bench.db").display());
     let store: Arc<dyn Store> = modelops_store::connect(&url, Arc::new(SystemClock)).await.unwrap();
+    let artifacts = modelops_artifacts::ArtifactStore::local(dir.path().join("artifacts")).unwrap();
+    let registry = Registry::new(store.clone(), artifacts, Arc::new(SystemClock));
     let admin = Principal::new("bench", [Role::Admin]).unwrap();
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; 1 << 20]))]);
+    let artifact = registry.upload_artifact(&admin, body, None).await.unwrap();
 
     let models: Vec<ModelName> = (0..50).map(|i| ModelName::parse(format!("model-{i:03}")).unwrap()).collect();
     for (i, name) in models.iter().enumerate() {
@@ -41,10 +46,10 @@ async fn main() {
             tags: [("env".to_string(), "bench".to_string())].into(),
             dependencies: vec![],
         };
-        store.create_model(&authorize(&admin, Action::ModelCreate).unwrap(), new).await.unwrap();
+        registry.create_model(&admin, new).await.unwrap();
     }
     let new_version = NewVersion {
-        artifact: ArtifactRef { sha256: Sha256Hex::from_digest(&[1; 32]), size: 1 << 20, filename: "model.onnx".into() },
+        artifact: ArtifactSpec { sha256: artifact.sha256, filename: "model.onnx".into() },
         lineage: Lineage { dataset_uri: Some("s3://bucket/train.parquet".into()), training_metrics: [("auc".to_string(), 0.9)].into(), ..Default::default() },
         signature: Signature::default(),
         card: ModelCard::default(),
@@ -57,11 +62,10 @@ async fn main() {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..clients {
-        let (store, models, new_version, admin) = (store.clone(), models.clone(), new_version.clone(), admin.clone());
+        let (registry, models, new_version, admin) = (registry.clone(), models.clone(), new_version.clone(), admin.clone());
         tasks.push(tokio::spawn(async move {
-            let permit = authorize(&admin, Action::VersionCreate).unwrap();
             for i in (t..versions).step_by(clients) {
-                store.create_version(&permit, &models[i % models.len()], new_version.clone()).await.unwrap();
+                registry.create_version(&admin, &models[i % models.len()], new_version.clone()).await.unwrap();
             }
         }));
     }
@@ -73,14 +77,14 @@ async fn main() {
 
     let champion = AliasName::parse("champion").unwrap();
     for name in &models {
-        store.set_alias(&authorize(&admin, Action::AliasSet).unwrap(), name, &champion, 1).await.unwrap();
+        registry.set_alias(&admin, name, &champion, 1).await.unwrap();
     }
 
     for kind in ["get_version_by_alias", "get_version", "search"] {
         let start = Instant::now();
         let mut tasks = Vec::new();
         for t in 0..8 {
-            let (store, models, champion) = (store.clone(), models.clone(), champion.clone());
+            let (store, models, champion) = (registry.clone(), models.clone(), champion.clone());
             tasks.push(tokio::spawn(async move {
                 for i in (t..reads).step_by(8) {
                     let model = &models[i % models.len()];
