@@ -22,6 +22,11 @@ impl Server {
 
     /// A server on the database `database_url` names (SQLite in the data dir when `None`).
     pub fn start_on(database_url: Option<String>) -> Server {
+        Self::start_with(database_url, &[])
+    }
+
+    /// A server with extra `serve` flags.
+    pub fn start_with(database_url: Option<String>, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(BIN);
         // Verify on every request: the tests tamper with the database between calls.
@@ -29,6 +34,7 @@ impl Server {
         if let Some(url) = &database_url {
             cmd.args(["--database-url", url]);
         }
+        cmd.args(extra);
         let mut child = cmd
             .env_remove("MODELOPS_CONFIG")
             .env_remove("MODELOPS_DATABASE_URL")
@@ -79,6 +85,25 @@ impl Server {
         let out = self.cli("ana", &full);
         assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// `host:port` the server listens on.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// Sends SIGTERM and waits at most `limit` for the process to exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -7,3 +7,4 @@
 mod cli;
 mod config;
 mod harness;
+mod limits;

@@ -1,0 +1,64 @@
+//! A slow or stalled client must not starve others, nor keep the server from
+//! stopping: the body idle timeout, the shutdown grace period.
+
+use crate::harness::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Starts an upload that announces a megabyte, sends a kilobyte, and stalls.
+fn stalled_upload(s: &Server) -> TcpStream {
+    let mut conn = TcpStream::connect(s.addr()).unwrap();
+    let head = format!(
+        "POST /api/v1/artifacts?filename=big.onnx HTTP/1.1\r\nhost: {}\r\nx-modelops-actor: slow\r\n\
+         content-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n",
+        s.addr()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&[7u8; 1000]).unwrap();
+    conn.flush().unwrap();
+    conn
+}
+
+#[test]
+fn a_stalled_upload_is_cut_off_and_does_not_starve_others() {
+    let s = Server::start_with(None, &["--body-idle-timeout", "2"]);
+    let mut slow = stalled_upload(&s);
+    // While it stalls, everyone else is served, writes included.
+    for i in 0..10 {
+        let out = s.cli("ana", &["models", "create", &format!("m{i}"), "--kind", "rules", "--risk-tier", "low"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(s.json(&["models", "list"])["models"].as_array().unwrap().len(), 10);
+    // The stalled upload is answered 408 naming the body, and nothing is kept.
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""field":"body""#) && answer.contains("sent nothing for 2 s"), "{answer}");
+    let stored: Vec<_> = walk(&s.path("data/artifacts"));
+    assert!(stored.is_empty(), "a stalled upload left {stored:?}");
+}
+
+#[test]
+fn shutdown_does_not_wait_forever_for_a_stalled_upload() {
+    let mut s = Server::start_with(None, &["--body-idle-timeout", "600", "--shutdown-grace", "1"]);
+    let _slow = stalled_upload(&s);
+    assert!(s.json(&["models", "list"])["models"].as_array().unwrap().is_empty());
+    let status = s.terminate(Duration::from_secs(30)).expect("the server still runs 30 s after SIGTERM");
+    assert!(status.success(), "{status}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
