@@ -92,3 +92,40 @@ async fn a_tampered_artifact_is_not_served_complete() {
     let collected = http_body_util::BodyExt::collect(response.into_body()).await;
     assert!(collected.is_err(), "the body must end with an error, not the wrong bytes");
 }
+
+#[tokio::test]
+async fn gc_removes_only_old_unreferenced_artifacts_and_records_it() {
+    let app = App::new().await;
+    app.create_model("m").await;
+    let kept = app.create_version("m", b"referenced by version 1").await;
+    assert_eq!(kept.status, StatusCode::CREATED, "{kept:?}");
+    let orphan = app.upload(b"uploaded, never used").await;
+    let orphan_sha = orphan.body["sha256"].as_str().unwrap().to_string();
+    let files_before = app.artifact_files();
+
+    // The default grace period (a day) protects a fresh upload.
+    let default = app.call(Method::POST, "/api/v1/artifacts/gc", Some(json!({}))).await;
+    assert_eq!(default.status, StatusCode::OK, "{default:?}");
+    assert_eq!((default.body["removed"].as_array().unwrap().len(), &default.body["kept_recent"]), (0, &json!(1)));
+
+    // A dry run with no grace names the orphan and removes nothing.
+    let dry = app.call(Method::POST, "/api/v1/artifacts/gc", Some(json!({"dry_run": true, "grace_seconds": 0}))).await;
+    assert_eq!(dry.body["dry_run"], true, "{dry:?}");
+    assert_eq!(dry.body["removed"][0]["sha256"], orphan_sha.as_str());
+    assert_eq!((dry.body["removed"].as_array().unwrap().len(), &dry.body["referenced"]), (1, &json!(1)));
+    assert_eq!(app.artifact_files(), files_before);
+
+    let real = app.call(Method::POST, "/api/v1/artifacts/gc", Some(json!({"grace_seconds": 0}))).await;
+    assert_eq!(real.body["removed"][0]["sha256"], orphan_sha.as_str(), "{real:?}");
+    assert_eq!(app.artifact_files().len(), files_before.len() - 1);
+    // The referenced artifact still downloads, verified.
+    let download = app.get("/api/v1/models/m/versions/1/artifact").await;
+    assert_eq!((download.status, download.bytes.as_slice()), (StatusCode::OK, b"referenced by version 1".as_slice()));
+    // Only the real run is on the record, naming what it removed.
+    let events = app.get("/api/v1/audit?action=artifact.gc").await;
+    let events = events.body["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["after"]["removed"][0]["sha256"], orphan_sha.as_str());
+    // Unknown fields are refused by name.
+    app.call(Method::POST, "/api/v1/artifacts/gc", Some(json!({"grace": 0}))).await.invalid("grace");
+}

@@ -180,3 +180,36 @@ async fn an_empty_page_token_is_the_first_page() {
     let message = app.get("/api/v1/models?page_token=%00").await.invalid("page_token");
     assert!(message.contains("`\\0`"), "{message}");
 }
+
+/// On PostgreSQL these reached the database and answered 500 (text cannot
+/// hold NUL; a btree entry cannot hold a 10 kB tag value).
+#[tokio::test]
+async fn nul_filters_and_long_tag_values_are_handled_on_every_backend() {
+    let app = App::new().await;
+    app.create_model("m").await;
+    for (query, field) in [("owner", "owner"), ("team", "team"), ("q", "q"), ("name_prefix", "name_prefix"), ("tag", "tag")] {
+        app.get(&format!("/api/v1/models?{query}=a%00b")).await.invalid(field);
+    }
+    app.get("/api/v1/models?tag=k%3Da%00b").await.invalid("tag");
+    app.get("/api/v1/models/m/versions?tag=k%3D%00").await.invalid("tag");
+    for field in ["subject", "actor", "action"] {
+        app.get(&format!("/api/v1/audit?{field}=%00")).await.invalid(field);
+    }
+    let put = app.call(Method::PUT, "/api/v1/models/m/tags/k", Some(json!({"value": "a\u{0}b"}))).await;
+    put.invalid("value");
+    let long = "é".repeat(5000);
+    let put = app.call(Method::PUT, "/api/v1/models/m/tags/notes", Some(json!({ "value": long }))).await;
+    assert_eq!(put.status, StatusCode::OK, "{put:?}");
+    let found = app.get(&format!("/api/v1/models?tag=notes%3D{}", "%C3%A9".repeat(5000))).await;
+    assert_eq!(found.body["models"][0]["tags"]["notes"], long.as_str(), "{found:?}");
+}
+
+#[tokio::test]
+async fn page_token_errors_quote_only_a_bounded_prefix() {
+    let app = App::new().await;
+    let token = "A".repeat(20_000);
+    for uri in ["/api/v1/models", "/api/v1/audit"] {
+        let message = app.get(&format!("{uri}?page_token={token}")).await.invalid("page_token");
+        assert!(message.len() < 300, "{} bytes", message.len());
+    }
+}
