@@ -4,18 +4,57 @@
 //! [`PostgresStore`] (shared by many replicas), their migrations
 //! (`migrations/sqlite`, `migrations/postgres`, embedded at build time and run
 //! at connect), and [`connect`], which picks a backend from the database URL
-//! once at start-up. Both implement `modelops_core::repo::{ModelRepo, AuditLog}`
-//! and keep their contract: a mutation and its audit event commit in one
-//! transaction; the audit log is append-only, also inside the database
-//! (triggers refuse UPDATE and DELETE of `audit_events`); version numbers are
-//! assigned under the write lock.
+//! once at start-up. Both implement the area traits of
+//! `modelops_core::repo`: reads (`ModelReads`, `AuditLog`) on the store, and
+//! changes (`ModelWrites`, `LabelWrites`, `AuditAppend`) on the write
+//! transaction `Store::begin` opens, which takes the write lock (SQLite:
+//! `BEGIN IMMEDIATE`; PostgreSQL: the `audit_head` row `FOR UPDATE`) and
+//! reads the chain head under it.
 //!
-//! Both backends share one body of query code (`shared.rs`, included into each
-//! backend module) and differ only in a few hooks: how a write transaction
-//! starts and locks, how times are stored, and a handful of SQL functions.
-//! sqlx errors stay private and map into `modelops_core::Error`.
+//! The store holds no domain rule: what may change and what a change implies
+//! (retired → conflict, the retire cascade, no-op updates, the parent
+//! version) is decided in core and `modelops-registry`; here are SQL and row
+//! mapping only. The audit log is append-only, also inside the database
+//! (triggers refuse UPDATE and DELETE of `audit_events`).
 //!
-//! Must not depend on: axum or anything HTTP, the artifact store, the runtime.
+//! Layout: one file per area under `sql/` (`models.rs`: models and versions;
+//! `labels.rs`: aliases and tags; `audit.rs`; `tx.rs`: the transaction;
+//! `rows.rs`: row mapping), written once in the SQL both dialects agree on
+//! (`$n` parameters, `ON CONFLICT`, `RETURNING`) and compiled into each
+//! backend module by `shared_sql!`; `sqlite.rs` and `postgres.rs` hold what
+//! differs (pools, locking, time columns, JSON aggregation). Why not generics
+//! over `sqlx::Database`: the bounds sqlx needs on executors and argument
+//! types would be repeated on every function and break on upgrades, for SQL
+//! that is the same text on both. sqlx errors stay private and map into
+//! `modelops_core::Error`.
+//!
+//! Must not depend on: axum or anything HTTP, the artifact store, the
+//! registry's use cases.
+
+/// The SQL both backends share, one module per area (`sql/<area>.rs`),
+/// expanded inside each backend module so that it compiles against that
+/// backend's hooks (`Db`, `DbRow`, `TimeCol`, `time_to_db`, `time_from_db`,
+/// `begin_write`, `reader`, and the `model_select!`, `version_select!`,
+/// `lock_model_row!`, `for_update!`, `instr!` macros).
+macro_rules! shared_sql {
+    () => {
+        mod rows {
+            include!("sql/rows.rs");
+        }
+        mod tx {
+            include!("sql/tx.rs");
+        }
+        mod models {
+            include!("sql/models.rs");
+        }
+        mod labels {
+            include!("sql/labels.rs");
+        }
+        mod audit {
+            include!("sql/audit.rs");
+        }
+    };
+}
 
 mod cursor;
 mod error;

@@ -175,20 +175,5 @@ fn parse_url(url: &str) -> Result<SqliteConnectOptions> {
     Ok(if url.contains("mode=") { options } else { options.create_if_missing(true) })
 }
 
-// The SQL both backends share, one module per area, each compiled once per
-// backend against the hooks above (see ARCHITECTURE.md, modelops-store).
-mod rows {
-    include!("sql/rows.rs");
-}
-mod tx {
-    include!("sql/tx.rs");
-}
-mod models {
-    include!("sql/models.rs");
-}
-mod labels {
-    include!("sql/labels.rs");
-}
-mod audit {
-    include!("sql/audit.rs");
-}
+// The SQL both backends share, compiled against the hooks above.
+shared_sql!();
