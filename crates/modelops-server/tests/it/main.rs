@@ -9,6 +9,7 @@ mod artifacts;
 mod audit;
 mod bad_input;
 mod identity;
+mod logging;
 mod models;
 mod openapi;
 mod versions;
