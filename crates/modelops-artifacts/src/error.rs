@@ -31,19 +31,14 @@ pub enum ArtifactError {
 }
 
 impl ArtifactError {
-    /// Maps a private backend error to a kind, logging the detail.
+    /// Maps a private backend error to a kind. The detail travels in the
+    /// message, which the server logs once (and does not show a client).
     pub(crate) fn backend(op: &str, error: object_store::Error) -> Self {
         use object_store::Error as E;
         match error {
             E::NotFound { path, .. } => ArtifactError::Internal(format!("{op}: `{path}` vanished")),
-            E::Generic { store, source } => {
-                tracing::warn!(store, error = %source, "{op} failed");
-                ArtifactError::Unavailable(format!("{op} failed"))
-            }
-            e => {
-                tracing::error!(error = %e, "{op} failed");
-                ArtifactError::Internal(format!("{op}: {e}"))
-            }
+            E::Generic { store, source } => ArtifactError::Unavailable(format!("{op} failed in {store}: {source}")),
+            e => ArtifactError::Internal(format!("{op}: {e}")),
         }
     }
 }

@@ -16,7 +16,7 @@ pub enum ErrorKind {
     Internal,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// `what` names the kind of thing (`model`, `version`, `alias`), `key` the value looked up.
     #[error("{what} `{key}` not found")]

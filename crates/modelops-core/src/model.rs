@@ -119,6 +119,15 @@ pub struct NewModel {
 }
 
 impl NewModel {
+    /// The identifying text in the form it is stored and looked up in:
+    /// owner and team in NFC, tag keys as [`TagKey`] keeps them.
+    pub fn normalized(mut self) -> Result<Self> {
+        self.owner = crate::name::to_nfc(self.owner);
+        self.team = crate::name::to_nfc(self.team);
+        self.tags = normalize_tag_keys(self.tags)?;
+        Ok(self)
+    }
+
     /// The model as registered by `actor` at `at`: active, no versions yet.
     pub fn into_model(self, at: DateTime<Utc>, actor: &str) -> Model {
         Model {
@@ -169,6 +178,13 @@ pub struct ModelPatch {
 }
 
 impl ModelPatch {
+    /// Owner and team in NFC, as [`NewModel::normalized`] stores them.
+    pub fn normalized(mut self) -> Self {
+        self.owner = self.owner.map(crate::name::to_nfc);
+        self.team = self.team.map(crate::name::to_nfc);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == ModelPatch::default()
     }

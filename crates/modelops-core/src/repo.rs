@@ -19,7 +19,8 @@
 //! - the audit log is append-only: there is no method to change or remove an event;
 //! - version numbers come from a per-model counter taken under the model's
 //!   row lock, so concurrent creators each get their own number;
-//! - nothing is hard-deleted but aliases and tags.
+//! - nothing is hard-deleted but aliases, tags and dependency rows (whose
+//!   removal the audit events record).
 
 use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainRecord, ChainVerifier, PendingEvent, VerifySummary};
 use crate::auth::Permit;

@@ -183,6 +183,12 @@ pub struct NewVersion {
 }
 
 impl NewVersion {
+    /// Tag keys as [`crate::name::TagKey`] keeps them.
+    pub fn normalized(mut self) -> Result<Self> {
+        self.tags = crate::model::normalize_tag_keys(self.tags)?;
+        Ok(self)
+    }
+
     /// The version as created: `number` of `model`, a draft, its artifact
     /// `size` bytes as the artifact store holds it.
     pub fn into_version(self, model: ModelName, number: u32, size: u64, at: DateTime<Utc>, actor: &str) -> ModelVersion {

@@ -21,9 +21,9 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use modelops_artifacts::{ArtifactStore, Download, GcMode, GcReport, StoredArtifact};
-use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, ChainBreak, ChainHead, PendingEvent, VerifySummary};
+use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, PendingEvent};
 use modelops_core::auth::{authorize, denial_permit, Action, Permit, Principal};
 use modelops_core::clock::Clock;
 use modelops_core::model::{Model, ModelPatch, NewModel, MAX_TAGS};
@@ -119,8 +119,15 @@ impl Registry {
         Self { inner: Arc::new(Inner { verify_reuse: reuse, ..inner }) }
     }
 
-    pub fn store(&self) -> &dyn Store {
+    /// Only the use cases reach the store: a transaction begun elsewhere
+    /// would write without their checks.
+    fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// Whether the database answers (for readiness probes).
+    pub async fn ready(&self) -> Result<()> {
+        self.store().head().await.map(|_| ())
     }
 
     pub fn artifacts(&self) -> &ArtifactStore {
@@ -154,6 +161,7 @@ impl Registry {
     // ------------------------------------------------------------ models
 
     pub async fn create_model(&self, principal: &Principal, new: NewModel) -> Result<Model> {
+        let new = new.normalized()?;
         new.validate()?;
         let permit = self.authorize(principal, Action::ModelCreate, &model_subject(new.name.as_str())).await?;
         let mut tx = self.store().begin(&permit).await?;
@@ -177,6 +185,7 @@ impl Registry {
 
     /// An empty patch changes nothing and records nothing.
     pub async fn update_model(&self, principal: &Principal, name: &ModelName, patch: ModelPatch) -> Result<Model> {
+        let patch = patch.normalized();
         patch.validate(name)?;
         let permit = self.authorize(principal, Action::ModelUpdate, &model_subject(name.as_str())).await?;
         let mut tx = self.store().begin(&permit).await?;
@@ -241,8 +250,13 @@ impl Registry {
     /// artifact. The artifact must have been uploaded; its size is the
     /// artifact store's. A parent version must be one of this model's.
     pub async fn create_version(&self, principal: &Principal, model: &ModelName, new: NewVersion) -> Result<ModelVersion> {
+        let new = new.normalized()?;
         new.validate()?;
         let permit = self.authorize(principal, Action::VersionCreate, &model_subject(model.as_str())).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        lock_active_model(tx.as_mut(), model).await?;
+        // Checked under the write lock, which garbage collection holds while
+        // it deletes: the artifact cannot vanish between check and commit.
         let sha256 = &new.artifact.sha256;
         let Some(size) = self.artifacts().head(sha256).await? else {
             return Err(Error::invalid(
@@ -250,8 +264,6 @@ impl Registry {
                 format!("artifact `{sha256}` has not been uploaded; upload it with `POST /api/v1/artifacts` first"),
             ));
         };
-        let mut tx = self.store().begin(&permit).await?;
-        lock_active_model(tx.as_mut(), model).await?;
         if let Some(parent) = new.lineage.parent_version {
             if tx.version(model, parent).await?.is_none() {
                 return Err(Error::invalid("lineage.parent_version", format!("version `{parent}` of model `{model}` does not exist")));
@@ -413,21 +425,24 @@ impl Registry {
     }
 
     /// Removes uploaded artifacts that no version references and that are
-    /// older than `grace` (so an upload in progress, or one about to become
-    /// a version, is never taken), or only lists them with
-    /// [`GcMode::DryRun`]. For admins; a real run is one `artifact.gc` event
-    /// naming what it removed.
+    /// older than `grace` (so one about to become a version is left alone),
+    /// or only lists them with [`GcMode::DryRun`]. For admins; a real run is
+    /// one `artifact.gc` event naming what it removed.
+    ///
+    /// The whole collection runs under the registry's write lock: a version
+    /// is created only while holding it and checks its artifact under it, so
+    /// no version can come to point at an artifact being removed. The event
+    /// commits after the deletions; should that commit fail, the deletions
+    /// (of artifacts nothing referenced) stand without their event, and the
+    /// error is returned.
     pub async fn collect_garbage(&self, principal: &Principal, grace: Duration, mode: GcMode) -> Result<GcReport> {
         let permit = self.authorize(principal, Action::ArtifactGc, "artifacts").await?;
-        // Read just before collecting: a version created after this read
-        // points at an artifact younger than any sensible grace period, or
-        // one re-uploaded (which restarts its grace period).
+        let mut tx = self.store().begin(&permit).await?;
         let referenced = self.store().referenced_artifacts().await?;
         let report = self.artifacts().collect_garbage(|d| referenced.contains(d), grace, mode).await?;
         if matches!(mode, GcMode::Delete) && !report.removed.is_empty() {
             let removed: Vec<Value> = report.removed.iter().map(|a| json!({ "sha256": a.sha256.as_str(), "size": a.size })).collect();
             let after = json!({ "removed": removed, "removed_bytes": report.removed_bytes, "grace_seconds": grace.as_secs() });
-            let mut tx = self.store().begin(&permit).await?;
             let pending = event(tx.as_ref(), Action::ArtifactGc, "artifacts".to_string(), None, Some(after));
             tx.record(pending).await?;
             tx.commit().await?;
@@ -451,13 +466,16 @@ impl Registry {
     pub async fn verify_audit(&self, principal: &Principal) -> Result<Verification> {
         self.authorize(principal, Action::AuditVerify, "audit").await?;
         let head = self.store().head().await?;
-        self.inner.verification.get_or_run(self.inner.clock.as_ref(), self.inner.verify_reuse, head, || self.verify_now()).await
-    }
-
-    async fn verify_now(&self) -> Result<(std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>)> {
-        let verdict = repo::verify_chain(self.store()).await?;
-        let head = self.store().head().await?;
-        Ok((verdict, head))
+        let registry = self.clone();
+        let start = move || {
+            async move {
+                let verdict = repo::verify_chain(registry.store()).await?;
+                let head = registry.store().head().await?;
+                Ok((verdict, head))
+            }
+            .boxed()
+        };
+        self.inner.verification.get_or_run(self.inner.clock.as_ref(), self.inner.verify_reuse, head, start).await
     }
 
     /// The current time of the registry's clock (for reports).

@@ -1,12 +1,18 @@
-//! Serving audit-chain verifications: one at a time, and reused while fresh.
+//! Serving audit-chain verifications: one pass at a time, shared by every
+//! caller that arrives while it runs, and reused while the chain is unchanged.
+//!
+//! A pass runs as a task of its own, so a caller that gives up (a request
+//! timeout, a closed connection) does not throw the work away: the next
+//! caller picks up the same pass. The task ends with the pass; the runtime
+//! ends it at shutdown.
 
 use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use modelops_core::audit::{ChainBreak, ChainHead, VerifySummary};
 use modelops_core::clock::Clock;
-use modelops_core::Result;
-use std::future::Future;
+use modelops_core::{Error, Result};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::Mutex;
 
 /// The outcome of verifying the whole chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,39 +21,78 @@ pub struct Verification {
     pub verdict: std::result::Result<VerifySummary, ChainBreak>,
     /// The head recorded beside the events when the verification ended.
     pub head: Option<ChainHead>,
-    /// When this verification was made: earlier than now when it is reused.
+    /// When this verification started: earlier than now when it is reused.
     pub verified_at: DateTime<Utc>,
 }
 
-/// The last verification, behind an async lock that is held while a new
-/// one runs, so concurrent callers share one pass over the chain.
-#[derive(Debug, Default)]
+pub(crate) type Outcome = (std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>);
+type Pass = Shared<BoxFuture<'static, Result<Verification>>>;
+
+#[derive(Default)]
 pub(crate) struct Cache {
-    last: Mutex<Option<Verification>>,
+    state: Mutex<State>,
 }
 
-type Outcome = (std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>);
+#[derive(Default)]
+struct State {
+    last: Option<Verification>,
+    running: Option<Pass>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").finish_non_exhaustive()
+    }
+}
 
 impl Cache {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The last verification when it is younger than `reuse` and the chain
-    /// has not moved since (`head` is the head now), else a new one.
-    pub(crate) async fn get_or_run<F, Fut>(&self, clock: &dyn Clock, reuse: Duration, head: Option<ChainHead>, run: F) -> Result<Verification>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Outcome>>,
-    {
-        let mut last = self.last.lock().await;
-        let now = clock.now();
-        if let Some(previous) = last.as_ref() {
-            let age = now.signed_duration_since(previous.verified_at);
-            let fresh = age >= chrono::Duration::zero() && age.to_std().is_ok_and(|a| a < reuse);
-            if fresh && previous.head == head {
-                return Ok(previous.clone());
+    /// has not moved since (`head` is the head now); else the pass running
+    /// now; else a new pass started with `start`.
+    pub(crate) async fn get_or_run(
+        &self,
+        clock: &dyn Clock,
+        reuse: Duration,
+        head: Option<ChainHead>,
+        start: impl FnOnce() -> BoxFuture<'static, Result<Outcome>>,
+    ) -> Result<Verification> {
+        let pass = {
+            let mut state = self.state();
+            let now = clock.now();
+            if let Some(previous) = &state.last {
+                let age = now.signed_duration_since(previous.verified_at);
+                let fresh = age >= chrono::Duration::zero() && age.to_std().is_ok_and(|a| a < reuse);
+                if fresh && previous.head == head {
+                    return Ok(previous.clone());
+                }
+            }
+            match &state.running {
+                Some(pass) => pass.clone(),
+                None => {
+                    let task = tokio::spawn(start());
+                    let pass: Pass = async move {
+                        let (verdict, head) = task.await.map_err(|e| Error::Internal(format!("the audit verification task failed: {e}")))??;
+                        Ok(Verification { verdict, head, verified_at: now })
+                    }
+                    .boxed()
+                    .shared();
+                    state.running = Some(pass.clone());
+                    pass
+                }
+            }
+        };
+        let outcome = pass.clone().await;
+        let mut state = self.state();
+        if state.running.as_ref().is_some_and(|running| running.ptr_eq(&pass)) {
+            state.running = None;
+            if let Ok(verification) = &outcome {
+                state.last = Some(verification.clone());
             }
         }
-        let (verdict, head) = run().await?;
-        let verification = Verification { verdict, head, verified_at: now };
-        *last = Some(verification.clone());
-        Ok(verification)
+        outcome
     }
 }

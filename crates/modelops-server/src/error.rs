@@ -88,7 +88,8 @@ impl From<Error> for ApiError {
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ErrorKind::TooLarge => return ApiError::too_large(e.to_string()),
-            ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            // What is down, and how, is for the log: the message names the backend's error.
+            ErrorKind::Unavailable => return ApiError::unavailable("a dependency is unavailable; retry later").with_detail(e.to_string()),
             ErrorKind::Internal => return ApiError::internal(e.to_string()),
         };
         let reasons = match &e {

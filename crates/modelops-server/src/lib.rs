@@ -84,7 +84,8 @@ pub struct ServerConfig {
     pub body_idle_timeout: Duration,
     /// Requests other than artifact transfers handled at once; more are shed (503).
     pub max_concurrent_requests: usize,
-    /// Artifact uploads and downloads at once; more are shed (503).
+    /// Long requests (artifact uploads and downloads, the audit
+    /// verification) at once; more are shed (503).
     pub max_concurrent_transfers: usize,
 }
 

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use modelops_core::audit::{AuditEvent, ChainBreak, ChainHead};
-use modelops_core::model::{normalize_tag_keys, Model, ModelPatch, NewModel};
+use modelops_core::model::{Model, ModelPatch, NewModel};
 use modelops_core::name::ModelName;
 use modelops_core::version::{self as core_version, ArtifactSpec, ModelVersion, NewVersion, Sha256Hex, VersionPatch};
 use modelops_core::Error;
@@ -158,10 +158,10 @@ impl TryFrom<CreateModelRequest> for NewModel {
             intended_use: r.intended_use,
             restrictions: r.restrictions,
             risk_tier: r.risk_tier.into(),
-            tags: normalize_tag_keys(r.tags)?,
+            tags: r.tags,
             dependencies: parse_dependencies(r.dependencies)?,
         };
-        new.validate()?;
+        // Validated by the use case, once for every surface.
         Ok(new)
     }
 }
@@ -189,23 +189,22 @@ pub struct UpdateModelRequest {
     pub dependencies: Option<Vec<String>>,
 }
 
-impl UpdateModelRequest {
-    /// Converts and validates against the model being patched.
-    pub fn into_patch(self, name: &ModelName) -> Result<ModelPatch, Error> {
+impl TryFrom<UpdateModelRequest> for ModelPatch {
+    type Error = Error;
+    fn try_from(r: UpdateModelRequest) -> Result<Self, Error> {
         let patch = ModelPatch {
-            description: self.description,
-            owner: self.owner,
-            team: self.team,
-            business_purpose: self.business_purpose,
-            intended_use: self.intended_use,
-            restrictions: self.restrictions,
-            risk_tier: self.risk_tier.map(Into::into),
-            dependencies: self.dependencies.map(parse_dependencies).transpose()?,
+            description: r.description,
+            owner: r.owner,
+            team: r.team,
+            business_purpose: r.business_purpose,
+            intended_use: r.intended_use,
+            restrictions: r.restrictions,
+            risk_tier: r.risk_tier.map(Into::into),
+            dependencies: r.dependencies.map(parse_dependencies).transpose()?,
         };
         if patch.is_empty() {
             return Err(Error::invalid("body", "the update names no field to change"));
         }
-        patch.validate(name)?;
         Ok(patch)
     }
 }
@@ -541,9 +540,9 @@ impl TryFrom<CreateVersionRequest> for NewVersion {
             signature: r.signature.into(),
             card: r.card.into(),
             description: r.description,
-            tags: normalize_tag_keys(r.tags)?,
+            tags: r.tags,
         };
-        new.validate()?;
+        // Validated by the use case, once for every surface.
         Ok(new)
     }
 }
@@ -566,7 +565,6 @@ impl TryFrom<UpdateVersionRequest> for VersionPatch {
         if patch.is_empty() {
             return Err(Error::invalid("body", "the update names no field to change"));
         }
-        patch.validate()?;
         Ok(patch)
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use modelops_core::model::Model;
-use modelops_core::name::{quote, ModelName};
+use modelops_core::name::{quote, MAX_NAME_LEN};
 use modelops_core::page::{decode_token, encode_token, Direction, ModelOrder, Page};
 use modelops_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -45,8 +45,10 @@ impl ModelCursor {
             return Err(foreign(token, "was issued for a different ordering"));
         }
         // Names are bound as parameters: one a client forged (with a NUL,
-        // which PostgreSQL refuses) must be refused here as a bad token.
-        if ModelName::parse(c.n.clone()).is_err() {
+        // which PostgreSQL refuses) must be refused here as a bad token. Not
+        // the full name rules: a name stored under older rules is a valid
+        // position to continue from.
+        if c.n.contains('\0') || c.n.chars().count() > MAX_NAME_LEN {
             return Err(foreign(token, "is not a page token this server issued"));
         }
         Ok(c)

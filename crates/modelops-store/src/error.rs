@@ -19,7 +19,8 @@ pub(crate) fn db_err(err: sqlx::Error) -> Error {
                 }
                 // PostgreSQL: serialization failure, deadlock, too many connections, shutting down.
                 "40001" | "40P01" | "53300" | "57P01" | "57P03" => Error::Unavailable(format!("database busy: {db}")),
-                _ if db.is_unique_violation() => Error::Conflict(format!("conflicting change: {db}")),
+                // The constraint's text names tables and columns: not for clients.
+                _ if db.is_unique_violation() => Error::Conflict("a conflicting change was made at the same time; retry".into()),
                 _ => Error::Internal(format!("database error: {db}")),
             }
         }

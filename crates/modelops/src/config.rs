@@ -18,7 +18,8 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
-    /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests).
+    /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
+    /// max_concurrent_transfers).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:5000].
@@ -54,6 +55,9 @@ pub struct ServerArgs {
     /// Requests handled at once (artifact transfers apart); more answer 503 [default: 512].
     #[arg(long, env = "MODELOPS_MAX_CONCURRENT_REQUESTS")]
     pub max_concurrent_requests: Option<u64>,
+    /// Artifact uploads and downloads (and audit verifications) at once; more answer 503 [default: 64].
+    #[arg(long, env = "MODELOPS_MAX_CONCURRENT_TRANSFERS")]
+    pub max_concurrent_transfers: Option<u64>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -71,6 +75,7 @@ struct FileConfig {
     shutdown_grace: Option<u64>,
     verify_reuse: Option<u64>,
     max_concurrent_requests: Option<u64>,
+    max_concurrent_transfers: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -87,6 +92,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub verify_reuse: Duration,
     pub max_concurrent_requests: usize,
+    pub max_concurrent_transfers: usize,
 }
 
 impl ServerArgs {
@@ -128,10 +134,14 @@ impl ServerArgs {
         let body_idle_timeout = seconds("body_idle_timeout", self.body_idle_timeout.or(file.body_idle_timeout), 30)?;
         let shutdown_grace = seconds("shutdown_grace", self.shutdown_grace.or(file.shutdown_grace), 30)?;
         let verify_reuse = Duration::from_secs(self.verify_reuse.or(file.verify_reuse).unwrap_or(60));
-        let max_concurrent_requests = match self.max_concurrent_requests.or(file.max_concurrent_requests).unwrap_or(512) {
-            0 => bail!("invalid `max_concurrent_requests`: `0` must be at least 1"),
-            n => usize::try_from(n).with_context(|| format!("invalid `max_concurrent_requests`: `{n}` is too large"))?,
+        let count = |key: &str, value: Option<u64>, default: u64| -> anyhow::Result<usize> {
+            match value.unwrap_or(default) {
+                0 => bail!("invalid `{key}`: `0` must be at least 1"),
+                n => usize::try_from(n).with_context(|| format!("invalid `{key}`: `{n}` is too large")),
+            }
         };
+        let max_concurrent_requests = count("max_concurrent_requests", self.max_concurrent_requests.or(file.max_concurrent_requests), 512)?;
+        let max_concurrent_transfers = count("max_concurrent_transfers", self.max_concurrent_transfers.or(file.max_concurrent_transfers), 64)?;
         Ok(Config {
             addr,
             data_dir,
@@ -144,6 +154,7 @@ impl ServerArgs {
             shutdown_grace,
             verify_reuse,
             max_concurrent_requests,
+            max_concurrent_transfers,
         })
     }
 }

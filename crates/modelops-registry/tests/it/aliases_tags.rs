@@ -21,15 +21,15 @@ pub async fn aliases_set_move_and_delete(ctx: &Ctx) {
     assert_eq!(v2.aliases, ["champion"]);
     assert!(s.get_version(&m, 1).await.unwrap().aliases.is_empty(), "moving takes the alias off the old version");
     assert_eq!(s.get_version_by_alias(&m, &champion).await.unwrap().number, 2);
-    let event = chain(s.store(), 0, 100).await.pop().unwrap();
+    let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
     assert_eq!((event.actor.as_str(), event.action.as_str(), event.subject.as_str()), ("bob", "alias.set", "model/m/alias/champion"));
     assert_eq!(event.before, Some(serde_json::json!({"alias": "champion", "version": 1})));
     assert_eq!(event.after, Some(serde_json::json!({"alias": "champion", "version": 2})));
 
     // Setting it where it already points changes and records nothing.
-    let head = s.store().head().await.unwrap();
+    let head = ctx.store.head().await.unwrap();
     s.set_alias(&actor("ana"), &m, &champion, 2).await.unwrap();
-    assert_eq!(s.store().head().await.unwrap(), head);
+    assert_eq!(ctx.store.head().await.unwrap(), head);
 
     let challenger = AliasName::parse("challenger").unwrap();
     assert_not_found(s.set_alias(&actor("ana"), &m, &challenger, 3).await, "version", "m/3");
@@ -40,7 +40,7 @@ pub async fn aliases_set_move_and_delete(ctx: &Ctx) {
     assert_not_found(s.get_version_by_alias(&m, &champion).await, "alias", "m@champion");
     assert!(s.get_model(&m).await.unwrap().aliases.is_empty());
     assert!(s.get_version(&m, 2).await.unwrap().aliases.is_empty());
-    let event = chain(s.store(), 0, 100).await.pop().unwrap();
+    let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
     assert_eq!((event.action.as_str(), event.before, event.after), ("alias.delete", Some(serde_json::json!({"alias": "champion", "version": 2})), None));
     assert_not_found(s.delete_alias(&actor("ana"), &m, &champion).await, "alias", "m@champion");
 
@@ -70,7 +70,7 @@ pub async fn tags_on_models_and_versions(ctx: &Ctx) {
     assert!(s.get_version(&m, 1).await.unwrap().tags.is_empty(), "model and version tags are apart");
 
     s.set_tag(&actor("ana"), &on_model, &key, "bob@example.com").await.unwrap();
-    let event = chain(s.store(), 0, 100).await.pop().unwrap();
+    let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
     assert_eq!((event.action.as_str(), event.subject.as_str()), ("tag.set", "model/m"));
     assert_eq!(event.before, Some(serde_json::json!({"key": "owner.email", "value": "ana@example.com"})));
     assert_eq!(event.after, Some(serde_json::json!({"key": "owner.email", "value": "bob@example.com"})));
@@ -81,14 +81,14 @@ pub async fn tags_on_models_and_versions(ctx: &Ctx) {
     let version = s.get_version(&m, 1).await.unwrap();
     assert_eq!(version.tags, [("owner.email".to_string(), String::new())].into());
     assert_eq!(version.updated_at, start_time() + Duration::seconds(2));
-    let event = chain(s.store(), 0, 100).await.pop().unwrap();
+    let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
     assert_eq!((event.subject.as_str(), event.before.clone()), ("model/m/version/1", None));
 
     s.delete_tag(&actor("ana"), &on_model, &key).await.unwrap();
     assert!(s.get_model(&m).await.unwrap().tags.is_empty());
     s.delete_tag(&actor("ana"), &on_version, &key).await.unwrap();
     assert!(s.get_version(&m, 1).await.unwrap().tags.is_empty());
-    let event = chain(s.store(), 0, 100).await.pop().unwrap();
+    let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
     assert_eq!((event.action.as_str(), event.after.clone()), ("tag.delete", None));
     assert_not_found(s.delete_tag(&actor("ana"), &on_model, &key).await, "tag", "model/m:owner.email");
     assert_not_found(s.set_tag(&actor("ana"), &TagTarget::Version(m.clone(), 5), &key, "x").await, "version", "m/5");

@@ -30,51 +30,51 @@ pub async fn every_mutation_records_one_event(ctx: &Ctx) {
     let mut seq = 0;
 
     let model = s.create_model(&actor("ana"), new_model("m")).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "ana", "model.create", "model/m").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "ana", "model.create", "model/m").await;
     assert_eq!((e.sequence, e.before, e.after, e.time), (1, None, snap(&model), start_time()));
 
     ctx.clock.advance(Duration::seconds(1));
     let updated = s.update_model(&actor("bob"), &m, ModelPatch { team: Some("ml".into()), ..Default::default() }).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "bob", "model.update", "model/m").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "bob", "model.update", "model/m").await;
     assert_eq!((e.before, e.after, e.time), (snap(&model), snap(&updated), start_time() + Duration::seconds(1)));
 
     let v1 = s.create_version(&actor("carl"), &m, new_version()).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "carl", "version.create", "model/m/version/1").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "carl", "version.create", "model/m/version/1").await;
     assert_eq!((e.before, e.after), (None, snap(&v1)));
 
     let v1b = s.update_version(&actor("dana"), &m, 1, VersionPatch { description: Some("d".into()), card: None }).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "dana", "version.update", "model/m/version/1").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "dana", "version.update", "model/m/version/1").await;
     assert_eq!((e.before, e.after), (snap(&v1), snap(&v1b)));
 
     let champion = AliasName::parse("champion").unwrap();
     s.set_alias(&actor("eve"), &m, &champion, 1).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "eve", "alias.set", "model/m/alias/champion").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "eve", "alias.set", "model/m/alias/champion").await;
     assert_eq!((e.before, e.after), (None, Some(json!({"alias": "champion", "version": 1}))));
 
     s.delete_alias(&actor("eve"), &m, &champion).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "eve", "alias.delete", "model/m/alias/champion").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "eve", "alias.delete", "model/m/alias/champion").await;
     assert_eq!((e.before, e.after), (Some(json!({"alias": "champion", "version": 1})), None));
 
     let key = TagKey::parse("k").unwrap();
     s.set_tag(&actor("fay"), &TagTarget::Version(m.clone(), 1), &key, "v").await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "fay", "tag.set", "model/m/version/1").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "fay", "tag.set", "model/m/version/1").await;
     assert_eq!((e.before, e.after), (None, Some(json!({"key": "k", "value": "v"}))));
 
     s.delete_tag(&actor("fay"), &TagTarget::Version(m.clone(), 1), &key).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "fay", "tag.delete", "model/m/version/1").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "fay", "tag.delete", "model/m/version/1").await;
     assert_eq!((e.before, e.after), (Some(json!({"key": "k", "value": "v"})), None));
 
     let before = s.get_version(&m, 1).await.unwrap();
     let retired = s.retire_version(&actor("gus"), &m, 1).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "gus", "version.retire", "model/m/version/1").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "gus", "version.retire", "model/m/version/1").await;
     assert_eq!((e.before, e.after), (snap(&before), snap(&retired)));
 
     let before = s.get_model(&m).await.unwrap();
     let retired = s.retire_model(&actor("gus"), &m).await.unwrap();
-    let e = one_new_event(s.store(), &mut seq, "gus", "model.retire", "model/m").await;
+    let e = one_new_event(&*ctx.store, &mut seq, "gus", "model.retire", "model/m").await;
     assert_eq!((e.before, e.after), (snap(&before), snap(&retired)));
 
-    assert_eq!(verify_chain(s.store()).await.unwrap().unwrap().events, 10);
+    assert_eq!(verify_chain(&*ctx.store).await.unwrap().unwrap().events, 10);
 }
 
 pub async fn failed_mutations_record_nothing(ctx: &Ctx) {
@@ -83,7 +83,7 @@ pub async fn failed_mutations_record_nothing(ctx: &Ctx) {
     s.create_model(&actor("ana"), new_model("m")).await.unwrap();
     s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
     s.retire_version(&actor("ana"), &m, 1).await.unwrap();
-    let head = s.store().head().await.unwrap();
+    let head = ctx.store.head().await.unwrap();
     assert_kind(s.create_model(&actor("ana"), new_model("m")).await, ErrorKind::AlreadyExists);
     assert_kind(s.retire_version(&actor("ana"), &m, 1).await, ErrorKind::Conflict);
     assert_kind(s.get_model(&name("x")).await, ErrorKind::NotFound);
@@ -92,7 +92,7 @@ pub async fn failed_mutations_record_nothing(ctx: &Ctx) {
     assert_kind(s.create_version(&actor("ana"), &m, bad).await, ErrorKind::InvalidInput);
     // A no-op update changes and records nothing.
     s.update_model(&actor("ana"), &m, ModelPatch::default()).await.unwrap();
-    assert_eq!(s.store().head().await.unwrap(), head);
+    assert_eq!(ctx.store.head().await.unwrap(), head);
     assert_eq!(s.get_model(&m).await.unwrap().latest_version, Some(1));
 }
 
@@ -140,26 +140,26 @@ pub async fn list_events_filters_and_pages(ctx: &Ctx) {
     assert_invalid(s.list_events(&garbage).await, "page_token");
 
     // Listing returns the stored events as read_chain does.
-    assert_eq!(s.list_events(&q()).await.unwrap().items, chain(s.store(), 0, 100).await);
-    assert_eq!(chain(s.store(), 2, 2).await.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(s.list_events(&q()).await.unwrap().items, chain(&*ctx.store, 0, 100).await);
+    assert_eq!(chain(&*ctx.store, 2, 2).await.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3, 4]);
 }
 
 pub async fn chain_verifies_and_head_matches(ctx: &Ctx) {
     let s = &ctx.registry;
-    assert_eq!(s.store().head().await.unwrap(), None);
-    let empty = verify_chain(s.store()).await.unwrap().unwrap();
+    assert_eq!(ctx.store.head().await.unwrap(), None);
+    let empty = verify_chain(&*ctx.store).await.unwrap().unwrap();
     assert_eq!((empty.events, empty.head), (0, None));
     for i in 0..30 {
         s.create_model(&actor("ana"), new_model(&format!("m{i:02}"))).await.unwrap();
         s.create_version(&actor("ana"), &name(&format!("m{i:02}")), new_version()).await.unwrap();
         ctx.clock.advance(Duration::milliseconds(1));
     }
-    let events = chain(s.store(), 0, 1000).await;
+    let events = chain(&*ctx.store, 0, 1000).await;
     assert_eq!(events.len(), 60);
     assert_eq!(events[0].prev_hash, modelops_core::audit::GENESIS_HASH);
-    let head = s.store().head().await.unwrap().unwrap();
+    let head = ctx.store.head().await.unwrap().unwrap();
     assert_eq!(head, events[59].head());
-    let summary = verify_chain(s.store()).await.unwrap().unwrap();
+    let summary = verify_chain(&*ctx.store).await.unwrap().unwrap();
     assert_eq!((summary.events, summary.head), (60, Some(head)));
 }
 
@@ -173,14 +173,14 @@ pub async fn a_refusal_names_its_reasons_and_is_audited(ctx: &Ctx) {
     assert!(denial.reasons()[0].message.contains("`developer`"), "{err}");
     assert_not_found(s.get_model(&name("m")).await, "model", "m");
     // Nothing changed, but the refusal is on the record, in the chain.
-    let events = chain(s.store(), None, 10).await;
+    let events = chain(&*ctx.store, None, 10).await;
     assert_eq!(events.len(), 1);
     let e = &events[0];
     assert_eq!((e.actor.as_str(), e.action.as_str(), e.subject.as_str()), ("vera", "access.denied", "model/m"));
     let after = e.after.clone().unwrap();
     assert_eq!(after["action"], "model.create");
     assert_eq!(after["reasons"][0]["condition"], "role");
-    assert!(verify_chain(s.store()).await.unwrap().is_ok());
+    assert!(verify_chain(&*ctx.store).await.unwrap().is_ok());
     // Verifying the whole chain is for auditors and admins.
     assert_kind(s.verify_audit(&viewer).await, ErrorKind::Forbidden);
     let auditor = Principal::new("aude", [Role::Auditor]).unwrap();

@@ -133,7 +133,7 @@ pub async fn retire_model_retires_versions_and_aliases(ctx: &Ctx) {
 
     // Retiring the model recorded one event per version it retired (2 and 3,
     // not the already retired 1), then the model's own.
-    let events = chain(s.store(), 0, 100).await;
+    let events = chain(&*ctx.store, 0, 100).await;
     let tail: Vec<_> = events.iter().rev().take(3).rev().map(|e| (e.action.as_str(), e.subject.as_str())).collect();
     assert_eq!(tail, [("version.retire", "model/m/version/2"), ("version.retire", "model/m/version/3"), ("model.retire", "model/m")]);
     let v2 = &events[events.len() - 3];

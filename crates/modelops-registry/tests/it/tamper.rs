@@ -61,9 +61,9 @@ async fn build_chain(ctx: &Ctx) -> Vec<AuditEvent> {
     let champion = AliasName::parse("champion").unwrap();
     s.set_alias(&actor("ana"), &name("fraud"), &champion, 1).await.unwrap();
     s.set_alias(&actor("ana"), &name("fraud"), &champion, 2).await.unwrap();
-    let events = chain(s.store(), 0, 100).await;
+    let events = chain(&*ctx.store, 0, 100).await;
     assert_eq!(events.len(), 8);
-    assert!(verify_chain(s.store()).await.unwrap().is_ok());
+    assert!(verify_chain(&*ctx.store).await.unwrap().is_ok());
     events
 }
 
@@ -136,7 +136,6 @@ fn scenarios(events: &[AuditEvent], sqlite: bool) -> Vec<(&'static str, String, 
 }
 
 pub async fn triggers_refuse_rewriting_history(ctx: &Ctx) {
-    let s = &ctx.registry;
     let events = build_chain(ctx).await;
     let mut raw = RawConn::open(&ctx.raw).await;
     for (what, sql, _) in scenarios(&events, matches!(ctx.raw, Raw::Sqlite(_))) {
@@ -155,8 +154,8 @@ pub async fn triggers_refuse_rewriting_history(ctx: &Ctx) {
     assert!(raw.exec(head_back).await.is_err(), "the head moved backwards");
     assert!(raw.exec("UPDATE audit_head SET sequence = 9").await.is_err(), "the head moved past the events");
     assert!(raw.exec("DELETE FROM audit_head").await.is_err(), "the head was deleted");
-    assert_eq!(chain(s.store(), 0, 100).await, events);
-    assert!(verify_chain(s.store()).await.unwrap().is_ok());
+    assert_eq!(chain(&*ctx.store, 0, 100).await, events);
+    assert!(verify_chain(&*ctx.store).await.unwrap().is_ok());
 }
 
 pub async fn editing_and_deleting_events_is_detected(ctx: &Ctx) {

@@ -87,7 +87,7 @@ pub async fn retire_version_removes_its_aliases(ctx: &Ctx) {
     assert_not_found(s.get_version_by_alias(&m, &champion).await, "alias", "m@champion");
     assert_eq!(s.get_model(&m).await.unwrap().aliases, [("challenger".to_string(), 2)].into());
 
-    let event = chain(s.store(), 0, 100).await.pop().unwrap();
+    let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
     assert_eq!((event.action.as_str(), event.subject.as_str()), ("version.retire", "model/m/version/1"));
     assert_eq!(event.before.unwrap()["aliases"], serde_json::json!(["champion", "shadow"]));
 
@@ -181,6 +181,6 @@ pub async fn concurrent_creators_each_get_their_own_number(ctx: &Ctx) {
     assert_eq!(s.get_model(&name("m")).await.unwrap().latest_version, Some(100));
     let listed = s.list_versions(&name("m"), &VersionQuery { page: PageRequest::new(Some(1000), None).unwrap(), ..Default::default() }).await.unwrap();
     assert_eq!(listed.items.len(), 100);
-    let summary = verify_chain(s.store()).await.unwrap().unwrap();
+    let summary = verify_chain(&*ctx.store).await.unwrap().unwrap();
     assert_eq!(summary.events, 101);
 }

@@ -21,7 +21,7 @@ pub(crate) async fn healthz() -> Json<HealthResponse> {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, description = "Ready", body = HealthResponse), (status = 503, description = "Not ready", body = ErrorBody)))]
 pub(crate) async fn readyz(State(registry): State<Registry>) -> ApiResult<Json<HealthResponse>> {
-    match registry.store().head().await {
+    match registry.ready().await {
         Ok(_) => Ok(Json(HealthResponse { status: "ok".to_string() })),
         Err(e) => Err(ApiError::unavailable("the database is not reachable").with_detail(e.to_string())),
     }

@@ -25,10 +25,10 @@ mod versions;
 
 pub(crate) const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-/// Every route of the native API. Artifact transfers (uploads, downloads)
-/// and the JSON routes are limited apart: a transfer may take minutes and
-/// has its own idle timeout and slots, so slow transfers never hold the
-/// slots JSON requests need, and vice versa.
+/// Every route of the native API. Long requests (artifact uploads and
+/// downloads, the audit-chain verification) and the JSON routes are limited
+/// apart: a long request may take minutes and has slots of its own, so slow
+/// transfers never hold the slots JSON requests need, and vice versa.
 pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> OpenApiRouter<ApiState> {
     let json = OpenApiRouter::new()
         .routes(routes!(models::list_models, models::create_model))
@@ -41,12 +41,15 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(tags::set_model_tag, tags::delete_model_tag))
         .routes(routes!(tags::set_version_tag, tags::delete_version_tag))
         .routes(routes!(audit::list_events))
-        .routes(routes!(audit::verify_chain))
         .routes(routes!(artifacts::collect_garbage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::openapi_document));
-    let transfers = OpenApiRouter::new().routes(routes!(artifacts::upload_artifact)).routes(routes!(versions::download_artifact));
+    // Verifying millions of events may take longer than a JSON request may.
+    let transfers = OpenApiRouter::new()
+        .routes(routes!(artifacts::upload_artifact))
+        .routes(routes!(versions::download_artifact))
+        .routes(routes!(audit::verify_chain));
     let json = json.layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(overloaded))

@@ -8,7 +8,7 @@ use modelops_registry::Registry;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use modelops_core::model::NewModel;
+use modelops_core::model::{ModelPatch, NewModel};
 use modelops_core::page::{parse_tag_filter, ModelQuery, PageRequest};
 
 impl JsonRequest for CreateModelRequest {}
@@ -51,7 +51,7 @@ pub(crate) async fn update_model(
     ApiJson(request): ApiJson<UpdateModelRequest>,
 ) -> ApiResult<Json<ModelResponse>> {
     let name = path.model()?;
-    let patch = request.into_patch(&name)?;
+    let patch = ModelPatch::try_from(request)?;
     let model = registry.update_model(&principal, &name, patch).await?;
     Ok(Json(model.into()))
 }

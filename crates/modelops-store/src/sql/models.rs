@@ -20,8 +20,9 @@ use modelops_core::{Error, Result};
 use sqlx::QueryBuilder;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Rows per multi-row statement: far below SQLite's bind-parameter limit.
-const BATCH: usize = 200;
+/// Rows per multi-row statement: far below SQLite's bind-parameter limit,
+/// and small enough that the caps (100 tags, 100 dependencies) take two.
+const BATCH: usize = 50;
 
 fn version_not_found(model: &ModelName, number: u32) -> Error {
     Error::not_found("version", format!("{model}/{number}"))
@@ -225,7 +226,8 @@ impl Tx {
         let ids = self.model_ids(deps).await?;
         let mut rows = Vec::with_capacity(deps.len());
         for (position, dep) in deps.iter().enumerate() {
-            let id = ids.get(dep).ok_or_else(|| Error::invalid("dependencies", format!("`{dep}` is not a registered model")))?;
+            // The use case checked every dependency under this lock.
+            let id = ids.get(dep).ok_or_else(|| Error::Internal(format!("dependency `{dep}` vanished under the write lock")))?;
             rows.push((*id, position as i64));
         }
         for chunk in rows.chunks(BATCH) {

@@ -1,6 +1,6 @@
 // Rows → domain values, for both backends. Included as the `rows` module of
 // `sqlite.rs` and `postgres.rs`, whose hooks (`Db`, `DbRow`, `TimeCol`,
-// `time_from_db`) it uses; see `sql/mod.md` in ARCHITECTURE.md's store entry.
+// `time_from_db`) it uses; see the crate docs in `lib.rs`.
 
 use super::{time_from_db, Db, DbRow, TimeCol};
 use crate::error::{corrupt, db_err};

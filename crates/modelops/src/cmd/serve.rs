@@ -7,9 +7,13 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Temporary upload objects older than this are leftovers of a crash: no
-/// upload stays silent that long (the body idle timeout ends it first).
+/// Temporary upload objects not written to for this long are leftovers of a
+/// crash (an upload that stalls is ended by the body idle timeout, 30 s by
+/// default; one configured above an hour would be swept at a restart).
 const STALE_UPLOAD: Duration = Duration::from_secs(60 * 60);
+
+/// How long closing the pools may wait for connections still in use.
+const POOL_CLOSE: Duration = Duration::from_secs(5);
 
 /// Starts the server and runs until Ctrl-C or SIGTERM, then stops in order:
 /// stop accepting HTTP, give requests in flight `shutdown_grace` to finish
@@ -36,11 +40,14 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         request_timeout: config.request_timeout,
         body_idle_timeout: config.body_idle_timeout,
         max_concurrent_requests: config.max_concurrent_requests,
+        max_concurrent_transfers: config.max_concurrent_transfers,
         ..modelops_server::ServerConfig::default()
     };
     let state = modelops_server::AppState::new(registry, server_config);
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
-    let app = modelops_server::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    // Errors are logged once, by the server's own middleware, with their detail.
+    let trace = tower_http::trace::TraceLayer::new_for_http().on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
+    let app = modelops_server::router(state).layer(trace);
     let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on `{}`", config.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.database_url), artifacts = %config.artifacts_url, "modelops listening");
@@ -56,13 +63,20 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         let _ = stop_seen.wait_for(|stopped| *stopped).await;
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
-        served = server.into_future() => served?,
-        () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the shutdown grace period; stopping anyway"),
+    let served = tokio::select! {
+        served = server.into_future() => served,
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the shutdown grace period; stopping anyway");
+            Ok(())
+        }
+    };
+    // Closing waits for connections in use; those of abandoned requests may
+    // never come back.
+    if tokio::time::timeout(POOL_CLOSE, store.close()).await.is_err() {
+        tracing::warn!("database connections still in use after {} s; exiting without waiting", POOL_CLOSE.as_secs());
     }
-    store.close().await;
     tracing::info!("stopped");
-    Ok(())
+    Ok(served?)
 }
 
 /// Applies the database migrations and exits.

@@ -20,11 +20,40 @@ fn stalled_upload(s: &Server) -> TcpStream {
     conn
 }
 
+/// One raw request with a small body; the status line and the whole answer.
+fn send_upload(s: &Server, body: &[u8]) -> (String, String) {
+    let mut conn = TcpStream::connect(s.addr()).unwrap();
+    let head = format!(
+        "POST /api/v1/artifacts?filename=small.onnx HTTP/1.1\r\nhost: {}\r\nx-modelops-actor: quick\r\n\
+         content-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        s.addr(),
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(body).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    (answer.lines().next().unwrap_or_default().to_string(), answer)
+}
+
 #[test]
-fn a_stalled_upload_is_cut_off_and_does_not_starve_others() {
-    let s = Server::start_with(None, &["--body-idle-timeout", "2"]);
+fn a_stalled_upload_holds_only_a_transfer_slot_and_is_cut_off() {
+    let s = Server::start_with(None, &["--body-idle-timeout", "3", "--max-concurrent-transfers", "1"]);
     let mut slow = stalled_upload(&s);
-    // While it stalls, everyone else is served, writes included.
+    // Its handler holds the only transfer slot once the upload's temporary
+    // file exists; then another upload is shed at once with 503 rather than
+    // queued behind it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while walk(&s.path("data/artifacts/tmp")).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the stalled upload never started writing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, shed) = send_upload(&s, b"small");
+    assert!(status.starts_with("HTTP/1.1 503"), "{shed}");
+    assert!(shed.contains("as many requests as it allows"), "{shed}");
+    // JSON requests have slots of their own: writes and reads are served.
     for i in 0..10 {
         let out = s.cli("ana", &["models", "create", &format!("m{i}"), "--kind", "rules", "--risk-tier", "low"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -36,9 +65,12 @@ fn a_stalled_upload_is_cut_off_and_does_not_starve_others() {
     let _ = slow.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains(r#""field":"body""#) && answer.contains("sent nothing for 2 s"), "{answer}");
+    assert!(answer.contains(r#""field":"body""#) && answer.contains("sent nothing for 3 s"), "{answer}");
     let stored: Vec<_> = walk(&s.path("data/artifacts"));
     assert!(stored.is_empty(), "a stalled upload left {stored:?}");
+    // Its slot is free again.
+    let (status, answer) = send_upload(&s, b"small");
+    assert!(status.starts_with("HTTP/1.1 201"), "{answer}");
 }
 
 #[test]
