@@ -47,6 +47,14 @@ pub mod pattern {
         invisible_bmp!(),
         r"])?$"
     );
+    /// Free text ([`check_text`](crate::model::check_text)): no control
+    /// characters but tab, line feed and carriage return.
+    pub const TEXT: &str = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$";
+    /// Text that tells people apart (owner, team): no control characters but
+    /// tab and line breaks, and no invisible ones.
+    pub const IDENTIFYING_TEXT: &str = concat!(r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f", invisible_bmp!(), r"]*$");
+    /// An artifact's file name: a bare name, no `/` or backslash, no control characters.
+    pub const FILENAME: &str = r"^[^/\\\u0000-\u001f\u007f-\u009f]+$";
     /// [`AliasName`](super::AliasName): a letter, then letters, digits, `_`,
     /// `-`; not `latest` nor `v<digits>` (1–128 characters).
     pub const ALIAS: &str = r"^(?![Ll][Aa][Tt][Ee][Ss][Tt]$|[Vv][0-9]+$)[A-Za-z][A-Za-z0-9_-]*$";

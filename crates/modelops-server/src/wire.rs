@@ -122,17 +122,23 @@ pub struct CreateModelRequest {
     pub kind: ModelKind,
     pub risk_tier: RiskTier,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub description: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub owner: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub team: String,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub business_purpose: String,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub intended_use: String,
     /// Restrictions on use.
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub restrictions: String,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -172,16 +178,22 @@ impl TryFrom<CreateModelRequest> for NewModel {
 #[serde(deny_unknown_fields)]
 pub struct UpdateModelRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100_000)]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
     pub team: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100_000)]
     pub business_purpose: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100_000)]
     pub intended_use: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100_000)]
     pub restrictions: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_tier: Option<RiskTier>,
@@ -294,6 +306,7 @@ pub struct ListModelsParams {
 #[into_params(parameter_in = Query)]
 pub struct UploadArtifactParams {
     /// The file's name, echoed back; not part of the address.
+    #[param(max_length = 256)]
     pub filename: Option<String>,
     /// The digest the client expects; other content is refused and not kept.
     #[param(pattern = "^[0-9a-f]{64}$")]
@@ -321,6 +334,7 @@ pub struct GcRequest {
     /// day), so uploads in progress and versions about to be created from a
     /// fresh upload are never affected.
     #[serde(default)]
+    #[schema(maximum = 315_360_000)]
     pub grace_seconds: Option<u64>,
 }
 
@@ -367,6 +381,7 @@ pub struct ArtifactInput {
     /// As answered by `POST /api/v1/artifacts`: 64 lowercase hex digits.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
+    #[schema(min_length = 1, max_length = 256)]
     pub filename: String,
 }
 
@@ -381,12 +396,14 @@ pub struct ArtifactInfo {
 #[serde(deny_unknown_fields)]
 pub struct LineageWire {
     #[serde(default)]
+    #[schema(max_length = 2048)]
     pub dataset_uri: Option<String>,
     #[serde(default)]
     pub dataset_sha256: Option<String>,
     #[serde(default)]
     pub dataset_rows: Option<u64>,
     #[serde(default)]
+    #[schema(max_length = 2048)]
     pub code_commit: Option<String>,
     #[serde(default)]
     #[schema(value_type = BTreeMap<String, Object>)]
@@ -397,6 +414,7 @@ pub struct LineageWire {
     #[serde(default)]
     pub parent_version: Option<u32>,
     #[serde(default)]
+    #[schema(max_length = 2048)]
     pub mlflow_run_id: Option<String>,
 }
 
@@ -434,6 +452,7 @@ impl From<core_version::Lineage> for LineageWire {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureFieldWire {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
     pub dtype: DataType,
     /// Dimensions beyond the batch axis; `-1` for variable. Empty for scalars.
@@ -475,14 +494,19 @@ impl From<core_version::Signature> for SignatureWire {
 #[serde(deny_unknown_fields)]
 pub struct ModelCardWire {
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub markdown: String,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub intended_use: String,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub limitations: String,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub ethical_considerations: String,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub evaluation_data: String,
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
@@ -526,6 +550,7 @@ pub struct CreateVersionRequest {
     #[serde(default)]
     pub card: ModelCardWire,
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub description: String,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -553,6 +578,7 @@ impl TryFrom<CreateVersionRequest> for NewVersion {
 #[serde(deny_unknown_fields)]
 pub struct UpdateVersionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100_000)]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<ModelCardWire>,
@@ -645,6 +671,7 @@ pub struct SetAliasRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTagRequest {
+    #[schema(max_length = 5000)]
     pub value: String,
 }
 
@@ -707,7 +734,7 @@ pub struct AuditParams {
     pub action: Option<String>,
     /// RFC 3339; events at or after.
     pub since: Option<DateTime<Utc>>,
-    /// RFC 3339; events before.
+    /// RFC 3339; events before; later than `since` when both are given.
     pub until: Option<DateTime<Utc>>,
     #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,

@@ -47,6 +47,9 @@ pub(crate) async fn upload_artifact(
 /// than any upload or the step from upload to version takes.
 pub const DEFAULT_GC_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
+/// The longest grace period a collection takes: ten years, as the document says.
+const MAX_GC_GRACE_SECONDS: u64 = 315_360_000;
+
 impl JsonRequest for GcRequest {}
 
 /// Removes uploaded artifacts no version references, older than the grace
@@ -59,6 +62,9 @@ pub(crate) async fn collect_garbage(
     Actor(principal): Actor,
     ApiJson(request): ApiJson<GcRequest>,
 ) -> ApiResult<Json<GcResponse>> {
+    if let Some(seconds) = request.grace_seconds.filter(|s| *s > MAX_GC_GRACE_SECONDS) {
+        return Err(ApiError::invalid("grace_seconds", format!("`{seconds}` is more than ten years (`{MAX_GC_GRACE_SECONDS}` seconds)")));
+    }
     let grace = request.grace_seconds.map_or(DEFAULT_GC_GRACE, std::time::Duration::from_secs);
     let mode = if request.dry_run { GcMode::DryRun } else { GcMode::Delete };
     Ok(Json(state.registry.collect_garbage(&principal, grace, mode).await?.into()))

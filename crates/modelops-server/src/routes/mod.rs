@@ -3,9 +3,9 @@
 //! its documentation together.
 
 use crate::wire::ErrorBody;
-use modelops_core::name::{pattern, MAX_NAME_LEN, MAX_TAG_KEY_LEN};
+use modelops_core::name::{pattern, MAX_NAME_LEN, MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN};
 use utoipa::openapi::path::ParameterIn;
-use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{OpenApi, RefOr};
 use crate::error::ApiError;
 use crate::{ApiState, ServerConfig};
@@ -114,14 +114,73 @@ pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
         }
         object.properties.insert("name".to_string(), RefOr::T(Schema::Object(name)));
     }
+    // Text fields: the characters check_text and its kin refuse. utoipa takes
+    // patterns only as literals, so they are set here from core's constants.
+    let text_rules: &[(&str, &[&str], &str)] = &[
+        ("CreateModelRequest", &["description", "business_purpose", "intended_use", "restrictions"], pattern::TEXT),
+        ("CreateModelRequest", &["owner", "team"], pattern::IDENTIFYING_TEXT),
+        ("UpdateModelRequest", &["description", "business_purpose", "intended_use", "restrictions"], pattern::TEXT),
+        ("UpdateModelRequest", &["owner", "team"], pattern::IDENTIFYING_TEXT),
+        ("ModelCardWire", &["markdown", "intended_use", "limitations", "ethical_considerations", "evaluation_data"], pattern::TEXT),
+        ("LineageWire", &["dataset_uri", "code_commit", "mlflow_run_id"], pattern::TEXT),
+        ("SignatureFieldWire", &["name"], pattern::TEXT),
+        ("ArtifactInput", &["filename"], pattern::FILENAME),
+        ("CreateVersionRequest", &["description"], pattern::TEXT),
+        ("UpdateVersionRequest", &["description"], pattern::TEXT),
+        ("SetTagRequest", &["value"], pattern::TEXT),
+    ];
+    // Dependencies are model names.
+    for request in ["CreateModelRequest", "UpdateModelRequest"] {
+        let Some(RefOr::T(Schema::Object(object))) = doc.components.as_mut().and_then(|c| c.schemas.get_mut(request)) else { continue };
+        if let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut("dependencies") {
+            array.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(text(pattern::MODEL_NAME, MAX_NAME_LEN)))));
+        }
+    }
+    for (schema, fields, rule) in text_rules {
+        let Some(RefOr::T(Schema::Object(object))) = doc.components.as_mut().and_then(|c| c.schemas.get_mut(*schema)) else { continue };
+        for field in *fields {
+            set_pattern(object.properties.get_mut(*field), rule);
+        }
+    }
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if parameter.parameter_in == ParameterIn::Query && parameter.name == "filename" {
+                    if let Some(RefOr::T(schema)) = parameter.schema.as_mut() {
+                        set_pattern_on(schema, pattern::TEXT);
+                    }
+                }
+            }
+        }
+    }
     // Tag maps: their keys follow the tag-key rules.
     for request in ["CreateModelRequest", "CreateVersionRequest"] {
         let schema = doc.components.as_mut().and_then(|c| c.schemas.get_mut(request));
         if let Some(RefOr::T(Schema::Object(object))) = schema {
             if let Some(RefOr::T(Schema::Object(tags))) = object.properties.get_mut("tags") {
                 tags.property_names = Some(Box::new(Schema::Object(text(pattern::TAG_KEY, MAX_TAG_KEY_LEN))));
+                let value = ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_TAG_VALUE_LEN)).pattern(Some(pattern::TEXT)).build();
+                tags.additional_properties = Some(Box::new(AdditionalProperties::RefOr(RefOr::T(Schema::Object(value)))));
             }
         }
+    }
+}
+
+/// Sets `rule` on a string property, or on the string inside an optional one.
+fn set_pattern(property: Option<&mut RefOr<Schema>>, rule: &str) {
+    if let Some(RefOr::T(schema)) = property {
+        set_pattern_on(schema, rule);
+    }
+}
+
+fn set_pattern_on(schema: &mut Schema, rule: &str) {
+    match schema {
+        Schema::Object(object) => object.pattern = Some(rule.to_string()),
+        // `Option<String>` is documented as oneOf/anyOf [string, null] in some utoipa versions.
+        Schema::OneOf(one) => one.items.iter_mut().for_each(|s| if let RefOr::T(s) = s { set_pattern_on(s, rule) }),
+        Schema::AnyOf(any) => any.items.iter_mut().for_each(|s| if let RefOr::T(s) = s { set_pattern_on(s, rule) }),
+        _ => {}
     }
 }
 

@@ -126,6 +126,7 @@ async fn gc_removes_only_old_unreferenced_artifacts_and_records_it() {
     let events = events.body["events"].as_array().unwrap().clone();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["after"]["removed"][0]["sha256"], orphan_sha.as_str());
-    // Unknown fields are refused by name.
+    // Unknown fields and grace periods past the documented maximum are refused by name.
     app.call(Method::POST, "/api/v1/artifacts/gc", Some(json!({"grace": 0}))).await.invalid("grace");
+    app.call(Method::POST, "/api/v1/artifacts/gc", Some(json!({"grace_seconds": u64::MAX}))).await.invalid("grace_seconds");
 }
