@@ -16,6 +16,7 @@ mod harness;
 mod limits;
 mod models;
 mod tamper;
+mod upgrade;
 mod versions;
 
 /// Instantiates each `module::case` once per backend.
@@ -71,4 +72,5 @@ conformance!(
     limits::counts_are_capped,
     tamper::triggers_refuse_rewriting_history,
     tamper::editing_and_deleting_events_is_detected,
+    upgrade::legacy_events_keep_verifying_and_new_ones_continue_the_chain,
 );

@@ -14,20 +14,20 @@ use sqlx::Connection;
 use std::path::Path;
 use std::sync::Arc;
 
-enum RawConn {
+pub enum RawConn {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
 }
 
 impl RawConn {
-    async fn open(raw: &Raw) -> Self {
+    pub async fn open(raw: &Raw) -> Self {
         match raw {
             Raw::Sqlite(path) => RawConn::Sqlite(sqlite_conn(path).await),
             Raw::Postgres(options) => RawConn::Postgres(PgConnection::connect_with(&**options).await.unwrap()),
         }
     }
 
-    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+    pub async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
             RawConn::Sqlite(c) => sqlx::raw_sql(sql).execute(c).await.map(|_| ()),
             RawConn::Postgres(c) => sqlx::raw_sql(sql).execute(c).await.map(|_| ()),
