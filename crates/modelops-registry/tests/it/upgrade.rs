@@ -68,3 +68,35 @@ pub async fn legacy_events_keep_verifying_and_new_ones_continue_the_chain(ctx: &
     raw.exec("UPDATE audit_events SET encoding = 2 WHERE sequence = 2").await.unwrap();
     assert_eq!(verify_chain(&*ctx.store).await.unwrap().unwrap_err().sequence, 2);
 }
+
+/// `tests/fixtures/release-0.1.sqlite` was written by the first release
+/// (commit e8b8f7e) through its CLI: two models, two versions with float
+/// metrics and parameters, an alias moved, a tag, an update with non-ASCII
+/// text, a retired version — 9 events, head `fa20e4e2…`.
+#[tokio::test]
+async fn a_database_written_by_the_first_release_upgrades_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("modelops.db");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/release-0.1.sqlite"), &path).unwrap();
+    let clock = std::sync::Arc::new(modelops_core::clock::MockClock::new(start_time()));
+    let store: std::sync::Arc<dyn modelops_core::repo::Store> =
+        std::sync::Arc::new(modelops_store::SqliteStore::open(&path, clock.clone()).await.unwrap());
+    let old = chain(&*store, None, 100).await;
+    assert_eq!(old.len(), 9);
+    assert!(old.iter().all(|e| e.encoding == HashEncoding::Legacy));
+    let summary = verify_chain(&*store).await.unwrap().unwrap();
+    assert_eq!(summary.head.unwrap().hash, "fa20e4e2ce23338496514edbcafc3d2e5161ded7057b5850276ba166136b047d");
+
+    // Its data reads back, and the registry carries on where it stopped.
+    let registry = registry_for(store.clone(), clock, dir.path()).await;
+    let model = registry.get_model(&name("credit-risk")).await.unwrap();
+    assert_eq!((model.aliases.get("champion"), model.tags.get("owner.email").map(String::as_str)), (Some(&2), Some("ana@example.com")));
+    assert_eq!(registry.get_model(&name("fraud")).await.unwrap().dependencies, [name("credit-risk")]);
+    let v1 = registry.get_version(&name("credit-risk"), 1).await.unwrap();
+    assert_eq!(v1.lineage.hyperparameters["big"], json!(1e100));
+    let v3 = registry.create_version(&actor("ana"), &name("credit-risk"), new_version()).await.unwrap();
+    assert_eq!(v3.number, 3);
+    let all = chain(&*store, None, 100).await;
+    assert_eq!((all.len(), all[9].encoding), (10, HashEncoding::Jcs));
+    assert_eq!(verify_chain(&*store).await.unwrap().unwrap().events, 10);
+}

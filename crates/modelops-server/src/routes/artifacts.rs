@@ -22,6 +22,7 @@ use modelops_core::version::Sha256Hex;
     responses(
         (status = 201, description = "Stored", body = ArtifactResponse),
         (status = 200, description = "Identical content was already stored", body = ArtifactResponse),
+        (status = 408, description = "The body stopped arriving for longer than the idle timeout; nothing was kept", body = crate::wire::ErrorBody),
         WriteErrors))]
 pub(crate) async fn upload_artifact(
     State(state): State<ApiState>,
