@@ -71,8 +71,14 @@ fn is_json(headers: &HeaderMap) -> bool {
     mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
 }
 
-/// Deserializes a JSON body, naming the field at fault.
+/// Deserializes a JSON body, naming the field at fault. Every request body
+/// of this API is an object: serde would otherwise read an array as the
+/// struct's fields in order (`[]` as "all defaults").
 pub fn parse_json<T: JsonRequest>(bytes: &[u8]) -> Result<T, ApiError> {
+    let starts_an_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_an_object && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(ApiError::invalid("body", "the body must be a JSON object (`{…}`)"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => value,

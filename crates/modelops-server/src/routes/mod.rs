@@ -142,14 +142,32 @@ pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
             set_pattern(object.properties.get_mut(*field), rule);
         }
     }
+    if let Some(RefOr::T(Schema::Object(lineage))) = doc.components.as_mut().and_then(|c| c.schemas.get_mut("LineageWire")) {
+        set_pattern(lineage.properties.get_mut("dataset_sha256"), "^[0-9a-f]{64}$");
+    }
+    if let Some(RefOr::T(Schema::Object(field))) = doc.components.as_mut().and_then(|c| c.schemas.get_mut("SignatureFieldWire")) {
+        // Dimensions are positive, or -1 for variable (0 is refused too).
+        if let Some(RefOr::T(Schema::Array(shape))) = field.properties.get_mut("shape") {
+            let dimension = ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))).minimum(Some(-1)).build();
+            shape.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(dimension))));
+        }
+    }
+    // Query filters: no NUL (no stored value holds one); file names as text.
+    const FILTERS: [&str; 8] = ["owner", "team", "name_prefix", "q", "tag", "subject", "actor", "action"];
     for item in doc.paths.paths.values_mut() {
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for operation in operations.into_iter().flatten() {
             for parameter in operation.parameters.iter_mut().flatten() {
-                if parameter.parameter_in == ParameterIn::Query && parameter.name == "filename" {
-                    if let Some(RefOr::T(schema)) = parameter.schema.as_mut() {
-                        set_pattern_on(schema, pattern::TEXT);
-                    }
+                if parameter.parameter_in != ParameterIn::Query {
+                    continue;
+                }
+                let rule = match parameter.name.as_str() {
+                    "filename" => pattern::TEXT,
+                    name if FILTERS.contains(&name) => r"^[^\u0000]*$",
+                    _ => continue,
+                };
+                if let Some(RefOr::T(schema)) = parameter.schema.as_mut() {
+                    set_pattern_on(schema, rule);
                 }
             }
         }

@@ -213,3 +213,27 @@ async fn page_token_errors_quote_only_a_bounded_prefix() {
         assert!(message.len() < 300, "{} bytes", message.len());
     }
 }
+
+/// Found by schemathesis: serde reads a JSON array as a struct's fields in
+/// order, so `[]` was a collection with every default and `[1]` set an alias.
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let app = App::new().await;
+    app.create_model("m").await;
+    app.create_version("m", b"v1").await;
+    for (method, uri, body) in [
+        (Method::POST, "/api/v1/artifacts/gc", "[]"),
+        (Method::PUT, "/api/v1/models/m/aliases/champion", "[1]"),
+        (Method::POST, "/api/v1/models", "\"m\""),
+        (Method::PATCH, "/api/v1/models/m", "  [\"x\"]"),
+    ] {
+        let mut answer = app.call_raw(method.clone(), uri, body).await;
+        if answer.status == StatusCode::OK {
+            answer.status = StatusCode::IM_A_TEAPOT;
+        }
+        let message = answer.invalid("body");
+        assert!(message.contains("JSON object"), "{method} {uri}: {message}");
+    }
+    assert!(app.get("/api/v1/models/m").await.body["aliases"].as_object().unwrap().is_empty(), "no alias was set");
+    assert!(app.get("/api/v1/audit?action=artifact.gc").await.body["events"].as_array().unwrap().is_empty());
+}
