@@ -86,13 +86,20 @@ pub struct Model {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ModelState {
+    /// A retired model keeps its record but takes no more changes.
+    pub fn ensure_active(self, name: &ModelName) -> Result<()> {
+        match self {
+            ModelState::Active => Ok(()),
+            ModelState::Retired => Err(Error::Conflict(format!("model `{name}` is retired"))),
+        }
+    }
+}
+
 impl Model {
     /// A retired model keeps its record but takes no more changes.
     pub fn ensure_active(&self) -> Result<()> {
-        match self.state {
-            ModelState::Active => Ok(()),
-            ModelState::Retired => Err(Error::Conflict(format!("model `{}` is retired", self.name))),
-        }
+        self.state.ensure_active(&self.name)
     }
 
     /// The model as retiring leaves it: retired, with no aliases (they

@@ -25,7 +25,7 @@
 use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainRecord, ChainVerifier, PendingEvent, VerifySummary};
 use crate::auth::Permit;
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::{Model, ModelState};
 use crate::name::{AliasName, ModelName, TagKey};
 use crate::page::{ModelQuery, Page, VersionQuery};
 use crate::version::{ModelVersion, Sha256Hex, VersionState};
@@ -84,6 +84,9 @@ pub trait ModelWrites: Send {
     /// Reads the model and locks it until the transaction ends; `None` when
     /// there is no such model.
     async fn lock_model(&mut self, name: &ModelName) -> Result<Option<Model>>;
+    /// Like [`ModelWrites::lock_model`], reading only the model's state: for
+    /// changes that need nothing else of it (a new version, a tag on one).
+    async fn lock_model_state(&mut self, name: &ModelName) -> Result<Option<ModelState>>;
     /// Which of `names` are registered models (retired ones included).
     async fn existing_models(&mut self, names: &[ModelName]) -> Result<BTreeSet<ModelName>>;
     /// Inserts a model with its tags and dependencies (which must exist).

@@ -84,6 +84,11 @@ async fn lock_active_model(tx: &mut dyn WriteTx, name: &ModelName) -> Result<Mod
     Ok(model)
 }
 
+/// Locks an active model when nothing of it but its state is needed.
+async fn lock_active(tx: &mut dyn WriteTx, name: &ModelName) -> Result<()> {
+    tx.lock_model_state(name).await?.ok_or_else(|| Error::not_found("model", name))?.ensure_active(name)
+}
+
 /// A version of a model locked in `tx`, refusing an unknown or retired one.
 async fn active_version(tx: &mut dyn WriteTx, model: &ModelName, number: u32) -> Result<ModelVersion> {
     let version = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
@@ -254,7 +259,7 @@ impl Registry {
         new.validate()?;
         let permit = self.authorize(principal, Action::VersionCreate, &model_subject(model.as_str())).await?;
         let mut tx = self.store().begin(&permit).await?;
-        lock_active_model(tx.as_mut(), model).await?;
+        lock_active(tx.as_mut(), model).await?;
         // Checked under the write lock, which garbage collection holds while
         // it deletes: the artifact cannot vanish between check and commit.
         let sha256 = &new.artifact.sha256;
@@ -309,7 +314,7 @@ impl Registry {
         patch.validate()?;
         let permit = self.authorize(principal, Action::VersionUpdate, &version_subject(model.as_str(), number)).await?;
         let mut tx = self.store().begin(&permit).await?;
-        lock_active_model(tx.as_mut(), model).await?;
+        lock_active(tx.as_mut(), model).await?;
         let before = active_version(tx.as_mut(), model, number).await?;
         if patch.is_empty() {
             return Ok(before);
@@ -329,7 +334,7 @@ impl Registry {
     pub async fn retire_version(&self, principal: &Principal, model: &ModelName, number: u32) -> Result<ModelVersion> {
         let permit = self.authorize(principal, Action::VersionRetire, &version_subject(model.as_str(), number)).await?;
         let mut tx = self.store().begin(&permit).await?;
-        lock_active_model(tx.as_mut(), model).await?;
+        lock_active(tx.as_mut(), model).await?;
         let before = active_version(tx.as_mut(), model, number).await?;
         tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
         let after = before.retired(tx.now());
@@ -384,7 +389,7 @@ impl Registry {
         Ok(match target {
             TagTarget::Model(name) => (lock_active_model(tx, name).await?.tags, model_subject(name.as_str())),
             TagTarget::Version(name, number) => {
-                lock_active_model(tx, name).await?;
+                lock_active(tx, name).await?;
                 (active_version(tx, name, *number).await?.tags, version_subject(name.as_str(), *number))
             }
         })

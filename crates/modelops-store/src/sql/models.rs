@@ -11,7 +11,7 @@ use super::{time_to_db, Db, ThisStore};
 use crate::cursor::{paginate, push_prefix_filter, push_tag_filter, ModelCursor, VersionCursor};
 use crate::error::{db_err, is_unique_violation};
 use chrono::{DateTime, Utc};
-use modelops_core::model::Model;
+use modelops_core::model::{Model, ModelState};
 use modelops_core::name::{AliasName, ModelName};
 use modelops_core::page::{Direction, ModelOrder, ModelQuery, Page, VersionQuery};
 use modelops_core::repo::{ModelReads, ModelWrites};
@@ -266,6 +266,19 @@ impl ModelWrites for Tx {
         let model = model_from_row(&row)?;
         self.models.insert(model.name.clone(), col(&row, "id")?);
         Ok(Some(model))
+    }
+
+    async fn lock_model_state(&mut self, name: &ModelName) -> Result<Option<ModelState>> {
+        let row = sqlx::query(concat!("SELECT id, state FROM models WHERE name = $1", for_update!()))
+            .bind(name.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let state: String = col(&row, "state")?;
+        let state = ModelState::parse_field("state", &state).map_err(|e| crate::error::corrupt("model state", e))?;
+        self.models.insert(name.clone(), col(&row, "id")?);
+        Ok(Some(state))
     }
 
     async fn existing_models(&mut self, names: &[ModelName]) -> Result<BTreeSet<ModelName>> {
