@@ -125,6 +125,8 @@ pub struct ArtifactStore {
     /// local uploads and refuses to delete them, so only the code that chose
     /// the folder can sweep them (see [`ArtifactStore::sweep_temporaries`]).
     local_tmp: Option<PathBuf>,
+    /// The folder on disk, for the same stores: see [`ArtifactStore::head`].
+    local_root: Option<PathBuf>,
 }
 
 impl ArtifactStore {
@@ -133,7 +135,7 @@ impl ArtifactStore {
     /// A `LocalFileSystem` passed here works, but its staging files are not
     /// swept: open local folders with [`ArtifactStore::local`].
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        Self { store, prefix, max_size: None, clock: Arc::new(SystemClock), local_tmp: None }
+        Self { store, prefix, max_size: None, clock: Arc::new(SystemClock), local_tmp: None, local_root: None }
     }
 
     /// A store in a local folder, created if missing.
@@ -147,7 +149,7 @@ impl ArtifactStore {
             .map_err(|e| ArtifactError::Config(format!("cannot open artifact folder `{}`: {e}", dir.display())))?;
         let store = Self::new(Arc::new(fs), Path::default());
         // With the empty prefix, `tmp/…` in the store is `<root>/tmp/…` on disk.
-        Ok(Self { local_tmp: Some(root.join("tmp")), ..store })
+        Ok(Self { local_tmp: Some(root.join("tmp")), local_root: Some(root), ..store })
     }
 
     /// A store from configuration: a plain path or `file://` URL is a local
@@ -307,7 +309,20 @@ impl ArtifactStore {
     }
 
     /// The size of a stored artifact, or `None` when there is none.
+    ///
+    /// On a local folder this is one `stat` on the calling thread instead of
+    /// `object_store`'s hop to the blocking pool: version creation asks it
+    /// while holding the registry's write lock, where every microsecond is
+    /// every writer's.
     pub async fn head(&self, sha256: &Sha256Hex) -> Result<Option<u64>, ArtifactError> {
+        if let Some(root) = &self.local_root {
+            let path = root.join(self.address(sha256).as_ref());
+            return match std::fs::metadata(&path) {
+                Ok(meta) => Ok(Some(meta.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(ArtifactError::Unavailable(format!("read artifact metadata of `{}`: {e}", path.display()))),
+            };
+        }
         match self.store.head(&self.address(sha256)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),

@@ -207,12 +207,15 @@ pub fn router(state: AppState) -> Router {
 /// Logs every error answer once, with the request it answered: 5xx at
 /// error level with the detail the client was not told, 4xx at debug.
 pub async fn log_errors(request: Request, next: Next) -> Response {
+    // Cheap clones (shared buffers): this runs for every request.
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let uri = request.uri().clone();
+    let id = request.headers().get(REQUEST_ID_HEADER).cloned();
     let response = next.run(request).await;
     if let Some(report) = response.extensions().get::<ErrorReport>() {
         let status = report.status.as_u16();
+        let path = uri.path();
+        let request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
         if report.status.is_server_error() {
             tracing::error!(%method, %path, %request_id, status, code = report.code, detail = %report.detail, "request failed");
         } else {
