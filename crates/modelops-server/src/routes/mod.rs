@@ -83,10 +83,23 @@ async fn overloaded(error: tower::BoxError) -> axum::response::Response {
 /// rather than in each of the 20-odd `#[utoipa::path]` attributes, with the
 /// patterns core keeps beside the parsers.
 pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
+    const QUERY_FILTERS: [&str; 8] = ["owner", "team", "name_prefix", "q", "tag", "subject", "actor", "action"];
     for item in doc.paths.paths.values_mut() {
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for operation in operations.into_iter().flatten() {
             for parameter in operation.parameters.iter_mut().flatten() {
+                if parameter.parameter_in == ParameterIn::Query {
+                    // Filters: no NUL (no stored value holds one); file names as text.
+                    let rule = match parameter.name.as_str() {
+                        "filename" => pattern::TEXT,
+                        name if QUERY_FILTERS.contains(&name) => r"^[^\u0000]*$",
+                        _ => continue,
+                    };
+                    if let Some(RefOr::T(schema)) = parameter.schema.as_mut() {
+                        set_pattern_on(schema, rule);
+                    }
+                    continue;
+                }
                 if parameter.parameter_in != ParameterIn::Path {
                     continue;
                 }
@@ -150,26 +163,6 @@ pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
         if let Some(RefOr::T(Schema::Array(shape))) = field.properties.get_mut("shape") {
             let dimension = ObjectBuilder::new().schema_type(Type::Integer).format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))).minimum(Some(-1)).build();
             shape.items = ArrayItems::RefOrSchema(Box::new(RefOr::T(Schema::Object(dimension))));
-        }
-    }
-    // Query filters: no NUL (no stored value holds one); file names as text.
-    const FILTERS: [&str; 8] = ["owner", "team", "name_prefix", "q", "tag", "subject", "actor", "action"];
-    for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
-            for parameter in operation.parameters.iter_mut().flatten() {
-                if parameter.parameter_in != ParameterIn::Query {
-                    continue;
-                }
-                let rule = match parameter.name.as_str() {
-                    "filename" => pattern::TEXT,
-                    name if FILTERS.contains(&name) => r"^[^\u0000]*$",
-                    _ => continue,
-                };
-                if let Some(RefOr::T(schema)) = parameter.schema.as_mut() {
-                    set_pattern_on(schema, rule);
-                }
-            }
         }
     }
     // Tag maps: their keys follow the tag-key rules.
