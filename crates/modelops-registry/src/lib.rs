@@ -48,6 +48,8 @@ pub const VERIFY_REUSE: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Registry {
     inner: Arc<Inner>,
+    /// Outside `inner` so that setting it needs no unique access.
+    verify_reuse: Duration,
 }
 
 struct Inner {
@@ -55,7 +57,6 @@ struct Inner {
     artifacts: ArtifactStore,
     clock: Arc<dyn Clock>,
     verification: verify::Cache,
-    verify_reuse: Duration,
 }
 
 impl std::fmt::Debug for Registry {
@@ -107,21 +108,14 @@ async fn check_dependencies(tx: &mut dyn WriteTx, deps: &[ModelName]) -> Result<
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore, clock: Arc<dyn Clock>) -> Self {
-        Self { inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default(), verify_reuse: VERIFY_REUSE }) }
+        Self { inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default() }), verify_reuse: VERIFY_REUSE }
     }
 
     /// Serves an unchanged chain's last verification for `reuse` instead of
     /// [`VERIFY_REUSE`]; zero hashes the chain on every request (concurrent
     /// requests still share one pass).
     pub fn with_verify_reuse(self, reuse: Duration) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            store: shared.store.clone(),
-            artifacts: shared.artifacts.clone(),
-            clock: shared.clock.clone(),
-            verification: verify::Cache::default(),
-            verify_reuse: shared.verify_reuse,
-        });
-        Self { inner: Arc::new(Inner { verify_reuse: reuse, ..inner }) }
+        Self { verify_reuse: reuse, ..self }
     }
 
     /// Only the use cases reach the store: a transaction begun elsewhere
@@ -480,7 +474,7 @@ impl Registry {
             }
             .boxed()
         };
-        self.inner.verification.get_or_run(self.inner.clock.as_ref(), self.inner.verify_reuse, head, start).await
+        self.inner.verification.get_or_run(self.inner.clock.as_ref(), self.verify_reuse, head, start).await
     }
 
     /// The current time of the registry's clock (for reports).

@@ -5,6 +5,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Actor, ApiJson, ApiQuery, JsonRequest};
 use crate::wire::{ArtifactResponse, GcRequest, GcResponse, UploadArtifactParams};
 use modelops_artifacts::GcMode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use crate::ApiState;
 use axum::body::Body;
 use axum::extract::State;
@@ -34,10 +36,13 @@ pub(crate) async fn upload_artifact(
         check_text("filename", name, MAX_SHORT_TEXT_LEN)?;
     }
     let expected = params.sha256.map(|s| Sha256Hex::parse_field("sha256", s)).transpose()?;
-    let body = idle_timeout(body.into_data_stream(), state.body_idle_timeout);
+    let stalled = Arc::new(AtomicBool::new(false));
+    let body = idle_timeout(body.into_data_stream(), state.body_idle_timeout, stalled.clone());
     let stored = state.registry.upload_artifact(&principal, body, expected.as_ref()).await.map_err(|e| match e {
         // The stream said why it ended: the client stopped sending.
-        modelops_core::Error::InvalidInput { reason, .. } if reason.contains(STALLED) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", reason).with_field("body"),
+        modelops_core::Error::InvalidInput { reason, .. } if stalled.load(Ordering::Relaxed) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", reason).with_field("body")
+        }
         e => e.into(),
     })?;
     let status = if stored.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -71,24 +76,28 @@ pub(crate) async fn collect_garbage(
     Ok(Json(state.registry.collect_garbage(&principal, grace, mode).await?.into()))
 }
 
-/// Part of the error a stalled upload ends with.
-const STALLED: &str = "sent nothing for";
-
 /// Ends `body` with an error when no chunk arrives for `idle`, so a client
-/// that stops sending mid-upload releases its slot instead of holding it.
-fn idle_timeout<S, E>(body: S, idle: std::time::Duration) -> impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send
+/// that stops sending mid-upload releases its slot instead of holding it;
+/// `stalled` tells the handler that this, not a broken body, ended it.
+fn idle_timeout<S, E>(body: S, idle: std::time::Duration, stalled: Arc<AtomicBool>) -> impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
     E: std::fmt::Display,
 {
     use futures::StreamExt;
-    futures::stream::unfold(Some(Box::pin(body)), move |state| async move {
-        let mut body = state?;
-        match tokio::time::timeout(idle, body.next()).await {
-            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
-            Ok(Some(Err(e))) => Some((Err(e.to_string()), None)),
-            Ok(None) => None,
-            Err(_) => Some((Err(format!("the client {STALLED} {} s mid-upload", idle.as_secs())), None)),
+    futures::stream::unfold(Some(Box::pin(body)), move |state| {
+        let stalled = stalled.clone();
+        async move {
+            let mut body = state?;
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+                Ok(Some(Err(e))) => Some((Err(e.to_string()), None)),
+                Ok(None) => None,
+                Err(_) => {
+                    stalled.store(true, Ordering::Relaxed);
+                    Some((Err(format!("the client sent nothing for {} s mid-upload", idle.as_secs())), None))
+                }
+            }
         }
     })
 }
