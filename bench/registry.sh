@@ -3,7 +3,7 @@
 #
 # Starts the release server on an empty SQLite store, creates 10,000 versions
 # with distinct 4 KiB artifacts (bench/loadgen populate, 32 concurrent
-# clients), then drives get-by-alias, get-version and search with wrk at full
+# clients; every request carries the bootstrap admin's token), then drives get-by-alias, get-version and search with wrk at full
 # concurrency for $DURATION each, next to a bare axum handler measured with the
 # same wrk settings in the same run (the ceiling of loopback HTTP here).
 # Prints a table and writes bench/out/registry.json.
@@ -47,7 +47,7 @@ LUA
 run_wrk() { # name url [script]
     local script="$tmp/report.lua"; [ $# -ge 3 ] && script=$3
     local line
-    line=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$script" "$2" | tail -n 1)
+    line=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -H "$auth" -s "$script" "$2" | tail -n 1)
     echo "\"$1\": $line"
 }
 
@@ -56,16 +56,20 @@ wait_for http://127.0.0.1:5998/
 target/release/modelops serve --addr 127.0.0.1:5997 --data-dir "$tmp/data" --log warn & pids+=($!)
 wait_for http://127.0.0.1:5997/healthz
 
+# Every request is authenticated, as in production: the bootstrap admin's token.
+MODELOPS_TOKEN=$(cat "$tmp/data/admin.token")
+export MODELOPS_TOKEN
+auth="Authorization: Bearer $MODELOPS_TOKEN"
 echo "creating $VERSIONS versions with 4 KiB artifacts…" >&2
 create=$(target/release/modelops-loadgen populate --server http://127.0.0.1:5997 --versions "$VERSIONS")
-curl -fsS -X PUT -H 'content-type: application/json' -H 'x-modelops-actor: bench' \
-    -d '{"version": 1234}' http://127.0.0.1:5997/api/v1/models/bench/aliases/champion >/dev/null
+curl -fsS -X PUT -H 'content-type: application/json' -H "$auth" \
+    -d '{"version": 1234}' http://127.0.0.1:5997/api/v1/models/bench/aliases/staging >/dev/null
 
 {
     echo "{"
     echo "\"create_version\": $create,"
     run_wrk baseline http://127.0.0.1:5998/; echo ","
-    run_wrk get_by_alias http://127.0.0.1:5997/api/v1/models/bench/aliases/champion; echo ","
+    run_wrk get_by_alias http://127.0.0.1:5997/api/v1/models/bench/aliases/staging; echo ","
     run_wrk get_version http://127.0.0.1:5997/ "$tmp/get_version.lua"; echo ","
     run_wrk search "http://127.0.0.1:5997/api/v1/models?owner=bench&risk_tier=low&name_prefix=be&page_size=20"
     echo "}"

@@ -58,11 +58,14 @@ async fn baseline(addr: &str) -> anyhow::Result<()> {
 }
 
 async fn populate(server: &str, model: &str, versions: u64, artifact_bytes: usize, concurrency: u64) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency as usize).build()?;
+    // Every request carries the token (`MODELOPS_TOKEN`, the bootstrap admin's in bench/registry.sh).
+    let token = std::env::var("MODELOPS_TOKEN").context("MODELOPS_TOKEN must hold an API token")?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency as usize).default_headers(headers).build()?;
     let base = server.trim_end_matches('/').to_string();
     let created = client
         .post(format!("{base}/api/v1/models"))
-        .header("x-modelops-actor", "bench")
         .json(&serde_json::json!({"name": model, "kind": "onnx", "owner": "bench", "risk_tier": "low"}))
         .send()
         .await?;
@@ -117,7 +120,6 @@ async fn create_one(client: &reqwest::Client, base: &str, model: &str, i: u64, b
     }
     let uploaded: serde_json::Value = client
         .post(format!("{base}/api/v1/artifacts?filename=model-{i}.onnx"))
-        .header("x-modelops-actor", "bench")
         .header("content-type", "application/octet-stream")
         .body(body)
         .send()
@@ -129,7 +131,6 @@ async fn create_one(client: &reqwest::Client, base: &str, model: &str, i: u64, b
     let sha256 = uploaded["sha256"].as_str().context("upload answer has no `sha256`")?;
     client
         .post(format!("{base}/api/v1/models/{model}/versions"))
-        .header("x-modelops-actor", "bench")
         .json(&serde_json::json!({
             "artifact": {"sha256": sha256, "filename": format!("model-{i}.onnx")},
             "description": format!("bench version {i}"),

@@ -37,8 +37,22 @@ string_enum!(
         TagSet => "tag.set",
         TagDelete => "tag.delete",
         ArtifactGc => "artifact.gc",
+        ArtifactUpload => "artifact.upload",
         AuditVerify => "audit.verify",
         AccessDenied => "access.denied",
+        VersionSubmit => "version.submit",
+        VersionApprove => "version.approve",
+        VersionReject => "version.reject",
+        VersionPromote => "version.promote",
+        EvidenceAdd => "evidence.add",
+        ReviewRecord => "review.record",
+        PolicyLoad => "policy.load",
+        UserCreate => "user.create",
+        UserUpdate => "user.update",
+        TokenCreate => "token.create",
+        TokenRevoke => "token.revoke",
+        // Read: the inventory, the audit log and the reports, for any signed-in user.
+        Read => "read",
     }
 );
 
@@ -49,12 +63,30 @@ impl Action {
         match self {
             ModelCreate | ModelUpdate | VersionCreate | VersionUpdate | TagSet | TagDelete => &[Role::Developer, Role::Admin],
             ModelRetire | VersionRetire | AliasSet | AliasDelete => &[Role::Developer, Role::Deployer, Role::Admin],
-            ArtifactGc => &[Role::Admin],
+            VersionSubmit => &[Role::Developer, Role::Admin],
+            // Approvers are the risk officers the critical tier asks for.
+            VersionApprove | VersionReject => &[Role::Validator, Role::Approver, Role::Admin],
+            VersionPromote => &[Role::Deployer, Role::Admin],
+            EvidenceAdd => &[Role::Developer, Role::Validator, Role::Admin],
+            ReviewRecord => &[Role::Validator, Role::Approver, Role::Admin],
+            // Developers upload model artifacts, validators their reports.
+            ArtifactUpload => &[Role::Developer, Role::Validator, Role::Admin],
+            ArtifactGc | PolicyLoad | UserCreate | UserUpdate => &[Role::Admin],
+            // Everyone manages their own tokens; the use case asks for
+            // `admin` when the token is someone else's.
+            TokenCreate | TokenRevoke => Role::ALL,
+            Read => Role::ALL,
             // Re-hashing the whole chain is costly: only those who audit may ask.
             AuditVerify => &[Role::Auditor, Role::Admin],
             // Anyone may have their own refusal recorded.
             AccessDenied => Role::ALL,
         }
+    }
+
+    /// The roles that may perform this action, for documentation and the
+    /// endpoint × role table (the same list [`authorize`] checks).
+    pub fn roles(self) -> &'static [Role] {
+        self.allowed_roles()
     }
 }
 
@@ -63,6 +95,10 @@ impl Action {
 pub struct Principal {
     name: String,
     roles: BTreeSet<Role>,
+    /// The team the user belongs to, if any: a developer may change the
+    /// models of their team as well as those listing them as developers.
+    #[serde(default)]
+    team: Option<String>,
 }
 
 impl Principal {
@@ -74,7 +110,28 @@ impl Principal {
             return Err(Error::invalid("actor", format!("{} is not a valid actor name", quote(&name))));
         }
         crate::name::check_visible("actor", &name)?;
-        Ok(Self { name, roles: roles.into_iter().collect() })
+        Ok(Self { name, roles: roles.into_iter().collect(), team: None })
+    }
+
+    /// The principal as a member of `team` (empty: none).
+    pub fn with_team(mut self, team: impl Into<String>) -> Self {
+        let team = crate::name::to_nfc(team.into());
+        self.team = (!team.is_empty()).then_some(team);
+        self
+    }
+
+    pub fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The server itself, as the actor of what no user asked for (the
+    /// bootstrap admin, a policy given at start-up).
+    pub fn system() -> Self {
+        Self { name: "system".into(), roles: [Role::Admin].into(), team: None }
     }
 
     pub fn name(&self) -> &str {

@@ -9,6 +9,8 @@ pub enum ErrorKind {
     AlreadyExists,
     InvalidInput,
     Conflict,
+    /// No credentials, or credentials that identify no one (401).
+    Unauthenticated,
     Forbidden,
     /// The request body is larger than a configured limit.
     TooLarge,
@@ -31,6 +33,11 @@ pub enum Error {
     /// (e.g. updating a retired model).
     #[error("{0}")]
     Conflict(String),
+    /// The request carries no credentials, or a token that is wrong,
+    /// expired, revoked or belongs to a disabled user. The message never
+    /// contains the token.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
     /// Refused by authorisation or a governance gate; the denial lists every
     /// failing condition so a client can act on all of them at once.
     #[error("forbidden: {0}")]
@@ -54,6 +61,7 @@ impl Error {
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Unavailable(_) => ErrorKind::Unavailable,

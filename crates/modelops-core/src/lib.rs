@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod governance;
 pub mod model;
 pub mod name;
 pub mod page;

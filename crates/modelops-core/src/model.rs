@@ -77,6 +77,11 @@ pub struct Model {
     pub tags: BTreeMap<String, String>,
     /// Models whose output this model consumes.
     pub dependencies: Vec<ModelName>,
+    /// Who may push versions besides the owner and the owner's team; for
+    /// high and critical tiers none of them may approve a version.
+    pub developers: Vec<String>,
+    /// The validation metric a version must reach (policies read it).
+    pub validation: Option<ValidationTarget>,
     /// alias → version number.
     pub aliases: BTreeMap<String, u32>,
     pub state: ModelState,
@@ -102,11 +107,73 @@ impl Model {
         self.state.ensure_active(&self.name)
     }
 
+    /// Whether `principal` may change this model and push its versions:
+    /// admins, the owner, a listed developer, or a member of the model's
+    /// team. Refuses with the condition `developers` otherwise.
+    pub fn ensure_developer(&self, principal: &crate::auth::Principal) -> Result<()> {
+        let name = principal.name();
+        let allowed = principal.has_role(crate::auth::Role::Admin)
+            || self.owner == name
+            || self.developers.iter().any(|d| d == name)
+            || (!self.team.is_empty() && principal.team() == Some(self.team.as_str()));
+        if allowed {
+            return Ok(());
+        }
+        Err(Error::forbidden(
+            "developers",
+            format!("{} is not the owner, a listed developer or a member of the team of `{}`", quote(name), self.name),
+        ))
+    }
+
     /// The model as retiring leaves it: retired, with no aliases (they
     /// pointed at versions that are retired with it).
     pub fn retired(&self, at: DateTime<Utc>) -> Model {
         Model { state: ModelState::Retired, aliases: BTreeMap::new(), updated_at: at, ..self.clone() }
     }
+}
+
+/// The metric a validation must report, and the value it must reach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationTarget {
+    pub metric: String,
+    pub threshold: f64,
+}
+
+impl ValidationTarget {
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.metric;
+        if m.is_empty() || m.len() > 64 || !m.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+            return Err(Error::invalid("validation.metric", format!("{} is not a metric name (letters, digits, `_`, `-`, `.`; at most 64)", quote(m))));
+        }
+        if !self.threshold.is_finite() {
+            return Err(Error::invalid("validation.threshold", format!("`{}` is not a finite number", self.threshold)));
+        }
+        Ok(())
+    }
+}
+
+/// Developers listed on a model: at most this many.
+pub const MAX_DEVELOPERS: usize = 100;
+
+fn normalize_people(people: Vec<String>) -> Vec<String> {
+    people.into_iter().map(crate::name::to_nfc).collect()
+}
+
+fn check_developers(developers: &[String]) -> Result<()> {
+    if developers.len() > MAX_DEVELOPERS {
+        return Err(Error::invalid("developers", format!("`{}` developers given; at most {MAX_DEVELOPERS} are allowed", developers.len())));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, d) in developers.iter().enumerate() {
+        crate::auth::Principal::new(d.clone(), []).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => Error::invalid(format!("developers[{i}]"), reason),
+            other => other,
+        })?;
+        if !seen.insert(d) {
+            return Err(Error::invalid("developers", format!("{} is listed twice", quote(d))));
+        }
+    }
+    Ok(())
 }
 
 /// What a client supplies to register a model.
@@ -123,6 +190,8 @@ pub struct NewModel {
     pub risk_tier: RiskTier,
     pub tags: BTreeMap<String, String>,
     pub dependencies: Vec<ModelName>,
+    pub developers: Vec<String>,
+    pub validation: Option<ValidationTarget>,
 }
 
 impl NewModel {
@@ -132,6 +201,7 @@ impl NewModel {
         self.owner = crate::name::to_nfc(self.owner);
         self.team = crate::name::to_nfc(self.team);
         self.tags = normalize_tag_keys(self.tags)?;
+        self.developers = normalize_people(self.developers);
         Ok(self)
     }
 
@@ -149,6 +219,8 @@ impl NewModel {
             risk_tier: self.risk_tier,
             tags: self.tags,
             dependencies: self.dependencies,
+            developers: self.developers,
+            validation: self.validation,
             aliases: BTreeMap::new(),
             state: ModelState::Active,
             latest_version: None,
@@ -167,6 +239,10 @@ impl NewModel {
         check_text("intended_use", &self.intended_use, MAX_TEXT_LEN)?;
         check_text("restrictions", &self.restrictions, MAX_TEXT_LEN)?;
         check_tags(&self.tags)?;
+        check_developers(&self.developers)?;
+        if let Some(v) = &self.validation {
+            v.validate()?;
+        }
         check_dependencies(&self.name, &self.dependencies)
     }
 }
@@ -182,6 +258,9 @@ pub struct ModelPatch {
     pub restrictions: Option<String>,
     pub risk_tier: Option<RiskTier>,
     pub dependencies: Option<Vec<ModelName>>,
+    pub developers: Option<Vec<String>>,
+    /// `Some(None)` removes the target.
+    pub validation: Option<Option<ValidationTarget>>,
 }
 
 impl ModelPatch {
@@ -189,6 +268,7 @@ impl ModelPatch {
     pub fn normalized(mut self) -> Self {
         self.owner = self.owner.map(crate::name::to_nfc);
         self.team = self.team.map(crate::name::to_nfc);
+        self.developers = self.developers.map(normalize_people);
         self
     }
 
@@ -217,6 +297,12 @@ impl ModelPatch {
         if let Some(deps) = &self.dependencies {
             check_dependencies(name, deps)?;
         }
+        if let Some(devs) = &self.developers {
+            check_developers(devs)?;
+        }
+        if let Some(Some(v)) = &self.validation {
+            v.validate()?;
+        }
         Ok(())
     }
 
@@ -239,6 +325,12 @@ impl ModelPatch {
         }
         if let Some(deps) = &self.dependencies {
             next.dependencies.clone_from(deps);
+        }
+        if let Some(devs) = &self.developers {
+            next.developers.clone_from(devs);
+        }
+        if let Some(validation) = &self.validation {
+            next.validation.clone_from(validation);
         }
         next
     }

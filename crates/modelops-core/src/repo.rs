@@ -25,6 +25,7 @@
 use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainRecord, ChainVerifier, PendingEvent, VerifySummary};
 use crate::auth::Permit;
 use crate::error::Result;
+use crate::governance::{ApiToken, Approval, Evidence, Review, ScheduledReview, StoredPolicy, User};
 use crate::model::{Model, ModelState};
 use crate::name::{AliasName, ModelName, TagKey};
 use crate::page::{ModelQuery, Page, VersionQuery};
@@ -57,7 +58,8 @@ pub trait ModelReads: Send + Sync {
     async fn get_version(&self, model: &ModelName, number: u32) -> Result<ModelVersion>;
     async fn get_version_by_alias(&self, model: &ModelName, alias: &AliasName) -> Result<ModelVersion>;
     async fn list_versions(&self, model: &ModelName, query: &VersionQuery) -> Result<Page<ModelVersion>>;
-    /// Every artifact digest some version (retired ones too) points at.
+    /// Every artifact digest some version (retired ones too) or evidence
+    /// document points at.
     async fn referenced_artifacts(&self) -> Result<BTreeSet<Sha256Hex>>;
 }
 
@@ -133,15 +135,67 @@ pub trait AuditAppend: Send {
     async fn record(&mut self, event: PendingEvent) -> Result<AuditEvent>;
 }
 
+/// Reads of users, tokens and the governance records (approvals, evidence,
+/// reviews, policies). Lists are oldest first.
+#[async_trait]
+pub trait GovernanceReads: Send + Sync {
+    async fn get_user(&self, name: &str) -> Result<Option<User>>;
+    /// Every user, by name.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn count_users(&self) -> Result<u64>;
+    /// A token by its public id, with the stored hash of its secret and its
+    /// user: what authentication needs in one read.
+    async fn token_for_auth(&self, id: &str) -> Result<Option<(ApiToken, String, User)>>;
+    /// Tokens of one user, or of everyone, by creation time.
+    async fn list_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>>;
+    async fn approvals(&self, model: &ModelName, version: u32) -> Result<Vec<Approval>>;
+    async fn evidence(&self, model: &ModelName, version: u32) -> Result<Vec<Evidence>>;
+    /// Every review recorded for the model's versions.
+    async fn reviews(&self, model: &ModelName) -> Result<Vec<Review>>;
+    /// Every version with a next review date (the production versions), by
+    /// that date.
+    async fn review_schedule(&self) -> Result<Vec<ScheduledReview>>;
+    /// The policy loaded last, if any was.
+    async fn active_policy(&self) -> Result<Option<StoredPolicy>>;
+}
+
+/// Changes to users, tokens and governance records inside a transaction.
+/// Versions named here belong to a model locked in the transaction.
+#[async_trait]
+pub trait GovernanceWrites: Send {
+    /// `AlreadyExists` (`user`) when the name is taken.
+    async fn insert_user(&mut self, user: &User) -> Result<()>;
+    async fn lock_user(&mut self, name: &str) -> Result<Option<User>>;
+    /// Writes roles, team, disabled and `updated_at`.
+    async fn update_user(&mut self, user: &User) -> Result<()>;
+    /// Stores a token with the hash of its secret (never the secret).
+    async fn insert_token(&mut self, token: &ApiToken, secret_hash: &str) -> Result<()>;
+    async fn lock_token(&mut self, id: &str) -> Result<Option<ApiToken>>;
+    /// Writes `revoked_at`.
+    async fn update_token(&mut self, token: &ApiToken) -> Result<()>;
+    async fn version_approvals(&mut self, model: &ModelName, version: u32) -> Result<Vec<Approval>>;
+    async fn version_evidence(&mut self, model: &ModelName, version: u32) -> Result<Vec<Evidence>>;
+    async fn insert_approval(&mut self, approval: &Approval) -> Result<()>;
+    async fn insert_evidence(&mut self, evidence: &Evidence) -> Result<()>;
+    async fn insert_review(&mut self, review: &Review) -> Result<()>;
+    /// When the version is next reviewed; `None` clears it (no longer in production).
+    async fn set_next_review(&mut self, model: &ModelName, version: u32, at: Option<DateTime<Utc>>) -> Result<()>;
+    async fn next_review(&mut self, model: &ModelName, version: u32) -> Result<Option<DateTime<Utc>>>;
+    /// Stores a policy and makes it the active one (loading an earlier
+    /// policy's text again makes that one active again).
+    async fn insert_policy(&mut self, policy: &StoredPolicy) -> Result<()>;
+    async fn locked_policy(&mut self) -> Result<Option<StoredPolicy>>;
+}
+
 /// One change in progress. Dropping it rolls back.
 #[async_trait]
-pub trait WriteTx: ModelWrites + LabelWrites + AuditAppend {
+pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + AuditAppend {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
 /// A backend: every area's reads, and transactions for changes.
 #[async_trait]
-pub trait Store: ModelReads + AuditLog {
+pub trait Store: ModelReads + AuditLog + GovernanceReads {
     /// Begins a change for the permit's actor, taking the write lock and
     /// reading the chain head under it.
     async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;

@@ -45,6 +45,8 @@ async fn main() {
             risk_tier: RiskTier::Low,
             tags: [("env".to_string(), "bench".to_string())].into(),
             dependencies: vec![],
+            developers: vec![],
+            validation: None,
         };
         registry.create_model(&admin, new).await.unwrap();
     }
@@ -75,21 +77,21 @@ async fn main() {
     let secs = start.elapsed().as_secs_f64();
     println!("create_version: {versions} in {secs:.2}s = {:.0}/s", versions as f64 / secs);
 
-    let champion = AliasName::parse("champion").unwrap();
+    let staging = AliasName::parse("staging").unwrap();
     for name in &models {
-        registry.set_alias(&admin, name, &champion, 1).await.unwrap();
+        registry.set_alias(&admin, name, &staging, 1).await.unwrap();
     }
 
     for kind in ["get_version_by_alias", "get_version", "search"] {
         let start = Instant::now();
         let mut tasks = Vec::new();
         for t in 0..8 {
-            let (store, models, champion) = (registry.clone(), models.clone(), champion.clone());
+            let (store, models, staging) = (registry.clone(), models.clone(), staging.clone());
             tasks.push(tokio::spawn(async move {
                 for i in (t..reads).step_by(8) {
                     let model = &models[i % models.len()];
                     match kind {
-                        "get_version_by_alias" => drop(store.get_version_by_alias(model, &champion).await.unwrap()),
+                        "get_version_by_alias" => drop(store.get_version_by_alias(model, &staging).await.unwrap()),
                         "get_version" => drop(store.get_version(model, 1 + (i % 50) as u32).await.unwrap()),
                         _ => {
                             let q = ModelQuery { owner: Some(format!("owner-{}", i % 5)), page: PageRequest::new(Some(5), None).unwrap(), ..Default::default() };

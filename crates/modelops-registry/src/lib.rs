@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use futures::{FutureExt, Stream};
 use modelops_artifacts::{ArtifactStore, Download, GcMode, GcReport, StoredArtifact};
 use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, PendingEvent};
-use modelops_core::auth::{authorize, denial_permit, Action, Permit, Principal};
+use modelops_core::auth::{authorize, Action, Permit, Principal};
 use modelops_core::clock::Clock;
 use modelops_core::model::{Model, ModelPatch, NewModel, MAX_TAGS};
 use modelops_core::name::{check_tag_value, quote, AliasName, ModelName, TagKey};
@@ -36,7 +36,11 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod governance;
+pub mod reports;
 mod verify;
+pub use governance::{DecisionOutcome, DueReview, NewToken, TransitionOutcome, VersionGovernance};
+pub use modelops_governance::policy::{GateDecision, Policy, PolicyFormat};
 pub use verify::Verification;
 
 /// How long, by default, a verification of the whole audit chain is served
@@ -57,6 +61,9 @@ struct Inner {
     artifacts: ArtifactStore,
     clock: Arc<dyn Clock>,
     verification: verify::Cache,
+    /// The last policy parsed from the database, reused while its hash is
+    /// the active one.
+    policy: std::sync::RwLock<Option<Arc<Policy>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -65,21 +72,21 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-fn snapshot<T: serde::Serialize>(value: &T) -> Result<Value> {
+pub(crate) fn snapshot<T: serde::Serialize>(value: &T) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| Error::Internal(format!("cannot snapshot for the audit log: {e}")))
 }
 
-fn version_not_found(model: &ModelName, number: u32) -> Error {
+pub(crate) fn version_not_found(model: &ModelName, number: u32) -> Error {
     Error::not_found("version", format!("{model}/{number}"))
 }
 
 /// An event for the transaction's actor.
-fn event(tx: &dyn WriteTx, action: Action, subject: String, before: Option<Value>, after: Option<Value>) -> PendingEvent {
+pub(crate) fn event(tx: &dyn WriteTx, action: Action, subject: String, before: Option<Value>, after: Option<Value>) -> PendingEvent {
     PendingEvent { actor: tx.actor().to_string(), action: action.as_str().to_string(), subject, before, after }
 }
 
 /// Locks an active model, refusing an unknown or retired one.
-async fn lock_active_model(tx: &mut dyn WriteTx, name: &ModelName) -> Result<Model> {
+pub(crate) async fn lock_active_model(tx: &mut dyn WriteTx, name: &ModelName) -> Result<Model> {
     let model = tx.lock_model(name).await?.ok_or_else(|| Error::not_found("model", name))?;
     model.ensure_active()?;
     Ok(model)
@@ -108,7 +115,10 @@ async fn check_dependencies(tx: &mut dyn WriteTx, deps: &[ModelName]) -> Result<
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore, clock: Arc<dyn Clock>) -> Self {
-        Self { inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default() }), verify_reuse: VERIFY_REUSE }
+        Self {
+            inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default(), policy: std::sync::RwLock::new(None) }),
+            verify_reuse: VERIFY_REUSE,
+        }
     }
 
     /// Serves an unchanged chain's last verification for `reuse` instead of
@@ -120,7 +130,7 @@ impl Registry {
 
     /// Only the use cases reach the store: a transaction begun elsewhere
     /// would write without their checks.
-    fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
     }
 
@@ -136,25 +146,38 @@ impl Registry {
     /// Authorises `principal` for `action` on `subject`. A refusal is
     /// recorded as an `access.denied` event (in its own transaction: nothing
     /// else happens) and returned with its reasons.
-    async fn authorize(&self, principal: &Principal, action: Action, subject: &str) -> Result<Permit> {
+    pub(crate) async fn authorize(&self, principal: &Principal, action: Action, subject: &str) -> Result<Permit> {
         match authorize(principal, action) {
             Ok(permit) => Ok(permit),
+            // The refusal stands whether or not it could be recorded.
+            Err(Error::Forbidden(denial)) => Err(self.record_denial(principal, action, subject, denial, None).await),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Refuses (and records) a change by someone who is not among the
+    /// model's developers (see `Model::ensure_developer`). On refusal the
+    /// transaction is rolled back first: the denial is written in one of
+    /// its own, which could not begin while this one holds the write lock.
+    async fn ensure_developer(&self, tx: Box<dyn WriteTx>, principal: &Principal, model: &Model, action: Action, subject: &str) -> Result<Box<dyn WriteTx>> {
+        match model.ensure_developer(principal) {
+            Ok(()) => Ok(tx),
             Err(Error::Forbidden(denial)) => {
-                let after = json!({ "action": action.as_str(), "reasons": denial.reasons() });
-                let recorded = async {
-                    let mut tx = self.store().begin(&denial_permit(principal)).await?;
-                    let pending = event(tx.as_ref(), Action::AccessDenied, subject.to_string(), None, Some(after));
-                    tx.record(pending).await?;
-                    tx.commit().await
-                };
-                if let Err(e) = recorded.await {
-                    // The refusal stands whether or not it could be recorded.
-                    tracing::error!(error = %e, actor = principal.name(), %action, subject, "could not record a denial in the audit log");
-                }
-                Err(Error::Forbidden(denial))
+                drop(tx);
+                Err(self.record_denial(principal, action, subject, denial, None).await)
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Like [`Registry::ensure_developer`] when only the model's name is at
+    /// hand: admins pass without reading the model.
+    async fn ensure_developer_of(&self, mut tx: Box<dyn WriteTx>, principal: &Principal, name: &ModelName, action: Action, subject: &str) -> Result<Box<dyn WriteTx>> {
+        if principal.has_role(modelops_core::auth::Role::Admin) {
+            return Ok(tx);
+        }
+        let model = lock_active_model(tx.as_mut(), name).await?;
+        self.ensure_developer(tx, principal, &model, action, subject).await
     }
 
     // ------------------------------------------------------------ models
@@ -186,9 +209,11 @@ impl Registry {
     pub async fn update_model(&self, principal: &Principal, name: &ModelName, patch: ModelPatch) -> Result<Model> {
         let patch = patch.normalized();
         patch.validate(name)?;
-        let permit = self.authorize(principal, Action::ModelUpdate, &model_subject(name.as_str())).await?;
+        let subject = model_subject(name.as_str());
+        let permit = self.authorize(principal, Action::ModelUpdate, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let before = lock_active_model(tx.as_mut(), name).await?;
+        let mut tx = self.ensure_developer(tx, principal, &before, Action::ModelUpdate, &subject).await?;
         if patch.is_empty() {
             return Ok(before);
         }
@@ -219,6 +244,9 @@ impl Registry {
         tx.remove_aliases(&AliasScope::Model(name.clone())).await?;
         let numbers: Vec<u32> = versions.iter().map(|v| v.number).collect();
         tx.set_versions_state(name, &numbers, VersionState::Retired, now).await?;
+        for version in versions.iter().filter(|v| v.state == VersionState::Production) {
+            tx.set_next_review(name, version.number, None).await?;
+        }
         let after = before.retired(now);
         tx.update_model(&after).await?;
         for version in &versions {
@@ -241,7 +269,7 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        self.authorize(principal, Action::VersionCreate, "artifacts").await?;
+        self.authorize(principal, Action::ArtifactUpload, "artifacts").await?;
         Ok(self.artifacts().put_stream(body, expected).await?)
     }
 
@@ -251,9 +279,11 @@ impl Registry {
     pub async fn create_version(&self, principal: &Principal, model: &ModelName, new: NewVersion) -> Result<ModelVersion> {
         let new = new.normalized()?;
         new.validate()?;
-        let permit = self.authorize(principal, Action::VersionCreate, &model_subject(model.as_str())).await?;
+        let subject = model_subject(model.as_str());
+        let permit = self.authorize(principal, Action::VersionCreate, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, model, Action::VersionCreate, &subject).await?;
         // Checked under the write lock, which garbage collection holds while
         // it deletes: the artifact cannot vanish between check and commit.
         let sha256 = &new.artifact.sha256;
@@ -306,9 +336,11 @@ impl Registry {
     /// Changes a version's description or card; an empty patch records nothing.
     pub async fn update_version(&self, principal: &Principal, model: &ModelName, number: u32, patch: VersionPatch) -> Result<ModelVersion> {
         patch.validate()?;
-        let permit = self.authorize(principal, Action::VersionUpdate, &version_subject(model.as_str(), number)).await?;
+        let subject = version_subject(model.as_str(), number);
+        let permit = self.authorize(principal, Action::VersionUpdate, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, model, Action::VersionUpdate, &subject).await?;
         let before = active_version(tx.as_mut(), model, number).await?;
         if patch.is_empty() {
             return Ok(before);
@@ -316,7 +348,6 @@ impl Registry {
         let mut after = patch.apply(&before);
         after.updated_at = tx.now();
         tx.update_version(&after).await?;
-        let subject = version_subject(model.as_str(), number);
         let pending = event(tx.as_ref(), Action::VersionUpdate, subject, Some(snapshot(&before)?), Some(snapshot(&after)?));
         tx.record(pending).await?;
         tx.commit().await?;
@@ -333,6 +364,10 @@ impl Registry {
         tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
         let after = before.retired(tx.now());
         tx.update_version(&after).await?;
+        if before.state == VersionState::Production {
+            // Out of production: no more periodic reviews.
+            tx.set_next_review(model, number, None).await?;
+        }
         let subject = version_subject(model.as_str(), number);
         let pending = event(tx.as_ref(), Action::VersionRetire, subject, Some(snapshot(&before)?), Some(snapshot(&after)?));
         tx.record(pending).await?;
@@ -344,9 +379,16 @@ impl Registry {
 
     /// Points `alias` at a version. Setting it to the version it already
     /// points at changes nothing and records nothing.
+    ///
+    /// `champion` marks the production version: setting it is promotion
+    /// ([`Registry::promote_version`]), with its role and gates, from every
+    /// surface.
     pub async fn set_alias(&self, principal: &Principal, model: &ModelName, alias: &AliasName, number: u32) -> Result<ModelVersion> {
         if number == 0 {
             return Err(Error::invalid("version", "`0` is not a version number (1, 2, 3…)"));
+        }
+        if alias.as_str() == modelops_core::governance::CHAMPION {
+            return Ok(self.promote_version(principal, model, number).await?.version);
         }
         let subject = alias_subject(model.as_str(), alias.as_str());
         let permit = self.authorize(principal, Action::AliasSet, &subject).await?;
@@ -365,7 +407,14 @@ impl Registry {
         Ok(version)
     }
 
+    /// `champion` cannot be removed: production changes by promoting
+    /// another version or retiring this one.
     pub async fn delete_alias(&self, principal: &Principal, model: &ModelName, alias: &AliasName) -> Result<()> {
+        if alias.as_str() == modelops_core::governance::CHAMPION {
+            return Err(Error::Conflict(format!(
+                "`{model}@champion` marks the production version; promote another version or retire this one instead of removing it"
+            )));
+        }
         let subject = alias_subject(model.as_str(), alias.as_str());
         let permit = self.authorize(principal, Action::AliasDelete, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;

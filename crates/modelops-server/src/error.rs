@@ -86,6 +86,7 @@ impl From<Error> for ApiError {
             ErrorKind::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "invalid_input"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ErrorKind::TooLarge => return ApiError::too_large(e.to_string()),
             // What is down, and how, is for the log: the message names the backend's error.
@@ -110,7 +111,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let report = ErrorReport { status: self.status, code: self.code, detail: self.detail.unwrap_or_else(|| self.message.clone()) };
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field, reasons: self.reasons } };
+        let unauthenticated = self.status == StatusCode::UNAUTHORIZED;
         let mut response = (self.status, Json(body)).into_response();
+        if unauthenticated {
+            // RFC 9110 §11.6.1: a 401 names the schemes it accepts. Basic is
+            // there for the MLflow client (`MLFLOW_TRACKING_PASSWORD`).
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"modelops\", Basic realm=\"modelops\""),
+            );
+        }
         response.extensions_mut().insert(report);
         response
     }

@@ -182,6 +182,8 @@ pub struct RawPath {
     version: Option<String>,
     alias: Option<String>,
     key: Option<String>,
+    user: Option<String>,
+    id: Option<String>,
 }
 
 /// Path parameters of a route.
@@ -233,6 +235,23 @@ impl ApiPath {
         Ok(AliasName::parse(segment(&self.0.alias, "alias")?)?)
     }
 
+    /// A user name as given (NUL refused; unknown names are 404s).
+    pub fn user(&self) -> Result<String, ApiError> {
+        let user = segment(&self.0.user, "user")?;
+        modelops_core::name::check_filter("user", user)?;
+        Ok(user.to_string())
+    }
+
+    /// A token's public id.
+    pub fn token_id(&self) -> Result<String, ApiError> {
+        let id = segment(&self.0.id, "id")?;
+        let ok = id.len() == modelops_core::governance::TOKEN_ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        if !ok {
+            return Err(ApiError::invalid("id", format!("{} is not a token id (12 lowercase hex characters)", quote(id))));
+        }
+        Ok(id.to_string())
+    }
+
     pub fn tag_key(&self) -> Result<TagKey, ApiError> {
         let key = segment(&self.0.key, "key")?;
         TagKey::parse(key).map_err(|e| ApiError::invalid("key", e.to_string()))
@@ -252,6 +271,11 @@ pub fn parse_version(value: &str) -> Result<u32, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Actor(pub Principal);
 
+/// The principal the authentication middleware found, in the request's
+/// extensions.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
 impl<S> FromRequestParts<S> for Actor
 where
     S: Send + Sync,
@@ -260,6 +284,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(Authenticated(principal)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Actor(principal.clone()));
+        }
+        // A router built without the middleware (a surface mounted on its own).
         let identity = Identity::from_ref(state);
         Ok(Actor(identity.authenticator().authenticate(&parts.headers).await?))
     }

@@ -62,3 +62,52 @@ impl Authenticator for TrustedHeader {
         })
     }
 }
+
+/// Authentication by API token, the default: `Authorization: Bearer
+/// <token>`, or HTTP Basic with the token as the password (what the MLflow
+/// client sends from `MLFLOW_TRACKING_USERNAME/PASSWORD`; the user name is
+/// not trusted, the token says who it is). `X-Modelops-Actor` identifies no
+/// one. A request without credentials, or with a token that is malformed,
+/// unknown, wrong, expired or revoked, or whose user is disabled, answers
+/// 401; the token never appears in a message or a log line.
+#[derive(Debug, Clone)]
+pub struct TokenAuthenticator {
+    registry: modelops_registry::Registry,
+}
+
+impl TokenAuthenticator {
+    pub fn new(registry: modelops_registry::Registry) -> Self {
+        Self { registry }
+    }
+}
+
+/// The token a request carries, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>> {
+    use base64::Engine;
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || Error::Unauthenticated("the `Authorization` header is not `Bearer <token>` or `Basic <base64 of user:token>`".into());
+    let value = value.to_str().map_err(|_| bad())?;
+    let (scheme, rest) = value.trim().split_once(' ').ok_or_else(bad)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Some(rest.to_string()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| bad())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+        let (_, password) = decoded.split_once(':').ok_or_else(bad)?;
+        return Ok(Some(password.to_string()));
+    }
+    Err(bad())
+}
+
+#[async_trait]
+impl Authenticator for TokenAuthenticator {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal> {
+        let token = bearer_token(headers)?
+            .ok_or_else(|| Error::Unauthenticated("this endpoint needs a token: send `Authorization: Bearer <token>` (see `modelops login`)".into()))?;
+        self.registry.authenticate(&token).await
+    }
+}

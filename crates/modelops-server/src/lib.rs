@@ -67,6 +67,7 @@ mod routes;
 pub mod wire;
 
 pub use error::{ApiError, ApiResult, ErrorReport};
+pub use routes::access;
 pub use extract::parse_json;
 
 /// The header carrying a request's id, taken from the client or made.
@@ -156,7 +157,8 @@ impl FromRef<ApiState> for identity::Identity {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "modelops", description = "Native REST API of modelops: model inventory, versions, artifacts, aliases, tags and the audit log.\n\nEvery request may name its actor in `X-Modelops-Actor`; without authentication configured that actor holds every role, and a request without the header acts as `anonymous`."),
+    info(title = "modelops", description = "Native REST API of modelops: model inventory, versions, artifacts, aliases, tags, governance (lifecycle, gates, approvals, evidence, reviews, policy, reports), users and tokens, and the audit log.\n\nEvery route but `/healthz`, `/readyz` and this document needs an API token: `Authorization: Bearer <token>` (or HTTP Basic with the token as password). Without one, or with a wrong, expired or revoked one, the answer is 401; a role that may not is 403 with every failing condition in `error.reasons`."),
+    modifiers(&BearerAuth),
     tags(
         (name = "models", description = "The model inventory"),
         (name = "versions", description = "Immutable versions of a model"),
@@ -164,6 +166,10 @@ impl FromRef<ApiState> for identity::Identity {
         (name = "aliases", description = "Movable names for versions"),
         (name = "tags", description = "Key/value tags on models and versions"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "lifecycle", description = "Submit, approve, reject, promote; gates, evidence and periodic reviews"),
+        (name = "identity", description = "Users and API tokens"),
+        (name = "policy", description = "The governance policy: gates per risk tier as CEL conditions"),
+        (name = "reports", description = "Inventory, model governance and EU AI Act Annex IV reports"),
         (name = "health", description = "Liveness and readiness"),
     ),
     // Query parameters reference these enums; utoipa does not collect
@@ -171,6 +177,18 @@ impl FromRef<ApiState> for identity::Identity {
     components(schemas(wire::Direction, wire::ModelOrder))
 )]
 struct ApiDoc;
+
+/// Declares the token scheme and applies it to the whole document.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("mdo_<id>_<secret>").build()));
+        doc.security = Some(vec![SecurityRequirement::new("token", Vec::<String>::new())]);
+    }
+}
 
 /// The OpenAPI document and the routes, built together so no route can go
 /// undocumented.
@@ -193,15 +211,37 @@ pub fn router(state: AppState) -> Router {
     let (native, _) = api(&config).split_for_parts();
     let native = native.with_state(ApiState::from_ref(&state));
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let identity = state.identity.clone();
     Router::new()
         .merge(native)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.json_body_limit))
+        .layer(axum::middleware::from_fn_with_state(identity, authenticate))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(log_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The routes anyone may call, without a token.
+pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", routes::OPENAPI_PATH];
+
+/// Identifies the caller of every route but the public ones before any
+/// handler runs (so no route, present or future, answers without a valid
+/// token: 401 first), and hands the principal to the [`extract::Actor`]
+/// extractor through the request's extensions.
+async fn authenticate(axum::extract::State(identity): axum::extract::State<identity::Identity>, mut request: Request, next: Next) -> Response {
+    if PUBLIC_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    match identity.authenticator().authenticate(request.headers()).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(extract::Authenticated(principal));
+            next.run(request).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 /// Logs every error answer once, with the request it answered: 5xx at

@@ -5,20 +5,27 @@
 //! (`migrations/sqlite`, `migrations/postgres`, embedded at build time and run
 //! at connect), and [`connect`], which picks a backend from the database URL
 //! once at start-up. Both implement the area traits of
-//! `modelops_core::repo`: reads (`ModelReads`, `AuditLog`) on the store, and
-//! changes (`ModelWrites`, `LabelWrites`, `AuditAppend`) on the write
-//! transaction `Store::begin` opens, which takes the write lock (SQLite:
+//! `modelops_core::repo`: reads (`ModelReads`, `AuditLog`, `GovernanceReads`)
+//! on the store, and changes (`ModelWrites`, `LabelWrites`,
+//! `GovernanceWrites`, `AuditAppend`) on the write transaction
+//! `Store::begin` opens, which takes the write lock (SQLite:
 //! `BEGIN IMMEDIATE`; PostgreSQL: the `audit_head` row `FOR UPDATE`) and
 //! reads the chain head under it.
 //!
 //! The store holds no domain rule: what may change and what a change implies
 //! (retired → conflict, the retire cascade, no-op updates, the parent
-//! version) is decided in core and `modelops-registry`; here are SQL and row
+//! version, roles, separation of duties, the governance gates) is decided in
+//! core, `modelops-governance` and `modelops-registry`; here are SQL and row
 //! mapping only. The audit log is append-only, also inside the database
-//! (triggers refuse UPDATE and DELETE of `audit_events`).
+//! (triggers refuse UPDATE and DELETE of `audit_events`), and so is the
+//! governance record (`approvals`, `evidence`, `reviews`, `policies`).
 //!
-//! Layout: one file per area under `sql/` (`models.rs`: models and versions;
-//! `labels.rs`: aliases and tags; `audit.rs`; `tx.rs`: the transaction;
+//! Layout: one file per area under `sql/` (`models.rs`: models and versions,
+//! with a model's developers and validation target as JSON in
+//! `models.governance`; `labels.rs`: aliases and tags; `governance.rs`: users
+//! and API tokens (only a token secret's hash is stored), approvals,
+//! evidence, reviews and the review schedule, and the policies loaded, the
+//! newest being the active one; `audit.rs`; `tx.rs`: the transaction;
 //! `rows.rs`: row mapping), written once in the SQL both dialects agree on
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`) and compiled into each
 //! backend module by `shared_sql!`; `sqlite.rs` and `postgres.rs` hold what
@@ -52,6 +59,9 @@ macro_rules! shared_sql {
         }
         mod audit {
             include!("sql/audit.rs");
+        }
+        mod governance {
+            include!("sql/governance.rs");
         }
     };
 }

@@ -32,7 +32,7 @@ fn time_from_db(v: DateTime<Utc>) -> Result<DateTime<Utc>> {
 macro_rules! model_select {
     () => {
         "SELECT m.id, m.name, m.kind, m.description, m.owner, m.team, m.business_purpose, m.intended_use, \
-         m.restrictions, m.risk_tier, m.state, m.latest_version, m.created_at, m.created_by, m.updated_at, \
+         m.restrictions, m.risk_tier, m.state, m.latest_version, m.governance, m.created_at, m.created_by, m.updated_at, \
          (SELECT COALESCE(json_object_agg(t.key, t.value), '{}')::text FROM model_tags t WHERE t.model_id = m.id) AS tags, \
          (SELECT COALESCE(json_agg(d.name ORDER BY md.position), '[]')::text FROM model_dependencies md \
             JOIN models d ON d.id = md.depends_on WHERE md.model_id = m.id) AS dependencies, \

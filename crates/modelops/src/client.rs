@@ -1,6 +1,12 @@
-//! The HTTP client the CLI commands share: base URL, actor header, one-line
-//! errors from the server's [`ErrorBody`], streamed uploads and downloads
-//! with a progress bar.
+//! The HTTP client the CLI commands share: base URL, the API token, one-line
+//! errors from the server's [`ErrorBody`] (a 403 adds its reasons, one per
+//! line), streamed uploads and downloads with a progress bar, and the
+//! credentials file `modelops login` writes.
+//!
+//! The token comes from `--token`, else `MODELOPS_TOKEN`, else the
+//! credentials file's entry for the server. It is sent as `Authorization:
+//! Bearer` and never printed: not in `--help`, not in `Debug` output, not in
+//! an error message.
 //!
 //! Requests and answers are the server's own wire types ([`RequestBody`],
 //! [`Answer`]), so a field renamed on the server breaks this build instead of
@@ -11,16 +17,18 @@ use anyhow::{anyhow, bail, Context};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use modelops_server::wire::{
-    ArtifactResponse, AuditList, CreateModelRequest, CreateVersionRequest, ErrorBody, GcRequest, GcResponse, ModelList, ModelResponse, SetAliasRequest,
-    SetTagRequest, TagResponse, UpdateModelRequest, UpdateVersionRequest, VerifyResponse, VersionList, VersionResponse,
+    ArtifactResponse, AuditList, CreateModelRequest, CreateTokenRequest, CreateUserRequest, CreateVersionRequest, DecisionRequest, DecisionResponse,
+    DueReviewList, ErrorBody, EvidenceRequest, EvidenceResponse, GateResponse, GcRequest, GcResponse, GovernanceResponse, LoadPolicyRequest, ModelList,
+    ModelResponse, NewTokenResponse, PolicyResponse, ReviewRequest, ReviewResponse, SetAliasRequest, SetTagRequest, TagResponse, TokenList,
+    TokenResponse, TransitionResponse, UpdateModelRequest, UpdateUserRequest, UpdateVersionRequest, UserList, UserResponse, VerifyResponse,
+    VersionList, VersionResponse, WhoAmIResponse,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
-
-pub const ACTOR_HEADER: &str = "x-modelops-actor";
 
 /// A wire type an endpoint answers with.
 pub trait Answer: DeserializeOwned {
@@ -45,6 +53,20 @@ answers!(
     AuditList => "an audit page",
     VerifyResponse => "a chain verification",
     GcResponse => "an artifact collection report",
+    WhoAmIResponse => "a caller's identity",
+    UserResponse => "a user",
+    UserList => "a user list",
+    TokenResponse => "a token",
+    NewTokenResponse => "a new token",
+    TokenList => "a token list",
+    TransitionResponse => "a lifecycle transition",
+    DecisionResponse => "a decision",
+    GateResponse => "a gate decision",
+    GovernanceResponse => "a version's governance record",
+    EvidenceResponse => "a piece of evidence",
+    ReviewResponse => "a review",
+    DueReviewList => "a list of due reviews",
+    PolicyResponse => "a policy",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.
@@ -57,6 +79,44 @@ impl RequestBody for UpdateVersionRequest {}
 impl RequestBody for SetAliasRequest {}
 impl RequestBody for SetTagRequest {}
 impl RequestBody for GcRequest {}
+impl RequestBody for CreateUserRequest {}
+impl RequestBody for UpdateUserRequest {}
+impl RequestBody for CreateTokenRequest {}
+impl RequestBody for DecisionRequest {}
+impl RequestBody for EvidenceRequest {}
+impl RequestBody for ReviewRequest {}
+impl RequestBody for LoadPolicyRequest {}
+
+/// An API token: shown by no `Debug`, `Display` or help text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let token = s.trim();
+        if token.is_empty() {
+            return Err("the token is empty".into());
+        }
+        Ok(Self(token.to_string()))
+    }
+}
 
 /// Where the server is and who is asking.
 #[derive(Debug, Clone, clap::Args)]
@@ -64,29 +124,53 @@ pub struct ClientArgs {
     /// Server to talk to.
     #[arg(long, global = true, env = "MODELOPS_SERVER", default_value = "http://127.0.0.1:5000")]
     pub server: String,
-    /// Who acts; recorded in the audit log [default: $USER].
-    #[arg(long, global = true, env = "MODELOPS_ACTOR")]
-    pub actor: Option<String>,
+    /// API token [default: the one `modelops login` saved for the server].
+    #[arg(long, global = true, env = "MODELOPS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<Secret>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
 }
 
-pub struct Client {
-    http: reqwest::Client,
-    base: String,
-    actor: String,
-}
-
-impl Client {
-    pub fn new(args: &ClientArgs) -> anyhow::Result<Self> {
-        let base = args.server.trim_end_matches('/').to_string();
+impl ClientArgs {
+    /// The server's base URL, checked, without a trailing `/`: also the key
+    /// of its entry in the credentials file.
+    pub fn base_url(&self) -> anyhow::Result<String> {
+        let base = self.server.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("invalid `--server`: `{base}` must start with http:// or https://");
         }
-        let actor = args.actor.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "anonymous".to_string());
+        Ok(base)
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<Secret>,
+}
+
+impl Client {
+    /// A client with the token of `--token`, `MODELOPS_TOKEN` or the
+    /// credentials file, in that order; without any, requests go without
+    /// one (and protected routes answer 401 saying how to sign in).
+    pub fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+        let base = args.base_url()?;
+        let token = match &args.token {
+            Some(token) => Some(token.clone()),
+            None => Credentials::load()?.token_for(&base),
+        };
+        Self::build(base, token)
+    }
+
+    /// A client with exactly this token (`modelops login` checks one before saving it).
+    pub fn with_token(args: &ClientArgs, token: Secret) -> anyhow::Result<Self> {
+        Self::build(args.base_url()?, Some(token))
+    }
+
+    fn build(base: String, token: Option<Secret>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().user_agent(concat!("modelops-cli/", env!("CARGO_PKG_VERSION"))).build()?;
-        Ok(Self { http, base, actor })
+        Ok(Self { http, base, token })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -94,7 +178,11 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, self.url(path)).header(ACTOR_HEADER, &self.actor)
+        let builder = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token.expose()),
+            None => builder,
+        }
     }
 
     async fn send(&self, builder: RequestBuilder) -> anyhow::Result<Response> {
@@ -102,7 +190,7 @@ impl Client {
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(error_from(response).await)
+        Err(error_from(response, self.token.as_ref()).await)
     }
 
     /// Sends a request built on `method path` and decodes the answer as `T`.
@@ -130,6 +218,12 @@ impl Client {
     /// A POST without a body, e.g. `…/retire`.
     pub async fn post<T: Answer>(&self, path: &str) -> anyhow::Result<T> {
         self.call(Method::POST, path, |r| r).await
+    }
+
+    /// A text answer (a report), as sent.
+    pub async fn get_text<Q: Serialize + ?Sized>(&self, path: &str, query: &Q) -> anyhow::Result<String> {
+        let response = self.send(self.request(Method::GET, path).query(query)).await?;
+        response.text().await.map_err(|e| anyhow!("cannot read the server's answer to `GET {path}`: {}", root_cause(&e)))
     }
 
     /// A DELETE; the server answers 204 without a body.
@@ -183,6 +277,69 @@ impl Client {
         }
         tmp.persist(dest).with_context(|| format!("cannot write `{}`", dest.display()))?;
         Ok(digest)
+    }
+}
+
+/// The file `modelops login` writes: one token per server,
+/// `[servers."<base url>"] token = "…"`, readable by its owner only.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerCredentials>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerCredentials {
+    pub token: String,
+}
+
+impl std::fmt::Debug for ServerCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerCredentials { token: *** }")
+    }
+}
+
+pub const CREDENTIALS_FILE: &str = "credentials.toml";
+
+impl Credentials {
+    /// The folder the credentials file lives in: `$MODELOPS_CONFIG_DIR`, else
+    /// `$XDG_CONFIG_HOME/modelops`, else `$HOME/.config/modelops`.
+    pub fn dir() -> Option<PathBuf> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        var("MODELOPS_CONFIG_DIR")
+            .or_else(|| var("XDG_CONFIG_HOME").map(|d| d.join("modelops")))
+            .or_else(|| var("HOME").map(|d| d.join(".config").join("modelops")))
+    }
+
+    pub fn path() -> Option<PathBuf> {
+        Self::dir().map(|d| d.join(CREDENTIALS_FILE))
+    }
+
+    /// The saved credentials; none when there is no file (or no home).
+    pub fn load() -> anyhow::Result<Self> {
+        let Some(path) = Self::path() else { return Ok(Self::default()) };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(anyhow!("cannot read the credentials file `{}`: {e}", path.display())),
+        };
+        // toml's message quotes the offending line, which may hold a token: give the position only.
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().and_then(|span| text.get(..span.start)).map(|before| before.matches('\n').count() + 1);
+            let at = line.map(|n| format!(" at line {n}")).unwrap_or_default();
+            anyhow!("the credentials file `{}` is not valid{at}; fix it, or remove it and run `modelops login`", path.display())
+        })
+    }
+
+    pub fn token_for(&self, base: &str) -> Option<Secret> {
+        self.servers.get(base).map(|s| Secret::new(s.token.clone()))
+    }
+
+    /// The file's text.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string(self)?)
     }
 }
 
@@ -245,19 +402,51 @@ fn decode_answer<T: Answer>(method: &Method, path: &str, body: &[u8]) -> anyhow:
 }
 
 /// Turns the server's [`ErrorBody`] into one line; any other body (a proxy's
-/// HTML page, say) is shown shortened, on one line.
-async fn error_from(response: Response) -> anyhow::Error {
+/// HTML page, say) is shown shortened, on one line. A 401 says how to sign
+/// in; a 403 lists every failing condition below, one per line. The token
+/// is cut out of whatever the server said.
+async fn error_from(response: Response, token: Option<&Secret>) -> anyhow::Error {
     let status = response.status();
     let body = response.bytes().await.unwrap_or_default();
-    let message = match serde_json::from_slice::<ErrorBody>(&body) {
-        Ok(error) => error.error.message,
-        Err(_) => one_line(&String::from_utf8_lossy(&body), 300),
+    error_message(status, &body, token)
+}
+
+fn error_message(status: StatusCode, body: &[u8], token: Option<&Secret>) -> anyhow::Error {
+    let (message, reasons) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) => (error.error.message, error.error.reasons),
+        Err(_) => (one_line(&String::from_utf8_lossy(body), 300), Vec::new()),
     };
-    let message = if message.is_empty() { "the server gave no reason".to_string() } else { message };
+    let message = if message.is_empty() { "the server gave no reason".to_string() } else { lines_joined(&message) };
     let reason = status.canonical_reason().unwrap_or("");
-    match status {
-        StatusCode::INTERNAL_SERVER_ERROR => anyhow!("the server failed ({} {reason}): {message}", status.as_u16()),
-        _ => anyhow!("{message} ({} {reason})", status.as_u16()),
+    let code = status.as_u16();
+    let text = match status {
+        StatusCode::INTERNAL_SERVER_ERROR => format!("the server failed ({code} {reason}): {message}"),
+        StatusCode::UNAUTHORIZED => format!("{message} ({code} {reason}); sign in with `modelops login` or set MODELOPS_TOKEN"),
+        StatusCode::FORBIDDEN => {
+            let mut text = format!("{message} ({code} {reason})");
+            for r in &reasons {
+                text.push_str(&format!("\n  - {}: {}", r.condition, lines_joined(&r.message)));
+            }
+            text
+        }
+        _ => format!("{message} ({code} {reason})"),
+    };
+    anyhow!(redact_token(text, token))
+}
+
+/// A message of several lines (a parser's, say) as one: its lines joined by `; `.
+pub fn lines_joined(text: &str) -> String {
+    if !text.contains('\n') {
+        return text.to_string();
+    }
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
+/// `text` with every occurrence of the token replaced by `***`.
+fn redact_token(text: String, token: Option<&Secret>) -> String {
+    match token {
+        Some(token) if !token.expose().is_empty() && text.contains(token.expose()) => text.replace(token.expose(), "***"),
+        _ => text,
     }
 }
 
@@ -302,6 +491,34 @@ mod tests {
     fn a_wire_answer_decodes() {
         let page: AuditList = decode_answer(&Method::GET, "/api/v1/audit", br#"{"events": [], "next_page_token": "abc"}"#).unwrap();
         assert_eq!(page.next_page_token.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn a_401_says_how_to_sign_in_and_never_shows_the_token() {
+        let token = Secret::new("abc.s3cr3t");
+        let body = br#"{"error": {"code": "unauthenticated", "message": "the token `abc.s3cr3t` is unknown"}}"#;
+        let line = error_message(StatusCode::UNAUTHORIZED, body, Some(&token)).to_string();
+        assert_eq!(line, "the token `***` is unknown (401 Unauthorized); sign in with `modelops login` or set MODELOPS_TOKEN");
+        assert_eq!(format!("{token:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn a_403_lists_every_reason_on_its_own_line() {
+        let body = br#"{"error": {"code": "forbidden", "message": "the gate refused", "reasons": [
+            {"condition": "approvals", "message": "needs 2 approvals, has 1"}, {"condition": "card", "message": "no intended use"}]}}"#;
+        let text = error_message(StatusCode::FORBIDDEN, body, None).to_string();
+        assert_eq!(text, "the gate refused (403 Forbidden)\n  - approvals: needs 2 approvals, has 1\n  - card: no intended use");
+    }
+
+    #[test]
+    fn credentials_round_trip_keyed_by_server() {
+        let mut c = Credentials::default();
+        c.servers.insert("http://127.0.0.1:5000".into(), ServerCredentials { token: "t1".into() });
+        let text = c.to_toml().unwrap();
+        assert!(text.contains("[servers.\"http://127.0.0.1:5000\"]"), "{text}");
+        let back: Credentials = toml::from_str(&text).unwrap();
+        assert_eq!(back.token_for("http://127.0.0.1:5000").unwrap().expose(), "t1");
+        assert!(back.token_for("http://other").is_none());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
     /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
-    /// max_concurrent_transfers).
+    /// max_concurrent_transfers, policy).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:5000].
@@ -58,6 +58,10 @@ pub struct ServerArgs {
     /// Artifact uploads and downloads (and audit verifications) at once; more answer 503 [default: 64].
     #[arg(long, env = "MODELOPS_MAX_CONCURRENT_TRANSFERS")]
     pub max_concurrent_transfers: Option<u64>,
+    /// Governance policy file (`.toml`, `.yaml`), loaded at start-up and again on SIGHUP
+    /// [default: the policy loaded last, else the shipped defaults].
+    #[arg(long, env = "MODELOPS_POLICY")]
+    pub policy: Option<PathBuf>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -76,6 +80,7 @@ struct FileConfig {
     verify_reuse: Option<u64>,
     max_concurrent_requests: Option<u64>,
     max_concurrent_transfers: Option<u64>,
+    policy: Option<PathBuf>,
 }
 
 /// Fully resolved settings.
@@ -93,6 +98,7 @@ pub struct Config {
     pub verify_reuse: Duration,
     pub max_concurrent_requests: usize,
     pub max_concurrent_transfers: usize,
+    pub policy: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -155,6 +161,7 @@ impl ServerArgs {
             verify_reuse,
             max_concurrent_requests,
             max_concurrent_transfers,
+            policy: self.policy.clone().or(file.policy),
         })
     }
 }

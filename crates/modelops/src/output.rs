@@ -40,6 +40,16 @@ pub fn print_record<T: Serialize + ?Sized>(value: &T, fields: &[(&str, &str)]) -
     Ok(())
 }
 
+/// A time as the API writes it: RFC 3339 in UTC with `Z`.
+pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// A wire value (an enum, a list of them) as the text a table shows.
+pub fn text_of<T: Serialize + ?Sized>(value: &T) -> String {
+    cell(serde_json::to_value(value).ok().as_ref())
+}
+
 /// Renders a JSON value for a table cell: strings bare, maps as `k=v`.
 pub fn cell(value: Option<&Value>) -> String {
     match value {

@@ -9,26 +9,26 @@ pub async fn aliases_set_move_and_delete(ctx: &Ctx) {
     s.create_model(&actor("ana"), new_model("m")).await.unwrap();
     s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
     s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
-    let champion = AliasName::parse("champion").unwrap();
+    let staging = AliasName::parse("staging").unwrap();
 
-    let v1 = s.set_alias(&actor("ana"), &m, &champion, 1).await.unwrap();
-    assert_eq!(v1.aliases, ["champion"]);
-    assert_eq!(s.get_version_by_alias(&m, &champion).await.unwrap(), v1);
-    assert_eq!(s.get_model(&m).await.unwrap().aliases, [("champion".to_string(), 1)].into());
+    let v1 = s.set_alias(&actor("ana"), &m, &staging, 1).await.unwrap();
+    assert_eq!(v1.aliases, ["staging"]);
+    assert_eq!(s.get_version_by_alias(&m, &staging).await.unwrap(), v1);
+    assert_eq!(s.get_model(&m).await.unwrap().aliases, [("staging".to_string(), 1)].into());
 
-    let v2 = s.set_alias(&actor("bob"), &m, &champion, 2).await.unwrap();
+    let v2 = s.set_alias(&actor("bob"), &m, &staging, 2).await.unwrap();
     assert_eq!(v2.number, 2);
-    assert_eq!(v2.aliases, ["champion"]);
+    assert_eq!(v2.aliases, ["staging"]);
     assert!(s.get_version(&m, 1).await.unwrap().aliases.is_empty(), "moving takes the alias off the old version");
-    assert_eq!(s.get_version_by_alias(&m, &champion).await.unwrap().number, 2);
+    assert_eq!(s.get_version_by_alias(&m, &staging).await.unwrap().number, 2);
     let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
-    assert_eq!((event.actor.as_str(), event.action.as_str(), event.subject.as_str()), ("bob", "alias.set", "model/m/alias/champion"));
-    assert_eq!(event.before, Some(serde_json::json!({"alias": "champion", "version": 1})));
-    assert_eq!(event.after, Some(serde_json::json!({"alias": "champion", "version": 2})));
+    assert_eq!((event.actor.as_str(), event.action.as_str(), event.subject.as_str()), ("bob", "alias.set", "model/m/alias/staging"));
+    assert_eq!(event.before, Some(serde_json::json!({"alias": "staging", "version": 1})));
+    assert_eq!(event.after, Some(serde_json::json!({"alias": "staging", "version": 2})));
 
     // Setting it where it already points changes and records nothing.
     let head = ctx.store.head().await.unwrap();
-    s.set_alias(&actor("ana"), &m, &champion, 2).await.unwrap();
+    s.set_alias(&actor("ana"), &m, &staging, 2).await.unwrap();
     assert_eq!(ctx.store.head().await.unwrap(), head);
 
     let challenger = AliasName::parse("challenger").unwrap();
@@ -36,21 +36,21 @@ pub async fn aliases_set_move_and_delete(ctx: &Ctx) {
     assert_not_found(s.get_version_by_alias(&m, &challenger).await, "alias", "m@challenger");
     assert_not_found(s.delete_alias(&actor("ana"), &m, &challenger).await, "alias", "m@challenger");
 
-    s.delete_alias(&actor("ana"), &m, &champion).await.unwrap();
-    assert_not_found(s.get_version_by_alias(&m, &champion).await, "alias", "m@champion");
+    s.delete_alias(&actor("ana"), &m, &staging).await.unwrap();
+    assert_not_found(s.get_version_by_alias(&m, &staging).await, "alias", "m@staging");
     assert!(s.get_model(&m).await.unwrap().aliases.is_empty());
     assert!(s.get_version(&m, 2).await.unwrap().aliases.is_empty());
     let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
-    assert_eq!((event.action.as_str(), event.before, event.after), ("alias.delete", Some(serde_json::json!({"alias": "champion", "version": 2})), None));
-    assert_not_found(s.delete_alias(&actor("ana"), &m, &champion).await, "alias", "m@champion");
+    assert_eq!((event.action.as_str(), event.before, event.after), ("alias.delete", Some(serde_json::json!({"alias": "staging", "version": 2})), None));
+    assert_not_found(s.delete_alias(&actor("ana"), &m, &staging).await, "alias", "m@staging");
 
     // The same alias name on another model is another alias.
     s.create_model(&actor("ana"), new_model("n")).await.unwrap();
     s.create_version(&actor("ana"), &name("n"), new_version()).await.unwrap();
-    s.set_alias(&actor("ana"), &name("n"), &champion, 1).await.unwrap();
-    s.set_alias(&actor("ana"), &m, &champion, 1).await.unwrap();
-    assert_eq!(s.get_version_by_alias(&name("n"), &champion).await.unwrap().model, name("n"));
-    assert_eq!(s.get_version_by_alias(&m, &champion).await.unwrap().model, m);
+    s.set_alias(&actor("ana"), &name("n"), &staging, 1).await.unwrap();
+    s.set_alias(&actor("ana"), &m, &staging, 1).await.unwrap();
+    assert_eq!(s.get_version_by_alias(&name("n"), &staging).await.unwrap().model, name("n"));
+    assert_eq!(s.get_version_by_alias(&m, &staging).await.unwrap().model, m);
 }
 
 pub async fn tags_on_models_and_versions(ctx: &Ctx) {

@@ -46,14 +46,14 @@ pub async fn every_mutation_records_one_event(ctx: &Ctx) {
     let e = one_new_event(&*ctx.store, &mut seq, "dana", "version.update", "model/m/version/1").await;
     assert_eq!((e.before, e.after), (snap(&v1), snap(&v1b)));
 
-    let champion = AliasName::parse("champion").unwrap();
-    s.set_alias(&actor("eve"), &m, &champion, 1).await.unwrap();
-    let e = one_new_event(&*ctx.store, &mut seq, "eve", "alias.set", "model/m/alias/champion").await;
-    assert_eq!((e.before, e.after), (None, Some(json!({"alias": "champion", "version": 1}))));
+    let staging = AliasName::parse("staging").unwrap();
+    s.set_alias(&actor("eve"), &m, &staging, 1).await.unwrap();
+    let e = one_new_event(&*ctx.store, &mut seq, "eve", "alias.set", "model/m/alias/staging").await;
+    assert_eq!((e.before, e.after), (None, Some(json!({"alias": "staging", "version": 1}))));
 
-    s.delete_alias(&actor("eve"), &m, &champion).await.unwrap();
-    let e = one_new_event(&*ctx.store, &mut seq, "eve", "alias.delete", "model/m/alias/champion").await;
-    assert_eq!((e.before, e.after), (Some(json!({"alias": "champion", "version": 1})), None));
+    s.delete_alias(&actor("eve"), &m, &staging).await.unwrap();
+    let e = one_new_event(&*ctx.store, &mut seq, "eve", "alias.delete", "model/m/alias/staging").await;
+    assert_eq!((e.before, e.after), (Some(json!({"alias": "staging", "version": 1})), None));
 
     let key = TagKey::parse("k").unwrap();
     s.set_tag(&actor("fay"), &TagTarget::Version(m.clone(), 1), &key, "v").await.unwrap();

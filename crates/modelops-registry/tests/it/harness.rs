@@ -115,6 +115,11 @@ pub fn actor(name: &str) -> Principal {
     Principal::new(name, Role::ALL.iter().copied()).unwrap()
 }
 
+/// An actor holding exactly `roles`.
+pub fn with_roles(name: &str, roles: &[Role]) -> Principal {
+    Principal::new(name, roles.iter().copied()).unwrap()
+}
+
 pub fn name(s: &str) -> ModelName {
     ModelName::parse(s).unwrap()
 }
@@ -132,6 +137,8 @@ pub fn new_model(n: &str) -> NewModel {
         risk_tier: RiskTier::High,
         tags: Default::default(),
         dependencies: vec![],
+        developers: vec![],
+        validation: None,
     }
 }
 

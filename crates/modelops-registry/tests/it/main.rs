@@ -12,6 +12,8 @@
 mod aliases_tags;
 mod audit;
 mod connect;
+mod governance;
+mod governance_store;
 mod harness;
 mod limits;
 mod models;
@@ -44,6 +46,16 @@ macro_rules! conformance {
 }
 
 conformance!(
+    governance::high_tier_walk_with_two_independent_validators,
+    governance::an_expired_approval_no_longer_counts,
+    governance::a_rejection_ends_validation,
+    governance::low_and_medium_tiers_need_less,
+    governance::critical_needs_a_risk_officer_and_no_overdue_review,
+    governance::champion_is_moved_only_by_promotion,
+    governance::developers_are_scoped_to_their_models,
+    governance::tokens_sign_in_until_expired_revoked_or_disabled,
+    governance::policies_load_whole_or_not_at_all,
+    governance::reports_speak_from_the_registry,
     models::create_and_get_model,
     models::duplicate_name_is_already_exists,
     models::unknown_model_is_not_found,
@@ -74,3 +86,18 @@ conformance!(
     tamper::editing_and_deleting_events_is_detected,
     upgrade::legacy_events_keep_verifying_and_new_ones_continue_the_chain,
 );
+
+/// The governance storage through the store's traits directly, in a module
+/// of its own so that `cargo test --test it governance_store` selects it.
+mod governance_store_cases {
+    conformance!(
+        governance_store::users_insert_lock_update_list_and_count,
+        governance_store::tokens_are_stored_with_their_hash_listed_and_revoked,
+        governance_store::approvals_evidence_and_reviews_round_trip_exactly,
+        governance_store::review_schedule_upserts_clears_and_orders,
+        governance_store::the_policy_loaded_last_is_active,
+        governance_store::model_developers_and_validation_round_trip,
+        governance_store::the_governance_record_is_append_only_in_the_database,
+        governance_store::a_dropped_transaction_leaves_nothing,
+    );
+}

@@ -46,9 +46,9 @@ pub async fn unknown_model_is_not_found(ctx: &Ctx) {
     assert_not_found(s.create_version(&actor("ana"), &nope, new_version()).await, "model", "nope");
     assert_not_found(s.get_version(&nope, 1).await, "model", "nope");
     assert_not_found(s.list_versions(&nope, &Default::default()).await, "model", "nope");
-    let champion = AliasName::parse("champion").unwrap();
-    assert_not_found(s.get_version_by_alias(&nope, &champion).await, "model", "nope");
-    assert_not_found(s.set_alias(&actor("ana"), &nope, &champion, 1).await, "model", "nope");
+    let staging = AliasName::parse("staging").unwrap();
+    assert_not_found(s.get_version_by_alias(&nope, &staging).await, "model", "nope");
+    assert_not_found(s.set_alias(&actor("ana"), &nope, &staging, 1).await, "model", "nope");
     let key = TagKey::parse("k").unwrap();
     assert_not_found(s.set_tag(&actor("ana"), &TagTarget::Model(nope.clone()), &key, "v").await, "model", "nope");
 }
@@ -104,8 +104,8 @@ pub async fn retire_model_retires_versions_and_aliases(ctx: &Ctx) {
     for _ in 0..3 {
         s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
     }
-    let champion = AliasName::parse("champion").unwrap();
-    s.set_alias(&actor("ana"), &m, &champion, 2).await.unwrap();
+    let staging = AliasName::parse("staging").unwrap();
+    s.set_alias(&actor("ana"), &m, &staging, 2).await.unwrap();
     s.retire_version(&actor("ana"), &m, 1).await.unwrap();
     ctx.clock.advance(Duration::seconds(1));
 
@@ -119,14 +119,14 @@ pub async fn retire_model_retires_versions_and_aliases(ctx: &Ctx) {
         assert_eq!(v.state, VersionState::Retired);
         assert!(v.aliases.is_empty());
     }
-    assert_not_found(s.get_version_by_alias(&m, &champion).await, "alias", "m@champion");
+    assert_not_found(s.get_version_by_alias(&m, &staging).await, "alias", "m@staging");
 
     let conflict = |r: Result<_, modelops_core::Error>| assert_kind(r.map(|_| ()), ErrorKind::Conflict);
     conflict(s.retire_model(&actor("ana"), &m).await.map(|_| ()));
     conflict(s.update_model(&actor("ana"), &m, ModelPatch { owner: Some("x".into()), ..Default::default() }).await.map(|_| ()));
     conflict(s.create_version(&actor("ana"), &m, new_version()).await.map(|_| ()));
-    conflict(s.set_alias(&actor("ana"), &m, &champion, 3).await.map(|_| ()));
-    conflict(s.delete_alias(&actor("ana"), &m, &champion).await);
+    conflict(s.set_alias(&actor("ana"), &m, &staging, 3).await.map(|_| ()));
+    conflict(s.delete_alias(&actor("ana"), &m, &staging).await);
     let key = TagKey::parse("k").unwrap();
     conflict(s.set_tag(&actor("ana"), &TagTarget::Model(m.clone()), &key, "v").await);
     conflict(s.set_tag(&actor("ana"), &TagTarget::Version(m.clone(), 3), &key, "v").await);
@@ -137,10 +137,10 @@ pub async fn retire_model_retires_versions_and_aliases(ctx: &Ctx) {
     let tail: Vec<_> = events.iter().rev().take(3).rev().map(|e| (e.action.as_str(), e.subject.as_str())).collect();
     assert_eq!(tail, [("version.retire", "model/m/version/2"), ("version.retire", "model/m/version/3"), ("model.retire", "model/m")]);
     let v2 = &events[events.len() - 3];
-    assert_eq!(v2.before.as_ref().unwrap()["aliases"], serde_json::json!(["champion"]));
+    assert_eq!(v2.before.as_ref().unwrap()["aliases"], serde_json::json!(["staging"]));
     assert_eq!(v2.after.as_ref().unwrap()["aliases"], serde_json::json!([]));
     let last = events.last().unwrap();
-    assert_eq!(last.before.as_ref().unwrap()["aliases"], serde_json::json!({"champion": 2}));
+    assert_eq!(last.before.as_ref().unwrap()["aliases"], serde_json::json!({"staging": 2}));
     assert_eq!(last.after.as_ref().unwrap()["state"], "retired");
 }
 

@@ -58,9 +58,9 @@ async fn build_chain(ctx: &Ctx) -> Vec<AuditEvent> {
             ctx.clock.advance(chrono::Duration::seconds(1));
         }
     }
-    let champion = AliasName::parse("champion").unwrap();
-    s.set_alias(&actor("ana"), &name("fraud"), &champion, 1).await.unwrap();
-    s.set_alias(&actor("ana"), &name("fraud"), &champion, 2).await.unwrap();
+    let staging = AliasName::parse("staging").unwrap();
+    s.set_alias(&actor("ana"), &name("fraud"), &staging, 1).await.unwrap();
+    s.set_alias(&actor("ana"), &name("fraud"), &staging, 2).await.unwrap();
     let events = chain(&*ctx.store, 0, 100).await;
     assert_eq!(events.len(), 8);
     assert!(verify_chain(&*ctx.store).await.unwrap().is_ok());

@@ -73,10 +73,10 @@ pub async fn retire_version_removes_its_aliases(ctx: &Ctx) {
     s.create_model(&actor("ana"), new_model("m")).await.unwrap();
     s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
     s.create_version(&actor("ana"), &m, new_version()).await.unwrap();
-    let champion = AliasName::parse("champion").unwrap();
+    let staging = AliasName::parse("staging").unwrap();
     let shadow = AliasName::parse("shadow").unwrap();
     let challenger = AliasName::parse("challenger").unwrap();
-    s.set_alias(&actor("ana"), &m, &champion, 1).await.unwrap();
+    s.set_alias(&actor("ana"), &m, &staging, 1).await.unwrap();
     s.set_alias(&actor("ana"), &m, &shadow, 1).await.unwrap();
     s.set_alias(&actor("ana"), &m, &challenger, 2).await.unwrap();
 
@@ -84,17 +84,17 @@ pub async fn retire_version_removes_its_aliases(ctx: &Ctx) {
     assert_eq!(retired.state, VersionState::Retired);
     assert!(retired.aliases.is_empty());
     assert_eq!(s.get_version(&m, 1).await.unwrap(), retired);
-    assert_not_found(s.get_version_by_alias(&m, &champion).await, "alias", "m@champion");
+    assert_not_found(s.get_version_by_alias(&m, &staging).await, "alias", "m@staging");
     assert_eq!(s.get_model(&m).await.unwrap().aliases, [("challenger".to_string(), 2)].into());
 
     let event = chain(&*ctx.store, 0, 100).await.pop().unwrap();
     assert_eq!((event.action.as_str(), event.subject.as_str()), ("version.retire", "model/m/version/1"));
-    assert_eq!(event.before.unwrap()["aliases"], serde_json::json!(["champion", "shadow"]));
+    assert_eq!(event.before.unwrap()["aliases"], serde_json::json!(["shadow", "staging"]));
 
     let conflict = |r: Result<(), modelops_core::Error>| assert_kind(r, ErrorKind::Conflict);
     conflict(s.retire_version(&actor("ana"), &m, 1).await.map(|_| ()));
     conflict(s.update_version(&actor("ana"), &m, 1, VersionPatch { description: Some("x".into()), card: None }).await.map(|_| ()));
-    conflict(s.set_alias(&actor("ana"), &m, &champion, 1).await.map(|_| ()));
+    conflict(s.set_alias(&actor("ana"), &m, &staging, 1).await.map(|_| ()));
     conflict(s.set_tag(&actor("ana"), &TagTarget::Version(m.clone(), 1), &TagKey::parse("k").unwrap(), "v").await);
     // The model itself is still active and takes new versions.
     assert_eq!(s.create_version(&actor("ana"), &m, new_version()).await.unwrap().number, 3);

@@ -15,11 +15,15 @@ use tower::ServiceBuilder;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod access;
 mod aliases;
 mod artifacts;
 mod audit;
+mod governance;
 mod health;
+mod identity;
 mod models;
+mod policy;
 mod tags;
 mod versions;
 
@@ -40,13 +44,32 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(aliases::get_alias, aliases::set_alias, aliases::delete_alias))
         .routes(routes!(tags::set_model_tag, tags::delete_model_tag))
         .routes(routes!(tags::set_version_tag, tags::delete_version_tag))
+        .routes(routes!(governance::submit))
+        .routes(routes!(governance::approve))
+        .routes(routes!(governance::reject))
+        .routes(routes!(governance::promote))
+        .routes(routes!(governance::gate))
+        .routes(routes!(governance::governance))
+        .routes(routes!(governance::add_evidence))
+        .routes(routes!(governance::record_review))
+        .routes(routes!(governance::reviews_due))
+        .routes(routes!(identity::whoami))
+        .routes(routes!(identity::list_users, identity::create_user))
+        .routes(routes!(identity::get_user, identity::update_user))
+        .routes(routes!(identity::list_tokens, identity::create_token))
+        .routes(routes!(identity::revoke_token))
+        .routes(routes!(policy::get_policy, policy::load_policy))
         .routes(routes!(audit::list_events))
         .routes(routes!(artifacts::collect_garbage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::openapi_document));
-    // Verifying millions of events may take longer than a JSON request may.
+    // Verifying millions of events, or reporting on a model with a long
+    // history, may take longer than a JSON request may.
     let transfers = OpenApiRouter::new()
+        .routes(routes!(policy::inventory_report))
+        .routes(routes!(policy::model_report))
+        .routes(routes!(policy::annex_iv_report))
         .routes(routes!(artifacts::upload_artifact))
         .routes(routes!(versions::download_artifact))
         .routes(routes!(audit::verify_chain));
@@ -206,6 +229,9 @@ pub(crate) enum ReadErrors {
     /// A path segment or query parameter is invalid; `field` names it.
     #[response(status = 400)]
     BadRequest(ErrorBody),
+    /// No token, or a wrong, expired or revoked one.
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
     /// The caller may not read this.
     #[response(status = 403)]
     Forbidden(ErrorBody),
@@ -227,7 +253,11 @@ pub(crate) enum WriteErrors {
     /// Malformed JSON, an unknown field, a wrong type or an invalid value; `field` names it.
     #[response(status = 400)]
     BadRequest(ErrorBody),
-    /// The caller's roles do not allow this action.
+    /// No token, or a wrong, expired or revoked one.
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// The caller's roles do not allow this action, separation of duties
+    /// forbids it, or a gate denied it: `reasons` lists every failing condition.
     #[response(status = 403)]
     Forbidden(ErrorBody),
     /// The model, version or alias does not exist.

@@ -8,19 +8,19 @@ async fn aliases_point_move_and_go() {
     app.create_model("m").await;
     app.create_version("m", b"v1").await;
     app.create_version("m", b"v2").await;
-    let set = app.call(Method::PUT, "/api/v1/models/m/aliases/champion", Some(json!({"version": 1}))).await;
+    let set = app.call(Method::PUT, "/api/v1/models/m/aliases/staging", Some(json!({"version": 1}))).await;
     assert_eq!(set.status, StatusCode::OK, "{set:?}");
     assert_eq!(set.body["version"], 1);
-    assert_eq!(app.get("/api/v1/models/m/aliases/champion").await.body["version"], 1);
-    app.call(Method::PUT, "/api/v1/models/m/aliases/champion", Some(json!({"version": 2}))).await;
-    let by_alias = app.get("/api/v1/models/m/aliases/champion").await;
+    assert_eq!(app.get("/api/v1/models/m/aliases/staging").await.body["version"], 1);
+    app.call(Method::PUT, "/api/v1/models/m/aliases/staging", Some(json!({"version": 2}))).await;
+    let by_alias = app.get("/api/v1/models/m/aliases/staging").await;
     assert_eq!(by_alias.body["version"], 2);
-    assert_eq!(by_alias.body["aliases"], json!(["champion"]));
-    assert_eq!(app.get("/api/v1/models/m").await.body["aliases"]["champion"], 2);
+    assert_eq!(by_alias.body["aliases"], json!(["staging"]));
+    assert_eq!(app.get("/api/v1/models/m").await.body["aliases"]["staging"], 2);
 
-    let deleted = app.call(Method::DELETE, "/api/v1/models/m/aliases/champion", None).await;
+    let deleted = app.call(Method::DELETE, "/api/v1/models/m/aliases/staging", None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get("/api/v1/models/m/aliases/champion").await.error(StatusCode::NOT_FOUND).0, "not_found");
+    assert_eq!(app.get("/api/v1/models/m/aliases/staging").await.error(StatusCode::NOT_FOUND).0, "not_found");
 }
 
 #[tokio::test]
@@ -32,11 +32,11 @@ async fn bad_aliases_and_targets_are_refused() {
         let answer = app.call(Method::PUT, &format!("/api/v1/models/m/aliases/{bad}"), Some(json!({"version": 1}))).await;
         answer.invalid("alias");
     }
-    let missing = app.call(Method::PUT, "/api/v1/models/m/aliases/champion", Some(json!({"version": 9}))).await;
+    let missing = app.call(Method::PUT, "/api/v1/models/m/aliases/staging", Some(json!({"version": 9}))).await;
     assert_eq!(missing.error(StatusCode::NOT_FOUND).0, "not_found");
-    app.call(Method::PUT, "/api/v1/models/m/aliases/champion", Some(json!({"version": 0}))).await.invalid("version");
-    app.call(Method::PUT, "/api/v1/models/m/aliases/champion", Some(json!({"version": "one"}))).await.invalid("version");
-    app.call(Method::PUT, "/api/v1/models/m/aliases/champion", Some(json!({}))).await.invalid("version");
+    app.call(Method::PUT, "/api/v1/models/m/aliases/staging", Some(json!({"version": 0}))).await.invalid("version");
+    app.call(Method::PUT, "/api/v1/models/m/aliases/staging", Some(json!({"version": "one"}))).await.invalid("version");
+    app.call(Method::PUT, "/api/v1/models/m/aliases/staging", Some(json!({}))).await.invalid("version");
 }
 
 #[tokio::test]

@@ -223,7 +223,7 @@ async fn a_body_that_is_not_an_object_is_refused() {
     app.create_version("m", b"v1").await;
     for (method, uri, body) in [
         (Method::POST, "/api/v1/artifacts/gc", "[]"),
-        (Method::PUT, "/api/v1/models/m/aliases/champion", "[1]"),
+        (Method::PUT, "/api/v1/models/m/aliases/staging", "[1]"),
         (Method::POST, "/api/v1/models", "\"m\""),
         (Method::PATCH, "/api/v1/models/m", "  [\"x\"]"),
     ] {

@@ -12,4 +12,5 @@ mod identity;
 mod logging;
 mod models;
 mod openapi;
+mod roles;
 mod versions;

@@ -26,6 +26,8 @@ pub const JSON_LIMIT: usize = 64 * 1024;
 
 pub struct App {
     pub router: Router,
+    #[allow(dead_code)] // for tests that set up state through the use cases
+    pub registry: Registry,
     pub artifacts_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -82,11 +84,51 @@ impl App {
         let artifacts_dir = dir.path().join("artifacts");
         let artifacts = ArtifactStore::local(&artifacts_dir).unwrap().with_max_size(Some(MAX_ARTIFACT));
         let registry = Registry::new(store, artifacts, Arc::new(SystemClock));
-        let mut state = AppState::new(registry, ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });
+        let mut state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });
         if let Some(authenticator) = authenticator {
             state = state.with_authenticator(authenticator);
         }
-        Self { router: router(state), artifacts_dir, _dir: dir }
+        Self { router: router(state), registry, artifacts_dir, _dir: dir }
+    }
+
+    /// An app with token authentication, as the binary runs it, and the
+    /// bootstrap admin's token.
+    pub async fn with_tokens() -> (Self, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let artifacts_dir = dir.path().join("artifacts");
+        let artifacts = ArtifactStore::local(&artifacts_dir).unwrap().with_max_size(Some(MAX_ARTIFACT));
+        let registry = Registry::new(store, artifacts, Arc::new(SystemClock));
+        registry.ensure_policy().await.unwrap();
+        let admin = registry.bootstrap_admin().await.unwrap().unwrap().secret;
+        let authenticator = Arc::new(modelops_server::identity::TokenAuthenticator::new(registry.clone()));
+        let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() }).with_authenticator(authenticator);
+        (Self { router: router(state), registry, artifacts_dir, _dir: dir }, admin)
+    }
+
+    /// A request with a bearer token and an optional JSON body.
+    pub async fn call_as(&self, token: &str, method: Method, uri: &str, body: Option<Value>) -> Answer {
+        let mut builder = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+        let body = match body {
+            Some(v) => {
+                builder = builder.header("content-type", "application/json");
+                Body::from(serde_json::to_vec(&v).unwrap())
+            }
+            None => Body::empty(),
+        };
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    /// Uploads raw bytes with a bearer token.
+    pub async fn upload_as(&self, token: &str, data: &[u8]) -> Answer {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/artifacts?filename=report.pdf")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(data.to_vec()))
+            .unwrap();
+        self.send(request).await
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {

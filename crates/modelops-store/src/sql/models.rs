@@ -5,7 +5,7 @@
 // row-lock suffix (`lock_model_row!`). No domain rule lives here: whether a
 // change is allowed is decided by the use cases before they call these.
 
-use super::rows::{col, model_from_row, search_text, to_u32, version_from_row};
+use super::rows::{col, model_from_row, model_governance, search_text, to_u32, version_from_row};
 use super::tx::Tx;
 use super::{time_to_db, Db, ThisStore};
 use crate::cursor::{paginate, push_prefix_filter, push_tag_filter, ModelCursor, VersionCursor};
@@ -192,7 +192,13 @@ impl ModelReads for ThisStore {
 
     async fn referenced_artifacts(&self) -> Result<BTreeSet<Sha256Hex>> {
         let digests: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT artifact_sha256 FROM model_versions").fetch_all(self.reader()).await.map_err(db_err)?;
+            sqlx::query_scalar(
+                // Evidence documents (validation reports) are artifacts too: gc must keep them.
+                "SELECT artifact_sha256 FROM model_versions UNION SELECT document_sha256 FROM evidence WHERE document_sha256 IS NOT NULL",
+            )
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
         digests
             .into_iter()
             .map(|d| Sha256Hex::parse_field("artifact_sha256", d).map_err(|e| crate::error::corrupt("artifact digest", e)))
@@ -288,8 +294,8 @@ impl ModelWrites for Tx {
     async fn insert_model(&mut self, model: &Model) -> Result<()> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO models (name, kind, description, owner, team, business_purpose, intended_use, restrictions, \
-             risk_tier, state, latest_version, search_text, created_at, created_by, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+             risk_tier, state, latest_version, search_text, created_at, created_by, updated_at, governance) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
         .bind(model.name.as_str())
         .bind(model.kind.as_str())
@@ -306,6 +312,7 @@ impl ModelWrites for Tx {
         .bind(time_to_db(&model.created_at))
         .bind(&model.created_by)
         .bind(time_to_db(&model.updated_at))
+        .bind(model_governance(model)?)
         .fetch_one(&mut *self.tx)
         .await
         .map_err(|e| if is_unique_violation(&e) { Error::already_exists("model", &model.name) } else { db_err(e) })?;
@@ -318,7 +325,7 @@ impl ModelWrites for Tx {
         let id = self.model_id(&model.name)?;
         sqlx::query(
             "UPDATE models SET description = $1, owner = $2, team = $3, business_purpose = $4, intended_use = $5, \
-             restrictions = $6, risk_tier = $7, state = $8, search_text = $9, updated_at = $10 WHERE id = $11",
+             restrictions = $6, risk_tier = $7, state = $8, search_text = $9, updated_at = $10, governance = $11 WHERE id = $12",
         )
         .bind(&model.description)
         .bind(&model.owner)
@@ -330,6 +337,7 @@ impl ModelWrites for Tx {
         .bind(model.state.as_str())
         .bind(search_text(model))
         .bind(time_to_db(&model.updated_at))
+        .bind(model_governance(model)?)
         .bind(id)
         .execute(&mut *self.tx)
         .await

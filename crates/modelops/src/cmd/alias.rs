@@ -1,4 +1,6 @@
-//! `modelops alias …`: movable names for versions (`champion`, `challenger`).
+//! `modelops alias …`: movable names for versions (`staging`, `challenger`).
+//! `champion` is the production version: setting it is a promotion (the
+//! `promote` roles and the `production` gate), and it cannot be removed.
 
 use super::models::path_segment;
 use super::versions::resolve_number;
@@ -18,9 +20,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AliasCommand {
-    /// Point an alias at a version (moving it if it exists).
+    /// Point an alias at a version (moving it if it exists); `champion` promotes.
     Set { model: String, alias: String, version: String },
-    /// Remove an alias.
+    /// Remove an alias (not `champion`).
     Rm { model: String, alias: String },
 }
 

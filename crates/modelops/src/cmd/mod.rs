@@ -7,12 +7,22 @@ mod alias;
 mod audit;
 mod drift;
 mod evaluate;
+mod evidence;
+mod gate;
 mod gc;
+mod login;
 mod models;
+mod policy;
 mod profile;
+mod report;
+mod reviews;
 mod serve;
 mod tag;
+mod tokens;
+mod users;
 mod versions;
+
+pub(crate) use serve::write_secret;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -22,14 +32,34 @@ pub enum Command {
     Migrate(crate::config::ServerArgs),
     /// The model inventory: create, list, show, update, retire.
     Models(models::Args),
-    /// Model versions: push, list, show, download, update, retire.
+    /// Model versions: push, list, show, download, update, retire; submit, approve, reject, promote.
     Versions(versions::Args),
-    /// Movable names for versions (champion, challenger).
+    /// Movable names for versions (`champion`, set by promotion; `staging`, `challenger`).
     Alias(alias::Args),
     /// Tags on models and versions.
     Tag(tag::Args),
+    /// Validation evidence on a version: metrics and documents.
+    Evidence(evidence::Args),
+    /// Ask a gate whether a version may move now (exit 0 allowed, 1 denied, 2 error).
+    Gate(gate::Args),
+    /// Periodic reviews of production versions.
+    Reviews(reviews::Args),
+    /// The governance policy: show the server's, check a file offline, load one.
+    Policy(policy::Args),
+    /// Inventory, model and EU AI Act Annex IV reports (Markdown, HTML, JSON).
+    Report(report::Args),
     /// The audit log: read it, verify its hash chain.
     Audit(audit::Args),
+    /// Save an API token for the server, once the server accepts it (from --token, MODELOPS_TOKEN or stdin).
+    Login(login::Args),
+    /// Forget the token saved for the server.
+    Logout(login::Args),
+    /// Show who the token in use belongs to.
+    Whoami(login::Args),
+    /// Users and their roles (admins).
+    Users(users::Args),
+    /// API tokens: create, list, revoke.
+    Tokens(tokens::Args),
     /// Remove uploaded artifacts no version references (admins; --dry-run lists them).
     Gc(gc::Args),
     /// Performance and fairness of a scored CSV/Parquet file (offline).
@@ -49,7 +79,17 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Versions(args) => block_on(versions::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Alias(args) => block_on(alias::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Tag(args) => block_on(tag::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Evidence(args) => block_on(evidence::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Gate(args) => Ok(gate::run(args)),
+        Command::Reviews(args) => block_on(reviews::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Policy(args) => policy::run(args),
+        Command::Report(args) => block_on(report::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => block_on(audit::run(args)),
+        Command::Login(args) => block_on(login::login(args)).map(|()| ExitCode::SUCCESS),
+        Command::Logout(args) => block_on(login::logout(args)).map(|()| ExitCode::SUCCESS),
+        Command::Whoami(args) => block_on(login::whoami(args)).map(|()| ExitCode::SUCCESS),
+        Command::Users(args) => block_on(users::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Tokens(args) => block_on(tokens::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Gc(args) => block_on(gc::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Drift(args) => drift::run(args),

@@ -3,7 +3,7 @@
 use crate::client::{Client, ClientArgs};
 use crate::output::{print_json, print_record, print_table};
 use anyhow::{anyhow, bail, Context};
-use modelops_server::wire::{CreateModelRequest, ListModelsParams, ModelList, ModelResponse, UpdateModelRequest};
+use modelops_server::wire::{CreateModelRequest, ListModelsParams, ModelList, ModelResponse, UpdateModelRequest, ValidationTargetWire};
 use reqwest::Method;
 use serde::de::{value::StrDeserializer, DeserializeOwned};
 
@@ -38,11 +38,30 @@ pub struct ModelFields {
     /// A model whose output this one consumes (repeatable).
     #[arg(long = "depends-on", value_name = "MODEL")]
     pub depends_on: Vec<String>,
+    /// A user who develops the model (repeatable; on update: the whole list).
+    /// They may push versions; for high and critical tiers they may not approve.
+    #[arg(long = "developer", value_name = "NAME")]
+    pub developers: Vec<String>,
+    /// The metric a validation must report, e.g. `auc` (with --validation-threshold).
+    #[arg(long, value_name = "METRIC", requires = "validation_threshold")]
+    pub validation_metric: Option<String>,
+    /// The value the validation metric must reach.
+    #[arg(long, value_name = "NUMBER", requires = "validation_metric")]
+    pub validation_threshold: Option<f64>,
 }
 
 impl ModelFields {
+    fn validation(&self) -> anyhow::Result<Option<ValidationTargetWire>> {
+        match (&self.validation_metric, self.validation_threshold) {
+            (Some(metric), Some(threshold)) if threshold.is_finite() => Ok(Some(ValidationTargetWire { metric: metric.clone(), threshold })),
+            (Some(_), Some(threshold)) => bail!("invalid `--validation-threshold`: `{threshold}` is not a finite number"),
+            (None, None) => Ok(None),
+            _ => bail!("give `--validation-metric` and `--validation-threshold` together"),
+        }
+    }
+
     /// The update these flags ask for; flags not given stay as they are.
-    fn to_update(&self) -> anyhow::Result<UpdateModelRequest> {
+    fn to_update(&self, clear_validation: bool) -> anyhow::Result<UpdateModelRequest> {
         Ok(UpdateModelRequest {
             description: self.description.clone(),
             owner: self.owner.clone(),
@@ -52,6 +71,9 @@ impl ModelFields {
             restrictions: self.restrictions.clone(),
             risk_tier: parse_opt_flag("--risk-tier", self.risk_tier.as_deref())?,
             dependencies: (!self.depends_on.is_empty()).then(|| self.depends_on.clone()),
+            developers: (!self.developers.is_empty()).then(|| self.developers.clone()),
+            validation: self.validation()?,
+            clear_validation,
         })
     }
 }
@@ -79,6 +101,9 @@ pub enum ModelsCommand {
         name: String,
         #[command(flatten)]
         fields: ModelFields,
+        /// Remove the validation target.
+        #[arg(long, conflicts_with_all = ["validation_metric", "validation_threshold"])]
+        clear_validation: bool,
     },
     /// Retire a model and all its versions; the record and history stay.
     Retire { name: String },
@@ -170,6 +195,8 @@ const MODEL_FIELDS: &[(&str, &str)] = &[
     ("intended use", "/intended_use"),
     ("restrictions", "/restrictions"),
     ("depends on", "/dependencies"),
+    ("developers", "/developers"),
+    ("validation", "/validation"),
     ("tags", "/tags"),
     ("aliases", "/aliases"),
     ("latest version", "/latest_version"),
@@ -183,14 +210,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let json_out = args.client.json;
     let show = |model: &ModelResponse| -> anyhow::Result<()> {
         if json_out {
-            print_json(model)
-        } else {
-            print_record(model, MODEL_FIELDS)
+            return print_json(model);
         }
+        let mut record = serde_json::to_value(model)?;
+        if let Some(v) = &model.validation {
+            record["validation"] = format!("{} (threshold {})", v.metric, v.threshold).into();
+        }
+        print_record(&record, MODEL_FIELDS)
     };
     match args.command {
         ModelsCommand::Create { name, kind, fields, tags } => {
-            let ModelFields { description, owner, team, purpose, intended_use, restrictions, risk_tier, depends_on } = fields;
+            let validation = fields.validation()?;
+            let ModelFields { description, owner, team, purpose, intended_use, restrictions, risk_tier, depends_on, developers, .. } = fields;
             let risk_tier = risk_tier.context("`--risk-tier` is required: low, medium, high or critical")?;
             let body = CreateModelRequest {
                 name,
@@ -204,13 +235,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 restrictions: restrictions.unwrap_or_default(),
                 tags: tags.into_iter().collect(),
                 dependencies: depends_on,
+                developers,
+                validation,
             };
             let model: ModelResponse = client.send_json(Method::POST, "/api/v1/models", &body).await?;
             show(&model)
         }
         ModelsCommand::Show { name } => show(&client.get(&format!("/api/v1/models/{}", path_segment(&name))).await?),
-        ModelsCommand::Update { name, fields } => {
-            let body = fields.to_update()?;
+        ModelsCommand::Update { name, fields, clear_validation } => {
+            let body = fields.to_update(clear_validation)?;
             if body == UpdateModelRequest::default() {
                 bail!("nothing to update: give at least one field, e.g. --description");
             }

@@ -36,6 +36,18 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not sweep leftovers of interrupted uploads"),
     }
     let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock).with_verify_reuse(config.verify_reuse);
+    bootstrap_admin(&registry, &config.data_dir).await?;
+    match &config.policy {
+        Some(path) => {
+            let (policy, changed) = load_policy_file(&registry, path).await?;
+            tracing::info!(policy = %path.display(), sha256 = %policy.sha256(), changed, "policy loaded");
+        }
+        None => {
+            let policy = registry.ensure_policy().await.context("cannot record the shipped default policy")?;
+            tracing::info!(sha256 = %policy.sha256(), "policy in force");
+        }
+    }
+    let reload = config.policy.clone().map(|path| tokio::spawn(reload_policy_on_hangup(registry.clone(), path)));
     let server_config = modelops_server::ServerConfig {
         request_timeout: config.request_timeout,
         body_idle_timeout: config.body_idle_timeout,
@@ -43,7 +55,8 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         max_concurrent_transfers: config.max_concurrent_transfers,
         ..modelops_server::ServerConfig::default()
     };
-    let state = modelops_server::AppState::new(registry, server_config);
+    let authenticator = Arc::new(modelops_server::identity::TokenAuthenticator::new(registry.clone()));
+    let state = modelops_server::AppState::new(registry, server_config).with_authenticator(authenticator);
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
     // Errors are logged once, by the server's own middleware, with their detail.
     let trace = tower_http::trace::TraceLayer::new_for_http().on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
@@ -70,6 +83,9 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             Ok(())
         }
     };
+    if let Some(reload) = reload {
+        reload.abort();
+    }
     // Closing waits for connections in use; those of abandoned requests may
     // never come back.
     if tokio::time::timeout(POOL_CLOSE, store.close()).await.is_err() {
@@ -77,6 +93,80 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// The file the bootstrap admin's token is written to, in the data dir.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// On an installation with no users: creates `admin`, prints its token
+/// once and writes it to `<data dir>/admin.token`, readable by the owner only.
+async fn bootstrap_admin(registry: &modelops_registry::Registry, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let Some(new) = registry.bootstrap_admin().await.context("cannot create the first admin user")? else {
+        return Ok(());
+    };
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret(&path, &format!("{}\n", new.secret)).with_context(|| format!("cannot write the admin token to `{}`", path.display()))?;
+    eprintln!("created user `admin`; its token (shown this once, also in {}, readable only by you):", path.display());
+    eprintln!("  {}", new.secret);
+    eprintln!("  export MODELOPS_TOKEN=$(cat {})", path.display());
+    Ok(())
+}
+
+/// Writes a file only its owner can read (the mode is set at creation, so
+/// the secret is never readable by others, even for a moment).
+pub fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        // An existing file keeps its mode on open: tighten it.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())
+}
+
+/// Loads a policy file; a file that does not parse stops start-up naming
+/// the file, line and problem.
+async fn load_policy_file(registry: &modelops_registry::Registry, path: &std::path::Path) -> anyhow::Result<(Arc<modelops_registry::Policy>, bool)> {
+    let source = std::fs::read_to_string(path).with_context(|| format!("cannot read the policy file `{}`", path.display()))?;
+    let format = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(modelops_registry::PolicyFormat::from_extension)
+        .with_context(|| format!("policy file `{}`: the name must end in .toml, .yaml or .yml", path.display()))?;
+    let origin = path.display().to_string();
+    let system = modelops_registry::governance::system_principal();
+    registry.load_policy(&system, &source, format, &origin).await.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Re-reads the policy file on SIGHUP. A file that fails to load is logged
+/// and the policy in force stays.
+async fn reload_policy_on_hangup(registry: modelops_registry::Registry, path: std::path::PathBuf) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; the policy file is read at start-up only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match load_policy_file(&registry, &path).await {
+                Ok((policy, changed)) => tracing::info!(policy = %path.display(), sha256 = %policy.sha256(), changed, "policy reloaded"),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "the policy file did not load; the policy in force stays"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (registry, path);
+    }
 }
 
 /// Applies the database migrations and exits.

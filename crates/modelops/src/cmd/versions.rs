@@ -1,12 +1,15 @@
-//! `modelops versions …`: immutable model versions and their artifacts.
+//! `modelops versions …`: immutable model versions and their artifacts, and
+//! their lifecycle: submit, approve or reject, promote, and the governance
+//! record (approvals, evidence, reviews).
 
 use super::models::{parse_key_value, parse_opt_flag, path_segment};
 use crate::client::{decode_json, Client, ClientArgs};
-use crate::output::{print_json, print_record, print_table};
+use crate::output::{print_json, print_record, print_table, text_of, time};
 use anyhow::{anyhow, bail, Context};
+use chrono::{DateTime, NaiveDate, Utc};
 use modelops_server::wire::{
-    ArtifactInput, ArtifactResponse, CreateVersionRequest, LineageWire, ListVersionsParams, ModelCardWire, SignatureWire, UpdateVersionRequest,
-    VersionList, VersionResponse,
+    ArtifactInput, ArtifactResponse, CreateVersionRequest, DecisionRequest, DecisionResponse, GateResponse, GovernanceResponse, LineageWire,
+    ListVersionsParams, ModelCardWire, SignatureWire, TransitionResponse, UpdateVersionRequest, VersionList, VersionResponse, VersionState,
 };
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -60,6 +63,46 @@ pub enum VersionsCommand {
     },
     /// Retire a version; its record stays, aliases pointing at it go.
     Retire { model: String, version: String },
+    /// Submit a draft for validation (through the `in_validation` gate).
+    Submit { model: String, version: String },
+    /// Approve a version in validation; it becomes `approved` once the gate allows.
+    Approve(DecisionArgs),
+    /// Reject a version in validation.
+    Reject(DecisionArgs),
+    /// Promote an approved version to production (through the `production` gate; moves `champion`).
+    Promote { model: String, version: String },
+    /// A version's approvals, evidence, reviews and next review date.
+    Governance { model: String, version: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecisionArgs {
+    model: String,
+    /// A number or an alias.
+    version: String,
+    /// Why; recorded with the decision.
+    #[arg(long)]
+    comment: Option<String>,
+    /// Conditions attached to the decision, as text.
+    #[arg(long)]
+    conditions: Option<String>,
+    /// When the decision stops counting: YYYY-MM-DD (that day's start, UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_expiry)]
+    expires: Option<DateTime<Utc>>,
+}
+
+impl DecisionArgs {
+    fn request(&self) -> DecisionRequest {
+        DecisionRequest { comment: self.comment.clone().unwrap_or_default(), conditions: self.conditions.clone().unwrap_or_default(), expires_at: self.expires }
+    }
+}
+
+/// `2027-01-31` (midnight UTC starting that day) or `2027-01-31T12:00:00Z`.
+fn parse_expiry(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|_| format!("`{text}` is neither YYYY-MM-DD nor an RFC 3339 time"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -272,7 +315,129 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let number = resolve_number(&client, &model, &version).await?;
             show(&client.post(&format!("/api/v1/models/{}/versions/{number}/retire", path_segment(&model))).await?)
         }
+        VersionsCommand::Submit { model, version } => {
+            let path = lifecycle_path(&client, &model, &version, "submit").await?;
+            let moved: TransitionResponse = client.post(&path).await?;
+            if json_out {
+                return print_json(&moved);
+            }
+            println!("{model} version {} is now {}", moved.version.version, text_of(&moved.version.state));
+            Ok(())
+        }
+        VersionsCommand::Approve(decision) => decide(&client, json_out, &decision, "approve").await,
+        VersionsCommand::Reject(decision) => decide(&client, json_out, &decision, "reject").await,
+        VersionsCommand::Promote { model, version } => {
+            let path = lifecycle_path(&client, &model, &version, "promote").await?;
+            let moved: TransitionResponse = client.post(&path).await?;
+            if json_out {
+                return print_json(&moved);
+            }
+            let number = moved.version.version;
+            match moved.previous_production {
+                Some(previous) if previous != number => {
+                    println!("{model} version {number} is now in production (champion); version {previous} went back to approved")
+                }
+                _ => println!("{model} version {number} is now in production (champion)"),
+            }
+            Ok(())
+        }
+        VersionsCommand::Governance { model, version } => {
+            let number = resolve_number(&client, &model, &version).await?;
+            let record: GovernanceResponse = client.get(&format!("/api/v1/models/{}/versions/{number}/governance", path_segment(&model))).await?;
+            if json_out {
+                print_json(&record)
+            } else {
+                print_governance(&record)
+            }
+        }
     }
+}
+
+/// `/api/v1/models/<model>/versions/<number>/<action>`, an alias resolved first.
+async fn lifecycle_path(client: &Client, model: &str, version: &str, action: &str) -> anyhow::Result<String> {
+    let number = resolve_number(client, model, version).await?;
+    Ok(format!("/api/v1/models/{}/versions/{number}/{action}", path_segment(model)))
+}
+
+async fn decide(client: &Client, json_out: bool, args: &DecisionArgs, action: &str) -> anyhow::Result<()> {
+    let path = lifecycle_path(client, &args.model, &args.version, action).await?;
+    let outcome: DecisionResponse = client.send_json(Method::POST, &path, &args.request()).await?;
+    if json_out {
+        return print_json(&outcome);
+    }
+    let v = &outcome.version;
+    let verb = if action == "approve" { "approval" } else { "rejection" };
+    println!("{verb} recorded; {} version {} is now {}", args.model, v.version, text_of(&v.state));
+    if v.state == VersionState::InValidation {
+        if let Some(gate) = outcome.gate.as_ref().filter(|g| !g.allowed) {
+            println!("the `approved` gate still needs:");
+            print_conditions(gate, false);
+        }
+    }
+    Ok(())
+}
+
+/// A gate's conditions as `  ✓ name: message` lines; only the failing ones unless `all`.
+pub fn print_conditions(gate: &GateResponse, all: bool) {
+    for c in gate.conditions.iter().filter(|c| all || !c.passed) {
+        let mark = if c.passed { '✓' } else { '✗' };
+        if c.message.is_empty() {
+            println!("  {mark} {}", c.name);
+        } else {
+            println!("  {mark} {}: {}", c.name, c.message);
+        }
+    }
+}
+
+const APPROVAL_COLUMNS: &[(&str, &str)] = &[
+    ("DECISION", "/decision"),
+    ("BY", "/approver"),
+    ("ROLES", "/roles"),
+    ("COMMENT", "/comment"),
+    ("CONDITIONS", "/conditions"),
+    ("EXPIRES", "/expires_at"),
+    ("AT", "/created_at"),
+];
+
+const EVIDENCE_COLUMNS: &[(&str, &str)] = &[
+    ("KIND", "/kind"),
+    ("NAME", "/name"),
+    ("VALUE", "/value"),
+    ("DATASET", "/dataset"),
+    ("FILE", "/filename"),
+    ("SHA256", "/sha256"),
+    ("BY", "/created_by"),
+    ("AT", "/created_at"),
+];
+
+const REVIEW_COLUMNS: &[(&str, &str)] =
+    &[("OUTCOME", "/outcome"), ("BY", "/reviewer"), ("COMMENT", "/comment"), ("REVIEWED", "/reviewed_at"), ("NEXT", "/next_review_at")];
+
+fn print_governance(record: &GovernanceResponse) -> anyhow::Result<()> {
+    let v = &record.version;
+    println!("{} version {}: {}", v.model, v.version, text_of(&v.state));
+    if let Some(next) = record.next_review_at {
+        println!("next review: {}", time(&next));
+    }
+    let section = |title: &str, empty: bool| {
+        println!();
+        if empty {
+            println!("{title}: none");
+        } else {
+            println!("{title}:");
+        }
+        !empty
+    };
+    if section("approvals", record.approvals.is_empty()) {
+        print_table(&record.approvals, APPROVAL_COLUMNS)?;
+    }
+    if section("evidence", record.evidence.is_empty()) {
+        print_table(&record.evidence, EVIDENCE_COLUMNS)?;
+    }
+    if section("reviews", record.reviews.is_empty()) {
+        print_table(&record.reviews, REVIEW_COLUMNS)?;
+    }
+    Ok(())
 }
 
 /// A version number as given, or the one an alias points at.

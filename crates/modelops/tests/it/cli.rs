@@ -7,7 +7,10 @@ fn create_model(s: &Server, name: &str) {
 
 #[test]
 fn the_readme_tour_works_end_to_end() {
-    let s = Server::start();
+    let mut s = Server::start();
+    // The audit log records the user the token belongs to.
+    s.act_as("ana", &["admin"]);
+    let before = s.json(&["audit", "verify"])["events"].as_u64().unwrap();
     create_model(&s, "credit-risk");
 
     // A 24 MiB artifact streams up, is stored by digest and comes back verified.
@@ -34,18 +37,18 @@ fn the_readme_tour_works_end_to_end() {
     let v2 = s.json(&["versions", "push", "credit-risk", artifact.to_str().unwrap(), "--parent", "1"]);
     assert_eq!(v2["version"], 2);
 
-    s.json(&["alias", "set", "credit-risk", "champion", "1"]);
-    let champion = s.json(&["versions", "show", "credit-risk", "champion"]);
-    assert_eq!(champion["version"], 1);
-    assert_eq!(champion["aliases"], serde_json::json!(["champion"]));
+    s.json(&["alias", "set", "credit-risk", "staging", "1"]);
+    let staging = s.json(&["versions", "show", "credit-risk", "staging"]);
+    assert_eq!(staging["version"], 1);
+    assert_eq!(staging["aliases"], serde_json::json!(["staging"]));
 
     let out = s.path("back.onnx");
-    let d = s.json(&["versions", "download", "credit-risk", "champion", "-o", out.to_str().unwrap()]);
+    let d = s.json(&["versions", "download", "credit-risk", "staging", "-o", out.to_str().unwrap()]);
     assert_eq!(d["sha256"], sha.as_str());
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&artifact).unwrap());
 
     // Tables for people.
-    let table = s.cli("ana", &["models", "list", "--risk-tier", "high"]);
+    let table = s.cli(&["models", "list", "--risk-tier", "high"]);
     assert!(table.status.success());
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("NAME") && text.contains("credit-risk"), "{text}");
@@ -55,7 +58,7 @@ fn the_readme_tour_works_end_to_end() {
     let m = s.json(&["models", "show", "credit-risk"]);
     assert_eq!(m["tags"]["stage"], "beta");
     s.json(&["tag", "rm", "credit-risk", "stage"]);
-    s.json(&["alias", "rm", "credit-risk", "champion"]);
+    s.json(&["alias", "rm", "credit-risk", "staging"]);
     s.json(&["models", "update", "credit-risk", "--description", "retail PD model"]);
     s.json(&["versions", "retire", "credit-risk", "2"]);
 
@@ -69,14 +72,14 @@ fn the_readme_tour_works_end_to_end() {
 
     let verified = s.json(&["audit", "verify"]);
     assert_eq!(verified["ok"], true);
-    assert_eq!(verified["events"], 10);
+    assert_eq!(verified["events"], before + 10);
     // The same chain verifies offline, straight on the database file.
     let offline = s.json(&["audit", "verify", "--database-url", &s.db_url()]);
     assert_eq!(offline["ok"], true);
     assert_eq!(offline["head"], verified["head"]);
     // A mistyped path is an error, never a fresh empty database that "verifies".
     let typo = s.path("data/modelops-typo.db");
-    let line = error_line(&s.cli("ana", &["audit", "verify", "--database-url", &format!("sqlite://{}", typo.display())]));
+    let line = error_line(&s.cli(&["audit", "verify", "--database-url", &format!("sqlite://{}", typo.display())]));
     assert!(line.contains("no database file"), "{line}");
     assert!(!typo.exists());
 
@@ -89,22 +92,19 @@ fn the_readme_tour_works_end_to_end() {
 fn errors_are_one_line_and_exit_non_zero() {
     let s = Server::start();
     create_model(&s, "m");
-    let dup = error_line(&s.cli("ana", &["models", "create", "m", "--kind", "onnx", "--risk-tier", "low"]));
+    let dup = error_line(&s.cli(&["models", "create", "m", "--kind", "onnx", "--risk-tier", "low"]));
     assert!(dup.contains("`m`") && dup.contains("409"), "{dup}");
-    let bad = error_line(&s.cli("ana", &["models", "create", "a/b", "--kind", "onnx", "--risk-tier", "low"]));
+    let bad = error_line(&s.cli(&["models", "create", "a/b", "--kind", "onnx", "--risk-tier", "low"]));
     assert!(bad.contains("`a/b`") && bad.contains("400"), "{bad}");
-    let kind = error_line(&s.cli("ana", &["models", "create", "x", "--kind", "banana", "--risk-tier", "low"]));
+    let kind = error_line(&s.cli(&["models", "create", "x", "--kind", "banana", "--risk-tier", "low"]));
     assert!(kind.contains("banana"), "{kind}");
-    let missing = error_line(&s.cli("ana", &["versions", "show", "m", "9"]));
+    let missing = error_line(&s.cli(&["versions", "show", "m", "9"]));
     assert!(missing.contains("404"), "{missing}");
-    let no_file = error_line(&s.cli("ana", &["versions", "push", "m", "/nonexistent/model.onnx"]));
+    let no_file = error_line(&s.cli(&["versions", "push", "m", "/nonexistent/model.onnx"]));
     assert!(no_file.contains("/nonexistent/model.onnx"), "{no_file}");
     let nothing_written = s.json(&["versions", "list", "m"]);
     assert_eq!(nothing_written["versions"].as_array().unwrap().len(), 0);
-    let unreachable = std::process::Command::new(crate::harness::BIN)
-        .args(["models", "list", "--server", "http://127.0.0.1:9"])
-        .output()
-        .unwrap();
+    let unreachable = s.command(&["models", "list", "--server", "http://127.0.0.1:9"]).output().unwrap();
     let line = error_line(&unreachable);
     assert!(line.contains("cannot reach the server"), "{line}");
 }
@@ -123,7 +123,7 @@ fn a_download_that_does_not_match_its_digest_writes_nothing() {
     std::fs::write(&stored, b"tampered content").unwrap();
 
     let dest = s.path("out.bin");
-    let out = s.cli("ana", &["versions", "download", "m", "1", "-o", dest.to_str().unwrap()]);
+    let out = s.cli(&["versions", "download", "m", "1", "-o", dest.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(!dest.exists(), "a corrupt download must leave no file");
 }
@@ -132,16 +132,17 @@ fn a_download_that_does_not_match_its_digest_writes_nothing() {
 fn the_server_runs_on_postgres_and_its_chain_verifies_offline() {
     let Some(url) = crate::harness::fresh_postgres_database("tour") else { return };
     let s = Server::start_on(Some(url.clone()));
+    let before = s.json(&["audit", "verify"])["events"].as_u64().unwrap();
     create_model(&s, "fraud");
     let artifact = s.path("f.bin");
     std::fs::write(&artifact, b"fraud model bytes").unwrap();
     let v = s.json(&["versions", "push", "fraud", artifact.to_str().unwrap(), "--code-commit", "abc123"]);
     assert_eq!(v["version"], 1);
-    s.json(&["alias", "set", "fraud", "champion", "1"]);
-    assert_eq!(s.json(&["versions", "show", "fraud", "champion"])["version"], 1);
+    s.json(&["alias", "set", "fraud", "staging", "1"]);
+    assert_eq!(s.json(&["versions", "show", "fraud", "staging"])["version"], 1);
     let online = s.json(&["audit", "verify"]);
     assert_eq!(online["ok"], true);
-    assert_eq!(online["events"], 3);
+    assert_eq!(online["events"], before + 3);
     let offline = s.json(&["audit", "verify", "--database-url", &url]);
     assert_eq!(offline["head"], online["head"]);
 }
@@ -154,12 +155,12 @@ fn a_signature_or_card_file_that_does_not_fit_is_refused_naming_the_field_before
     std::fs::write(&artifact, b"model bytes").unwrap();
     let signature = s.path("signature.json");
     std::fs::write(&signature, r#"{"inputs": [{"name": "x", "dtpye": "float32"}]}"#).unwrap();
-    let line = error_line(&s.cli("ana", &["versions", "push", "m", artifact.to_str().unwrap(), "--signature", signature.to_str().unwrap()]));
+    let line = error_line(&s.cli(&["versions", "push", "m", artifact.to_str().unwrap(), "--signature", signature.to_str().unwrap()]));
     assert!(line.contains("signature.json") && line.contains("`inputs[0].dtpye`") && line.contains("unknown field"), "{line}");
 
     let card = s.path("card.json");
     std::fs::write(&card, r#"{"markdown": "model m", "metrics": {"auc": "high"}}"#).unwrap();
-    let line = error_line(&s.cli("ana", &["versions", "push", "m", artifact.to_str().unwrap(), "--card", card.to_str().unwrap()]));
+    let line = error_line(&s.cli(&["versions", "push", "m", artifact.to_str().unwrap(), "--card", card.to_str().unwrap()]));
     assert!(line.contains("card.json") && line.contains("`metrics.auc`"), "{line}");
 
     // Refused locally: nothing was uploaded, no version was made.
@@ -168,9 +169,9 @@ fn a_signature_or_card_file_that_does_not_fit_is_refused_naming_the_field_before
 
     // A later edit of the card is checked the same way, and changes nothing.
     s.json(&["versions", "push", "m", artifact.to_str().unwrap()]);
-    let line = error_line(&s.cli("ana", &["versions", "update", "m", "1", "--card", card.to_str().unwrap()]));
+    let line = error_line(&s.cli(&["versions", "update", "m", "1", "--card", card.to_str().unwrap()]));
     assert!(line.contains("card.json") && line.contains("`metrics.auc`"), "{line}");
-    let actions: Vec<String> = s.json(&["audit", "log"])["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    let actions: Vec<String> = s.json(&["audit", "log", "--subject", "model/*"])["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
     assert_eq!(actions, ["model.create", "version.create"]);
 
     // A file that fits goes through whole.
@@ -184,13 +185,13 @@ fn a_signature_or_card_file_that_does_not_fit_is_refused_naming_the_field_before
 #[test]
 fn flags_are_checked_as_wire_values_before_anything_is_sent() {
     let s = Server::start();
-    let line = error_line(&s.cli("ana", &["models", "create", "m", "--kind", "onnx"]));
+    let line = error_line(&s.cli(&["models", "create", "m", "--kind", "onnx"]));
     assert!(line.contains("`--risk-tier`"), "{line}");
-    let line = error_line(&s.cli("ana", &["models", "list", "--kind", "banana"]));
+    let line = error_line(&s.cli(&["models", "list", "--kind", "banana"]));
     assert!(line.contains("`--kind`") && line.contains("banana") && line.contains("`onnx`"), "{line}");
-    let line = error_line(&s.cli("ana", &["audit", "log", "--since", "yesterday"]));
+    let line = error_line(&s.cli(&["audit", "log", "--since", "yesterday"]));
     assert!(line.contains("`--since`") && line.contains("yesterday"), "{line}");
-    assert_eq!(s.json(&["audit", "log"])["events"], serde_json::json!([]));
+    assert_eq!(s.json(&["audit", "log", "--subject", "model/*"])["events"], serde_json::json!([]));
 }
 
 /// The row of a printed table that holds `needle`.
@@ -200,16 +201,17 @@ fn row_with<'a>(table: &'a str, needle: &str) -> &'a str {
 
 #[test]
 fn lists_print_one_row_per_item_for_people() {
-    let s = Server::start();
+    let mut s = Server::start();
+    s.act_as("ana", &["admin"]);
     create_model(&s, "credit-risk");
     s.json(&["models", "create", "fraud", "--kind", "rules", "--risk-tier", "low", "--owner", "bo"]);
     let artifact = s.path("m.bin");
     std::fs::write(&artifact, b"model bytes").unwrap();
     let sha = s.json(&["versions", "push", "credit-risk", artifact.to_str().unwrap()])["artifact"]["sha256"].as_str().unwrap().to_string();
-    s.json(&["alias", "set", "credit-risk", "champion", "1"]);
+    s.json(&["alias", "set", "credit-risk", "staging", "1"]);
 
     let stdout = |args: &[&str]| {
-        let out = s.cli("ana", args);
+        let out = s.cli(args);
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
@@ -221,7 +223,7 @@ fn lists_print_one_row_per_item_for_people() {
 
     let versions = stdout(&["versions", "list", "credit-risk"]);
     let row = row_with(&versions, &sha);
-    assert!(row.contains("draft") && row.contains("champion") && row.contains("11"), "{row}");
+    assert!(row.contains("draft") && row.contains("staging") && row.contains("11"), "{row}");
 
     let audit = stdout(&["audit", "log"]);
     assert!(row_with(&audit, "model/fraud").contains("model.create"), "{audit}");
@@ -229,7 +231,7 @@ fn lists_print_one_row_per_item_for_people() {
     assert!(row_with(&audit, "alias.set").contains("ana"), "{audit}");
 
     // A further page is announced on stderr, the table stays on stdout.
-    let out = s.cli("ana", &["audit", "log", "--page-size", "2"]);
+    let out = s.cli(&["audit", "log", "--page-size", "2"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("more: --page-token "), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("alias.set"));
@@ -266,6 +268,8 @@ fn an_answer_that_is_not_the_endpoints_wire_type_names_the_endpoint_and_the_fiel
 #[test]
 fn offline_verification_reports_exactly_what_the_api_reports() {
     let s = Server::start();
+    // Start-up recorded the bootstrap admin (and the policy) first.
+    let base = s.json(&["audit", "verify"])["events"].as_i64().unwrap();
     create_model(&s, "m");
     s.json(&["tag", "set", "m", "stage", "beta"]);
     s.json(&["tag", "set", "m", "stage", "gamma"]);
@@ -278,18 +282,18 @@ fn offline_verification_reports_exactly_what_the_api_reports() {
     assert_eq!(online["ok"], true);
     assert_eq!(without_time(s.json(&["audit", "verify", "--database-url", &s.db_url()])), online);
 
-    // Rewrite history behind the server's back: the second event's actor.
+    // Rewrite history behind the server's back: the actor of the first `tag.set`.
     let url = s.db_url();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         use sqlx::{Connection, Executor};
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
         conn.execute("DROP TRIGGER audit_events_no_update").await.unwrap();
-        conn.execute("UPDATE audit_events SET actor = 'mallory' WHERE sequence = 2").await.unwrap();
+        conn.execute(format!("UPDATE audit_events SET actor = 'mallory' WHERE sequence = {}", base + 2).as_str()).await.unwrap();
     });
 
     let verdict = |args: &[&str]| {
-        let out = s.cli("ana", args);
+        let out = s.cli(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
@@ -298,11 +302,11 @@ fn offline_verification_reports_exactly_what_the_api_reports() {
     assert_eq!(offline, online);
     let report = online;
     assert_eq!(report["ok"], false);
-    assert_eq!(report["events"], 1);
-    assert_eq!(report["broken"]["sequence"], 2);
-    assert_eq!(report["head"]["sequence"], 3);
+    assert_eq!(report["events"], base + 1);
+    assert_eq!(report["broken"]["sequence"], base + 2);
+    assert_eq!(report["head"]["sequence"], base + 3);
 
     let people = verdict(&["audit", "verify", "--database-url", &url]);
-    assert!(people.starts_with("audit chain BROKEN at event 2: "), "{people}");
+    assert!(people.starts_with(&format!("audit chain BROKEN at event {}: ", base + 2)), "{people}");
     assert_eq!(people, verdict(&["audit", "verify"]));
 }

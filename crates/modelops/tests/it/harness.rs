@@ -1,4 +1,7 @@
-//! Starts `modelops serve` on a free port and runs CLI commands against it.
+//! Starts `modelops serve` on a free port and runs CLI commands against it,
+//! signed in with the bootstrap admin's token (or a user's, see
+//! [`Server::act_as`]). Every command gets a credentials folder of its own
+//! (`MODELOPS_CONFIG_DIR`), so a developer's saved tokens never leak in.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,6 +15,10 @@ pub struct Server {
     pub url: String,
     pub dir: tempfile::TempDir,
     database_url: Option<String>,
+    /// The bootstrap admin's token, read from `<data dir>/admin.token`.
+    pub admin_token: String,
+    /// The token commands run with: the admin's until [`Server::act_as`].
+    pub token: String,
 }
 
 impl Server {
@@ -55,26 +62,56 @@ impl Server {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, url, dir, database_url }
+        let token_file = dir.path().join("data/admin.token");
+        let admin_token = std::fs::read_to_string(&token_file).unwrap_or_else(|e| panic!("{}: {e}", token_file.display())).trim().to_string();
+        assert!(!admin_token.is_empty(), "empty admin token");
+        Server { child, url, dir, database_url, token: admin_token.clone(), admin_token }
+    }
+
+    /// Creates user `name` with `roles` (as the admin) and a token for them.
+    pub fn new_user(&self, name: &str, roles: &[&str]) -> String {
+        let mut args = vec!["users", "create", name];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        let out = self.cli_with_token(&self.admin_token, &args);
+        assert!(out.status.success(), "users create {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self.cli_with_token(&self.admin_token, &["tokens", "create", "--name", "tests", "--user", name]);
+        assert!(out.status.success(), "tokens create --user {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert_eq!(token.lines().count(), 1, "{token}");
+        token
+    }
+
+    /// From now on, commands run as a new user `name` with `roles`.
+    pub fn act_as(&mut self, name: &str, roles: &[&str]) {
+        self.token = self.new_user(name, roles);
     }
 
     pub fn db_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.dir.path().join("data/modelops.db").display()))
     }
 
-    /// Runs the CLI against this server as `actor`.
-    pub fn cli(&self, actor: &str, args: &[&str]) -> Output {
-        self.cli_in(self.dir.path(), actor, args)
+    /// Runs the CLI against this server with the current token.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_token(&self.token, args)
     }
 
-    pub fn cli_in(&self, cwd: &Path, actor: &str, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .current_dir(cwd)
+    /// Runs the CLI against this server with `token`.
+    pub fn cli_with_token(&self, token: &str, args: &[&str]) -> Output {
+        self.command(args).env("MODELOPS_TOKEN", token).output().unwrap()
+    }
+
+    /// The CLI against this server, in the test's folder, with an empty
+    /// credentials folder and no token: add what the test needs.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.dir.path())
             .env("MODELOPS_SERVER", &self.url)
-            .env("MODELOPS_ACTOR", actor)
-            .output()
-            .unwrap()
+            .env("MODELOPS_CONFIG_DIR", self.dir.path().join("config"))
+            .env_remove("MODELOPS_TOKEN");
+        cmd
     }
 
     /// Runs the CLI with `--json` and parses what it printed; panics with the
@@ -82,7 +119,7 @@ impl Server {
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut full = args.to_vec();
         full.push("--json");
-        let out = self.cli("ana", &full);
+        let out = self.cli(&full);
         assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
@@ -176,10 +213,17 @@ pub fn fake_server(status: &str, content_type: &str, body: &str) -> String {
     url
 }
 
-/// Runs the CLI against the server at `url`.
+/// Runs the CLI against the server at `url`, with a token no server knows.
 pub fn cli_at(url: &str, args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(BIN).args(args).current_dir(dir.path()).env("MODELOPS_SERVER", url).env("MODELOPS_ACTOR", "ana").output().unwrap()
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir.path())
+        .env("MODELOPS_SERVER", url)
+        .env("MODELOPS_CONFIG_DIR", dir.path())
+        .env("MODELOPS_TOKEN", "not-a-real-token")
+        .output()
+        .unwrap()
 }
 
 /// Every file under `dir`; none when it does not exist.

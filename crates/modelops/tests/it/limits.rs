@@ -10,9 +10,10 @@ use std::time::Duration;
 fn stalled_upload(s: &Server) -> TcpStream {
     let mut conn = TcpStream::connect(s.addr()).unwrap();
     let head = format!(
-        "POST /api/v1/artifacts?filename=big.onnx HTTP/1.1\r\nhost: {}\r\nx-modelops-actor: slow\r\n\
+        "POST /api/v1/artifacts?filename=big.onnx HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
          content-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n",
-        s.addr()
+        s.addr(),
+        s.admin_token
     );
     conn.write_all(head.as_bytes()).unwrap();
     conn.write_all(&[7u8; 1000]).unwrap();
@@ -24,9 +25,10 @@ fn stalled_upload(s: &Server) -> TcpStream {
 fn send_upload(s: &Server, body: &[u8]) -> (String, String) {
     let mut conn = TcpStream::connect(s.addr()).unwrap();
     let head = format!(
-        "POST /api/v1/artifacts?filename=small.onnx HTTP/1.1\r\nhost: {}\r\nx-modelops-actor: quick\r\n\
+        "POST /api/v1/artifacts?filename=small.onnx HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
          content-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         s.addr(),
+        s.admin_token,
         body.len()
     );
     conn.write_all(head.as_bytes()).unwrap();
@@ -55,7 +57,7 @@ fn a_stalled_upload_holds_only_a_transfer_slot_and_is_cut_off() {
     assert!(shed.contains("as many requests as it allows"), "{shed}");
     // JSON requests have slots of their own: writes and reads are served.
     for i in 0..10 {
-        let out = s.cli("ana", &["models", "create", &format!("m{i}"), "--kind", "rules", "--risk-tier", "low"]);
+        let out = s.cli(&["models", "create", &format!("m{i}"), "--kind", "rules", "--risk-tier", "low"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert_eq!(s.json(&["models", "list"])["models"].as_array().unwrap().len(), 10);

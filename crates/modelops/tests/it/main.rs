@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod cli;
 mod config;
+mod governance;
 mod harness;
 mod limits;

@@ -145,6 +145,33 @@ pub struct CreateModelRequest {
     /// Names of models whose output this model consumes.
     #[serde(default)]
     pub dependencies: Vec<String>,
+    /// Users who may push versions besides the owner and the team; for high
+    /// and critical tiers none of them may approve a version.
+    #[serde(default)]
+    pub developers: Vec<String>,
+    /// The validation metric versions must reach (policies read it).
+    #[serde(default)]
+    pub validation: Option<ValidationTargetWire>,
+}
+
+/// The metric a validation must report, and the value it must reach.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationTargetWire {
+    pub metric: String,
+    pub threshold: f64,
+}
+
+impl From<ValidationTargetWire> for modelops_core::model::ValidationTarget {
+    fn from(v: ValidationTargetWire) -> Self {
+        Self { metric: v.metric, threshold: v.threshold }
+    }
+}
+
+impl From<modelops_core::model::ValidationTarget> for ValidationTargetWire {
+    fn from(v: modelops_core::model::ValidationTarget) -> Self {
+        Self { metric: v.metric, threshold: v.threshold }
+    }
 }
 
 fn parse_dependencies(deps: Vec<String>) -> Result<Vec<ModelName>, Error> {
@@ -166,6 +193,8 @@ impl TryFrom<CreateModelRequest> for NewModel {
             risk_tier: r.risk_tier.into(),
             tags: r.tags,
             dependencies: parse_dependencies(r.dependencies)?,
+            developers: r.developers,
+            validation: r.validation.map(Into::into),
         };
         // Validated by the use case, once for every surface.
         Ok(new)
@@ -199,6 +228,14 @@ pub struct UpdateModelRequest {
     pub risk_tier: Option<RiskTier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub developers: Option<Vec<String>>,
+    /// A new validation target; `{"metric": "", ...}` is refused, and
+    /// `clear_validation: true` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationTargetWire>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear_validation: bool,
 }
 
 impl TryFrom<UpdateModelRequest> for ModelPatch {
@@ -213,6 +250,13 @@ impl TryFrom<UpdateModelRequest> for ModelPatch {
             restrictions: r.restrictions,
             risk_tier: r.risk_tier.map(Into::into),
             dependencies: r.dependencies.map(parse_dependencies).transpose()?,
+            developers: r.developers,
+            validation: match (r.validation, r.clear_validation) {
+                (Some(_), true) => return Err(Error::invalid("clear_validation", "give `validation` or `clear_validation`, not both")),
+                (Some(v), false) => Some(Some(v.into())),
+                (None, true) => Some(None),
+                (None, false) => None,
+            },
         };
         if patch.is_empty() {
             return Err(Error::invalid("body", "the update names no field to change"));
@@ -234,7 +278,9 @@ pub struct ModelResponse {
     pub risk_tier: RiskTier,
     pub tags: BTreeMap<String, String>,
     pub dependencies: Vec<String>,
-    /// Alias → version number.
+    pub developers: Vec<String>,
+    pub validation: Option<ValidationTargetWire>,
+    /// Alias → version number; `champion` is the production version.
     pub aliases: BTreeMap<String, u32>,
     pub state: ModelState,
     pub latest_version: Option<u32>,
@@ -257,6 +303,8 @@ impl From<Model> for ModelResponse {
             risk_tier: m.risk_tier.into(),
             tags: m.tags,
             dependencies: m.dependencies.into_iter().map(String::from).collect(),
+            developers: m.developers,
+            validation: m.validation.map(Into::into),
             aliases: m.aliases,
             state: m.state.into(),
             latest_version: m.latest_version,
@@ -804,3 +852,7 @@ pub struct HealthResponse {
     /// `ok`.
     pub status: String,
 }
+
+// After `wire_enum!`, which it uses.
+mod governance;
+pub use governance::*;
