@@ -104,6 +104,43 @@ pub struct VersionGovernance {
     pub next_review_at: Option<DateTime<Utc>>,
 }
 
+/// How long a token read from the database signs requests in without being
+/// read again (revocation on another replica takes effect within this).
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Tokens remembered at most; past this the cache starts afresh.
+const AUTH_CACHE_ENTRIES: usize = 10_000;
+
+type TokenEntry = (ApiToken, String, User);
+
+/// Tokens recently read for authentication, by public id.
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, TokenEntry)>>,
+}
+
+impl AuthCache {
+    fn get(&self, id: &str) -> Option<TokenEntry> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(id).filter(|(at, _)| at.elapsed() < AUTH_CACHE_TTL).map(|(_, entry)| entry.clone())
+    }
+
+    fn put(&self, id: &str, entry: TokenEntry) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= AUTH_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(id.to_string(), (std::time::Instant::now(), entry));
+    }
+
+    fn forget(&self, id: &str) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 fn random_token() -> (String, String) {
     use base64::Engine;
     use rand::RngCore;
@@ -376,9 +413,24 @@ impl Registry {
     /// The principal a token signs in: refused (401) when the token is
     /// malformed, unknown, wrong, expired or revoked, or its user disabled.
     /// Messages never contain the token.
+    ///
+    /// A token found in the database is remembered for [`AUTH_CACHE_TTL`],
+    /// so a request costs no database read: revoking a token or changing a
+    /// user forgets it at once on this replica; other replicas see the change
+    /// within the TTL. Expiry is checked on every request.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         let text = TokenText::parse(token)?;
-        let Some((record, hash, user)) = self.store().token_for_auth(text.id).await? else {
+        let found = match self.inner.auth_cache.get(text.id) {
+            Some(hit) => Some(hit),
+            None => {
+                let found = self.store().token_for_auth(text.id).await?;
+                if let Some(entry) = &found {
+                    self.inner.auth_cache.put(text.id, entry.clone());
+                }
+                found
+            }
+        };
+        let Some((record, hash, user)) = found else {
             return Err(Error::Unauthenticated(format!("token `{}` is not known", text.id)));
         };
         if !constant_time_eq(&hash, &hash_token_secret(text.secret)) {
@@ -422,6 +474,7 @@ impl Registry {
             return Err(Error::Conflict(format!("{} may not disable themself or remove their own `admin` role", quote(name))));
         }
         tx.update_user(&after).await?;
+        self.inner.auth_cache.clear();
         let pending = event(tx.as_ref(), Action::UserUpdate, user_subject(name), Some(snapshot(&before)?), Some(snapshot(&after)?));
         tx.record(pending).await?;
         tx.commit().await?;
@@ -490,6 +543,7 @@ impl Registry {
         }
         let after = ApiToken { revoked_at: Some(tx.now()), ..before.clone() };
         tx.update_token(&after).await?;
+        self.inner.auth_cache.forget(id);
         let pending = event(tx.as_ref(), Action::TokenRevoke, subject, Some(token_record(&before)), Some(token_record(&after)));
         tx.record(pending).await?;
         tx.commit().await?;

@@ -64,6 +64,7 @@ struct Inner {
     /// The last policy parsed from the database, reused while its hash is
     /// the active one.
     policy: std::sync::RwLock<Option<Arc<Policy>>>,
+    auth_cache: governance::AuthCache,
 }
 
 impl std::fmt::Debug for Registry {
@@ -116,7 +117,7 @@ async fn check_dependencies(tx: &mut dyn WriteTx, deps: &[ModelName]) -> Result<
 impl Registry {
     pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore, clock: Arc<dyn Clock>) -> Self {
         Self {
-            inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default(), policy: std::sync::RwLock::new(None) }),
+            inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default(), policy: std::sync::RwLock::new(None), auth_cache: Default::default() }),
             verify_reuse: VERIFY_REUSE,
         }
     }
