@@ -61,7 +61,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let EvidenceCommand::Add(add) = args.command;
     let body = match (add.metric, add.document, add.name) {
         (Some((name, text)), None, _) => {
-            let value: f64 = text.parse().ok().filter(|v: &f64| v.is_finite()).with_context(|| format!("invalid `--metric {name}`: `{text}` is not a finite number"))?;
+            let value = text.parse::<f64>().ok().filter(|v| v.is_finite());
+            let value = value.with_context(|| format!("invalid `--metric {name}`: `{text}` is not a finite number"))?;
             EvidenceRequest::Metric { name, value, dataset: add.dataset.unwrap_or_default() }
         }
         (None, Some(file), Some(name)) => {

@@ -171,7 +171,8 @@ fn a_signature_or_card_file_that_does_not_fit_is_refused_naming_the_field_before
     s.json(&["versions", "push", "m", artifact.to_str().unwrap()]);
     let line = error_line(&s.cli(&["versions", "update", "m", "1", "--card", card.to_str().unwrap()]));
     assert!(line.contains("card.json") && line.contains("`metrics.auc`"), "{line}");
-    let actions: Vec<String> = s.json(&["audit", "log", "--subject", "model/*"])["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    let log = s.json(&["audit", "log", "--subject", "model/*"]);
+    let actions: Vec<String> = log["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
     assert_eq!(actions, ["model.create", "version.create"]);
 
     // A file that fits goes through whole.
