@@ -9,3 +9,4 @@ mod config;
 mod governance;
 mod harness;
 mod limits;
+mod readme_walk;
