@@ -276,6 +276,21 @@ impl ModelPatch {
         *self == ModelPatch::default()
     }
 
+    /// The fields gates and separation of duties read, named, when the
+    /// patch changes any: `risk_tier`, `validation`, `developers`, `owner`,
+    /// `team`.
+    pub fn governance_fields(&self) -> Option<String> {
+        let named = [
+            ("`risk_tier`", self.risk_tier.is_some()),
+            ("`validation`", self.validation.is_some()),
+            ("`developers`", self.developers.is_some()),
+            ("`owner`", self.owner.is_some()),
+            ("`team`", self.team.is_some()),
+        ];
+        let fields: Vec<&str> = named.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
+        (!fields.is_empty()).then(|| fields.join(", "))
+    }
+
     pub fn validate(&self, name: &ModelName) -> Result<()> {
         let short = [("owner", &self.owner), ("team", &self.team)];
         for (field, value) in short {

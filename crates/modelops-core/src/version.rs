@@ -156,6 +156,19 @@ impl ModelVersion {
         }
     }
 
+    /// The card is what validators review: once a version is submitted for
+    /// validation it no longer changes (an approval is given for the card
+    /// the validator saw); push a new version to change it.
+    pub fn ensure_card_editable(&self) -> Result<()> {
+        match self.state {
+            VersionState::Draft => Ok(()),
+            state => Err(Error::Conflict(format!(
+                "version `{}/{}` is `{state}`: its model card is frozen once submitted for validation; push a new version to change it",
+                self.model, self.number
+            ))),
+        }
+    }
+
     /// The version as retiring leaves it: retired, with no aliases.
     pub fn retired(&self, at: DateTime<Utc>) -> ModelVersion {
         ModelVersion { state: VersionState::Retired, aliases: Vec::new(), updated_at: at, ..self.clone() }

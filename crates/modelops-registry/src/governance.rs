@@ -57,10 +57,16 @@ pub fn token_subject(id: &str) -> String {
 }
 
 /// A token just created: its record, and its text, shown once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewToken {
     pub token: ApiToken,
     pub secret: String,
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken").field("token", &self.token).field("secret", &"<redacted>").finish()
+    }
 }
 
 /// What a decision on a version did.
@@ -116,6 +122,8 @@ type TokenEntry = (ApiToken, String, User);
 #[derive(Default)]
 pub(crate) struct AuthCache {
     entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, TokenEntry)>>,
+    /// Moves on every forget and clear; an entry read before it moved is not cached.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl AuthCache {
@@ -124,8 +132,15 @@ impl AuthCache {
         entries.get(id).filter(|(at, _)| at.elapsed() < AUTH_CACHE_TTL).map(|(_, entry)| entry.clone())
     }
 
-    fn put(&self, id: &str, entry: TokenEntry) {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn put(&self, id: &str, entry: TokenEntry, read_at_generation: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != read_at_generation {
+            return;
+        }
         if entries.len() >= AUTH_CACHE_ENTRIES {
             entries.clear();
         }
@@ -133,11 +148,15 @@ impl AuthCache {
     }
 
     fn forget(&self, id: &str) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.remove(id);
     }
 
     fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        entries.clear();
     }
 }
 
@@ -235,7 +254,7 @@ fn gate_context(input: GateInput<'_>) -> GateContext {
             tier: model.risk_tier.to_string(),
             owner: model.owner.clone(),
             team: model.team.clone(),
-            developers: model.developers.clone(),
+            developers: developers_of(model),
             business_purpose: model.business_purpose.clone(),
             intended_use: model.intended_use.clone(),
             restrictions: model.restrictions.clone(),
@@ -280,9 +299,38 @@ fn gate_context(input: GateInput<'_>) -> GateContext {
     }
 }
 
+/// The policy's decision over the gate's inputs, with the lifecycle's own
+/// condition first: a move the lifecycle does not have is denied whatever
+/// the policy says.
+fn decide_gate(policy: &Policy, target: GateTarget, input: GateInput<'_>) -> GateDecision {
+    let (model, version, transition) = (input.model, input.version, input.transition);
+    let ctx = gate_context(input);
+    let mut decision = policy.evaluate(model.risk_tier, target, &ctx);
+    if let Some(failed) = lifecycle_condition(transition, model, version) {
+        decision.conditions.insert(0, failed);
+        decision.allowed = false;
+    }
+    decision
+}
+
+/// Who develops the model, for policies: its owner and its listed
+/// developers (team members are not known by name; separation of duties in
+/// core refuses them for high and critical models).
+fn developers_of(model: &Model) -> Vec<String> {
+    let mut out = model.developers.clone();
+    if !model.owner.is_empty() && !out.contains(&model.owner) {
+        out.push(model.owner.clone());
+    }
+    out
+}
+
 /// A lifecycle move the version cannot make from its state, as a failing
 /// gate condition (so the gate API reports it with the others).
-fn lifecycle_condition(transition: Transition, version: &ModelVersion) -> Option<modelops_governance::policy::ConditionOutcome> {
+fn lifecycle_condition(transition: Transition, model: &Model, version: &ModelVersion) -> Option<modelops_governance::policy::ConditionOutcome> {
+    if transition == Transition::Promote && version.state == VersionState::Production && is_production(model, version.number) {
+        // Promoting the production version again changes nothing: allowed.
+        return None;
+    }
     transition.check_from(&version.model, version.number, version.state).err().map(|e| modelops_governance::policy::ConditionOutcome {
         name: "lifecycle".into(),
         passed: false,
@@ -331,8 +379,9 @@ impl Registry {
         if source.contains('\0') {
             return Err(Error::invalid("policy", format!("{origin}: the file contains a NUL character")));
         }
-        let policy = Arc::new(Policy::parse(source, format, origin)?);
+        // The role first: compiling a policy costs, and only admins may ask.
         let permit = self.authorize(principal, Action::PolicyLoad, "policy").await?;
+        let policy = Arc::new(Policy::parse(source, format, origin)?);
         let mut tx = self.store().begin(&permit).await?;
         let active = tx.locked_policy().await?;
         if active.as_ref().is_some_and(|a| a.sha256 == policy.sha256()) {
@@ -423,18 +472,24 @@ impl Registry {
         let found = match self.inner.auth_cache.get(text.id) {
             Some(hit) => Some(hit),
             None => {
+                // A revocation committed while this read runs must not be
+                // undone by caching what the read saw: the generation tells.
+                let generation = self.inner.auth_cache.generation();
                 let found = self.store().token_for_auth(text.id).await?;
                 if let Some(entry) = &found {
-                    self.inner.auth_cache.put(text.id, entry.clone());
+                    self.inner.auth_cache.put(text.id, entry.clone(), generation);
                 }
                 found
             }
         };
+        // One answer for an unknown id and a wrong secret: which ids exist
+        // is nobody's business.
+        let invalid = || Error::Unauthenticated("the token is not valid (unknown, or a wrong secret)".into());
         let Some((record, hash, user)) = found else {
-            return Err(Error::Unauthenticated(format!("token `{}` is not known", text.id)));
+            return Err(invalid());
         };
         if !constant_time_eq(&hash, &hash_token_secret(text.secret)) {
-            return Err(Error::Unauthenticated(format!("token `{}` does not match", text.id)));
+            return Err(invalid());
         }
         if let Some(why) = record.unusable(self.now()) {
             return Err(Error::Unauthenticated(format!("{why} (token `{}`)", text.id)));
@@ -474,10 +529,11 @@ impl Registry {
             return Err(Error::Conflict(format!("{} may not disable themself or remove their own `admin` role", quote(name))));
         }
         tx.update_user(&after).await?;
-        self.inner.auth_cache.clear();
         let pending = event(tx.as_ref(), Action::UserUpdate, user_subject(name), Some(snapshot(&before)?), Some(snapshot(&after)?));
         tx.record(pending).await?;
         tx.commit().await?;
+        // After the commit: a read racing it can no longer see the old row.
+        self.inner.auth_cache.clear();
         Ok(after)
     }
 
@@ -500,7 +556,14 @@ impl Registry {
         if lifetime <= chrono::Duration::zero() || lifetime > MAX_TOKEN_LIFETIME {
             return Err(Error::invalid("expires_in", format!("`{}` seconds is not between 1 second and 3650 days", lifetime.num_seconds())));
         }
-        let owner = user.unwrap_or(principal.name()).to_string();
+        let owner = match user {
+            // Checked and normalised like every user name (NFC, no NUL or invisible characters).
+            Some(u) => Principal::new(u, []).map_err(|e| match e {
+                Error::InvalidInput { reason, .. } => Error::invalid("user", reason),
+                other => other,
+            })?.name().to_string(),
+            None => principal.name().to_string(),
+        };
         let subject = user_subject(&owner);
         let permit = self.authorize(principal, Action::TokenCreate, &subject).await?;
         if owner != principal.name() {
@@ -543,10 +606,10 @@ impl Registry {
         }
         let after = ApiToken { revoked_at: Some(tx.now()), ..before.clone() };
         tx.update_token(&after).await?;
-        self.inner.auth_cache.forget(id);
         let pending = event(tx.as_ref(), Action::TokenRevoke, subject, Some(token_record(&before)), Some(token_record(&after)));
         tx.record(pending).await?;
         tx.commit().await?;
+        self.inner.auth_cache.forget(id);
         Ok(after)
     }
 
@@ -587,23 +650,8 @@ impl Registry {
             Some(&prod) => tx.next_review(&model.name, prod).await?.is_some_and(|due| due < now),
             None => false,
         };
-        let transition = target.transition();
-        let ctx = gate_context(GateInput {
-            model,
-            version,
-            approvals: &approvals,
-            evidence: &evidence,
-            review_overdue,
-            principal,
-            transition,
-            now,
-        });
-        let mut decision = policy.evaluate(model.risk_tier, target, &ctx);
-        if let Some(failed) = lifecycle_condition(transition, version) {
-            decision.conditions.insert(0, failed);
-            decision.allowed = false;
-        }
-        Ok(decision)
+        let input = GateInput { model, version, approvals: &approvals, evidence: &evidence, review_overdue, principal, transition: target.transition(), now };
+        Ok(decide_gate(&policy, target, input))
     }
 
     /// Records a denial (its own transaction) and returns it as the error.
@@ -628,13 +676,20 @@ impl Registry {
     /// to `target` need, and does it have it now.
     pub async fn check_gate(&self, principal: &Principal, model: &ModelName, number: u32, target: GateTarget) -> Result<GateDecision> {
         self.authorize(principal, Action::Read, &version_subject(model.as_str(), number)).await?;
-        // A transaction for a consistent read of everything the gate sees;
-        // dropped, so it writes nothing.
-        let permit = authorize(principal, Action::Read)?;
-        let mut tx = self.store().begin(&permit).await?;
-        let m = tx.lock_model(model).await?.ok_or_else(|| Error::not_found("model", model))?;
-        let version = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
-        self.evaluate_gate(tx.as_mut(), &m, &version, principal, target, None).await
+        // Plain reads, without the write lock: pipelines may ask often, and
+        // the transition itself decides again under the lock.
+        let m = self.store().get_model(model).await?;
+        let version = self.store().get_version(model, number).await?;
+        let (policy, _) = self.active_policy().await?;
+        let approvals = self.store().approvals(model, number).await?;
+        let evidence = self.store().evidence(model, number).await?;
+        let now = self.now();
+        let review_overdue = match m.aliases.get(CHAMPION) {
+            Some(&prod) => self.store().review_schedule().await?.iter().any(|s| &s.model == model && s.version == prod && s.next_review_at < now),
+            None => false,
+        };
+        let input = GateInput { model: &m, version: &version, approvals: &approvals, evidence: &evidence, review_overdue, principal, transition: target.transition(), now };
+        Ok(decide_gate(&policy, target, input))
     }
 
     /// Draft → in validation, through the `in_validation` gate. For the
@@ -687,7 +742,7 @@ impl Registry {
         let mut tx = self.store().begin(&permit).await?;
         let m = lock_active_model(tx.as_mut(), model).await?;
         let before = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
-        if let Err(Error::Forbidden(denial)) = check_separation_of_duties(&m, &before.created_by, principal.name()) {
+        if let Err(Error::Forbidden(denial)) = check_separation_of_duties(&m, &before.created_by, principal) {
             drop(tx);
             return Err(self.record_denial(principal, action, &subject, denial, None).await);
         }
@@ -778,6 +833,19 @@ impl Registry {
         tx.record(pending).await?;
         tx.commit().await?;
         Ok(TransitionOutcome { version: after, gate: Some(gate), previous_production: previous })
+    }
+
+    /// After a tier change: the production version's next review comes no
+    /// later than the new cadence allows from now.
+    pub(crate) async fn reschedule_review(&self, tx: &mut dyn WriteTx, model: &Model) -> Result<()> {
+        let Some(&prod) = model.aliases.get(CHAMPION) else { return Ok(()) };
+        let Some(due) = tx.next_review(&model.name, prod).await? else { return Ok(()) };
+        let policy = self.policy_in(tx).await?;
+        let latest = tx.now() + policy.review_cadence(model.risk_tier);
+        if latest < due {
+            tx.set_next_review(&model.name, prod, Some(latest)).await?;
+        }
+        Ok(())
     }
 
     // ------------------------------------------------------------ evidence

@@ -171,6 +171,23 @@ impl Registry {
         }
     }
 
+    /// For changes deployers may make to any model (retiring, moving
+    /// aliases) and developers only to their own: admins and deployers
+    /// pass; anyone else must be one of the model's developers.
+    async fn ensure_developer_or_deployer(
+        &self,
+        tx: Box<dyn WriteTx>,
+        principal: &Principal,
+        name: &ModelName,
+        action: Action,
+        subject: &str,
+    ) -> Result<Box<dyn WriteTx>> {
+        if principal.has_role(modelops_core::auth::Role::Deployer) {
+            return Ok(tx);
+        }
+        self.ensure_developer_of(tx, principal, name, action, subject).await
+    }
+
     /// Like [`Registry::ensure_developer`] when only the model's name is at
     /// hand: admins pass without reading the model.
     async fn ensure_developer_of(&self, mut tx: Box<dyn WriteTx>, principal: &Principal, name: &ModelName, action: Action, subject: &str) -> Result<Box<dyn WriteTx>> {
@@ -212,9 +229,25 @@ impl Registry {
         patch.validate(name)?;
         let subject = model_subject(name.as_str());
         let permit = self.authorize(principal, Action::ModelUpdate, &subject).await?;
+        if let Some(fields) = patch.governance_fields() {
+            // What the gates and separation of duties read is not the
+            // developers' to change: the risk officer's or an admin's.
+            use modelops_core::auth::Role;
+            if !(principal.has_role(Role::Admin) || principal.has_role(Role::Approver)) {
+                let denial = modelops_core::error::Denial::new(vec![modelops_core::error::DenialReason {
+                    condition: "governance_fields".into(),
+                    message: format!("{} may not change {fields}: risk officers (`approver`) and admins do", quote(principal.name())),
+                }]);
+                return Err(self.record_denial(principal, Action::ModelUpdate, &subject, denial, None).await);
+            }
+        }
         let mut tx = self.store().begin(&permit).await?;
         let before = lock_active_model(tx.as_mut(), name).await?;
-        let mut tx = self.ensure_developer(tx, principal, &before, Action::ModelUpdate, &subject).await?;
+        let mut tx = if principal.has_role(modelops_core::auth::Role::Approver) {
+            tx
+        } else {
+            self.ensure_developer(tx, principal, &before, Action::ModelUpdate, &subject).await?
+        };
         if patch.is_empty() {
             return Ok(before);
         }
@@ -227,6 +260,9 @@ impl Registry {
         if let Some(deps) = &patch.dependencies {
             tx.replace_dependencies(name, deps).await?;
         }
+        if after.risk_tier != before.risk_tier {
+            self.reschedule_review(tx.as_mut(), &after).await?;
+        }
         let pending = event(tx.as_ref(), Action::ModelUpdate, model_subject(name.as_str()), Some(snapshot(&before)?), Some(snapshot(&after)?));
         tx.record(pending).await?;
         tx.commit().await?;
@@ -237,9 +273,15 @@ impl Registry {
     /// one `version.retire` event per version (its snapshot shows the
     /// aliases it lost), then one `model.retire` event.
     pub async fn retire_model(&self, principal: &Principal, name: &ModelName) -> Result<Model> {
-        let permit = self.authorize(principal, Action::ModelRetire, &model_subject(name.as_str())).await?;
+        let subject = model_subject(name.as_str());
+        let permit = self.authorize(principal, Action::ModelRetire, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let before = lock_active_model(tx.as_mut(), name).await?;
+        let mut tx = if principal.has_role(modelops_core::auth::Role::Deployer) {
+            tx
+        } else {
+            self.ensure_developer(tx, principal, &before, Action::ModelRetire, &subject).await?
+        };
         let now = tx.now();
         let versions = tx.versions_not_in(name, VersionState::Retired).await?;
         tx.remove_aliases(&AliasScope::Model(name.clone())).await?;
@@ -334,7 +376,9 @@ impl Registry {
         Ok((version, download))
     }
 
-    /// Changes a version's description or card; an empty patch records nothing.
+    /// Changes a version's description or card; an empty patch records
+    /// nothing. The card of an approved or production version is frozen:
+    /// its approvals were given for that card.
     pub async fn update_version(&self, principal: &Principal, model: &ModelName, number: u32, patch: VersionPatch) -> Result<ModelVersion> {
         patch.validate()?;
         let subject = version_subject(model.as_str(), number);
@@ -345,6 +389,9 @@ impl Registry {
         let before = active_version(tx.as_mut(), model, number).await?;
         if patch.is_empty() {
             return Ok(before);
+        }
+        if patch.card.is_some() {
+            before.ensure_card_editable()?;
         }
         let mut after = patch.apply(&before);
         after.updated_at = tx.now();
@@ -358,9 +405,11 @@ impl Registry {
     /// Retires a version and removes the aliases pointing at it: one
     /// `version.retire` event whose snapshots show the aliases removed.
     pub async fn retire_version(&self, principal: &Principal, model: &ModelName, number: u32) -> Result<ModelVersion> {
-        let permit = self.authorize(principal, Action::VersionRetire, &version_subject(model.as_str(), number)).await?;
+        let subject = version_subject(model.as_str(), number);
+        let permit = self.authorize(principal, Action::VersionRetire, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
+        let mut tx = self.ensure_developer_or_deployer(tx, principal, model, Action::VersionRetire, &subject).await?;
         let before = active_version(tx.as_mut(), model, number).await?;
         tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
         let after = before.retired(tx.now());
@@ -369,7 +418,6 @@ impl Registry {
             // Out of production: no more periodic reviews.
             tx.set_next_review(model, number, None).await?;
         }
-        let subject = version_subject(model.as_str(), number);
         let pending = event(tx.as_ref(), Action::VersionRetire, subject, Some(snapshot(&before)?), Some(snapshot(&after)?));
         tx.record(pending).await?;
         tx.commit().await?;
@@ -395,6 +443,11 @@ impl Registry {
         let permit = self.authorize(principal, Action::AliasSet, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let locked = lock_active_model(tx.as_mut(), model).await?;
+        let mut tx = if principal.has_role(modelops_core::auth::Role::Deployer) {
+            tx
+        } else {
+            self.ensure_developer(tx, principal, &locked, Action::AliasSet, &subject).await?
+        };
         active_version(tx.as_mut(), model, number).await?;
         let current = locked.aliases.get(alias.as_str()).copied();
         if current != Some(number) {
@@ -411,15 +464,20 @@ impl Registry {
     /// `champion` cannot be removed: production changes by promoting
     /// another version or retiring this one.
     pub async fn delete_alias(&self, principal: &Principal, model: &ModelName, alias: &AliasName) -> Result<()> {
+        let subject = alias_subject(model.as_str(), alias.as_str());
+        let permit = self.authorize(principal, Action::AliasDelete, &subject).await?;
         if alias.as_str() == modelops_core::governance::CHAMPION {
             return Err(Error::Conflict(format!(
                 "`{model}@champion` marks the production version; promote another version or retire this one instead of removing it"
             )));
         }
-        let subject = alias_subject(model.as_str(), alias.as_str());
-        let permit = self.authorize(principal, Action::AliasDelete, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let locked = lock_active_model(tx.as_mut(), model).await?;
+        let mut tx = if principal.has_role(modelops_core::auth::Role::Deployer) {
+            tx
+        } else {
+            self.ensure_developer(tx, principal, &locked, Action::AliasDelete, &subject).await?
+        };
         let current = locked.aliases.get(alias.as_str()).copied().ok_or_else(|| Error::not_found("alias", format!("{model}@{alias}")))?;
         tx.remove_alias(model, alias).await?;
         let pending = event(tx.as_ref(), Action::AliasDelete, subject, Some(json!({ "alias": alias.as_str(), "version": current })), None);
@@ -447,6 +505,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::TagSet, &tag_subject(target)).await?;
         let mut tx = self.store().begin(&permit).await?;
         let (tags, subject) = Self::lock_tag_target(tx.as_mut(), target).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, tag_target_model(target), Action::TagSet, &subject).await?;
         let current = tags.get(key.as_str());
         if current.map(String::as_str) == Some(value) {
             return Ok(());
@@ -466,6 +525,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::TagDelete, &tag_subject(target)).await?;
         let mut tx = self.store().begin(&permit).await?;
         let (tags, subject) = Self::lock_tag_target(tx.as_mut(), target).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, tag_target_model(target), Action::TagDelete, &subject).await?;
         let current = tags.get(key.as_str()).cloned().ok_or_else(|| Error::not_found("tag", format!("{subject}:{key}")))?;
         tx.remove_tag(target, key, tx.now()).await?;
         let pending = event(tx.as_ref(), Action::TagDelete, subject, Some(json!({ "key": key.as_str(), "value": current })), None);
@@ -530,6 +590,12 @@ impl Registry {
     /// The current time of the registry's clock (for reports).
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+}
+
+fn tag_target_model(target: &TagTarget) -> &ModelName {
+    match target {
+        TagTarget::Model(name) | TagTarget::Version(name, _) => name,
     }
 }
 

@@ -137,6 +137,21 @@ impl Registry {
             if production.is_some() && in_force.is_empty() && !approvals.is_empty() {
                 open_exceptions.push("the production version's approvals have all expired".to_string());
             }
+            if let Some(p) = production {
+                if let Some(v) = versions.iter().find(|v| v.number == p).filter(|v| v.state != VersionState::Production) {
+                    open_exceptions.push(format!(
+                        "`champion` points at v{p}, which is `{}` (set before governance): promote it through the gate or retire it",
+                        v.state
+                    ));
+                }
+                let reviews = self.store().reviews(&model.name).await?;
+                if let Some(last) = reviews.iter().filter(|r| r.version == p).max_by_key(|r| r.reviewed_at) {
+                    if last.outcome != modelops_core::governance::ReviewOutcome::Satisfactory {
+                        let comment = if last.comment.trim().is_empty() { String::new() } else { format!(": {}", last.comment.trim()) };
+                        open_exceptions.push(format!("last periodic review of v{p} by {}: {}{comment}", last.reviewer, last.outcome));
+                    }
+                }
+            }
             for a in in_force.iter().filter(|a| !a.conditions.trim().is_empty()) {
                 open_exceptions.push(format!("approval conditions ({}): {}", a.approver, a.conditions.trim()));
             }

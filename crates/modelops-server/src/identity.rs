@@ -38,7 +38,8 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal>;
 }
 
-/// Authentication switched off: every caller is trusted with every role.
+/// Authentication switched off, for in-process tests and embedding only
+/// (the binary never uses it): every caller is trusted with every role.
 ///
 /// The actor is the `X-Modelops-Actor` header, or `anonymous` without one.
 /// It is what the audit log records, so scripts should set it; it proves

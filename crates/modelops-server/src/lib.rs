@@ -55,6 +55,7 @@ use axum::Router;
 use modelops_registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::OpenApi;
@@ -111,9 +112,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with authentication off ([`identity::TrustedHeader`]).
+    /// State with token authentication ([`identity::TokenAuthenticator`]),
+    /// as the binary runs it.
     pub fn new(registry: Registry, config: ServerConfig) -> Self {
-        Self { registry, identity: identity::Identity::new(Arc::new(identity::TrustedHeader)), config }
+        let tokens = Arc::new(identity::TokenAuthenticator::new(registry.clone()));
+        Self { registry, identity: identity::Identity::new(tokens), config }
     }
 
     /// Replaces how requests are identified (the governance issue's tokens).
@@ -211,13 +214,21 @@ pub fn router(state: AppState) -> Router {
     let (native, _) = api(&config).split_for_parts();
     let native = native.with_state(ApiState::from_ref(&state));
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let identity = state.identity.clone();
+    let identity = Authentication { identity: state.identity.clone(), timeout: config.request_timeout };
+    // Identifying the caller reads the database (once per token and few
+    // seconds): it is bounded like the requests it precedes, so a flood of
+    // made-up tokens is shed instead of exhausting the pool.
+    let guard = ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(routes::overloaded))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests + config.max_concurrent_transfers));
     Router::new()
         .merge(native)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.json_body_limit))
         .layer(axum::middleware::from_fn_with_state(identity, authenticate))
+        .layer(guard)
         .layer(CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(log_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -231,17 +242,26 @@ pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", routes::OPENAPI_PATH]
 /// handler runs (so no route, present or future, answers without a valid
 /// token: 401 first), and hands the principal to the [`extract::Actor`]
 /// extractor through the request's extensions.
-async fn authenticate(axum::extract::State(identity): axum::extract::State<identity::Identity>, mut request: Request, next: Next) -> Response {
+async fn authenticate(axum::extract::State(auth): axum::extract::State<Authentication>, mut request: Request, next: Next) -> Response {
     if PUBLIC_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    match identity.authenticator().authenticate(request.headers()).await {
-        Ok(principal) => {
+    let identified = tokio::time::timeout(auth.timeout, auth.identity.authenticator().authenticate(request.headers())).await;
+    match identified {
+        Ok(Ok(principal)) => {
             request.extensions_mut().insert(extract::Authenticated(principal));
             next.run(request).await
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(_) => ApiError::unavailable("identifying the caller took longer than the server's time limit; retry later").into_response(),
     }
+}
+
+/// What the authentication middleware needs.
+#[derive(Clone)]
+struct Authentication {
+    identity: identity::Identity,
+    timeout: Duration,
 }
 
 /// Logs every error answer once, with the request it answered: 5xx at

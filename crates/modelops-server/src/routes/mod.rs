@@ -90,7 +90,7 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
 }
 
 /// The answer when a limit refused a request: shed (all slots busy) or too slow.
-async fn overloaded(error: tower::BoxError) -> axum::response::Response {
+pub(crate) async fn overloaded(error: tower::BoxError) -> axum::response::Response {
     if error.is::<tower::timeout::error::Elapsed>() {
         ApiError::unavailable("the request took longer than the server's time limit; retry later").into_response()
     } else if error.is::<tower::load_shed::error::Overloaded>() {

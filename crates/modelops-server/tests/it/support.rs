@@ -84,10 +84,10 @@ impl App {
         let artifacts_dir = dir.path().join("artifacts");
         let artifacts = ArtifactStore::local(&artifacts_dir).unwrap().with_max_size(Some(MAX_ARTIFACT));
         let registry = Registry::new(store, artifacts, Arc::new(SystemClock));
-        let mut state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });
-        if let Some(authenticator) = authenticator {
-            state = state.with_authenticator(authenticator);
-        }
+        // Most of the suite is about the API, not about tokens: the trusted
+        // header names the actor (`roles` tests run with real tokens).
+        let authenticator = authenticator.unwrap_or_else(|| Arc::new(modelops_server::identity::TrustedHeader));
+        let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() }).with_authenticator(authenticator);
         Self { router: router(state), registry, artifacts_dir, _dir: dir }
     }
 
@@ -101,8 +101,8 @@ impl App {
         let registry = Registry::new(store, artifacts, Arc::new(SystemClock));
         registry.ensure_policy().await.unwrap();
         let admin = registry.bootstrap_admin().await.unwrap().unwrap().secret;
-        let authenticator = Arc::new(modelops_server::identity::TokenAuthenticator::new(registry.clone()));
-        let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() }).with_authenticator(authenticator);
+        // The default: token authentication.
+        let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });
         (Self { router: router(state), registry, artifacts_dir, _dir: dir }, admin)
     }
 

@@ -55,8 +55,8 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         max_concurrent_transfers: config.max_concurrent_transfers,
         ..modelops_server::ServerConfig::default()
     };
-    let authenticator = Arc::new(modelops_server::identity::TokenAuthenticator::new(registry.clone()));
-    let state = modelops_server::AppState::new(registry, server_config).with_authenticator(authenticator);
+    // Token authentication, the default.
+    let state = modelops_server::AppState::new(registry, server_config);
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
     // Errors are logged once, by the server's own middleware, with their detail.
     let trace = tower_http::trace::TraceLayer::new_for_http().on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
@@ -105,10 +105,11 @@ async fn bootstrap_admin(registry: &modelops_registry::Registry, data_dir: &std:
         return Ok(());
     };
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    write_secret(&path, &format!("{}\n", new.secret)).with_context(|| format!("cannot write the admin token to `{}`", path.display()))?;
-    eprintln!("created user `admin`; its token (shown this once, also in {}, readable only by you):", path.display());
+    // Shown first, so a file that cannot be written loses nothing.
+    eprintln!("created user `admin`; its token, shown this once:");
     eprintln!("  {}", new.secret);
-    eprintln!("  export MODELOPS_TOKEN=$(cat {})", path.display());
+    write_secret(&path, &format!("{}\n", new.secret)).with_context(|| format!("cannot write the admin token to `{}` (it is printed above)", path.display()))?;
+    eprintln!("  (also in {}, readable only by you: export MODELOPS_TOKEN=$(cat {}))", path.display(), path.display());
     Ok(())
 }
 
