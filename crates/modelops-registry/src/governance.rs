@@ -885,6 +885,31 @@ impl Registry {
         Ok(evidence)
     }
 
+    /// An evidence document of a version (a validation report) as a
+    /// verified stream; only documents attached to this version are served.
+    pub async fn download_evidence(
+        &self,
+        principal: &Principal,
+        model: &ModelName,
+        number: u32,
+        sha256: &modelops_core::version::Sha256Hex,
+    ) -> Result<(DocumentRef, modelops_artifacts::Download)> {
+        self.authorize(principal, Action::Read, &version_subject(model.as_str(), number)).await?;
+        let document = self
+            .store()
+            .evidence(model, number)
+            .await?
+            .into_iter()
+            .filter_map(|e| e.document)
+            .find(|d| &d.sha256 == sha256)
+            .ok_or_else(|| Error::not_found("evidence document", format!("{model}/{number}/{sha256}")))?;
+        let download = self.artifacts().get(sha256).await?;
+        if download.size != document.size {
+            return Err(Error::Internal(format!("stored document `{sha256}` has {} bytes, the evidence records {}", download.size, document.size)));
+        }
+        Ok((document, download))
+    }
+
     /// Approvals, evidence, reviews and the next review date of a version.
     pub async fn version_governance(&self, principal: &Principal, model: &ModelName, number: u32) -> Result<VersionGovernance> {
         self.authorize(principal, Action::Read, &version_subject(model.as_str(), number)).await?;

@@ -184,6 +184,7 @@ pub struct RawPath {
     key: Option<String>,
     user: Option<String>,
     id: Option<String>,
+    sha256: Option<String>,
 }
 
 /// Path parameters of a route.
@@ -240,6 +241,11 @@ impl ApiPath {
         let user = segment(&self.0.user, "user")?;
         modelops_core::name::check_filter("user", user)?;
         Ok(user.to_string())
+    }
+
+    /// A content digest in the path.
+    pub fn sha256(&self) -> Result<modelops_core::version::Sha256Hex, ApiError> {
+        Ok(modelops_core::version::Sha256Hex::parse_field("sha256", segment(&self.0.sha256, "sha256")?)?)
     }
 
     /// A token's public id.

@@ -76,6 +76,7 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("GET", "/api/v1/models/{name}/versions/{version}/gate", SignedIn, ""),
         e("GET", "/api/v1/models/{name}/versions/{version}/governance", SignedIn, ""),
         e("POST", "/api/v1/models/{name}/versions/{version}/evidence", act(A::EvidenceAdd), "a developer who is not a validator: developers of the model only"),
+        e("GET", "/api/v1/models/{name}/versions/{version}/evidence/{sha256}", SignedIn, ""),
         e("POST", "/api/v1/models/{name}/versions/{version}/reviews", act(A::ReviewRecord), "never the version's author"),
         e("GET", "/api/v1/reviews/due", SignedIn, ""),
         e("GET", "/api/v1/models/{name}/aliases/{alias}", SignedIn, ""),

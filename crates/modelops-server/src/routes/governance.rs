@@ -139,3 +139,18 @@ pub(crate) async fn reviews_due(State(registry): State<Registry>, Actor(principa
     let due = registry.reviews_due(&principal, chrono::Duration::days(i64::from(days))).await?;
     Ok(Json(DueReviewList { reviews: due.into_iter().map(Into::into).collect() }))
 }
+
+/// Downloads an evidence document of a version (a validation report), by
+/// its sha256, verified like artifacts.
+#[utoipa::path(get, path = "/api/v1/models/{name}/versions/{version}/evidence/{sha256}", tag = "lifecycle",
+    params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number"),
+           ("sha256" = String, Path, description = "The document's sha256, lowercase hex")),
+    responses(
+        (status = 200, description = "The document's bytes", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("x-modelops-sha256" = String, description = "sha256 of the content, lowercase hex"))),
+        ReadErrors))]
+pub(crate) async fn download_evidence(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<axum::response::Response> {
+    let sha256 = path.sha256()?;
+    let (document, download) = registry.download_evidence(&principal, &path.model()?, path.version()?, &sha256).await?;
+    Ok(super::versions::stored_file_response(download, &document.sha256, &document.filename))
+}

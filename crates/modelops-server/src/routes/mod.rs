@@ -72,6 +72,7 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(policy::annex_iv_report))
         .routes(routes!(artifacts::upload_artifact))
         .routes(routes!(versions::download_artifact))
+        .routes(routes!(governance::download_evidence))
         .routes(routes!(audit::verify_chain));
     let json = json.layer(
         ServiceBuilder::new()
@@ -130,6 +131,7 @@ pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
                     "name" => text(pattern::MODEL_NAME, MAX_NAME_LEN),
                     "alias" => text(pattern::ALIAS, MAX_NAME_LEN),
                     "key" => text(pattern::TAG_KEY, MAX_TAG_KEY_LEN),
+                    "sha256" => text("^[0-9a-f]{64}$", 64),
                     "version" => ObjectBuilder::new()
                         .schema_type(Type::Integer)
                         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))

@@ -119,21 +119,25 @@ pub(crate) async fn list_versions(
         ReadErrors))]
 pub(crate) async fn download_artifact(State(registry): State<Registry>, _actor: Actor, path: ApiPath) -> ApiResult<Response> {
     let (version, download) = registry.download_artifact(&path.model()?, path.version()?).await?;
-    let artifact = version.artifact;
+    Ok(stored_file_response(download, &version.artifact.sha256, &version.artifact.filename))
+}
+
+/// A verified stored file (an artifact or an evidence document) as a download.
+pub(crate) fn stored_file_response(download: modelops_artifacts::Download, sha256: &modelops_core::version::Sha256Hex, filename: &str) -> Response {
     let mut response = Body::from_stream(download.stream).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(download.size));
-    if let Ok(value) = HeaderValue::from_str(artifact.sha256.as_str()) {
+    if let Ok(value) = HeaderValue::from_str(sha256.as_str()) {
         headers.insert(HeaderName::from_static(SHA256_HEADER), value.clone());
-        if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", artifact.sha256)) {
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
             headers.insert(header::ETAG, etag);
         }
     }
-    if let Ok(value) = HeaderValue::from_str(&content_disposition(&artifact.filename)) {
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(filename)) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    Ok(response)
+    response
 }
 
 /// `attachment` with an ASCII fallback name and the exact name in RFC 5987 form.

@@ -1,5 +1,6 @@
 //! `modelops evidence add`: attach validation evidence to a version, a
-//! metric or a document (the document is uploaded first, like an artifact).
+//! metric or a document (the document is uploaded first, like an artifact);
+//! `modelops evidence download`: fetch a document back, verified.
 
 use super::models::{parse_key_value, path_segment};
 use super::versions::resolve_number;
@@ -22,6 +23,17 @@ pub struct Args {
 pub enum EvidenceCommand {
     /// Attach a metric (`--metric auc=0.91`) or a document (`--document report.pdf --name validation_report`).
     Add(AddArgs),
+    /// Download an evidence document of a version by its sha256, verified.
+    Download {
+        model: String,
+        /// A number or an alias.
+        version: String,
+        /// The document's sha256 (`versions governance` lists them).
+        sha256: String,
+        /// Where to write it.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,7 +70,16 @@ const EVIDENCE_FIELDS: &[(&str, &str)] = &[
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
-    let EvidenceCommand::Add(add) = args.command;
+    let add = match args.command {
+        EvidenceCommand::Add(add) => add,
+        EvidenceCommand::Download { model, version, sha256, output } => {
+            let number = resolve_number(&client, &model, &version).await?;
+            let path = format!("/api/v1/models/{}/versions/{number}/evidence/{}", path_segment(&model), path_segment(&sha256));
+            let digest = client.download(&path, &output, Some(&sha256)).await?;
+            eprintln!("wrote {} (sha256 {digest})", output.display());
+            return Ok(());
+        }
+    };
     let body = match (add.metric, add.document, add.name) {
         (Some((name, text)), None, _) => {
             let value = text.parse::<f64>().ok().filter(|v| v.is_finite());

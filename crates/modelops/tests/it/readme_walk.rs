@@ -76,6 +76,13 @@ fn walk(s: &Server) {
         ok(s.cli_with_token(&dan, &["versions", "promote", "credit-risk", v]), "promote");
         assert_eq!(s.json(&["versions", "show", "credit-risk", "champion"])["version"].as_u64().unwrap().to_string(), v);
     }
+    // An auditor fetches the validation report the gate relied on, verified.
+    let record = s.json(&["versions", "governance", "credit-risk", "1"]);
+    let sha = record["evidence"].as_array().unwrap().iter().find_map(|e| e["sha256"].as_str()).unwrap().to_string();
+    let fetched = s.path("fetched.pdf");
+    ok(s.cli(&["evidence", "download", "credit-risk", "1", &sha, "-o", fetched.to_str().unwrap()]), "evidence download");
+    assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(&report_pdf).unwrap());
+
     // Rolling back is promoting the earlier approved version again.
     ok(s.cli_with_token(&dan, &["versions", "promote", "credit-risk", "1"]), "rollback");
     assert_eq!(s.json(&["versions", "show", "credit-risk", "champion"])["version"], 1);
