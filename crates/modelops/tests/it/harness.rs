@@ -68,6 +68,38 @@ impl Server {
         Server { child, url, dir, database_url, token: admin_token.clone(), admin_token }
     }
 
+    /// A server logging at debug level into `log` (stderr), for tests that
+    /// read what the server logs.
+    pub fn start_logging(log: &Path) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(log).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--log", "debug", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_remove("MODELOPS_CONFIG")
+            .env_remove("MODELOPS_DATABASE_URL")
+            .stderr(Stdio::from(file))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = loop {
+            assert!(Instant::now() < deadline, "server did not announce its address");
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(line) = text.lines().find_map(|l| l.strip_prefix("modelops listening on ")) {
+                break line.trim().to_string();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let admin_token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap().trim().to_string();
+        Server { child, url, dir, database_url: None, token: admin_token.clone(), admin_token }
+    }
+
+    /// Sends SIGHUP (the server reloads its policy file).
+    pub fn hangup(&self) {
+        assert!(Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status().unwrap().success());
+    }
+
     /// Creates user `name` with `roles` (as the admin) and a token for them.
     pub fn new_user(&self, name: &str, roles: &[&str]) -> String {
         let mut args = vec!["users", "create", name];

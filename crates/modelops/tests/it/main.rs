@@ -10,3 +10,4 @@ mod governance;
 mod harness;
 mod limits;
 mod readme_walk;
+mod serve_policy;
