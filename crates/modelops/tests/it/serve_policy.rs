@@ -43,7 +43,7 @@ fn sighup_reloads_the_policy_and_a_bad_file_keeps_the_last_good_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policy.toml");
     std::fs::write(&file, GOOD).unwrap();
-    let mut s = Server::start_with(None, &["--policy", file.to_str().unwrap()]);
+    let s = Server::start_with(None, &["--policy", file.to_str().unwrap()]);
     let first = policy_sha(&s);
     assert_eq!(first, hex_sha256(GOOD.as_bytes()));
 
