@@ -441,6 +441,39 @@ impl Registry {
         Ok(Some(token))
     }
 
+    /// Break-glass, for whoever runs the server (it needs the database, not
+    /// a token): makes sure the user `admin` exists, is enabled and holds the
+    /// `admin` role, and gives it a new token (returned once). Every step is
+    /// recorded, by `system`.
+    pub async fn recover_admin(&self) -> Result<NewToken> {
+        let system = system_principal();
+        let permit = authorize(&system, Action::UserUpdate)?;
+        let mut tx = self.store().begin(&permit).await?;
+        match tx.lock_user(BOOTSTRAP_ADMIN).await? {
+            None => {
+                let user = NewUser { name: BOOTSTRAP_ADMIN.into(), roles: [Role::Admin].into(), team: String::new() }.validate()?.into_user(tx.now(), tx.actor());
+                tx.insert_user(&user).await?;
+                let pending = event(tx.as_ref(), Action::UserCreate, user_subject(&user.name), None, Some(snapshot(&user)?));
+                tx.record(pending).await?;
+            }
+            Some(before) => {
+                let mut roles = before.roles.clone();
+                roles.insert(Role::Admin);
+                let after = UserPatch { roles: Some(roles), team: None, disabled: Some(false) }.apply(&before, tx.now());
+                if after != before {
+                    tx.update_user(&after).await?;
+                    let pending = event(tx.as_ref(), Action::UserUpdate, user_subject(BOOTSTRAP_ADMIN), Some(snapshot(&before)?), Some(snapshot(&after)?));
+                    tx.record(pending).await?;
+                }
+            }
+        }
+        let expires = tx.now() + BOOTSTRAP_TOKEN_LIFETIME;
+        let token = Self::insert_token(tx.as_mut(), BOOTSTRAP_ADMIN, "recovery", Some(expires)).await?;
+        tx.commit().await?;
+        self.inner.auth_cache.clear();
+        Ok(token)
+    }
+
     async fn insert_token(tx: &mut dyn WriteTx, user: &str, name: &str, expires_at: Option<DateTime<Utc>>) -> Result<NewToken> {
         let (id, secret) = random_token();
         let token = ApiToken {

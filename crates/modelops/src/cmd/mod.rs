@@ -30,6 +30,8 @@ pub enum Command {
     Serve(crate::config::ServerArgs),
     /// Apply database migrations and exit.
     Migrate(crate::config::ServerArgs),
+    /// Break-glass, offline: a new token for `admin` straight through the database (for whoever runs the server).
+    AdminToken(crate::config::ServerArgs),
     /// The model inventory: create, list, show, update, retire.
     Models(models::Args),
     /// Model versions: push, list, show, download, update, retire; submit, approve, reject, promote.
@@ -75,6 +77,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => block_on(serve::serve(args)).map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => block_on(serve::migrate(args)).map(|()| ExitCode::SUCCESS),
+        Command::AdminToken(args) => block_on(serve::admin_token(args)).map(|()| ExitCode::SUCCESS),
         Command::Models(args) => block_on(models::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Versions(args) => block_on(versions::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Alias(args) => block_on(alias::run(args)).map(|()| ExitCode::SUCCESS),

@@ -170,6 +170,30 @@ async fn reload_policy_on_hangup(registry: modelops_registry::Registry, path: st
     }
 }
 
+/// Break-glass: a new token for `admin` (created, re-enabled or given back
+/// its role as needed), straight through the database — for whoever runs
+/// the server, when every admin token is lost or expired. Written to
+/// `<data dir>/admin.token` (0600) and printed once; recorded in the audit
+/// log as done by `system`.
+pub async fn admin_token(args: ServerArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create the data dir `{}`", config.data_dir.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = modelops_store::connect(&config.database_url, clock.clone())
+        .await
+        .with_context(|| format!("cannot open the database at `{}`", redact(&config.database_url)))?;
+    let artifacts = modelops_artifacts::ArtifactStore::from_url(&config.artifacts_url, std::iter::empty::<(String, String)>())
+        .with_context(|| format!("cannot open the artifact store at `{}`", config.artifacts_url))?;
+    let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock);
+    let new = registry.recover_admin().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.close().await;
+    let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+    println!("{}", new.secret);
+    write_secret(&path, &format!("{}\n", new.secret)).with_context(|| format!("cannot write the token to `{}` (it is printed above)", path.display()))?;
+    eprintln!("a new token for `admin` (id {}, expires {}), also written to {}", new.token.id, new.token.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(), path.display());
+    Ok(())
+}
+
 /// Applies the database migrations and exits.
 pub async fn migrate(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;

@@ -94,3 +94,28 @@ fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn admin_token_is_the_break_glass_when_every_admin_token_is_lost() {
+    let s = Server::start();
+    // The admin locks themself out as far as the API allows: their token revoked.
+    let id = s.admin_token.split('_').nth(1).unwrap().to_string();
+    assert!(s.cli(&["tokens", "revoke", &id]).status.success());
+    assert!(!s.cli(&["whoami"]).status.success());
+    // Whoever runs the server gets a new one through the database.
+    let out = Command::new(BIN)
+        .args(["admin-token", "--data-dir"])
+        .arg(s.path("data"))
+        .env_remove("MODELOPS_CONFIG")
+        .env_remove("MODELOPS_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(std::fs::read_to_string(s.path("data/admin.token")).unwrap().trim(), token);
+    let who = s.cli_with_token(&token, &["whoami", "--json"]);
+    assert!(who.status.success(), "{}", String::from_utf8_lossy(&who.stderr));
+    let created = s.cli_with_token(&token, &["audit", "log", "--action", "token.create", "--json"]);
+    let text = String::from_utf8(created.stdout).unwrap();
+    assert!(text.contains("recovery") && text.contains("system"), "{text}");
+}
