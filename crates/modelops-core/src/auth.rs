@@ -61,7 +61,10 @@ impl Action {
     fn allowed_roles(self) -> &'static [Role] {
         use Action::*;
         match self {
-            ModelCreate | ModelUpdate | VersionCreate | VersionUpdate | TagSet | TagDelete => &[Role::Developer, Role::Admin],
+            ModelCreate | VersionCreate | VersionUpdate | TagSet | TagDelete => &[Role::Developer, Role::Admin],
+            // Risk officers keep the inventory's governance fields (tier,
+            // validation target, developers, owner, team).
+            ModelUpdate => &[Role::Developer, Role::Approver, Role::Admin],
             ModelRetire | VersionRetire | AliasSet | AliasDelete => &[Role::Developer, Role::Deployer, Role::Admin],
             VersionSubmit => &[Role::Developer, Role::Admin],
             // Approvers are the risk officers the critical tier asks for.

@@ -142,6 +142,9 @@ pub async fn high_tier_walk_with_two_independent_validators(ctx: &Ctx) {
         assert_eq!(denied(s.update_model(&dana(), &m, patch).await), ["governance_fields"]);
     }
     s.update_model(&dana(), &m, ModelPatch { description: Some("scores applications".into()), ..Default::default() }).await.unwrap();
+    // The risk officer may: raising the bar is theirs to do.
+    let raised = ModelPatch { validation: Some(Some(ValidationTarget { metric: "auc".into(), threshold: 0.82 })), ..Default::default() };
+    assert_eq!(s.update_model(&rita(), &m, raised).await.unwrap().validation.unwrap().threshold, 0.82);
     // The card was frozen when the version was submitted.
     assert_kind(s.update_version(&dana(), &m, n, VersionPatch { description: None, card: Some(full_card()) }).await, ErrorKind::Conflict);
     // A metric under the threshold does not do.

@@ -57,7 +57,12 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("GET", "/api/v1/models", SignedIn, ""),
         e("POST", "/api/v1/models", act(A::ModelCreate), ""),
         e("GET", "/api/v1/models/{name}", SignedIn, ""),
-        e("PATCH", "/api/v1/models/{name}", act(A::ModelUpdate), DEVELOPERS),
+        e(
+            "PATCH",
+            "/api/v1/models/{name}",
+            act(A::ModelUpdate),
+            "developers: their own models' descriptive fields; `risk_tier`, `validation`, `developers`, `owner`, `team`: approvers and admins only",
+        ),
         e("DELETE", "/api/v1/models/{name}", SignedIn, "always 405: models are retired, not deleted"),
         e("POST", "/api/v1/models/{name}/retire", act(A::ModelRetire), ""),
         e("POST", "/api/v1/artifacts", act(A::ArtifactUpload), ""),
