@@ -132,6 +132,8 @@ pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
                     "alias" => text(pattern::ALIAS, MAX_NAME_LEN),
                     "key" => text(pattern::TAG_KEY, MAX_TAG_KEY_LEN),
                     "sha256" => text("^[0-9a-f]{64}$", 64),
+                    "id" => text("^[0-9a-f]{12}$", 12),
+                    "user" => text(pattern::IDENTIFYING_TEXT, 128),
                     "version" => ObjectBuilder::new()
                         .schema_type(Type::Integer)
                         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
@@ -166,6 +168,13 @@ pub(crate) fn describe_path_parameters(doc: &mut OpenApi) {
         ("CreateVersionRequest", &["description"], pattern::TEXT),
         ("UpdateVersionRequest", &["description"], pattern::TEXT),
         ("SetTagRequest", &["value"], pattern::TEXT),
+        ("DecisionRequest", &["comment", "conditions"], pattern::TEXT),
+        ("ReviewRequest", &["comment"], pattern::TEXT),
+        ("LoadPolicyRequest", &["origin"], pattern::TEXT),
+        ("CreateUserRequest", &["name", "team"], pattern::IDENTIFYING_TEXT),
+        ("UpdateUserRequest", &["team"], pattern::IDENTIFYING_TEXT),
+        ("CreateTokenRequest", &["name", "user"], pattern::IDENTIFYING_TEXT),
+        ("ValidationTargetWire", &["metric"], "^[A-Za-z0-9_.-]{1,64}$"),
     ];
     // Dependencies are model names.
     for request in ["CreateModelRequest", "UpdateModelRequest"] {

@@ -59,7 +59,8 @@ pub(crate) async fn update_model(
 /// Models are never deleted: this answers 405 and points at retiring.
 #[utoipa::path(delete, path = "/api/v1/models/{name}", tag = "models",
     params(("name" = String, Path, description = "Model name")),
-    responses((status = 405, description = "Models are retired, never deleted", body = ErrorBody)))]
+    responses((status = 405, description = "Models are retired, never deleted", body = ErrorBody),
+        (status = 401, description = "No token, or a wrong, expired or revoked one", body = ErrorBody)))]
 pub(crate) async fn delete_model(path: ApiPath) -> ApiError {
     let name = path.0.name_for_message();
     ApiError::method_not_allowed(format!(

@@ -69,7 +69,8 @@ fn format_of(params: &ReportParams) -> ApiResult<ReportFormat> {
 /// The model inventory with the SR 11-7 fields.
 #[utoipa::path(get, path = "/api/v1/reports/inventory", tag = "reports",
     params(ReportParams),
-    responses((status = 200, description = "The report (Markdown, HTML or JSON)", body = String), ReadErrors))]
+    responses((status = 200, description = "The report (Markdown, HTML or JSON, as `format` asks)",
+        content((String = "text/markdown; charset=utf-8"), (String = "text/html; charset=utf-8"), (Object = "application/json"))), ReadErrors))]
 pub(crate) async fn inventory_report(State(registry): State<Registry>, Actor(principal): Actor, ApiQuery(params): ApiQuery<ReportParams>) -> ApiResult<Response> {
     let format = format_of(&params)?;
     Ok(report_response(registry.report(&principal, Report::Inventory, format).await?, format))
@@ -79,7 +80,8 @@ pub(crate) async fn inventory_report(State(registry): State<Registry>, Actor(pri
 /// decisions with reasons, and an audit excerpt with how to verify it.
 #[utoipa::path(get, path = "/api/v1/reports/models/{name}", tag = "reports",
     params(("name" = String, Path, description = "Model name"), ReportParams),
-    responses((status = 200, description = "The report (Markdown, HTML or JSON)", body = String), ReadErrors))]
+    responses((status = 200, description = "The report (Markdown, HTML or JSON, as `format` asks)",
+        content((String = "text/markdown; charset=utf-8"), (String = "text/html; charset=utf-8"), (Object = "application/json"))), ReadErrors))]
 pub(crate) async fn model_report(
     State(registry): State<Registry>,
     Actor(principal): Actor,
@@ -94,7 +96,8 @@ pub(crate) async fn model_report(
 /// registry knows, with the missing items listed.
 #[utoipa::path(get, path = "/api/v1/reports/models/{name}/annex-iv", tag = "reports",
     params(("name" = String, Path, description = "Model name"), ReportParams),
-    responses((status = 200, description = "The draft (Markdown, HTML or JSON)", body = String), ReadErrors))]
+    responses((status = 200, description = "The draft (Markdown, HTML or JSON, as `format` asks)",
+        content((String = "text/markdown; charset=utf-8"), (String = "text/html; charset=utf-8"), (Object = "application/json"))), ReadErrors))]
 pub(crate) async fn annex_iv_report(
     State(registry): State<Registry>,
     Actor(principal): Actor,

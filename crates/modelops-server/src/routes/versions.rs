@@ -69,7 +69,8 @@ pub(crate) async fn update_version(
 /// Versions are never deleted: this answers 405 and points at retiring.
 #[utoipa::path(delete, path = "/api/v1/models/{name}/versions/{version}", tag = "versions",
     params(("name" = String, Path, description = "Model name"), ("version" = u32, Path, description = "Version number")),
-    responses((status = 405, description = "Versions are retired, never deleted", body = ErrorBody)))]
+    responses((status = 405, description = "Versions are retired, never deleted", body = ErrorBody),
+        (status = 401, description = "No token, or a wrong, expired or revoked one", body = ErrorBody)))]
 pub(crate) async fn delete_version(path: ApiPath) -> ApiError {
     let name = path.0.name_for_message();
     ApiError::method_not_allowed(format!(

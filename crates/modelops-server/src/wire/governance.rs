@@ -42,8 +42,10 @@ fn roles_out(roles: &BTreeSet<CoreRole>) -> Vec<Role> {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// 1–128 visible characters.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
     /// At least one.
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     #[serde(default)]
     #[schema(max_length = 256)]
@@ -119,6 +121,7 @@ impl From<&modelops_core::auth::Principal> for WhoAmIResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// What or who uses it (`laptop`, `ci`).
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -294,6 +297,7 @@ impl From<modelops_registry::TransitionOutcome> for TransitionResponse {
 pub enum EvidenceRequest {
     Metric {
         /// E.g. `auc`.
+        #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
         name: String,
         value: f64,
         /// The dataset it was computed on.
@@ -302,6 +306,7 @@ pub enum EvidenceRequest {
     },
     Document {
         /// The document's kind, e.g. `validation_report`.
+        #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
         name: String,
         sha256: String,
         filename: String,
@@ -439,6 +444,7 @@ pub struct LoadPolicyRequest {
     /// The file's text.
     pub source: String,
     /// `toml` or `yaml`.
+    #[schema(pattern = "^(toml|yaml)$")]
     pub format: String,
     /// The file's name, for error messages and the audit log.
     #[serde(default)]
@@ -464,7 +470,8 @@ pub struct PolicyResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportParams {
-    /// `md` (default), `html` or `json`.
+    /// `md` (default), `markdown`, `html` or `json`.
+    #[param(pattern = "^(md|markdown|html|json)$")]
     pub format: Option<String>,
 }
 

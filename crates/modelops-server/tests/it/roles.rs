@@ -176,6 +176,14 @@ async fn no_token_or_a_bad_one_is_401_and_public_routes_need_none() {
         assert_eq!(answer.error(StatusCode::UNAUTHORIZED).0, "unauthenticated", "{} {uri}", ep.method);
         assert!(answer.headers["www-authenticate"].to_str().unwrap().contains("Bearer"));
     }
+    // The document says the same: a token for everything but the public routes.
+    let doc = app.send(axum::http::Request::builder().uri("/api/v1/openapi.json").body(axum::body::Body::empty()).unwrap()).await.body;
+    assert_eq!(doc["security"], json!([{"token": []}]));
+    for ep in endpoints() {
+        let op = &doc["paths"][ep.path][ep.method.to_lowercase()];
+        let public = op["security"] == json!([]);
+        assert_eq!(public, ep.access == Access::Public, "{} {}: {}", ep.method, ep.path, op["security"]);
+    }
     // The old actor header identifies no one.
     let header = app.send(axum::http::Request::builder().uri("/api/v1/models").header("x-modelops-actor", "admin").body(axum::body::Body::empty()).unwrap()).await;
     assert_eq!(header.status, StatusCode::UNAUTHORIZED);
