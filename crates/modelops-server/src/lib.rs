@@ -33,11 +33,20 @@
 //! | PUT, DELETE | `/api/v1/models/{name}/tags/{key}`, `…/versions/{version}/tags/{key}` | set `{value}`; remove |
 //! | GET | `/api/v1/audit`, `/api/v1/audit/verify` | events (filters, paging); chain verification (auditors, admins) |
 //! | POST | `/api/v1/artifacts/gc` | remove unreferenced artifacts older than a grace period (admins; `dry_run`) |
+//! | POST | `/api/v1/models/{name}/versions/{version}/submit`, `…/approve`, `…/reject`, `…/promote` | lifecycle transitions through the policy's gates |
+//! | GET | `/api/v1/models/{name}/versions/{version}/gate?to=` | ask a gate (allowed, every condition, policy sha256) |
+//! | GET, POST | `…/versions/{version}/governance`, `…/evidence`, `…/evidence/{sha256}`, `…/reviews` | approvals, evidence, reviews |
+//! | GET | `/api/v1/reviews/due` | production versions whose periodic review is due |
+//! | GET, POST, PATCH | `/api/v1/whoami`, `/api/v1/users[/{user}]`, `/api/v1/tokens`, `/api/v1/tokens/{id}/revoke` | identity |
+//! | GET, PUT | `/api/v1/policy` | the active policy; load one (admins) |
+//! | GET | `/api/v1/reports/inventory`, `/api/v1/reports/models/{name}[/annex-iv]` | governance reports (`format=md|html|json`) |
 //! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |
 //!
-//! Identity: without authentication configured ([`identity::TrustedHeader`],
-//! the default), the `X-Modelops-Actor` header names the actor, who holds
-//! every role; a request without it acts as `anonymous`.
+//! Identity: every route but `/healthz`, `/readyz` and the OpenAPI document
+//! passes the authentication middleware ([`identity::TokenAuthenticator`] by
+//! default: `Authorization: Bearer <token>` or HTTP Basic with the token as
+//! password → the principal, or 401). Who may call what is
+//! [`access::endpoints`], rendered as `docs/roles.md`.
 //!
 //! Limits (from [`ServerConfig`]): JSON requests are answered within a
 //! timeout; an upload whose body stalls longer than the idle timeout is
