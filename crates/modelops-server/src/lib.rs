@@ -39,7 +39,7 @@
 //! | GET | `/api/v1/reviews/due` | production versions whose periodic review is due |
 //! | GET, POST, PATCH | `/api/v1/whoami`, `/api/v1/users[/{user}]`, `/api/v1/tokens`, `/api/v1/tokens/{id}/revoke` | identity |
 //! | GET, PUT | `/api/v1/policy` | the active policy; load one (admins) |
-//! | GET | `/api/v1/reports/inventory`, `/api/v1/reports/models/{name}[/annex-iv]` | governance reports (`format=md|html|json`) |
+//! | GET | `/api/v1/reports/inventory`, `/api/v1/reports/models/{name}[/annex-iv]` | governance reports (`format`: md, html or json) |
 //! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |
 //!
 //! Identity: every route but `/healthz`, `/readyz` and the OpenAPI document
