@@ -817,7 +817,8 @@ impl Registry {
     /// Approved → production: the `production` gate, then the `champion`
     /// alias moves here, the previous production version returns to
     /// `approved`, and the next periodic review is scheduled from the
-    /// tier's cadence. Rolling back is promoting an earlier approved
+    /// tier's cadence (or kept, when the version was in production before
+    /// and its review is due sooner). Rolling back is promoting an earlier approved
     /// version, through the same gate. Promoting the version already in
     /// production changes nothing.
     pub async fn promote_version(&self, principal: &Principal, model: &ModelName, number: u32) -> Result<TransitionOutcome> {
@@ -846,13 +847,18 @@ impl Registry {
                     self.change_state(tx.as_mut(), &prev_version, VersionState::Approved).await?;
                 }
             }
-            tx.set_next_review(model, prev, None).await?;
+            // Its review date is kept: promoted back, it is due when it was
+            // (stepping out of production must not reset an overdue review).
         }
         let champion = AliasName::parse(CHAMPION)?;
         tx.set_alias(model, &champion, number).await?;
         let after = self.change_state(tx.as_mut(), &before, VersionState::Production).await?;
         let policy = self.policy_in(tx.as_mut()).await?;
-        let next_review = now + policy.review_cadence(m.risk_tier);
+        let fresh = now + policy.review_cadence(m.risk_tier);
+        let next_review = match tx.next_review(model, number).await? {
+            Some(kept) => kept.min(fresh),
+            None => fresh,
+        };
         tx.set_next_review(model, number, Some(next_review)).await?;
         let after = tx.version(model, number).await?.unwrap_or(after);
         let pointer = |n: u32| json!({ "alias": CHAMPION, "version": n });
@@ -1007,6 +1013,10 @@ impl Registry {
                 continue;
             }
             let model = self.store().get_model(&s.model).await?;
+            // A version out of production keeps its date for when it returns.
+            if !is_production(&model, s.version) {
+                continue;
+            }
             out.push(DueReview {
                 model: s.model,
                 version: s.version,

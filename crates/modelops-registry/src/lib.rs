@@ -287,7 +287,7 @@ impl Registry {
         tx.remove_aliases(&AliasScope::Model(name.clone())).await?;
         let numbers: Vec<u32> = versions.iter().map(|v| v.number).collect();
         tx.set_versions_state(name, &numbers, VersionState::Retired, now).await?;
-        for version in versions.iter().filter(|v| v.state == VersionState::Production) {
+        for version in versions.iter().filter(|v| matches!(v.state, VersionState::Production | VersionState::Approved)) {
             tx.set_next_review(name, version.number, None).await?;
         }
         let after = before.retired(now);
@@ -414,10 +414,9 @@ impl Registry {
         tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
         let after = before.retired(tx.now());
         tx.update_version(&after).await?;
-        if before.state == VersionState::Production {
-            // Out of production: no more periodic reviews.
-            tx.set_next_review(model, number, None).await?;
-        }
+        // Retired: no more periodic reviews (a version out of production
+        // keeps its date only for when it returns).
+        tx.set_next_review(model, number, None).await?;
         let pending = event(tx.as_ref(), Action::VersionRetire, subject, Some(snapshot(&before)?), Some(snapshot(&after)?));
         tx.record(pending).await?;
         tx.commit().await?;

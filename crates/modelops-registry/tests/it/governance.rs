@@ -276,6 +276,7 @@ pub async fn critical_needs_a_risk_officer_and_no_overdue_review(ctx: &Ctx) {
     let due = s.reviews_due(&dep(), Duration::zero()).await.unwrap();
     assert_eq!((due.len(), due[0].version, due[0].overdue), (1, n, true));
     assert_eq!(denied(s.promote_version(&dep(), &m, n2).await), ["no_overdue_review"]);
+
     // The author may not review; a validator records the review, and promotion goes through.
     assert_eq!(denied(s.record_review(&with_roles("dana", &[Role::Validator]), &m, n, ReviewOutcome::Satisfactory, "").await), ["separation_of_duties"]);
     assert_kind(s.record_review(&vic(1), &m, n2, ReviewOutcome::Satisfactory, "").await, ErrorKind::Conflict);
@@ -457,4 +458,22 @@ pub async fn reports_speak_from_the_registry(ctx: &Ctx) {
     let missing = s.annex_iv_missing(&m).await.unwrap();
     assert!(!missing.is_empty());
     assert_not_found(s.report(&viewer, Report::Model(name("nope")), ReportFormat::Json).await, "model", "nope");
+}
+
+pub async fn stepping_out_of_production_keeps_the_review_due(ctx: &Ctx) {
+    let s = &ctx.registry;
+    let m = name("credit");
+    model(s, "credit", RiskTier::High).await;
+    let n1 = approved_version(s, "credit").await;
+    s.promote_version(&dep(), &m, n1).await.unwrap();
+    let n2 = approved_version(s, "credit").await;
+    ctx.clock.advance(Duration::days(400));
+    s.promote_version(&dep(), &m, n2).await.unwrap();
+    // Only production versions are due; v1 is out of production.
+    assert!(s.reviews_due(&dep(), Duration::zero()).await.unwrap().is_empty());
+    // Back in production, v1 is as overdue as it was: no fresh date.
+    s.promote_version(&dep(), &m, n1).await.unwrap();
+    let due = s.reviews_due(&dep(), Duration::zero()).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].version, due[0].overdue, due[0].next_review_at), (n1, true, start_time() + Duration::days(365)));
 }

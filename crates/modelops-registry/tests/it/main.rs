@@ -56,6 +56,7 @@ conformance!(
     governance::tokens_sign_in_until_expired_revoked_or_disabled,
     governance::policies_load_whole_or_not_at_all,
     governance::reports_speak_from_the_registry,
+    governance::stepping_out_of_production_keeps_the_review_due,
     models::create_and_get_model,
     models::duplicate_name_is_already_exists,
     models::unknown_model_is_not_found,
