@@ -79,7 +79,7 @@ impl Error {
 
     /// A denial with one failing condition.
     pub fn forbidden(condition: &'static str, message: impl Into<String>) -> Self {
-        Error::Forbidden(Denial::new(vec![DenialReason { condition: condition.to_string(), message: message.into() }]))
+        Error::Forbidden(Denial::single(condition, message))
     }
 
     pub fn already_exists(what: &'static str, key: impl std::fmt::Display) -> Self {
@@ -120,6 +120,11 @@ impl Denial {
             reasons.push(DenialReason { condition: "unspecified".into(), message: "the action was refused".into() });
         }
         Self { reasons }
+    }
+
+    /// A denial with one failing condition.
+    pub fn single(condition: &str, message: impl Into<String>) -> Self {
+        Self { reasons: vec![DenialReason { condition: condition.to_string(), message: message.into() }] }
     }
 
     pub fn reasons(&self) -> &[DenialReason] {

@@ -655,10 +655,7 @@ impl Registry {
     }
 
     async fn deny_role(&self, principal: &Principal, action: Action, subject: &str, why: &str) -> Error {
-        let denial = Denial::new(vec![modelops_core::error::DenialReason {
-            condition: "role".into(),
-            message: format!("{}: {why}", quote(principal.name())),
-        }]);
+        let denial = Denial::single("role", format!("{}: {why}", quote(principal.name())));
         self.record_denial(principal, action, subject, denial, None).await
     }
 
@@ -732,10 +729,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::VersionSubmit, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let m = lock_active_model(tx.as_mut(), model).await?;
-        if let Err(Error::Forbidden(denial)) = m.ensure_developer(principal) {
-            drop(tx);
-            return Err(self.record_denial(principal, Action::VersionSubmit, &subject, denial, None).await);
-        }
+        let mut tx = self.ensure_developer(tx, principal, &m, &[], Action::VersionSubmit, &subject).await?;
         let before = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
         Transition::Submit.check_from(model, number, before.state)?;
         let gate = self.evaluate_gate(tx.as_mut(), &m, &before, principal, GateTarget::InValidation, None).await?;
@@ -898,12 +892,8 @@ impl Registry {
         let permit = self.authorize(principal, Action::EvidenceAdd, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let m = lock_active_model(tx.as_mut(), model).await?;
-        if !principal.has_role(Role::Validator) {
-            if let Err(Error::Forbidden(denial)) = m.ensure_developer(principal) {
-                drop(tx);
-                return Err(self.record_denial(principal, Action::EvidenceAdd, &subject, denial, None).await);
-            }
-        }
+        // Validators attach evidence to any model; developers to their own.
+        let mut tx = self.ensure_developer(tx, principal, &m, &[Role::Validator], Action::EvidenceAdd, &subject).await?;
         let version = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
         version.ensure_active()?;
         let (kind, name, value, dataset, document) = match new {
@@ -974,10 +964,7 @@ impl Registry {
         let version = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
         if version.created_by == principal.name() {
             drop(tx);
-            let denial = Denial::new(vec![modelops_core::error::DenialReason {
-                condition: "separation_of_duties".into(),
-                message: format!("{} created this version and may not review it", quote(principal.name())),
-            }]);
+            let denial = Denial::single("separation_of_duties", format!("{} created this version and may not review it", quote(principal.name())));
             return Err(self.record_denial(principal, Action::ReviewRecord, &subject, denial, None).await);
         }
         if version.state != VersionState::Production {

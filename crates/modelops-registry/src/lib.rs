@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use futures::{FutureExt, Stream};
 use modelops_artifacts::{ArtifactStore, Download, GcMode, GcReport, StoredArtifact};
 use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, PendingEvent};
-use modelops_core::auth::{authorize, Action, Permit, Principal};
+use modelops_core::auth::{authorize, Action, Permit, Principal, Role};
 use modelops_core::clock::Clock;
 use modelops_core::model::{Model, ModelPatch, NewModel, MAX_TAGS};
 use modelops_core::name::{check_tag_value, quote, AliasName, ModelName, TagKey};
@@ -157,10 +157,24 @@ impl Registry {
     }
 
     /// Refuses (and records) a change by someone who is not among the
-    /// model's developers (see `Model::ensure_developer`). On refusal the
-    /// transaction is rolled back first: the denial is written in one of
-    /// its own, which could not begin while this one holds the write lock.
-    async fn ensure_developer(&self, tx: Box<dyn WriteTx>, principal: &Principal, model: &Model, action: Action, subject: &str) -> Result<Box<dyn WriteTx>> {
+    /// model's developers (see `Model::ensure_developer`), unless they hold
+    /// one of the roles in `any_model` (which act on every model: deployers
+    /// retire and move aliases, risk officers keep the inventory). On
+    /// refusal the transaction is rolled back first: the denial is written
+    /// in one of its own, which could not begin while this one holds the
+    /// write lock.
+    pub(crate) async fn ensure_developer(
+        &self,
+        tx: Box<dyn WriteTx>,
+        principal: &Principal,
+        model: &Model,
+        any_model: &[Role],
+        action: Action,
+        subject: &str,
+    ) -> Result<Box<dyn WriteTx>> {
+        if any_model.iter().any(|r| principal.has_role(*r)) {
+            return Ok(tx);
+        }
         match model.ensure_developer(principal) {
             Ok(()) => Ok(tx),
             Err(Error::Forbidden(denial)) => {
@@ -171,31 +185,22 @@ impl Registry {
         }
     }
 
-    /// For changes deployers may make to any model (retiring, moving
-    /// aliases) and developers only to their own: admins and deployers
-    /// pass; anyone else must be one of the model's developers.
-    async fn ensure_developer_or_deployer(
+    /// Like [`Registry::ensure_developer`] when only the model's name is at
+    /// hand: admins and `any_model` roles pass without reading the model.
+    async fn ensure_developer_of(
         &self,
-        tx: Box<dyn WriteTx>,
+        mut tx: Box<dyn WriteTx>,
         principal: &Principal,
         name: &ModelName,
+        any_model: &[Role],
         action: Action,
         subject: &str,
     ) -> Result<Box<dyn WriteTx>> {
-        if principal.has_role(modelops_core::auth::Role::Deployer) {
-            return Ok(tx);
-        }
-        self.ensure_developer_of(tx, principal, name, action, subject).await
-    }
-
-    /// Like [`Registry::ensure_developer`] when only the model's name is at
-    /// hand: admins pass without reading the model.
-    async fn ensure_developer_of(&self, mut tx: Box<dyn WriteTx>, principal: &Principal, name: &ModelName, action: Action, subject: &str) -> Result<Box<dyn WriteTx>> {
-        if principal.has_role(modelops_core::auth::Role::Admin) {
+        if principal.has_role(Role::Admin) || any_model.iter().any(|r| principal.has_role(*r)) {
             return Ok(tx);
         }
         let model = lock_active_model(tx.as_mut(), name).await?;
-        self.ensure_developer(tx, principal, &model, action, subject).await
+        self.ensure_developer(tx, principal, &model, any_model, action, subject).await
     }
 
     // ------------------------------------------------------------ models
@@ -232,22 +237,15 @@ impl Registry {
         if let Some(fields) = patch.governance_fields() {
             // What the gates and separation of duties read is not the
             // developers' to change: the risk officer's or an admin's.
-            use modelops_core::auth::Role;
             if !(principal.has_role(Role::Admin) || principal.has_role(Role::Approver)) {
-                let denial = modelops_core::error::Denial::new(vec![modelops_core::error::DenialReason {
-                    condition: "governance_fields".into(),
-                    message: format!("{} may not change {fields}: risk officers (`approver`) and admins do", quote(principal.name())),
-                }]);
+                let message = format!("{} may not change {fields}: risk officers (`approver`) and admins do", quote(principal.name()));
+                let denial = modelops_core::error::Denial::single("governance_fields", message);
                 return Err(self.record_denial(principal, Action::ModelUpdate, &subject, denial, None).await);
             }
         }
         let mut tx = self.store().begin(&permit).await?;
         let before = lock_active_model(tx.as_mut(), name).await?;
-        let mut tx = if principal.has_role(modelops_core::auth::Role::Approver) {
-            tx
-        } else {
-            self.ensure_developer(tx, principal, &before, Action::ModelUpdate, &subject).await?
-        };
+        let mut tx = self.ensure_developer(tx, principal, &before, &[Role::Approver], Action::ModelUpdate, &subject).await?;
         if patch.is_empty() {
             return Ok(before);
         }
@@ -277,11 +275,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::ModelRetire, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let before = lock_active_model(tx.as_mut(), name).await?;
-        let mut tx = if principal.has_role(modelops_core::auth::Role::Deployer) {
-            tx
-        } else {
-            self.ensure_developer(tx, principal, &before, Action::ModelRetire, &subject).await?
-        };
+        let mut tx = self.ensure_developer(tx, principal, &before, &[Role::Deployer], Action::ModelRetire, &subject).await?;
         let now = tx.now();
         let versions = tx.versions_not_in(name, VersionState::Retired).await?;
         tx.remove_aliases(&AliasScope::Model(name.clone())).await?;
@@ -326,7 +320,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::VersionCreate, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
-        let mut tx = self.ensure_developer_of(tx, principal, model, Action::VersionCreate, &subject).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, model, &[], Action::VersionCreate, &subject).await?;
         // Checked under the write lock, which garbage collection holds while
         // it deletes: the artifact cannot vanish between check and commit.
         let sha256 = &new.artifact.sha256;
@@ -385,7 +379,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::VersionUpdate, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
-        let mut tx = self.ensure_developer_of(tx, principal, model, Action::VersionUpdate, &subject).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, model, &[], Action::VersionUpdate, &subject).await?;
         let before = active_version(tx.as_mut(), model, number).await?;
         if patch.is_empty() {
             return Ok(before);
@@ -409,7 +403,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::VersionRetire, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
-        let mut tx = self.ensure_developer_or_deployer(tx, principal, model, Action::VersionRetire, &subject).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, model, &[Role::Deployer], Action::VersionRetire, &subject).await?;
         let before = active_version(tx.as_mut(), model, number).await?;
         tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
         let after = before.retired(tx.now());
@@ -442,11 +436,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::AliasSet, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let locked = lock_active_model(tx.as_mut(), model).await?;
-        let mut tx = if principal.has_role(modelops_core::auth::Role::Deployer) {
-            tx
-        } else {
-            self.ensure_developer(tx, principal, &locked, Action::AliasSet, &subject).await?
-        };
+        let mut tx = self.ensure_developer(tx, principal, &locked, &[Role::Deployer], Action::AliasSet, &subject).await?;
         active_version(tx.as_mut(), model, number).await?;
         let current = locked.aliases.get(alias.as_str()).copied();
         if current != Some(number) {
@@ -472,11 +462,7 @@ impl Registry {
         }
         let mut tx = self.store().begin(&permit).await?;
         let locked = lock_active_model(tx.as_mut(), model).await?;
-        let mut tx = if principal.has_role(modelops_core::auth::Role::Deployer) {
-            tx
-        } else {
-            self.ensure_developer(tx, principal, &locked, Action::AliasDelete, &subject).await?
-        };
+        let mut tx = self.ensure_developer(tx, principal, &locked, &[Role::Deployer], Action::AliasDelete, &subject).await?;
         let current = locked.aliases.get(alias.as_str()).copied().ok_or_else(|| Error::not_found("alias", format!("{model}@{alias}")))?;
         tx.remove_alias(model, alias).await?;
         let pending = event(tx.as_ref(), Action::AliasDelete, subject, Some(json!({ "alias": alias.as_str(), "version": current })), None);
@@ -504,7 +490,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::TagSet, &tag_subject(target)).await?;
         let mut tx = self.store().begin(&permit).await?;
         let (tags, subject) = Self::lock_tag_target(tx.as_mut(), target).await?;
-        let mut tx = self.ensure_developer_of(tx, principal, tag_target_model(target), Action::TagSet, &subject).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, tag_target_model(target), &[], Action::TagSet, &subject).await?;
         let current = tags.get(key.as_str());
         if current.map(String::as_str) == Some(value) {
             return Ok(());
@@ -524,7 +510,7 @@ impl Registry {
         let permit = self.authorize(principal, Action::TagDelete, &tag_subject(target)).await?;
         let mut tx = self.store().begin(&permit).await?;
         let (tags, subject) = Self::lock_tag_target(tx.as_mut(), target).await?;
-        let mut tx = self.ensure_developer_of(tx, principal, tag_target_model(target), Action::TagDelete, &subject).await?;
+        let mut tx = self.ensure_developer_of(tx, principal, tag_target_model(target), &[], Action::TagDelete, &subject).await?;
         let current = tags.get(key.as_str()).cloned().ok_or_else(|| Error::not_found("tag", format!("{subject}:{key}")))?;
         tx.remove_tag(target, key, tx.now()).await?;
         let pending = event(tx.as_ref(), Action::TagDelete, subject, Some(json!({ "key": key.as_str(), "value": current })), None);
