@@ -108,6 +108,11 @@ pub struct SignatureField {
     /// Dimensions beyond the batch axis; `-1` for variable. Empty for scalars.
     #[serde(default)]
     pub shape: Vec<i64>,
+    /// Whether NaN (a missing value) may be sent in this field; refused by
+    /// default. Left out of the stored form when false, so versions stored
+    /// before the field existed read and hash as they did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_nan: bool,
 }
 
 /// Input and output features of a version.

@@ -74,10 +74,10 @@ fn version(number: u32, state: VersionState) -> ModelVersion {
         },
         signature: Signature {
             inputs: vec![
-                SignatureField { name: "income".into(), dtype: DataType::Float64, shape: vec![] },
-                SignatureField { name: "debt_ratio".into(), dtype: DataType::Float64, shape: vec![] },
+                SignatureField { name: "income".into(), dtype: DataType::Float64, shape: vec![], allow_nan: false },
+                SignatureField { name: "debt_ratio".into(), dtype: DataType::Float64, shape: vec![], allow_nan: false },
             ],
-            outputs: vec![SignatureField { name: "pd".into(), dtype: DataType::Float32, shape: vec![-1] }],
+            outputs: vec![SignatureField { name: "pd".into(), dtype: DataType::Float32, shape: vec![-1], allow_nan: false }],
         },
         card: ModelCard {
             markdown: "# Credit PD\n\nGradient-boosted trees over bureau data.\n<b>raw html</b>".into(),

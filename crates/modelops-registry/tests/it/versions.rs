@@ -13,8 +13,8 @@ pub async fn versions_are_numbered_per_model(ctx: &Ctx) {
     s.create_model(&actor("ana"), new_model("b")).await.unwrap();
     let mut new = new_version();
     new.tags = [("stage".to_string(), "exp".to_string())].into();
-    new.signature.inputs = vec![SignatureField { name: "income".into(), dtype: DataType::Float64, shape: vec![] }];
-    new.signature.outputs = vec![SignatureField { name: "score".into(), dtype: DataType::Float32, shape: vec![-1, 2] }];
+    new.signature.inputs = vec![SignatureField { name: "income".into(), dtype: DataType::Float64, shape: vec![], allow_nan: false }];
+    new.signature.outputs = vec![SignatureField { name: "score".into(), dtype: DataType::Float32, shape: vec![-1, 2], allow_nan: false }];
     let v1 = s.create_version(&actor("bob"), &name("a"), new.clone()).await.unwrap();
     assert_eq!((v1.number, v1.state, v1.created_by.as_str()), (1, VersionState::Draft, "bob"));
     assert_eq!((&v1.artifact.sha256, &v1.artifact.filename, v1.artifact.size), (&new.artifact.sha256, &new.artifact.filename, ARTIFACT.len() as u64));

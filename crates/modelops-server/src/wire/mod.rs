@@ -506,6 +506,9 @@ pub struct SignatureFieldWire {
     /// Dimensions beyond the batch axis; `-1` for variable. Empty for scalars.
     #[serde(default)]
     pub shape: Vec<i64>,
+    /// Whether NaN (a missing value) may be sent in this field at inference.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_nan: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -518,11 +521,11 @@ pub struct SignatureWire {
 }
 
 fn fields_to_core(fields: Vec<SignatureFieldWire>) -> Vec<core_version::SignatureField> {
-    fields.into_iter().map(|f| core_version::SignatureField { name: f.name, dtype: f.dtype.into(), shape: f.shape }).collect()
+    fields.into_iter().map(|f| core_version::SignatureField { name: f.name, dtype: f.dtype.into(), shape: f.shape, allow_nan: f.allow_nan }).collect()
 }
 
 fn fields_from_core(fields: Vec<core_version::SignatureField>) -> Vec<SignatureFieldWire> {
-    fields.into_iter().map(|f| SignatureFieldWire { name: f.name, dtype: f.dtype.into(), shape: f.shape }).collect()
+    fields.into_iter().map(|f| SignatureFieldWire { name: f.name, dtype: f.dtype.into(), shape: f.shape, allow_nan: f.allow_nan }).collect()
 }
 
 impl From<SignatureWire> for core_version::Signature {
