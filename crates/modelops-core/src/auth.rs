@@ -53,6 +53,8 @@ string_enum!(
         TokenRevoke => "token.revoke",
         // Read: the inventory, the audit log and the reports, for any signed-in user.
         Read => "read",
+        // Predict: run a version on inputs (the inference APIs). Changes nothing.
+        Predict => "predict",
     }
 );
 
@@ -79,6 +81,10 @@ impl Action {
             // `admin` when the token is someone else's.
             TokenCreate | TokenRevoke => Role::ALL,
             Read => Role::ALL,
+            // Any signed-in user or service account may call a model; who
+            // may put a version where production traffic reaches it is
+            // governed by promotion and deployments.
+            Predict => Role::ALL,
             // Re-hashing the whole chain is costly: only those who audit may ask.
             AuditVerify => &[Role::Auditor, Role::Admin],
             // Anyone may have their own refusal recorded.

@@ -15,6 +15,10 @@ pub enum ErrorKind {
     /// The request body is larger than a configured limit.
     TooLarge,
     Unavailable,
+    /// An upstream modelops calls (an LLM provider, an external model
+    /// server) failed (502) or did not answer in time (504).
+    BadGateway,
+    GatewayTimeout,
     Internal,
 }
 
@@ -48,6 +52,12 @@ pub enum Error {
     /// A dependency is down or overloaded; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// An upstream failed; the message names it and carries its answer.
+    #[error("{0}")]
+    BadGateway(String),
+    /// An upstream did not answer in time; the message names it.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// A bug or a broken invariant on our side. The message goes to the log,
     /// never to the client.
     #[error("internal error: {0}")]
@@ -65,6 +75,8 @@ impl Error {
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::TooLarge(_) => ErrorKind::TooLarge,
             Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::BadGateway(_) => ErrorKind::BadGateway,
+            Error::GatewayTimeout(_) => ErrorKind::GatewayTimeout,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

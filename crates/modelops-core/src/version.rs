@@ -122,6 +122,17 @@ pub struct Signature {
     pub outputs: Vec<SignatureField>,
 }
 
+/// Loads an artifact the way its model kind is served, when a version is
+/// registered: an artifact that cannot serve is refused before anything is
+/// stored. Implemented by the serving layer (which owns the runtimes), so
+/// the registry builds without any runtime.
+pub trait ArtifactInspector: Send + Sync {
+    /// The signature to store for a version whose push declared `declared`
+    /// (empty: take the artifact's own), or the reason the artifact cannot
+    /// be served as `kind`, or the field where `declared` disagrees with it.
+    fn inspect(&self, kind: crate::model::ModelKind, artifact: &[u8], declared: &Signature) -> Result<Signature>;
+}
+
 /// A model card (Mitchell et al.): Markdown plus the structured fields that
 /// governance gates and reports read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::{FutureExt, Stream};
+use futures::{FutureExt, Stream, StreamExt};
 use modelops_artifacts::{ArtifactStore, Download, GcMode, GcReport, StoredArtifact};
 use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, PendingEvent};
 use modelops_core::auth::{authorize, Action, Permit, Principal, Role};
@@ -30,7 +30,7 @@ use modelops_core::model::{Model, ModelPatch, NewModel, MAX_TAGS};
 use modelops_core::name::{check_tag_value, quote, AliasName, ModelName, TagKey};
 use modelops_core::page::{ModelQuery, Page, VersionQuery};
 use modelops_core::repo::{self, AliasScope, Store, TagTarget, WriteTx};
-use modelops_core::version::{ModelVersion, NewVersion, Sha256Hex, VersionPatch, VersionState};
+use modelops_core::version::{ArtifactInspector, ModelVersion, NewVersion, Sha256Hex, VersionPatch, VersionState};
 use modelops_core::{Error, Result};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -54,6 +54,9 @@ pub struct Registry {
     inner: Arc<Inner>,
     /// Outside `inner` so that setting it needs no unique access.
     verify_reuse: Duration,
+    /// Loads each pushed artifact as its kind is served; none: artifacts
+    /// are stored unchecked (tests of the registry alone).
+    inspector: Option<Arc<dyn ArtifactInspector>>,
 }
 
 struct Inner {
@@ -117,9 +120,25 @@ async fn check_dependencies(tx: &mut dyn WriteTx, deps: &[ModelName]) -> Result<
 impl Registry {
     pub fn new(store: Arc<dyn Store>, artifacts: ArtifactStore, clock: Arc<dyn Clock>) -> Self {
         Self {
-            inner: Arc::new(Inner { store, artifacts, clock, verification: verify::Cache::default(), policy: std::sync::RwLock::new(None), auth_cache: Default::default() }),
+            inner: Arc::new(Inner {
+                store,
+                artifacts,
+                clock,
+                verification: verify::Cache::default(),
+                policy: std::sync::RwLock::new(None),
+                auth_cache: Default::default(),
+            }),
             verify_reuse: VERIFY_REUSE,
+            inspector: None,
         }
+    }
+
+    /// Checks every pushed artifact with `inspector` (the runtimes): a
+    /// version whose artifact cannot be served as its model's kind is
+    /// refused, and a push without a signature stores the artifact's.
+    /// Call before the registry is shared.
+    pub fn with_inspector(self, inspector: Arc<dyn ArtifactInspector>) -> Self {
+        Self { inspector: Some(inspector), ..self }
     }
 
     /// Serves an unchanged chain's last verification for `reuse` instead of
@@ -154,6 +173,12 @@ impl Registry {
             Err(Error::Forbidden(denial)) => Err(self.record_denial(principal, action, subject, denial, None).await),
             Err(other) => Err(other),
         }
+    }
+
+    /// Authorises an operation that changes nothing and is served outside
+    /// the registry (a prediction): a refusal is recorded like any other.
+    pub async fn check_access(&self, principal: &Principal, action: Action, subject: &str) -> Result<()> {
+        self.authorize(principal, action, subject).await.map(drop)
     }
 
     /// Refuses (and records) a change by someone who is not among the
@@ -314,10 +339,19 @@ impl Registry {
     /// artifact. The artifact must have been uploaded; its size is the
     /// artifact store's. A parent version must be one of this model's.
     pub async fn create_version(&self, principal: &Principal, model: &ModelName, new: NewVersion) -> Result<ModelVersion> {
-        let new = new.normalized()?;
+        let mut new = new.normalized()?;
         new.validate()?;
         let subject = model_subject(model.as_str());
         let permit = self.authorize(principal, Action::VersionCreate, &subject).await?;
+        if let Some(inspector) = &self.inspector {
+            // Loading a model takes long (milliseconds to seconds): done
+            // before the write lock. The kind never changes and the artifact
+            // is content-addressed, so nothing checked here can change
+            // before the transaction re-checks that the artifact exists.
+            let kind = self.store().get_model(model).await?.kind;
+            let bytes = self.read_artifact(&new.artifact.sha256).await?;
+            new.signature = inspector.inspect(kind, &bytes, &new.signature)?;
+        }
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
         let mut tx = self.ensure_developer_of(tx, principal, model, &[], Action::VersionCreate, &subject).await?;
@@ -342,6 +376,27 @@ impl Registry {
         tx.record(pending).await?;
         tx.commit().await?;
         Ok(version)
+    }
+
+    /// A whole artifact in memory, verified against its digest (for
+    /// loading a model). An artifact not uploaded is the pusher's mistake.
+    pub async fn read_artifact(&self, sha256: &Sha256Hex) -> Result<Vec<u8>> {
+        let download = match self.artifacts().get(sha256).await {
+            Ok(download) => download,
+            Err(modelops_artifacts::ArtifactError::NotFound { .. }) => {
+                return Err(Error::invalid(
+                    "artifact.sha256",
+                    format!("artifact `{sha256}` has not been uploaded; upload it with `POST /api/v1/artifacts` first"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(download.size).unwrap_or(0));
+        let mut stream = download.stream;
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(bytes)
     }
 
     pub async fn get_version(&self, model: &ModelName, number: u32) -> Result<ModelVersion> {

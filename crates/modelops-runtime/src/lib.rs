@@ -96,6 +96,11 @@ pub trait LoadedModel: Send + Sync {
     fn is_compute(&self) -> bool {
         true
     }
+    /// The class labels behind an output's columns (a classifier's
+    /// probabilities: column `i` is the probability of label `i`).
+    fn class_labels(&self, _output: &str) -> Option<Vec<String>> {
+        None
+    }
     async fn predict(&self, request: PredictRequest) -> Result<Prediction, RuntimeError>;
 }
 

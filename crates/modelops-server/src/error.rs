@@ -88,6 +88,8 @@ impl From<Error> for ApiError {
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ErrorKind::BadGateway => (StatusCode::BAD_GATEWAY, "bad_gateway"),
+            ErrorKind::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ErrorKind::TooLarge => return ApiError::too_large(e.to_string()),
             // What is down, and how, is for the log: the message names the backend's error.
             ErrorKind::Unavailable => return ApiError::unavailable("a dependency is unavailable; retry later").with_detail(e.to_string()),

@@ -1,6 +1,27 @@
-//! TreeSHAP (Lundberg et al. 2018, Algorithm 2: path-dependent, exact in
-//! polynomial time) over one tree in the layout the `shap` package uses.
-//! (Being written.)
+//! TreeSHAP (Lundberg, Erion, Lee 2018, "Consistent Individualized Feature
+//! Attribution for Tree Ensembles", Algorithm 2: path-dependent, exact in
+//! O(leaves · depth²) per tree) over one tree in the layout the `shap`
+//! package uses.
+//!
+//! The numerics follow `shap/cext/tree_shap.h` (`tree_shap_recursive`,
+//! `extend_path`, `unwind_path`, `unwound_path_sum`, `compute_expectations`)
+//! operation for operation, in `f64`, so that our values agree with
+//! `shap.TreeExplainer(model)` (default `feature_perturbation` without
+//! background data: "tree_path_dependent") to rounding. Two differences,
+//! both deliberate:
+//! - decisions use the ONNX node modes ([`SplitMode`]) and a NaN goes where
+//!   `missing_yes` says, because these trees come from ONNX tree-ensemble
+//!   operators: the explanation must follow the path the served prediction
+//!   took, not the path the training library would take;
+//! - the "conditioning" arguments of `tree_shap_recursive` (used only for
+//!   interaction values) are left out.
+//!
+//! The "path-dependent" value of a feature subset S is the expectation of
+//! the tree's output when the features in S are fixed to the row's values
+//! and the others are integrated out along the tree: at a split on a feature
+//! outside S both children are taken, weighted by `cover[child] /
+//! cover[node]`. That is why the covers (ONNX `nodes_hitrates`, filled from
+//! the training library's node weights) are needed.
 
 /// How a node compares `x[feature]` with its threshold; when the
 /// comparison holds the row goes to `yes`, otherwise to `no`.
@@ -37,7 +58,471 @@ pub struct ShapTree {
 
 pub const LEAF: u32 = u32::MAX;
 
+/// Deepest tree (root at depth 0, so at most `MAX_DEPTH + 1` nodes on a
+/// path) that [`ShapTree::validate`] and [`tree_shap`] accept. It bounds the
+/// recursion (stack) and the path buffer, which grows with
+/// depth × distinct features; real ensembles are far shallower (XGBoost's
+/// default is 6, LightGBM's trees of 31 leaves rarely pass 20, unlimited
+/// scikit-learn forests reach a few dozen levels).
+pub const MAX_DEPTH: usize = 1024;
+
+/// Marks the root's path element, which stands for "no feature": it is
+/// never matched against a split feature and never credited.
+const NO_FEATURE: u32 = u32::MAX;
+
+impl ShapTree {
+    /// Number of nodes (the length every per-node vector must have).
+    pub fn len(&self) -> usize {
+        self.yes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.yes.is_empty()
+    }
+
+    /// Whether node `i` is a leaf. Only meaningful for `i < len()`.
+    pub fn is_leaf(&self, i: usize) -> bool {
+        self.yes.get(i) == Some(&LEAF) && self.no.get(i) == Some(&LEAF)
+    }
+
+    /// Checks, once at load, everything [`tree_shap`] relies on, so that a
+    /// tree that passes gets exact values and one that fails is reported
+    /// with the reason instead of giving NaNs (or nothing) per row:
+    /// - every per-node vector has the same length, `value` has
+    ///   `n_outputs` (≥ 1) entries per node;
+    /// - a node is a leaf (both children [`LEAF`]) or has two children in
+    ///   range; the nodes reachable from the root form a tree (no cycle, no
+    ///   node reached twice) at most [`MAX_DEPTH`] deep;
+    /// - every node reached, except a lone root leaf, has a finite cover
+    ///   > 0: the cover ratios are the integration weights, and a zero
+    ///   divides by zero in the path weights (as in `shap`, which flags
+    ///   such trees as not fully defined).
+    ///
+    /// Feature indices are checked against the row's width per call
+    /// ([`try_tree_shap`]); [`ShapTree::max_feature`] gives the loader the
+    /// widest one to check against the signature.
+    pub fn validate(&self) -> Result<(), String> {
+        check_lengths(self)?;
+        let mut seen = vec![false; self.len()];
+        let mut walk = Walk { tree: self, budget: self.len(), x_len: None, seen: Some(&mut seen) };
+        walk.node(0, 0).map(|_| ())
+    }
+
+    /// The largest feature index an internal node reachable from the root
+    /// splits on (`None` for a lone leaf or an empty tree). Assumes nothing
+    /// about validity: gives up (`None`) on a malformed structure.
+    pub fn max_feature(&self) -> Option<u32> {
+        check_lengths(self).ok()?;
+        let mut walk = Walk { tree: self, budget: self.len(), x_len: None, seen: None };
+        walk.node(0, 0).ok()?;
+        (0..self.len()).filter(|&i| !self.is_leaf(i)).map(|i| self.feature[i]).max()
+    }
+
+    /// Depth of the deepest leaf (a lone leaf: 0), or the reason the tree
+    /// is malformed.
+    pub fn max_depth(&self) -> Result<usize, String> {
+        check_lengths(self)?;
+        let mut walk = Walk { tree: self, budget: self.len(), x_len: None, seen: None };
+        walk.node(0, 0)
+    }
+
+    /// Which child a row goes to at internal node `i`.
+    fn next(&self, i: usize, x: f32) -> u32 {
+        if goes_yes(self.mode[i], x, self.threshold[i], self.missing_yes[i]) {
+            self.yes[i]
+        } else {
+            self.no[i]
+        }
+    }
+
+    /// The leaf row `x` ends in (the prediction is its `value`s), or `None`
+    /// if the walk leaves the tree or exceeds the node count (a cycle).
+    /// Used by tests and by callers checking the efficiency property.
+    pub fn leaf_for(&self, x: &[f32]) -> Option<usize> {
+        let mut i = 0usize;
+        for _ in 0..=self.len() {
+            if i >= self.len() {
+                return None;
+            }
+            if self.is_leaf(i) {
+                return Some(i);
+            }
+            let xv = *x.get(usize::try_from(self.feature[i]).ok()?)?;
+            i = usize::try_from(self.next(i, xv)).ok()?;
+        }
+        None
+    }
+}
+
+/// `true` when the row goes to `yes`. `x` is compared in `f64`: the ONNX
+/// thresholds are `f32` widened exactly, so this is the `f32` comparison
+/// the ONNX operator makes.
+fn goes_yes(mode: SplitMode, x: f32, t: f64, missing_yes: bool) -> bool {
+    if x.is_nan() {
+        return missing_yes;
+    }
+    let x = f64::from(x);
+    match mode {
+        SplitMode::Leq => x <= t,
+        SplitMode::Lt => x < t,
+        SplitMode::Gte => x >= t,
+        SplitMode::Gt => x > t,
+        SplitMode::Eq => x == t,
+        SplitMode::Neq => x != t,
+    }
+}
+
+fn check_lengths(t: &ShapTree) -> Result<(), String> {
+    let n = t.len();
+    if n == 0 {
+        return Err("tree has no nodes".into());
+    }
+    if u32::try_from(n).is_err() {
+        return Err(format!("tree has {n} nodes, more than node ids can address"));
+    }
+    if t.n_outputs == 0 {
+        return Err("tree has n_outputs = 0".into());
+    }
+    let lens = [
+        ("no", t.no.len()),
+        ("missing_yes", t.missing_yes.len()),
+        ("feature", t.feature.len()),
+        ("threshold", t.threshold.len()),
+        ("mode", t.mode.len()),
+        ("cover", t.cover.len()),
+    ];
+    for (name, len) in lens {
+        if len != n {
+            return Err(format!("tree has {n} nodes but {len} entries in `{name}`"));
+        }
+    }
+    if n.checked_mul(t.n_outputs) != Some(t.value.len()) {
+        return Err(format!(
+            "tree has {n} nodes × {} outputs but {} values",
+            t.n_outputs,
+            t.value.len()
+        ));
+    }
+    Ok(())
+}
+
+/// One depth-first pass from the root checking the structure. `budget`
+/// counts node visits down from the node count, so a cycle (or a shared
+/// child, when `seen` is not kept) cannot make the pass — or the TreeSHAP
+/// recursion after it — run longer than a tree of that size would.
+struct Walk<'a> {
+    tree: &'a ShapTree,
+    budget: usize,
+    /// The row's width, when checking for a call: every split feature must
+    /// index into it (and into `phi`).
+    x_len: Option<usize>,
+    /// Nodes already reached (kept by `validate` only, as it allocates):
+    /// rejects nodes with two parents, which the budget alone lets through
+    /// when other nodes are unreachable.
+    seen: Option<&'a mut Vec<bool>>,
+}
+
+impl Walk<'_> {
+    /// Returns the depth of the deepest leaf under `i` (which is at `depth`).
+    fn node(&mut self, i: usize, depth: usize) -> Result<usize, String> {
+        let t = self.tree;
+        if self.budget == 0 {
+            return Err("tree has a cycle (more node visits than nodes)".into());
+        }
+        self.budget -= 1;
+        if depth > MAX_DEPTH {
+            return Err(format!("tree is deeper than {MAX_DEPTH}"));
+        }
+        if let Some(seen) = self.seen.as_deref_mut() {
+            match seen.get_mut(i) {
+                Some(s) if *s => return Err(format!("node {i} is reached twice (not a tree)")),
+                Some(s) => *s = true,
+                None => return Err(format!("node {i} out of range")),
+            }
+        }
+        let (yes, no) = (t.yes[i], t.no[i]);
+        if yes == LEAF && no == LEAF {
+            return Ok(depth);
+        }
+        if yes == LEAF || no == LEAF {
+            return Err(format!("node {i} has only one child"));
+        }
+        let n = t.len();
+        let (yes, no) = (yes as usize, no as usize);
+        if yes >= n || no >= n {
+            return Err(format!("node {i} has a child out of range ({yes}, {no}; {n} nodes)"));
+        }
+        for j in [i, yes, no] {
+            let c = t.cover[j];
+            if !(c.is_finite() && c > 0.0) {
+                return Err(format!("node {j} has cover {c} (must be finite and > 0)"));
+            }
+        }
+        if let Some(x_len) = self.x_len {
+            let f = t.feature[i] as usize;
+            if f >= x_len {
+                return Err(format!("node {i} splits on feature {f}, the row has {x_len}"));
+            }
+        }
+        let a = self.node(yes, depth + 1)?;
+        let b = self.node(no, depth + 1)?;
+        Ok(a.max(b))
+    }
+}
+
+/// One element of the "unique path" of Algorithm 2: a feature split on
+/// above the current node, the fraction of the path-dependent expectation
+/// that flows through when the feature is absent (`zero`, product of cover
+/// ratios) and present (`one`, 1 if the row goes this way, else 0), and the
+/// permutation weight of subsets of that size.
+#[derive(Debug, Clone, Copy)]
+struct PathElement {
+    feature: u32,
+    zero: f64,
+    one: f64,
+    pweight: f64,
+}
+
+const EMPTY: PathElement = PathElement { feature: NO_FEATURE, zero: 0.0, one: 0.0, pweight: 0.0 };
+
+/// Reusable working memory for [`try_tree_shap`]: the path buffer, grown to
+/// the largest tree seen and kept, so a caller explaining many rows
+/// allocates once.
+#[derive(Debug, Clone, Default)]
+pub struct ShapScratch {
+    path: Vec<PathElement>,
+}
+
+/// Path elements the recursion needs for a tree `max_depth` deep over rows
+/// of `n_features`. Each level copies its parent's path (as `shap` does)
+/// right after the parent's; the path at a node of depth `l` holds at most
+/// `min(l, distinct features) + 1` elements (the root's placeholder and
+/// one per distinct feature above), so the buffer is the sum of those plus
+/// the placeholder region before the root's. (`shap` allocates
+/// `(D+2)(D+3)/2`, which is the same bound without the feature cap.)
+fn path_len(max_depth: usize, n_features: usize) -> usize {
+    let mut total = 1usize;
+    for level in 0..=max_depth + 1 {
+        total = total.saturating_add(level.min(n_features) + 1);
+    }
+    total
+}
+
 /// Adds tree's SHAP values for row `x` to `phi`, laid out
 /// `[output][feature]` with `n_features + 1` entries per output, the last
 /// being the tree's expected value (the bias).
-pub fn tree_shap(_tree: &ShapTree, _x: &[f32], _phi: &mut [f64]) {}
+///
+/// `n_features` is `x.len()`; `phi` must hold `n_outputs * (x.len() + 1)`
+/// values. Adds (never overwrites) so callers sum over the trees of an
+/// ensemble. A malformed tree or a `phi` of the wrong size leaves `phi`
+/// untouched (trees are meant to pass [`ShapTree::validate`] at load; use
+/// [`try_tree_shap`] to see why). Allocates the path buffer once per call;
+/// [`try_tree_shap`] takes a reusable [`ShapScratch`] instead.
+pub fn tree_shap(tree: &ShapTree, x: &[f32], phi: &mut [f64]) {
+    let mut scratch = ShapScratch::default();
+    // The error is for callers that want it (`try_tree_shap`); here the
+    // documented outcome of a malformed tree is an unchanged `phi`.
+    let _ = try_tree_shap(tree, x, phi, &mut scratch);
+}
+
+/// [`tree_shap`] with a reusable scratch buffer, reporting why nothing was
+/// added. Checks the structure (O(nodes), no allocation) before touching
+/// `phi`, so on `Err` `phi` is unchanged.
+pub fn try_tree_shap(
+    tree: &ShapTree,
+    x: &[f32],
+    phi: &mut [f64],
+    scratch: &mut ShapScratch,
+) -> Result<(), String> {
+    check_lengths(tree)?;
+    let n_features = x.len();
+    let stride = n_features + 1;
+    if Some(phi.len()) != tree.n_outputs.checked_mul(stride) {
+        return Err(format!(
+            "phi has {} entries, expected {} outputs × ({n_features} features + 1)",
+            phi.len(),
+            tree.n_outputs
+        ));
+    }
+    let mut walk = Walk { tree, budget: tree.len(), x_len: Some(n_features), seen: None };
+    let max_depth = walk.node(0, 0)?;
+
+    let need = path_len(max_depth, n_features);
+    if scratch.path.len() < need {
+        scratch.path.resize(need, EMPTY);
+    }
+    let mut rec = Recursion { tree, x, phi, stride };
+    rec.node(&mut scratch.path[..need], 0, 0, 1.0, 1.0, NO_FEATURE, 1.0);
+    Ok(())
+}
+
+/// The per-call constants of the recursion.
+struct Recursion<'a> {
+    tree: &'a ShapTree,
+    x: &'a [f32],
+    phi: &'a mut [f64],
+    /// `n_features + 1`: the distance between outputs in `phi`.
+    stride: usize,
+}
+
+impl Recursion<'_> {
+    /// `tree_shap_recursive` without conditioning. `buf` starts at the
+    /// parent's path (its first `depth + 1` elements); this node's path is
+    /// built right after it. `bias_weight` is the product of the
+    /// `compute_expectations` weights from the root to this node: at a
+    /// leaf, `bias_weight × value` is its share of the expected value.
+    #[allow(clippy::too_many_arguments)]
+    fn node(
+        &mut self,
+        buf: &mut [PathElement],
+        node: usize,
+        depth: usize,
+        parent_zero: f64,
+        parent_one: f64,
+        parent_feature: u32,
+        bias_weight: f64,
+    ) {
+        let t = self.tree;
+        // The pre-pass sized `buf` for the deepest path; the checks here
+        // only keep a broken invariant from panicking.
+        let Some((parent, rest)) = buf.split_at_mut_checked(depth + 1) else { return };
+        let Some(path) = rest.get_mut(..depth + 1) else { return };
+        path.copy_from_slice(parent);
+        extend(path, depth, parent_zero, parent_one, parent_feature);
+        let mut depth = depth;
+
+        let (yes, no) = (t.yes[node], t.no[node]);
+        if yes == LEAF || no == LEAF {
+            self.leaf(path, node, depth, bias_weight);
+            return;
+        }
+        let (yes, no) = (yes as usize, no as usize);
+        let split = t.feature[node];
+        let Some(&xv) = self.x.get(split as usize) else { return };
+        let hot_is_yes = goes_yes(t.mode[node], xv, t.threshold[node], t.missing_yes[node]);
+        let (hot, cold) = if hot_is_yes { (yes, no) } else { (no, yes) };
+
+        let w = t.cover[node];
+        let hot_zero = t.cover[hot] / w;
+        let cold_zero = t.cover[cold] / w;
+        // `compute_expectations` weighs children by their covers over the
+        // children's sum (not the parent's cover; equal when additive).
+        let children = t.cover[hot] + t.cover[cold];
+        let hot_bias = bias_weight * t.cover[hot] / children;
+        let cold_bias = bias_weight * t.cover[cold] / children;
+
+        // A feature already on the path is split again: undo its earlier
+        // extension and redo it with the product of both fractions.
+        let mut incoming_zero = 1.0;
+        let mut incoming_one = 1.0;
+        if let Some(k) = path.iter().position(|e| e.feature == split) {
+            incoming_zero = path[k].zero;
+            incoming_one = path[k].one;
+            unwind(path, depth, k);
+            depth -= 1;
+        }
+
+        let rest = &mut buf[depth + 1 - depth.min(depth)..];
+        // `rest` must start at this node's path: recompute from `buf` start.
+        let _ = rest;
+        self.children(buf, hot, cold, depth, hot_zero * incoming_zero, cold_zero * incoming_zero, incoming_one, split, hot_bias, cold_bias);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn children(
+        &mut self,
+        buf: &mut [PathElement],
+        hot: usize,
+        cold: usize,
+        depth: usize,
+        hot_zero: f64,
+        cold_zero: f64,
+        one: f64,
+        split: u32,
+        hot_bias: f64,
+        cold_bias: f64,
+    ) {
+        let _ = (buf, hot, cold, depth, hot_zero, cold_zero, one, split, hot_bias, cold_bias);
+    }
+
+    /// Credits each feature on the path with its share of this leaf's
+    /// value: `unwound_path_sum` is the total permutation weight of the
+    /// subsets without the feature, times (one − zero) the change in the
+    /// leaf's reachability when the feature joins the subset.
+    fn leaf(&mut self, path: &[PathElement], node: usize, depth: usize, bias_weight: f64) {
+        let n_out = self.tree.n_outputs;
+        let Some(values) = self.tree.value.get(node * n_out..(node + 1) * n_out) else { return };
+        for i in 1..=depth {
+            let w = unwound_path_sum(path, depth, i);
+            let el = path[i];
+            let scale = w * (el.one - el.zero);
+            let f = el.feature as usize;
+            for (j, v) in values.iter().enumerate() {
+                if let Some(p) = self.phi.get_mut(j * self.stride + f) {
+                    *p += scale * v;
+                }
+            }
+        }
+        let bias = self.stride - 1;
+        for (j, v) in values.iter().enumerate() {
+            if let Some(p) = self.phi.get_mut(j * self.stride + bias) {
+                *p += bias_weight * v;
+            }
+        }
+    }
+}
+
+/// EXTEND: adds a feature with fractions (`zero`, `one`) at position
+/// `depth` and updates the permutation weights of every subset size.
+fn extend(path: &mut [PathElement], depth: usize, zero: f64, one: f64, feature: u32) {
+    path[depth] = PathElement { feature, zero, one, pweight: if depth == 0 { 1.0 } else { 0.0 } };
+    let d1 = (depth + 1) as f64;
+    for i in (0..depth).rev() {
+        path[i + 1].pweight += one * path[i].pweight * (i + 1) as f64 / d1;
+        path[i].pweight = zero * path[i].pweight * (depth - i) as f64 / d1;
+    }
+}
+
+/// UNWIND: removes the element at `index` (the inverse of its EXTEND) and
+/// closes the gap; the path then holds `depth` elements.
+fn unwind(path: &mut [PathElement], depth: usize, index: usize) {
+    let one = path[index].one;
+    let zero = path[index].zero;
+    let mut next_one_portion = path[depth].pweight;
+    let d1 = (depth + 1) as f64;
+    for i in (0..depth).rev() {
+        if one != 0.0 {
+            let tmp = path[i].pweight;
+            path[i].pweight = next_one_portion * d1 / ((i + 1) as f64 * one);
+            next_one_portion = tmp - path[i].pweight * zero * (depth - i) as f64 / d1;
+        } else {
+            path[i].pweight = (path[i].pweight * d1) / (zero * (depth - i) as f64);
+        }
+    }
+    for i in index..depth {
+        path[i].feature = path[i + 1].feature;
+        path[i].zero = path[i + 1].zero;
+        path[i].one = path[i + 1].one;
+    }
+}
+
+/// The total permutation weight the path would have without the element at
+/// `index`, without modifying it (UNWIND's arithmetic, summed).
+fn unwound_path_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
+    let one = path[index].one;
+    let zero = path[index].zero;
+    let mut next_one_portion = path[depth].pweight;
+    let mut total = 0.0;
+    if one != 0.0 {
+        for i in (0..depth).rev() {
+            let tmp = next_one_portion / ((i + 1) as f64 * one);
+            total += tmp;
+            next_one_portion = path[i].pweight - tmp * zero * (depth - i) as f64;
+        }
+    } else {
+        for i in (0..depth).rev() {
+            total += path[i].pweight / (zero * (depth - i) as f64);
+        }
+    }
+    total * (depth + 1) as f64
+}

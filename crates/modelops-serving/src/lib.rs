@@ -1,0 +1,381 @@
+//! modelops-serving: the inference use cases every inference surface calls
+//! (the Open Inference Protocol routes, the native `predict` route, the
+//! CLI through them).
+//!
+//! Owns: naming what to run ([`VersionRef`]: a number, an alias, or the
+//! production `champion`), authorising a call (`predict`, any signed-in
+//! user), resolving the name to a version (cached for [`ServingConfig::resolve_ttl`]
+//! so a hot path reads no database), loading its artifact once through
+//! modelops-runtime into a memory-bounded LRU cache ([`cache`]), checking the
+//! batch against the version's signature, running it (big batches off the
+//! async executor), and counting calls, rows, errors, upstream timeouts,
+//! tokens and cost per version ([`metrics`]). Also the registry's
+//! [`RuntimeInspector`]: every pushed artifact is loaded as its kind before
+//! anything is stored.
+//!
+//! Must not depend on: HTTP frameworks, SQL or a concrete store (the
+//! registry is reached through its use cases only).
+
+pub mod cache;
+pub mod metrics;
+
+use cache::{CacheKey, ModelCache};
+use metrics::{VersionMetrics, VersionMetricsSnapshot};
+use modelops_core::auth::{Action, Principal};
+use modelops_core::model::ModelKind;
+use modelops_core::name::{AliasName, ModelName};
+use modelops_core::version::{ArtifactInspector, ModelVersion, Signature, SignatureField, VersionState};
+use modelops_core::{Error, Result};
+use modelops_registry::Registry;
+pub use modelops_runtime::{Explanation, LoadedModel, Prediction, RuntimeConfig, RuntimeError, Tensor, TensorData, Usage};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The alias production traffic follows when no version is named.
+pub const CHAMPION: &str = "champion";
+
+/// Which version of a model to run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VersionRef {
+    Number(u32),
+    Alias(AliasName),
+    /// What the `champion` alias points at (no version named).
+    Production,
+}
+
+impl VersionRef {
+    /// A path segment: digits are a version number, anything else an alias.
+    pub fn parse(field: &str, text: &str) -> Result<Self> {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return match text.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Self::Number(n)),
+                _ => Err(Error::invalid(field, format!("`{text}` is not a version number (1 or more) or an alias"))),
+            };
+        }
+        if text == CHAMPION {
+            return Ok(Self::Production);
+        }
+        AliasName::parse(text).map(Self::Alias).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => Error::invalid(field, format!("not a version number, and as an alias: {reason}")),
+            other => other,
+        })
+    }
+
+    fn key(&self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Alias(a) => format!("@{}", a.as_str()),
+            Self::Production => format!("@{CHAMPION}"),
+        }
+    }
+}
+
+/// Limits and settings of the serving layer.
+#[derive(Debug, Clone)]
+pub struct ServingConfig {
+    /// The memory the loaded models may hold together (their
+    /// [`LoadedModel::memory_bytes`]); the least recently used are evicted.
+    pub cache_bytes: u64,
+    /// How long a name → version resolution is reused: an alias moved on
+    /// another replica reaches this one within this time (on this replica
+    /// at once, see [`Serving::forget`]).
+    pub resolve_ttl: Duration,
+    /// The most rows one call may carry.
+    pub max_rows: usize,
+    /// Batches of more rows than this run on the blocking pool rather than
+    /// the async executor.
+    pub inline_rows: usize,
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 1 << 30,
+            resolve_ttl: Duration::from_secs(1),
+            max_rows: 100_000,
+            inline_rows: 64,
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// A version ready to serve: what the inference surfaces describe
+/// (metadata) and run.
+#[derive(Clone)]
+pub struct ServedVersion {
+    pub model: ModelName,
+    pub kind: ModelKind,
+    pub version: Arc<ModelVersion>,
+    /// The version's stored signature, or the artifact's when the version
+    /// stores none.
+    pub signature: Arc<Signature>,
+    pub loaded: Arc<dyn LoadedModel>,
+    pub metrics: Arc<VersionMetrics>,
+}
+
+impl std::fmt::Debug for ServedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedVersion").field("model", &self.model).field("version", &self.version.number).finish_non_exhaustive()
+    }
+}
+
+/// One call's inputs, as the surfaces decoded them.
+#[derive(Debug, Clone, Default)]
+pub struct PredictInput {
+    pub inputs: Vec<Tensor>,
+    pub explain: bool,
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+}
+
+struct Resolution {
+    version: Arc<ModelVersion>,
+    kind: ModelKind,
+    metrics: Arc<VersionMetrics>,
+    at: Instant,
+}
+
+/// The serving use cases over one registry.
+#[derive(Clone)]
+pub struct Serving {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    config: ServingConfig,
+    cache: ModelCache,
+    resolutions: Mutex<HashMap<(ModelName, String), Resolution>>,
+    metrics: Mutex<HashMap<(ModelName, u32), Arc<VersionMetrics>>>,
+}
+
+/// Resolutions kept at most; past it the table starts afresh (each entry
+/// is re-read once).
+const MAX_RESOLUTIONS: usize = 10_000;
+
+impl Serving {
+    pub fn new(registry: Registry, config: ServingConfig) -> Self {
+        let cache = ModelCache::new(config.cache_bytes);
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                config,
+                cache,
+                resolutions: Mutex::new(HashMap::new()),
+                metrics: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &ServingConfig {
+        &self.inner.config
+    }
+
+    /// Forgets every resolution of `model`, so a change made on this
+    /// replica (an alias moved, a version retired) is served at once.
+    pub fn forget(&self, model: &ModelName) {
+        if let Ok(mut table) = self.inner.resolutions.lock() {
+            table.retain(|(name, _), _| name != model);
+        }
+    }
+
+    /// The version `version` of `model`, loaded, for a caller allowed to
+    /// predict. A retired version is not served; a version whose artifact
+    /// does not load is a conflict naming the reason.
+    pub async fn version(&self, principal: &Principal, model: &ModelName, version: &VersionRef) -> Result<ServedVersion> {
+        self.inner.registry.check_access(principal, Action::Predict, &format!("model/{model}")).await?;
+        self.resolve(model, version).await
+    }
+
+    /// Runs `input` through a version and counts the call.
+    pub async fn predict(&self, principal: &Principal, model: &ModelName, version: &VersionRef, input: PredictInput) -> Result<(ServedVersion, Prediction)> {
+        let served = self.version(principal, model, version).await?;
+        let started = Instant::now();
+        let result = self.run(&served, input).await;
+        served.metrics.record(&result, started.elapsed());
+        result.map(|prediction| (served, prediction))
+    }
+
+    /// Calls, rows, errors, upstream timeouts, tokens and cost of every
+    /// version served since start-up.
+    pub fn metrics(&self) -> Vec<(ModelName, u32, VersionMetricsSnapshot)> {
+        let table = self.inner.metrics.lock().map(|t| t.clone()).unwrap_or_default();
+        let mut all: Vec<_> = table.into_iter().map(|((m, v), metrics)| (m, v, metrics.snapshot())).collect();
+        all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        all
+    }
+
+    async fn run(&self, served: &ServedVersion, input: PredictInput) -> Result<Prediction> {
+        let (inputs, rows) = modelops_runtime::check_inputs(&served.signature, input.inputs).map_err(from_runtime)?;
+        if rows > self.inner.config.max_rows {
+            return Err(Error::TooLarge(format!("{rows} rows in one call; at most {} are accepted", self.inner.config.max_rows)));
+        }
+        let request = modelops_runtime::PredictRequest { inputs, rows, explain: input.explain, parameters: input.parameters };
+        let loaded = served.loaded.clone();
+        let prediction = if loaded.is_compute() && rows > self.inner.config.inline_rows {
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || handle.block_on(loaded.predict(request)))
+                .await
+                .map_err(|e| Error::Internal(format!("prediction task failed: {e}")))?
+        } else {
+            loaded.predict(request).await
+        };
+        prediction.map_err(from_runtime)
+    }
+
+    async fn resolve(&self, model: &ModelName, version: &VersionRef) -> Result<ServedVersion> {
+        let key = (model.clone(), version.key());
+        let ttl = self.inner.config.resolve_ttl;
+        let cached = self.inner.resolutions.lock().ok().and_then(|table| {
+            table.get(&key).filter(|r| r.at.elapsed() < ttl).map(|r| (r.version.clone(), r.kind, r.metrics.clone()))
+        });
+        let (found, kind, metrics) = match cached {
+            Some(hit) => hit,
+            None => {
+                let registry = &self.inner.registry;
+                let model_record = registry.get_model(model).await?;
+                let found = match version {
+                    VersionRef::Number(n) => registry.get_version(model, *n).await?,
+                    VersionRef::Alias(alias) => registry.get_version_by_alias(model, alias).await?,
+                    VersionRef::Production => {
+                        let champion = AliasName::parse(CHAMPION)?;
+                        registry.get_version_by_alias(model, &champion).await.map_err(|e| match e {
+                            // "production version of model `m` not found"
+                            Error::NotFound { .. } => Error::not_found("production version of model", model),
+                            other => other,
+                        })?
+                    }
+                };
+                if found.state == VersionState::Retired {
+                    return Err(Error::Conflict(format!("version {} of model `{model}` is retired and is not served", found.number)));
+                }
+                let found = Arc::new(found);
+                let metrics = self.metrics_of(model, found.number);
+                if let Ok(mut table) = self.inner.resolutions.lock() {
+                    if table.len() >= MAX_RESOLUTIONS {
+                        table.clear();
+                    }
+                    table.insert(key, Resolution { version: found.clone(), kind: model_record.kind, metrics: metrics.clone(), at: Instant::now() });
+                }
+                (found, model_record.kind, metrics)
+            }
+        };
+        let cache_key = CacheKey { model: model.clone(), version: found.number, sha256: found.artifact.sha256.clone() };
+        let loaded = self.inner.cache.get_or_load(cache_key, || self.load(kind, found.clone())).await?;
+        let signature = if found.signature.inputs.is_empty() {
+            Arc::new(loaded.signature().clone())
+        } else {
+            Arc::new(found.signature.clone())
+        };
+        Ok(ServedVersion { model: model.clone(), kind, version: found, signature, loaded, metrics })
+    }
+
+    async fn load(&self, kind: ModelKind, version: Arc<ModelVersion>) -> Result<Arc<dyn LoadedModel>> {
+        let bytes = self.inner.registry.read_artifact(&version.artifact.sha256).await?;
+        let config = self.inner.config.runtime.clone();
+        let loaded = tokio::task::spawn_blocking(move || modelops_runtime::load(kind, &bytes, &config))
+            .await
+            .map_err(|e| Error::Internal(format!("loading task failed: {e}")))?;
+        let loaded = loaded.map_err(|e| {
+            Error::Conflict(format!("version {} of model `{}` cannot be served: {e}", version.number, version.model))
+        })?;
+        if !version.signature.inputs.is_empty() {
+            reconcile(&version.signature, loaded.signature()).map_err(|e| {
+                Error::Conflict(format!("version {} of model `{}` cannot be served: {e}", version.number, version.model))
+            })?;
+        }
+        Ok(loaded)
+    }
+
+    fn metrics_of(&self, model: &ModelName, version: u32) -> Arc<VersionMetrics> {
+        match self.inner.metrics.lock() {
+            Ok(mut table) => table.entry((model.clone(), version)).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+}
+
+/// A runtime error as the crate-wide error: the client's input names its
+/// field (400), an upstream's failure is 502 and its silence 504.
+pub fn from_runtime(e: RuntimeError) -> Error {
+    match e {
+        RuntimeError::Input { field, reason } => Error::InvalidInput { field, reason },
+        RuntimeError::Unsupported(reason) => Error::invalid("explain", reason),
+        RuntimeError::Load(reason) => Error::Conflict(format!("the artifact cannot be loaded: {reason}")),
+        e @ RuntimeError::UpstreamTimeout { .. } => Error::GatewayTimeout(e.to_string()),
+        e @ RuntimeError::Upstream { .. } => Error::BadGateway(e.to_string()),
+        RuntimeError::Internal(reason) => Error::Internal(reason),
+    }
+}
+
+/// The signature to store for a push: the declared one when given (every
+/// input the artifact takes, with its datatype and shape; outputs the
+/// artifact has), else the artifact's own.
+pub fn reconcile(declared: &Signature, artifact: &Signature) -> Result<Signature> {
+    if declared.inputs.is_empty() && declared.outputs.is_empty() {
+        return Ok(artifact.clone());
+    }
+    let same_shape = |a: &SignatureField, b: &SignatureField| {
+        a.shape.len() == b.shape.len() && a.shape.iter().zip(&b.shape).all(|(x, y)| x == y || *x == -1 || *y == -1)
+    };
+    for (i, field) in declared.inputs.iter().enumerate() {
+        let Some(actual) = artifact.inputs.iter().find(|f| f.name == field.name) else {
+            let names: Vec<&str> = artifact.inputs.iter().map(|f| f.name.as_str()).collect();
+            return Err(Error::invalid(
+                format!("signature.inputs[{i}].name"),
+                format!("`{}` is not an input of the artifact, which takes {}", field.name, names.join(", ")),
+            ));
+        };
+        if actual.dtype != field.dtype {
+            return Err(Error::invalid(
+                format!("signature.inputs[{i}].dtype"),
+                format!("`{}` is {} in the artifact, not {}", field.name, actual.dtype, field.dtype),
+            ));
+        }
+        if !same_shape(field, actual) {
+            return Err(Error::invalid(
+                format!("signature.inputs[{i}].shape"),
+                format!("`{}` has shape {:?} in the artifact, not {:?}", field.name, actual.shape, field.shape),
+            ));
+        }
+    }
+    if let Some(missing) = artifact.inputs.iter().find(|a| !declared.inputs.iter().any(|d| d.name == a.name)) {
+        return Err(Error::invalid("signature.inputs", format!("the artifact also takes `{}`; declare every input or none", missing.name)));
+    }
+    for (i, field) in declared.outputs.iter().enumerate() {
+        if !artifact.outputs.iter().any(|f| f.name == field.name) {
+            let names: Vec<&str> = artifact.outputs.iter().map(|f| f.name.as_str()).collect();
+            return Err(Error::invalid(
+                format!("signature.outputs[{i}].name"),
+                format!("`{}` is not an output of the artifact, which gives {}", field.name, names.join(", ")),
+            ));
+        }
+    }
+    let mut stored = declared.clone();
+    if stored.outputs.is_empty() {
+        stored.outputs = artifact.outputs.clone();
+    }
+    Ok(stored)
+}
+
+/// The registry's check at push: the artifact loads as its kind, and the
+/// signature to store.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeInspector {
+    pub config: RuntimeConfig,
+}
+
+impl ArtifactInspector for RuntimeInspector {
+    fn inspect(&self, kind: ModelKind, artifact: &[u8], declared: &Signature) -> Result<Signature> {
+        if kind == ModelKind::Mlflow {
+            // Not executable yet (MLflow compatibility adds it): stored as given.
+            return Ok(declared.clone());
+        }
+        let loaded = modelops_runtime::load(kind, artifact, &self.config).map_err(|e| match e {
+            RuntimeError::Load(reason) => Error::invalid("artifact", format!("cannot be served as a `{kind}` model: {reason}")),
+            other => from_runtime(other),
+        })?;
+        reconcile(declared, loaded.signature())
+    }
+}
