@@ -128,4 +128,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// The answer in the Open Inference Protocol's error form,
+    /// `{"error": "<message>"}` (what `tritonclient` reads), with the same
+    /// status and the same log record.
+    pub fn into_oip_response(self) -> Response {
+        let report = ErrorReport { status: self.status, code: self.code, detail: self.detail.unwrap_or_else(|| self.message.clone()) };
+        let message = match &self.field {
+            Some(field) if !self.message.contains(field.as_str()) => format!("{field}: {}", self.message),
+            _ => self.message,
+        };
+        let mut response = (self.status, Json(serde_json::json!({ "error": message }))).into_response();
+        response.extensions_mut().insert(report);
+        response
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -232,6 +232,11 @@ impl ApiPath {
         parse_version(segment(&self.0.version, "version")?)
     }
 
+    /// The `version` segment as given (a number or an alias, for inference).
+    pub fn raw_version(&self) -> Result<&str, ApiError> {
+        segment(&self.0.version, "version")
+    }
+
     pub fn alias(&self) -> Result<AliasName, ApiError> {
         Ok(AliasName::parse(segment(&self.0.alias, "alias")?)?)
     }

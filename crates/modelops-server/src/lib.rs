@@ -62,6 +62,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use modelops_registry::Registry;
+use modelops_serving::{Serving, ServingConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -72,6 +73,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 mod error;
 pub mod extract;
+pub mod inference;
 pub mod identity;
 mod routes;
 pub mod wire;
@@ -98,6 +100,11 @@ pub struct ServerConfig {
     /// Long requests (artifact uploads and downloads, the audit
     /// verification) at once; more are shed (503).
     pub max_concurrent_transfers: usize,
+    /// Largest inference request body (OIP and `predict`); larger ones
+    /// answer 413.
+    pub inference_body_limit: usize,
+    /// Inference requests handled at once; more are shed (503).
+    pub max_concurrent_inferences: usize,
 }
 
 impl Default for ServerConfig {
@@ -108,6 +115,8 @@ impl Default for ServerConfig {
             body_idle_timeout: Duration::from_secs(30),
             max_concurrent_requests: 512,
             max_concurrent_transfers: 64,
+            inference_body_limit: 32 * 1024 * 1024,
+            max_concurrent_inferences: 1024,
         }
     }
 }
@@ -116,6 +125,7 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    pub serving: Serving,
     pub identity: identity::Identity,
     pub config: ServerConfig,
 }
@@ -125,7 +135,14 @@ impl AppState {
     /// as the binary runs it.
     pub fn new(registry: Registry, config: ServerConfig) -> Self {
         let tokens = Arc::new(identity::TokenAuthenticator::new(registry.clone()));
-        Self { registry, identity: identity::Identity::new(tokens), config }
+        let serving = Serving::new(registry.clone(), ServingConfig::default());
+        Self { registry, serving, identity: identity::Identity::new(tokens), config }
+    }
+
+    /// Serves models with `serving` (its cache and runtime configuration).
+    pub fn with_serving(mut self, serving: Serving) -> Self {
+        self.serving = serving;
+        self
     }
 
     /// Replaces how requests are identified (the governance issue's tokens).
@@ -145,13 +162,25 @@ impl std::fmt::Debug for AppState {
 #[derive(Clone)]
 pub struct ApiState {
     pub registry: Registry,
+    pub serving: Serving,
     pub identity: identity::Identity,
     pub body_idle_timeout: Duration,
 }
 
 impl FromRef<AppState> for ApiState {
     fn from_ref(app: &AppState) -> Self {
-        Self { registry: app.registry.clone(), identity: app.identity.clone(), body_idle_timeout: app.config.body_idle_timeout }
+        Self {
+            registry: app.registry.clone(),
+            serving: app.serving.clone(),
+            identity: app.identity.clone(),
+            body_idle_timeout: app.config.body_idle_timeout,
+        }
+    }
+}
+
+impl FromRef<ApiState> for Serving {
+    fn from_ref(state: &ApiState) -> Self {
+        state.serving.clone()
     }
 }
 
@@ -182,6 +211,7 @@ impl FromRef<ApiState> for identity::Identity {
         (name = "identity", description = "Users and API tokens"),
         (name = "policy", description = "The governance policy: gates per risk tier as CEL conditions"),
         (name = "reports", description = "Inventory, model governance and EU AI Act Annex IV reports"),
+        (name = "inference", description = "Run a version on rows (the Open Inference Protocol is served under /v2)"),
         (name = "health", description = "Liveness and readiness"),
     ),
     // Query parameters reference these enums; utoipa does not collect
@@ -240,6 +270,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests + config.max_concurrent_transfers));
     Router::new()
         .merge(native)
+        .merge(inference::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.json_body_limit))
@@ -252,7 +283,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The routes anyone may call, without a token.
-pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", routes::OPENAPI_PATH];
+pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", routes::OPENAPI_PATH, "/v2", "/v2/health/live", "/v2/health/ready"];
 
 /// Identifies the caller of every route but the public ones before any
 /// handler runs (so no route, present or future, answers without a valid

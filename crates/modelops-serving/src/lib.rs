@@ -191,10 +191,17 @@ impl Serving {
     /// Runs `input` through a version and counts the call.
     pub async fn predict(&self, principal: &Principal, model: &ModelName, version: &VersionRef, input: PredictInput) -> Result<(ServedVersion, Prediction)> {
         let served = self.version(principal, model, version).await?;
+        let prediction = self.predict_with(&served, input).await?;
+        Ok((served, prediction))
+    }
+
+    /// Runs `input` through a version [`Serving::version`] gave (a surface
+    /// that needs the signature to decode its input), and counts the call.
+    pub async fn predict_with(&self, served: &ServedVersion, input: PredictInput) -> Result<Prediction> {
         let started = Instant::now();
-        let result = self.run(&served, input).await;
+        let result = self.run(served, input).await;
         served.metrics.record(&result, started.elapsed());
-        result.map(|prediction| (served, prediction))
+        result
     }
 
     /// Calls, rows, errors, upstream timeouts, tokens and cost of every

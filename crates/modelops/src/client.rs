@@ -17,6 +17,7 @@ use anyhow::{anyhow, bail, Context};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use modelops_server::wire::{
+    PredictRequest, PredictResponse,
     ArtifactResponse, AuditList, CreateModelRequest, CreateTokenRequest, CreateUserRequest, CreateVersionRequest, DecisionRequest, DecisionResponse,
     DueReviewList, ErrorBody, EvidenceRequest, EvidenceResponse, GateResponse, GcRequest, GcResponse, GovernanceResponse, LoadPolicyRequest, ModelList,
     ModelResponse, NewTokenResponse, PolicyResponse, ReviewRequest, ReviewResponse, SetAliasRequest, SetTagRequest, TagResponse, TokenList,
@@ -67,6 +68,7 @@ answers!(
     ReviewResponse => "a review",
     DueReviewList => "a list of due reviews",
     PolicyResponse => "a policy",
+    PredictResponse => "a prediction",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.
@@ -86,6 +88,7 @@ impl RequestBody for DecisionRequest {}
 impl RequestBody for EvidenceRequest {}
 impl RequestBody for ReviewRequest {}
 impl RequestBody for LoadPolicyRequest {}
+impl RequestBody for PredictRequest {}
 
 /// An API token: shown by no `Debug`, `Display` or help text.
 #[derive(Clone, PartialEq, Eq)]

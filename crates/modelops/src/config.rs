@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
     /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
-    /// max_concurrent_transfers, policy).
+    /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:5000].
@@ -62,6 +62,12 @@ pub struct ServerArgs {
     /// [default: the policy loaded last, else the shipped defaults].
     #[arg(long, env = "MODELOPS_POLICY")]
     pub policy: Option<PathBuf>,
+    /// Memory the loaded models may hold together, in bytes; the least recently used are unloaded [default: 1 GiB].
+    #[arg(long, env = "MODELOPS_MODEL_CACHE_BYTES")]
+    pub model_cache_bytes: Option<u64>,
+    /// Largest inference request body (OIP `infer`, `predict`), in bytes; larger answer 413 [default: 32 MiB].
+    #[arg(long, env = "MODELOPS_MAX_INFERENCE_BODY")]
+    pub max_inference_body: Option<u64>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -81,6 +87,8 @@ struct FileConfig {
     max_concurrent_requests: Option<u64>,
     max_concurrent_transfers: Option<u64>,
     policy: Option<PathBuf>,
+    model_cache_bytes: Option<u64>,
+    max_inference_body: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -99,6 +107,8 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     pub max_concurrent_transfers: usize,
     pub policy: Option<PathBuf>,
+    pub model_cache_bytes: u64,
+    pub max_inference_body: usize,
 }
 
 impl ServerArgs {
@@ -148,6 +158,11 @@ impl ServerArgs {
         };
         let max_concurrent_requests = count("max_concurrent_requests", self.max_concurrent_requests.or(file.max_concurrent_requests), 512)?;
         let max_concurrent_transfers = count("max_concurrent_transfers", self.max_concurrent_transfers.or(file.max_concurrent_transfers), 64)?;
+        let model_cache_bytes = self.model_cache_bytes.or(file.model_cache_bytes).unwrap_or(1 << 30);
+        if model_cache_bytes == 0 {
+            bail!("invalid `model_cache_bytes`: `0` must be at least 1");
+        }
+        let max_inference_body = count("max_inference_body", self.max_inference_body.or(file.max_inference_body), 32 << 20)?;
         Ok(Config {
             addr,
             data_dir,
@@ -162,6 +177,8 @@ impl ServerArgs {
             max_concurrent_requests,
             max_concurrent_transfers,
             policy: self.policy.clone().or(file.policy),
+            model_cache_bytes,
+            max_inference_body,
         })
     }
 }

@@ -858,4 +858,6 @@ pub struct HealthResponse {
 
 // After `wire_enum!`, which it uses.
 mod governance;
+mod predict;
+pub use predict::*;
 pub use governance::*;

@@ -13,6 +13,7 @@ mod gc;
 mod login;
 mod models;
 mod policy;
+mod predict;
 mod profile;
 mod report;
 mod reviews;
@@ -44,6 +45,8 @@ pub enum Command {
     Evidence(evidence::Args),
     /// Ask a gate whether a version may move now (exit 0 allowed, 1 denied, 2 error).
     Gate(gate::Args),
+    /// Run a version on rows from a JSON or CSV file: `NAME` (production), `NAME@ALIAS` or `NAME/VERSION`.
+    Predict(predict::Args),
     /// Periodic reviews of production versions.
     Reviews(reviews::Args),
     /// The governance policy: show the server's, check a file offline, load one.
@@ -84,6 +87,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tag(args) => block_on(tag::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Evidence(args) => block_on(evidence::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Gate(args) => Ok(gate::run(args)),
+        Command::Predict(args) => block_on(predict::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Reviews(args) => block_on(reviews::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Policy(args) => policy::run(args),
         Command::Report(args) => block_on(report::run(args)).map(|()| ExitCode::SUCCESS),

@@ -35,7 +35,12 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not sweep leftovers of interrupted uploads"),
     }
-    let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock).with_verify_reuse(config.verify_reuse);
+    let runtime = runtime_config(&config)?;
+    // Every pushed artifact is loaded as its kind before it is stored.
+    let inspector = Arc::new(modelops_serving::RuntimeInspector { config: runtime.clone() });
+    let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock)
+        .with_verify_reuse(config.verify_reuse)
+        .with_inspector(inspector);
     bootstrap_admin(&registry, &config.data_dir).await?;
     match &config.policy {
         Some(path) => {
@@ -53,10 +58,15 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         body_idle_timeout: config.body_idle_timeout,
         max_concurrent_requests: config.max_concurrent_requests,
         max_concurrent_transfers: config.max_concurrent_transfers,
+        inference_body_limit: config.max_inference_body,
         ..modelops_server::ServerConfig::default()
     };
+    let serving = modelops_serving::Serving::new(
+        registry.clone(),
+        modelops_serving::ServingConfig { cache_bytes: config.model_cache_bytes, runtime, ..modelops_serving::ServingConfig::default() },
+    );
     // Token authentication, the default.
-    let state = modelops_server::AppState::new(registry, server_config);
+    let state = modelops_server::AppState::new(registry, server_config).with_serving(serving);
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
     // Errors are logged once, by the server's own middleware, with their detail.
     let trace = tower_http::trace::TraceLayer::new_for_http().on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
@@ -93,6 +103,12 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// The runtimes' settings: LLM upstreams and external servers (keys from
+/// the environment, never from the registry).
+fn runtime_config(_config: &Config) -> anyhow::Result<modelops_runtime::RuntimeConfig> {
+    Ok(modelops_runtime::RuntimeConfig::default())
 }
 
 /// The file the bootstrap admin's token is written to, in the data dir.

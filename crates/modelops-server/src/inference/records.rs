@@ -1,0 +1,199 @@
+//! The native API's rows and columns ↔ tensors, by the version's signature.
+
+use crate::error::ApiError;
+use modelops_core::version::{DataType, Signature, SignatureField};
+use modelops_serving::{Tensor, TensorData};
+use serde_json::{Map, Value};
+
+/// Builds one tensor per signature input from records (`rows`) or columns.
+pub fn to_tensors(signature: &Signature, rows: Option<Vec<Value>>, columns: Option<Map<String, Value>>) -> Result<Vec<Tensor>, ApiError> {
+    match (rows, columns) {
+        (Some(_), Some(_)) => Err(ApiError::invalid("rows", "give `rows` or `columns`, not both")),
+        (None, None) => Err(ApiError::invalid("rows", "missing: give `rows` (one object per row) or `columns`")),
+        (Some(rows), None) => from_rows(signature, &rows),
+        (None, Some(columns)) => from_columns(signature, &columns),
+    }
+}
+
+fn from_rows(signature: &Signature, rows: &[Value]) -> Result<Vec<Tensor>, ApiError> {
+    let single = match signature.inputs.as_slice() {
+        [only] if !only.shape.is_empty() => Some(only),
+        _ => None,
+    };
+    let mut builders: Vec<Builder> = signature.inputs.iter().map(|f| Builder::new(f, rows.len())).collect();
+    for (r, row) in rows.iter().enumerate() {
+        match row {
+            Value::Object(record) => {
+                if let Some(extra) = record.keys().find(|k| !signature.inputs.iter().any(|f| &f.name == *k)) {
+                    let names: Vec<&str> = signature.inputs.iter().map(|f| f.name.as_str()).collect();
+                    return Err(ApiError::invalid(
+                        format!("rows[{r}].{extra}"),
+                        format!("is not an input of the model, which takes {}", names.join(", ")),
+                    ));
+                }
+                for builder in &mut builders {
+                    let value = record.get(&builder.field.name).ok_or_else(|| {
+                        ApiError::invalid(format!("rows[{r}].{}", builder.field.name), "missing: the model needs this input")
+                    })?;
+                    builder.push(&format!("rows[{r}].{}", builder.field.name), value)?;
+                }
+            }
+            Value::Array(_) if single.is_some() => {
+                builders[0].push(&format!("rows[{r}]"), row)?;
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("rows[{r}]"),
+                    "must be an object keyed by input name (or an array, for a model with one vector input)",
+                ))
+            }
+        }
+    }
+    builders.into_iter().map(Builder::finish).collect()
+}
+
+fn from_columns(signature: &Signature, columns: &Map<String, Value>) -> Result<Vec<Tensor>, ApiError> {
+    if let Some(extra) = columns.keys().find(|k| !signature.inputs.iter().any(|f| &f.name == *k)) {
+        return Err(ApiError::invalid(format!("columns.{extra}"), "is not an input of the model"));
+    }
+    let mut rows = None;
+    let mut tensors = Vec::with_capacity(signature.inputs.len());
+    for field in &signature.inputs {
+        let name = format!("columns.{}", field.name);
+        let values = match columns.get(&field.name) {
+            Some(Value::Array(values)) => values,
+            Some(_) => return Err(ApiError::invalid(name, "must be an array with one value per row")),
+            None => return Err(ApiError::invalid(name, "missing: the model needs this input")),
+        };
+        match rows {
+            None => rows = Some(values.len()),
+            Some(n) if n != values.len() => {
+                return Err(ApiError::invalid(name, format!("has {} values where other columns have {n}", values.len())))
+            }
+            Some(_) => {}
+        }
+        let mut builder = Builder::new(field, values.len());
+        for (r, value) in values.iter().enumerate() {
+            builder.push(&format!("{name}[{r}]"), value)?;
+        }
+        tensors.push(builder.finish()?);
+    }
+    Ok(tensors)
+}
+
+struct Builder<'a> {
+    field: &'a SignatureField,
+    rows: usize,
+    /// Elements per row, fixed by the first row when the signature has `-1`.
+    width: Option<Vec<usize>>,
+    data: TensorData,
+}
+
+impl<'a> Builder<'a> {
+    fn new(field: &'a SignatureField, rows: usize) -> Self {
+        let data = match field.dtype {
+            DataType::Bool => TensorData::Bool(Vec::new()),
+            DataType::Int32 => TensorData::Int32(Vec::new()),
+            DataType::Int64 => TensorData::Int64(Vec::new()),
+            DataType::Float32 => TensorData::Float32(Vec::new()),
+            DataType::Float64 => TensorData::Float64(Vec::new()),
+            DataType::String | DataType::Bytes | DataType::Datetime => TensorData::String(Vec::new()),
+        };
+        Self { field, rows, width: None, data }
+    }
+
+    fn push(&mut self, at: &str, value: &Value) -> Result<(), ApiError> {
+        if self.field.shape.is_empty() {
+            return self.element(at, value);
+        }
+        let mut dims = Vec::new();
+        let mut flat = Vec::new();
+        shape_of(at, value, &mut dims, &mut flat, 0)?;
+        let fits = dims.len() == self.field.shape.len()
+            && dims.iter().zip(&self.field.shape).all(|(d, want)| *want == -1 || i64::try_from(*d).is_ok_and(|d| d == *want));
+        if !fits {
+            return Err(ApiError::invalid(at, format!("has shape {dims:?}; the signature's is {:?}", self.field.shape)));
+        }
+        match &self.width {
+            None => self.width = Some(dims),
+            Some(w) if *w != dims => return Err(ApiError::invalid(at, format!("has shape {dims:?} where earlier rows have {w:?}"))),
+            Some(_) => {}
+        }
+        for (i, v) in flat.into_iter().enumerate() {
+            self.element(&format!("{at}[{i}]"), v)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::cast_possible_truncation)]
+    fn element(&mut self, at: &str, value: &Value) -> Result<(), ApiError> {
+        let bad = |what: &str| ApiError::invalid(at, format!("`{value}` is not {what}"));
+        let float = || match value {
+            Value::Null => Ok(f64::NAN),
+            Value::Number(n) => n.as_f64().ok_or_else(|| bad("a number")),
+            _ => Err(bad("a number")),
+        };
+        match &mut self.data {
+            TensorData::Bool(v) => v.push(value.as_bool().ok_or_else(|| bad("true or false"))?),
+            TensorData::Int32(v) => v.push(value.as_i64().and_then(|x| i32::try_from(x).ok()).ok_or_else(|| bad("a 32-bit integer"))?),
+            TensorData::Int64(v) => v.push(value.as_i64().ok_or_else(|| bad("an integer"))?),
+            TensorData::Float32(v) => v.push(float()? as f32),
+            TensorData::Float64(v) => v.push(float()?),
+            TensorData::String(v) => v.push(value.as_str().ok_or_else(|| bad("a string"))?.to_string()),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Tensor, ApiError> {
+        let mut shape = vec![self.rows];
+        shape.extend(self.width.unwrap_or_default());
+        Ok(Tensor::new(self.field.name.clone(), shape, self.data))
+    }
+}
+
+fn shape_of<'v>(at: &str, value: &'v Value, dims: &mut Vec<usize>, flat: &mut Vec<&'v Value>, depth: usize) -> Result<(), ApiError> {
+    if depth > 8 {
+        return Err(ApiError::invalid(at, "nests arrays deeper than 8 levels"));
+    }
+    match value {
+        Value::Array(items) => {
+            if dims.len() == depth {
+                dims.push(items.len());
+            } else if dims[depth] != items.len() {
+                return Err(ApiError::invalid(at, "is a ragged array (rows of different lengths)"));
+            }
+            for item in items {
+                shape_of(at, item, dims, flat, depth + 1)?;
+            }
+            Ok(())
+        }
+        other => {
+            if depth != dims.len() {
+                return Err(ApiError::invalid(at, "is a ragged array (values and arrays mixed)"));
+            }
+            flat.push(other);
+            Ok(())
+        }
+    }
+}
+
+/// One object per row keyed by output name: a scalar where a row holds one
+/// element of a 1-D output, else the row's elements.
+pub fn to_records(outputs: &[Tensor], rows: usize) -> Vec<Map<String, Value>> {
+    (0..rows)
+        .map(|r| {
+            outputs
+                .iter()
+                .map(|t| {
+                    let width = t.row_width();
+                    let value = if t.shape.len() == 1 {
+                        t.data.json_at(r)
+                    } else {
+                        Value::Array((r * width..(r + 1) * width).filter(|i| *i < t.data.len()).map(|i| t.data.json_at(i)).collect())
+                    };
+                    (t.name.clone(), value)
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,219 @@
+//! Tensors on the wire: the Open Inference Protocol's JSON `data` and its
+//! binary tensor extension, decoded into the runtimes' [`Tensor`]s and
+//! encoded back. Every refusal names the tensor.
+
+use crate::error::ApiError;
+use modelops_serving::{Tensor, TensorData};
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+use serde_json::Value;
+
+/// Decodes OIP JSON `data` (nested or flat, row-major) of `datatype` into
+/// `count` elements. `null` (and the strings `NaN`, `Infinity`,
+/// `-Infinity`) stand for the floats JSON lacks.
+pub fn from_json(field: &str, datatype: &str, data: &Value, count: usize) -> Result<TensorData, ApiError> {
+    let mut flat = Vec::with_capacity(count);
+    flatten(field, data, &mut flat, 0)?;
+    if flat.len() != count {
+        return Err(ApiError::invalid(field, format!("the shape holds {count} elements but `data` has {}", flat.len())));
+    }
+    let bad = |i: usize, v: &Value, what: &str| ApiError::invalid(field, format!("element {i} (`{v}`) is not {what}"));
+    let float = |i: usize, v: &Value| -> Result<f64, ApiError> {
+        match v {
+            Value::Number(n) => n.as_f64().ok_or_else(|| bad(i, v, "a number")),
+            Value::Null => Ok(f64::NAN),
+            Value::String(s) if s == "NaN" => Ok(f64::NAN),
+            Value::String(s) if s == "Infinity" || s == "inf" => Ok(f64::INFINITY),
+            Value::String(s) if s == "-Infinity" || s == "-inf" => Ok(f64::NEG_INFINITY),
+            _ => Err(bad(i, v, "a number")),
+        }
+    };
+    let int = |i: usize, v: &Value, lo: i64, hi: i64| -> Result<i64, ApiError> {
+        v.as_i64().filter(|x| (lo..=hi).contains(x)).ok_or_else(|| bad(i, v, &format!("an integer from {lo} to {hi}")))
+    };
+    Ok(match datatype {
+        "BOOL" => TensorData::Bool(flat.iter().enumerate().map(|(i, v)| v.as_bool().ok_or_else(|| bad(i, v, "true or false"))).collect::<Result<_, _>>()?),
+        #[allow(clippy::cast_possible_truncation)]
+        "FP32" => TensorData::Float32(flat.iter().enumerate().map(|(i, v)| float(i, v).map(|x| x as f32)).collect::<Result<_, _>>()?),
+        "FP64" => TensorData::Float64(flat.iter().enumerate().map(|(i, v)| float(i, v)).collect::<Result<_, _>>()?),
+        "INT8" | "INT16" | "INT32" | "UINT8" | "UINT16" => {
+            let (lo, hi) = int_range(datatype);
+            #[allow(clippy::cast_possible_truncation)]
+            TensorData::Int32(flat.iter().enumerate().map(|(i, v)| int(i, v, lo, hi).map(|x| x as i32)).collect::<Result<_, _>>()?)
+        }
+        "INT64" | "UINT32" | "UINT64" => {
+            let (lo, hi) = int_range(datatype);
+            TensorData::Int64(flat.iter().enumerate().map(|(i, v)| int(i, v, lo, hi)).collect::<Result<_, _>>()?)
+        }
+        "BYTES" => TensorData::String(
+            flat.iter().enumerate().map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| bad(i, v, "a string"))).collect::<Result<_, _>>()?,
+        ),
+        other => return Err(unsupported(field, other)),
+    })
+}
+
+fn int_range(datatype: &str) -> (i64, i64) {
+    match datatype {
+        "INT8" => (i64::from(i8::MIN), i64::from(i8::MAX)),
+        "INT16" => (i64::from(i16::MIN), i64::from(i16::MAX)),
+        "INT32" => (i64::from(i32::MIN), i64::from(i32::MAX)),
+        "UINT8" => (0, i64::from(u8::MAX)),
+        "UINT16" => (0, i64::from(u16::MAX)),
+        "UINT32" => (0, i64::from(u32::MAX)),
+        "UINT64" => (0, i64::MAX),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+fn unsupported(field: &str, datatype: &str) -> ApiError {
+    ApiError::invalid(
+        field,
+        format!("datatype `{datatype}` is not supported; use BOOL, INT8–INT64, UINT8–UINT64, FP32, FP64 or BYTES"),
+    )
+}
+
+/// Nested arrays deeper than this are refused (the recursion is bounded).
+const MAX_DEPTH: usize = 32;
+
+fn flatten<'a>(field: &str, value: &'a Value, out: &mut Vec<&'a Value>, depth: usize) -> Result<(), ApiError> {
+    match value {
+        Value::Array(items) => {
+            if depth >= MAX_DEPTH {
+                return Err(ApiError::invalid(field, format!("`data` nests arrays deeper than {MAX_DEPTH} levels")));
+            }
+            for item in items {
+                flatten(field, item, out, depth + 1)?;
+            }
+            Ok(())
+        }
+        Value::Object(_) => Err(ApiError::invalid(field, "`data` holds an object; it must hold values or arrays of values")),
+        scalar => {
+            out.push(scalar);
+            Ok(())
+        }
+    }
+}
+
+/// Decodes `count` elements of `datatype` from the binary tensor extension's
+/// little-endian, row-major bytes.
+pub fn from_binary(field: &str, datatype: &str, bytes: &[u8], count: usize) -> Result<TensorData, ApiError> {
+    let fixed = |size: usize| -> Result<std::slice::ChunksExact<'_, u8>, ApiError> {
+        if bytes.len() != count * size {
+            return Err(ApiError::invalid(
+                field,
+                format!("{} bytes of binary data for {count} {datatype} elements of {size} bytes each", bytes.len()),
+            ));
+        }
+        Ok(bytes.chunks_exact(size))
+    };
+    let arr = |c: &[u8]| -> [u8; 8] {
+        let mut a = [0u8; 8];
+        a[..c.len()].copy_from_slice(c);
+        a
+    };
+    Ok(match datatype {
+        "BOOL" => TensorData::Bool(fixed(1)?.map(|c| c[0] != 0).collect()),
+        "INT8" => TensorData::Int32(fixed(1)?.map(|c| i32::from(c[0] as i8)).collect()),
+        "UINT8" => TensorData::Int32(fixed(1)?.map(|c| i32::from(c[0])).collect()),
+        "INT16" => TensorData::Int32(fixed(2)?.map(|c| i32::from(i16::from_le_bytes([c[0], c[1]]))).collect()),
+        "UINT16" => TensorData::Int32(fixed(2)?.map(|c| i32::from(u16::from_le_bytes([c[0], c[1]]))).collect()),
+        "INT32" => TensorData::Int32(fixed(4)?.map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        "UINT32" => TensorData::Int64(fixed(4)?.map(|c| i64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()),
+        "INT64" => TensorData::Int64(fixed(8)?.map(|c| i64::from_le_bytes(arr(c))).collect()),
+        "UINT64" => TensorData::Int64(
+            fixed(8)?
+                .map(|c| {
+                    let v = u64::from_le_bytes(arr(c));
+                    i64::try_from(v).map_err(|_| ApiError::invalid(field, format!("{v} does not fit in a signed 64-bit integer")))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        "FP32" => TensorData::Float32(fixed(4)?.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        "FP64" => TensorData::Float64(fixed(8)?.map(|c| f64::from_le_bytes(arr(c))).collect()),
+        "BYTES" => {
+            let mut out = Vec::with_capacity(count);
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                if rest.len() < 4 {
+                    return Err(ApiError::invalid(field, "binary BYTES data ends inside an element's 4-byte length"));
+                }
+                let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                let Some(element) = rest.get(4..4 + len) else {
+                    return Err(ApiError::invalid(field, format!("binary BYTES element {} claims {len} bytes past the data's end", out.len())));
+                };
+                let text = std::str::from_utf8(element)
+                    .map_err(|_| ApiError::invalid(field, format!("BYTES element {} is not UTF-8 text", out.len())))?;
+                out.push(text.to_string());
+                rest = &rest[4 + len..];
+            }
+            if out.len() != count {
+                return Err(ApiError::invalid(field, format!("the shape holds {count} elements but the binary data has {}", out.len())));
+            }
+            TensorData::String(out)
+        }
+        other => return Err(unsupported(field, other)),
+    })
+}
+
+/// The binary tensor extension's bytes of an output.
+pub fn to_binary(data: &TensorData) -> Vec<u8> {
+    match data {
+        TensorData::Bool(v) => v.iter().map(|b| u8::from(*b)).collect(),
+        TensorData::Int32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::Int64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::Float32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::Float64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        TensorData::String(v) => {
+            let mut out = Vec::with_capacity(v.iter().map(|s| s.len() + 4).sum());
+            for s in v {
+                out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
+            out
+        }
+    }
+}
+
+/// Serialises a tensor's elements as a flat JSON array without building a
+/// `Value` per element (NaN and infinities as `null`).
+pub struct FlatData<'a>(pub &'a TensorData);
+
+impl Serialize for FlatData<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        fn all<S: Serializer, T: Serialize>(serializer: S, items: &[T]) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(items.len()))?;
+            for item in items {
+                seq.serialize_element(item)?;
+            }
+            seq.end()
+        }
+        match self.0 {
+            TensorData::Bool(v) => all(serializer, v),
+            TensorData::Int32(v) => all(serializer, v),
+            TensorData::Int64(v) => all(serializer, v),
+            TensorData::Float32(v) => all(serializer, v),
+            TensorData::Float64(v) => all(serializer, v),
+            TensorData::String(v) => all(serializer, v),
+        }
+    }
+}
+
+/// The element count a shape holds, refusing negative dimensions and
+/// products that overflow.
+pub fn element_count(field: &str, shape: &[i64]) -> Result<(Vec<usize>, usize), ApiError> {
+    let mut dims = Vec::with_capacity(shape.len());
+    let mut count: usize = 1;
+    for d in shape {
+        let d = usize::try_from(*d).map_err(|_| ApiError::invalid(field, format!("dimension `{d}` of the shape is negative")))?;
+        count = count.checked_mul(d).ok_or_else(|| ApiError::invalid(field, "the shape holds more elements than fit in memory"))?;
+        dims.push(d);
+    }
+    if dims.is_empty() {
+        return Err(ApiError::invalid(field, "the shape is empty; its first dimension is the number of rows"));
+    }
+    Ok((dims, count))
+}
+
+/// Builds a tensor, checking the element count.
+pub fn tensor(name: &str, shape: Vec<usize>, data: TensorData) -> Tensor {
+    Tensor::new(name, shape, data)
+}
