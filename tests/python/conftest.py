@@ -46,3 +46,84 @@ def modelops_json(modelops):
         return json.loads(modelops(*args, "--format", "json").stdout)
 
     return run
+
+
+class Server:
+    """A running `modelops serve` on a free port with a fresh data folder."""
+
+    def __init__(self, url, token, data_dir, env):
+        self.url = url
+        self.token = token
+        self.data_dir = data_dir
+        self.env = env
+
+    @property
+    def hostport(self):
+        return self.url.removeprefix("http://")
+
+    def cli(self, *args, check=True, stdin=None):
+        """Run a CLI command against this server as the admin."""
+        proc = subprocess.run(
+            [modelops_bin(), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=self.env,
+            input=stdin,
+        )
+        assert "panicked" not in proc.stderr, proc.stderr
+        if check and proc.returncode != 0:
+            raise AssertionError(f"modelops {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    def headers(self):
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One server for the session's serving tests (SQLite, local artifacts)."""
+    import re
+    import threading
+
+    data_dir = tmp_path_factory.mktemp("modelops-data")
+    proc = subprocess.Popen(
+        [modelops_bin(), "serve", "--addr", "127.0.0.1:0", "--data-dir", str(data_dir), "--log", "warn"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        m = re.search(r"modelops listening on (http://\S+)", line)
+        if m:
+            url = m.group(1)
+            break
+    if url is None:
+        proc.kill()
+        pytest.fail("modelops serve did not start:\n" + "".join(lines))
+    # Keep draining stderr so the server never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    token = (data_dir / "admin.token").read_text().strip()
+    env = dict(os.environ, MODELOPS_SERVER=url, MODELOPS_TOKEN=token)
+    yield Server(url, token, data_dir, env)
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def onnx_fixtures(tmp_path_factory):
+    """The ONNX fixtures (scikit-learn, XGBoost, LightGBM exports) with
+    onnxruntime's outputs and shap's values, made by the repository's scripts."""
+    import sys
+
+    out = tmp_path_factory.mktemp("onnx-fixtures")
+    for script in ["make_fixtures.py", "shap_fixtures.py"]:
+        path = REPO / "tests" / "fixtures" / "onnx" / script
+        proc = subprocess.run([sys.executable, str(path), str(out)], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    return out

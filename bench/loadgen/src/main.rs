@@ -111,13 +111,11 @@ async fn populate(server: &str, model: &str, versions: u64, artifact_bytes: usiz
     Ok(())
 }
 
-/// Streams one distinct artifact and creates the version that references it.
+/// Streams one distinct (valid ONNX) artifact and creates the version that references it.
 async fn create_one(client: &reqwest::Client, base: &str, model: &str, i: u64, bytes: usize) -> anyhow::Result<()> {
-    let mut body = vec![0u8; bytes];
-    for (j, chunk) in body.chunks_mut(8).enumerate() {
-        let word = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j as u64).to_le_bytes();
-        chunk.copy_from_slice(&word[..chunk.len()]);
-    }
+    // A real ONNX model (the server loads every `onnx` artifact it is
+    // pushed), distinct per version through its doc string.
+    let body = modelops_runtime::sample::doubling_onnx(10, &format!("bench model {i}"), bytes);
     let uploaded: serde_json::Value = client
         .post(format!("{base}/api/v1/artifacts?filename=model-{i}.onnx"))
         .header("content-type", "application/octet-stream")

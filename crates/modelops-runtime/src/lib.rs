@@ -14,7 +14,9 @@
 //! - [`llm`]: a prompt template sent to an OpenAI-compatible upstream whose
 //!   address and key come from [`RuntimeConfig`], never from the artifact;
 //! - [`external`]: a model served elsewhere over the Open Inference
-//!   Protocol, proxied.
+//!   Protocol, proxied;
+//! - [`upstream`]: what those two share: secrets that never print, bounded
+//!   retries and timeouts, the upstream's error message.
 //!
 //! Must not depend on: an HTTP server framework, SQL or the store, the
 //! registry. The upstream clients (llm, external) are HTTP *clients*
@@ -26,8 +28,11 @@ pub mod external;
 pub mod llm;
 pub mod onnx;
 pub mod rules;
+pub mod sample;
+mod spec;
 pub mod statistical;
 pub mod tensor;
+pub mod upstream;
 
 pub use error::RuntimeError;
 pub use explain::Explanation;

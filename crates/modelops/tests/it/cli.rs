@@ -1,5 +1,4 @@
 use crate::harness::{cli_at, error_line, fake_server, files_under, Server};
-use std::io::Write;
 
 fn create_model(s: &Server, name: &str) {
     s.json(&["models", "create", name, "--kind", "onnx", "--owner", "ana", "--team", "risk", "--risk-tier", "high", "--tag", "domain=lending"]);
@@ -14,15 +13,9 @@ fn the_readme_tour_works_end_to_end() {
     create_model(&s, "credit-risk");
 
     // A 24 MiB artifact streams up, is stored by digest and comes back verified.
+    // (A real ONNX model: the server loads every `onnx` artifact it is given.)
     let artifact = s.path("model.onnx");
-    let mut f = std::fs::File::create(&artifact).unwrap();
-    let block: Vec<u8> = (0..1024 * 1024).map(|i| (i * 31 % 251) as u8).collect();
-    for i in 0..24u8 {
-        let mut b = block.clone();
-        b[0] = i;
-        f.write_all(&b).unwrap();
-    }
-    drop(f);
+    std::fs::write(&artifact, modelops_runtime::sample::doubling_onnx(10, "credit risk", 24 * 1024 * 1024)).unwrap();
     let v = s.json(&[
         "versions", "push", "credit-risk", artifact.to_str().unwrap(), "--description", "gbm", "--dataset-uri", "s3://d/loans.parquet",
         "--dataset-rows", "1200000", "--code-commit", "4f2a9c1", "--param", "max_depth=6", "--param", "loss=logloss", "--metric", "auc=0.91",

@@ -14,8 +14,8 @@ fn stdout(out: &Output) -> String {
 }
 
 fn push_version(s: &Server, model: &str) {
-    let artifact = s.path("m.bin");
-    std::fs::write(&artifact, b"model bytes").unwrap();
+    let artifact = s.path("m.onnx");
+    std::fs::write(&artifact, modelops_runtime::sample::doubling_onnx(10, "model", 0)).unwrap();
     s.json(&["versions", "push", model, artifact.to_str().unwrap()]);
 }
 

@@ -34,7 +34,7 @@ fn walk(s: &Server) {
         "models create",
     );
     let model = s.path("model.onnx");
-    std::fs::write(&model, b"an onnx graph").unwrap();
+    std::fs::write(&model, modelops_runtime::sample::doubling_onnx(10, "an onnx graph", 0)).unwrap();
     let card = s.path("card.json");
     std::fs::write(&card, r#"{"intended_use": "applications under 50k EUR", "limitations": "thin files", "evaluation_data": "2026 Q2 hold-out"}"#).unwrap();
     let report_pdf = s.path("validation.pdf");

@@ -1,0 +1,255 @@
+"""ONNX models served by modelops, compared with onnxruntime and shap.
+
+Each fixture (scikit-learn with skl2onnx, XGBoost and LightGBM with
+onnxmltools) is pushed to a running server as an `onnx` model, then called
+with the real `tritonclient[http]` over the Open Inference Protocol, with
+binary tensors (the client's default) and with JSON, and through the native
+`predict` route with explanations. Every output must equal onnxruntime's to
+1e-5 on every test row, and TreeSHAP values shap's TreeExplainer's to 1e-6.
+"""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import requests
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+FIXTURES = [
+    "logreg",
+    "logreg_strings",
+    "scaler_logreg",
+    "rf_classifier",
+    "rf_regressor",
+    "rf_regressor_v5",
+    "gb_binary",
+    "gb_multiclass",
+    "mlp",
+    "linreg",
+    "xgb_binary",
+    "xgb_multiclass",
+    "xgb_regressor",
+    "lgbm_binary",
+    "lgbm_multiclass",
+    "lgbm_regressor",
+]
+TREES = [f for f in FIXTURES if f.startswith(("rf_", "gb_", "xgb_", "lgbm_")) and not f.endswith("_v5")]
+
+
+def model_name(fixture):
+    return "onnx-" + fixture.replace("_", "-")
+
+
+@pytest.fixture(scope="module")
+def pushed(server, onnx_fixtures):
+    """Every fixture registered as version 1 of a model of its own."""
+    for fixture in FIXTURES:
+        name = model_name(fixture)
+        server.cli("models", "create", name, "--kind", "onnx", "--owner", "admin")
+        server.cli("versions", "push", name, onnx_fixtures / f"{fixture}.onnx")
+    return onnx_fixtures
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def onnxruntime_outputs(path, X):
+    """onnxruntime's outputs by name; ZipMap's list of dicts as [rows, classes]."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    out = {}
+    for name, value in zip(names, session.run(None, {session.get_inputs()[0].name: X})):
+        if isinstance(value, list):
+            classes = list(value[0].keys())
+            value = np.array([[row[c] for c in classes] for row in value], dtype=np.float32)
+        out[name] = np.asarray(value)
+    return out
+
+
+def client(server):
+    return httpclient.InferenceServerClient(url=server.hostport)
+
+
+def infer(server, fixture, X, binary):
+    c = client(server)
+    inp = httpclient.InferInput("X", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X, binary_data=binary)
+    result = c.infer(model_name(fixture), inputs=[inp], model_version="1", headers=server.headers())
+    return result
+
+
+def assert_same(fixture, name, ours, theirs):
+    if theirs.dtype.kind in "iufb":
+        ours = np.asarray(ours, dtype=np.float64).reshape(theirs.shape)
+        np.testing.assert_allclose(ours, theirs.astype(np.float64), rtol=1e-5, atol=1e-5, err_msg=f"{fixture}.{name}")
+    else:  # string labels
+        ours = np.asarray([o.decode() if isinstance(o, bytes) else str(o) for o in np.ravel(ours)])
+        assert list(ours) == [str(t) for t in np.ravel(theirs)], f"{fixture}.{name}"
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_tritonclient_binary_outputs_equal_onnxruntime(server, pushed, fixture):
+    X = np.asarray(load_json(pushed / f"{fixture}.inputs.json")["X"], dtype=np.float32)
+    expected = onnxruntime_outputs(pushed / f"{fixture}.onnx", X)
+    result = infer(server, fixture, X, binary=True)
+    response = result.get_response()
+    assert response["model_name"] == model_name(fixture)
+    assert response["model_version"] == "1"
+    for name, theirs in expected.items():
+        assert_same(fixture, name, result.as_numpy(name), theirs)
+
+
+@pytest.mark.parametrize("fixture", ["logreg", "rf_classifier", "xgb_multiclass", "lgbm_regressor"])
+def test_tritonclient_json_outputs_equal_onnxruntime(server, pushed, fixture):
+    X = np.asarray(load_json(pushed / f"{fixture}.inputs.json")["X"], dtype=np.float32)
+    expected = onnxruntime_outputs(pushed / f"{fixture}.onnx", X)
+    c = client(server)
+    inp = httpclient.InferInput("X", list(X.shape), "FP32")
+    inp.set_data_from_numpy(X, binary_data=False)
+    outputs = [httpclient.InferRequestedOutput(name, binary_data=False) for name in expected]
+    result = c.infer(model_name(fixture), inputs=[inp], outputs=outputs, model_version="1", headers=server.headers())
+    for name, theirs in expected.items():
+        assert_same(fixture, name, result.as_numpy(name), theirs)
+
+
+@pytest.mark.parametrize("fixture", [f for f in TREES])
+def test_missing_values_follow_onnxruntime(server, pushed, fixture):
+    """Tree models route NaN as their exporter declared; the signature must allow it."""
+    path = pushed / f"{fixture}.nan.inputs.json"
+    X = np.asarray([[np.nan if v is None else v for v in row] for row in load_json(path)["X"]], dtype=np.float32)
+    expected = onnxruntime_outputs(pushed / f"{fixture}.onnx", X)
+    meta = requests.get(f"{server.url}/api/v1/models/{model_name(fixture)}/versions/1", headers=server.headers()).json()
+    if not meta["signature"]["inputs"][0].get("allow_nan"):
+        with pytest.raises(InferenceServerException) as err:
+            infer(server, fixture, X, binary=True)
+        assert err.value.status() == "400" and "NaN" in err.value.message()
+        return
+    result = infer(server, fixture, X, binary=True)
+    for name, theirs in expected.items():
+        assert_same(fixture, name, result.as_numpy(name), theirs)
+
+
+def test_metadata_and_readiness(server, pushed):
+    c = client(server)
+    assert c.is_server_live() and c.is_server_ready()
+    assert "binary_tensor_data" in c.get_server_metadata()["extensions"]
+    meta = c.get_model_metadata(model_name("rf_classifier"), model_version="1", headers=server.headers())
+    assert meta["platform"] == "onnx_onnxv1"
+    assert meta["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 10]}]
+    assert {o["name"] for o in meta["outputs"]} == {"label", "probabilities"} or len(meta["outputs"]) == 2
+    assert c.is_model_ready(model_name("rf_classifier"), model_version="1", headers=server.headers())
+    # Without a version, the production version: none yet.
+    with pytest.raises(InferenceServerException) as err:
+        c.get_model_metadata(model_name("rf_classifier"), headers=server.headers())
+    assert err.value.status() == "404"
+
+
+def test_bad_requests_name_the_tensor(server, pushed):
+    c = client(server)
+    name = model_name("logreg")
+    # Wrong width.
+    inp = httpclient.InferInput("X", [2, 3], "FP32")
+    inp.set_data_from_numpy(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(InferenceServerException) as err:
+        c.infer(name, inputs=[inp], model_version="1", headers=server.headers())
+    assert err.value.status() == "400" and "inputs.X" in err.value.message()
+    # Wrong datatype.
+    inp = httpclient.InferInput("X", [1, 10], "BYTES")
+    inp.set_data_from_numpy(np.array([["a"] * 10], dtype=object))
+    with pytest.raises(InferenceServerException) as err:
+        c.infer(name, inputs=[inp], model_version="1", headers=server.headers())
+    assert err.value.status() == "400" and "inputs.X" in err.value.message()
+    # Unknown input name.
+    inp = httpclient.InferInput("features", [1, 10], "FP32")
+    inp.set_data_from_numpy(np.zeros((1, 10), dtype=np.float32))
+    with pytest.raises(InferenceServerException) as err:
+        c.infer(name, inputs=[inp], model_version="1", headers=server.headers())
+    assert err.value.status() == "400" and "features" in err.value.message()
+    # NaN in a model whose signature does not allow it.
+    inp = httpclient.InferInput("X", [1, 10], "FP32")
+    inp.set_data_from_numpy(np.full((1, 10), np.nan, dtype=np.float32))
+    with pytest.raises(InferenceServerException) as err:
+        c.infer(name, inputs=[inp], model_version="1", headers=server.headers())
+    assert err.value.status() == "400" and "NaN" in err.value.message()
+    # Unknown model and version.
+    with pytest.raises(InferenceServerException) as err:
+        c.infer("no-such-model", inputs=[inp], model_version="1", headers=server.headers())
+    assert err.value.status() == "404"
+    with pytest.raises(InferenceServerException) as err:
+        c.infer(name, inputs=[inp], model_version="9", headers=server.headers())
+    assert err.value.status() == "404"
+    # No token.
+    with pytest.raises(InferenceServerException) as err:
+        c.infer(name, inputs=[inp], model_version="1")
+    assert err.value.status() == "401"
+    # Oversized body: 413, before any model work.
+    huge = b"{" + b" " * (33 * 1024 * 1024) + b"}"
+    r = requests.post(f"{server.url}/v2/models/{name}/versions/1/infer", data=huge, headers=server.headers())
+    assert r.status_code == 413, r.text
+    assert "error" in r.json()
+
+
+def test_native_predict_with_rows_and_aliases(server, pushed):
+    name = model_name("rf_classifier")
+    X = load_json(pushed / "rf_classifier.inputs.json")["X"][:5]
+    expected = onnxruntime_outputs(pushed / "rf_classifier.onnx", np.asarray(X, dtype=np.float32))
+    server.cli("alias", "set", name, "staging", "1")
+    r = requests.post(
+        f"{server.url}/api/v1/models/{name}/versions/staging/predict",
+        json={"rows": X},
+        headers=server.headers(),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == 1 and len(body["predictions"]) == 5
+    label_name = [n for n, v in expected.items() if v.ndim == 1][0]
+    assert [p[label_name] for p in body["predictions"]] == expected[label_name].tolist()
+
+
+def test_cli_predict_reads_csv(server, pushed, tmp_path):
+    name = model_name("linreg")
+    X = load_json(pushed / "linreg.inputs.json")["X"][:4]
+    csv = tmp_path / "rows.csv"
+    csv.write_text("\n".join([",".join(f"f{i}" for i in range(10))] + [",".join(repr(v) for v in row) for row in X]) + "\n")
+    out = server.cli("predict", f"{name}/1", "--input", csv).stdout.strip().splitlines()
+    expected = onnxruntime_outputs(pushed / "linreg.onnx", np.asarray(X, dtype=np.float32))
+    values = [list(json.loads(line).values())[0] for line in out]
+    np.testing.assert_allclose(np.ravel(values), np.ravel(list(expected.values())[0]), rtol=1e-5)
+
+
+def test_push_of_an_unloadable_onnx_is_refused_and_stores_nothing(server, pushed, tmp_path):
+    name = "onnx-broken"
+    server.cli("models", "create", name, "--kind", "onnx", "--owner", "admin")
+    proc = server.cli("versions", "push", name, pushed / "unsupported_op.onnx", check=False)
+    assert proc.returncode != 0
+    assert "artifact" in proc.stderr and "not supported" in proc.stderr, proc.stderr
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes((pushed / "logreg.onnx").read_bytes()[:100])
+    proc = server.cli("versions", "push", name, corrupt, check=False)
+    assert proc.returncode != 0 and "artifact" in proc.stderr, proc.stderr
+    listed = json.loads(server.cli("versions", "list", name, "--json").stdout)
+    assert listed["versions"] == []
+
+
+@pytest.mark.parametrize("fixture", TREES)
+def test_tree_shap_equals_shap(server, pushed, fixture):
+    expected = load_json(pushed / f"{fixture}.shap.json")
+    X = load_json(pushed / f"{fixture}.inputs.json")["X"][:50]
+    r = requests.post(
+        f"{server.url}/api/v1/models/{model_name(fixture)}/versions/1/predict",
+        json={"rows": X, "explain": True},
+        headers=server.headers(),
+    )
+    assert r.status_code == 200, r.text
+    explanations = r.json()["explanations"]
+    assert len(explanations) == len(X)
+    for output, base in enumerate(expected["expected_value"]):
+        ours = np.array([[c["value"] for c in e["outputs"][output]["values"]] for e in explanations])
+        theirs = np.asarray(expected["values"][output])[: len(X)]
+        np.testing.assert_allclose(ours, theirs, atol=1e-6, rtol=0, err_msg=f"{fixture} output {output}")
+        ours_base = explanations[0]["outputs"][output]["base_value"]
+        assert abs(ours_base - base) < 1e-6, (fixture, output, ours_base, base)
