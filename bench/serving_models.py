@@ -46,6 +46,8 @@ def make(out):
     with open(os.path.join(out, "row.json"), "w") as f:
         json.dump([float(v) for v in X[0]], f)
     np.save(os.path.join(out, "batch.npy"), X[:1000])
+    with open(os.path.join(out, "batch.json"), "w") as f:
+        json.dump(X[:1000].astype(float).tolist(), f)
 
 
 def per_row_us(run, rows, budget=2.0):

@@ -35,6 +35,16 @@ enum Cmd {
         #[arg(long, default_value_t = 32)]
         concurrency: u64,
     },
+    /// Model-only time of ONNX models through modelops' runtime: µs per row
+    /// for one row and for a batch, medians, as JSON.
+    ModelTime {
+        /// `NAME=PATH` of an ONNX model with one [N, F] float input.
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+        /// A JSON array of rows (the batch; its first row is the single row).
+        #[arg(long)]
+        batch: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -44,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Populate { server, model, versions, artifact_bytes, concurrency } => {
             populate(&server, &model, versions, artifact_bytes, concurrency).await
         }
+        Cmd::ModelTime { models, batch } => model_time(&models, &batch).await,
     }
 }
 
@@ -138,5 +149,37 @@ async fn create_one(client: &reqwest::Client, base: &str, model: &str, i: u64, b
         .await?
         .error_for_status()
         .context("creating a version")?;
+    Ok(())
+}
+
+async fn model_time(models: &[String], batch: &std::path::Path) -> anyhow::Result<()> {
+    use modelops_runtime::{check_inputs, load, PredictRequest, RuntimeConfig, Tensor, TensorData};
+    let rows: Vec<Vec<f32>> = serde_json::from_slice(&std::fs::read(batch)?)?;
+    let width = rows.first().map_or(0, Vec::len);
+    let mut result = serde_json::Map::new();
+    for spec in models {
+        let (name, path) = spec.split_once('=').context("--model takes NAME=PATH")?;
+        let model = load(modelops_core::model::ModelKind::Onnx, &std::fs::read(path)?, &RuntimeConfig::default())?;
+        let input_name = model.signature().inputs.first().context("the model has no input")?.name.clone();
+        for (key, n) in [("1_row_us", 1), ("1000_rows_us_per_row", rows.len())] {
+            let data: Vec<f32> = rows[..n].iter().flatten().copied().collect();
+            let (inputs, count) = check_inputs(model.signature(), vec![Tensor::new(&input_name, vec![n, width], TensorData::Float32(data))])?;
+            let request = PredictRequest { inputs, rows: count, explain: false, parameters: Default::default() };
+            for _ in 0..20 {
+                model.predict(request.clone()).await?;
+            }
+            let mut samples = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline || samples.len() < 20 {
+                let request = request.clone();
+                let t = Instant::now();
+                model.predict(request).await?;
+                samples.push(t.elapsed().as_secs_f64() * 1e6 / n as f64);
+            }
+            samples.sort_by(f64::total_cmp);
+            result.insert(format!("{name}/{key}"), serde_json::json!(samples[samples.len() / 2]));
+        }
+    }
+    println!("{}", serde_json::Value::Object(result));
     Ok(())
 }

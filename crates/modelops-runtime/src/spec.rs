@@ -68,7 +68,8 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
 
 /// `value` in backticks for a message, cut at 80 characters.
 pub(crate) fn quote(value: &str) -> String {
-    let shown: String = value.chars().take(80).flat_map(char::escape_debug).collect();
+    // Control characters escaped, quotes kept: CEL sources read as written.
+    let shown: String = value.chars().take(80).map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect();
     let more = if value.chars().count() > 80 { "…" } else { "" };
     format!("`{shown}{more}`")
 }

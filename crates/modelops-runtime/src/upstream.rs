@@ -49,7 +49,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { key: key.into(), reason: reason.into() }
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -57,8 +60,10 @@ impl ConfigError {
 /// user, password, query or fragment (they would carry credentials into the
 /// configuration's `Debug` output and into errors).
 pub(crate) fn parse_base_url(key: &str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text).map_err(|e| ConfigError::new(key, format!("`{text}` is not a URL: {e}")))?;
-    check_url(&url).map_err(|reason| ConfigError::new(key, format!("`{}`: {reason}", redacted_url(&url))))?;
+    let url = Url::parse(text)
+        .map_err(|e| ConfigError::new(key, format!("`{text}` is not a URL: {e}")))?;
+    check_url(&url)
+        .map_err(|reason| ConfigError::new(key, format!("`{}`: {reason}", redacted_url(&url))))?;
     Ok(url)
 }
 
@@ -124,7 +129,11 @@ pub(crate) enum Until {
 enum Attempt {
     Done(Received),
     /// A non-2xx answer.
-    Refused { status: StatusCode, retry_after: Option<Duration>, message: String },
+    Refused {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        message: String,
+    },
     /// The connection failed or broke: worth another attempt.
     Broken(String),
     /// A 2xx answer longer than the limit: not retried.
@@ -155,25 +164,42 @@ pub(crate) async fn send(
         } else {
             (policy.attempt_timeout, policy.attempt_timeout)
         };
-        let timed_out = || RuntimeError::UpstreamTimeout { upstream: upstream.to_string(), timeout_ms: millis(limit_ms) };
+        let timed_out = || RuntimeError::UpstreamTimeout {
+            upstream: upstream.to_string(),
+            timeout_ms: millis(limit_ms),
+        };
         if limit.is_zero() {
             return Err(timed_out());
         }
-        let outcome = match tokio::time::timeout(limit, attempt(build(), until, policy.max_body_bytes)).await {
-            Err(_) => return Err(timed_out()),
-            Ok(Err(error)) => return Err(error),
-            Ok(Ok(outcome)) => outcome,
-        };
+        let outcome =
+            match tokio::time::timeout(limit, attempt(build(), until, policy.max_body_bytes)).await
+            {
+                Err(_) => return Err(timed_out()),
+                Ok(Err(error)) => return Err(error),
+                Ok(Ok(outcome)) => outcome,
+            };
         let attempts = attempt_no + 1;
         let (reason, retry_after) = match outcome {
             Attempt::Done(received) => {
-                tracing::debug!(upstream, attempts, elapsed_ms = millis(started.elapsed()), "upstream answered");
+                tracing::debug!(
+                    upstream,
+                    attempts,
+                    elapsed_ms = millis(started.elapsed()),
+                    "upstream answered"
+                );
                 return Ok(received);
             }
-            Attempt::Refused { status, retry_after, message } => {
+            Attempt::Refused {
+                status,
+                retry_after,
+                message,
+            } => {
                 let reason = format!("answered {status}: {message}");
                 if !retryable(status) {
-                    return Err(RuntimeError::Upstream { upstream: upstream.to_string(), reason });
+                    return Err(RuntimeError::Upstream {
+                        upstream: upstream.to_string(),
+                        reason,
+                    });
                 }
                 (reason, retry_after)
             }
@@ -187,20 +213,30 @@ pub(crate) async fn send(
         };
         let give_up = |why: &str| RuntimeError::Upstream {
             upstream: upstream.to_string(),
-            reason: format!("{reason} ({attempts} attempt{}{why})", if attempts == 1 { "" } else { "s" }),
+            reason: format!(
+                "{reason} ({attempts} attempt{}{why})",
+                if attempts == 1 { "" } else { "s" }
+            ),
         };
         if attempt_no >= policy.max_retries {
             return Err(give_up(""));
         }
         let wait = match retry_after {
             Some(asked) if asked > policy.max_retry_after => {
-                return Err(give_up(&format!("; it asked to retry after {} ms, more than the {} ms allowed", millis(asked), millis(policy.max_retry_after))));
+                return Err(give_up(&format!(
+                    "; it asked to retry after {} ms, more than the {} ms allowed",
+                    millis(asked),
+                    millis(policy.max_retry_after)
+                )));
             }
             Some(asked) => asked,
             None => backoff(policy.backoff, attempt_no),
         };
         if started.elapsed() + wait >= policy.total_timeout {
-            return Err(give_up(&format!("; no time left within {} ms for another", millis(policy.total_timeout))));
+            return Err(give_up(&format!(
+                "; no time left within {} ms for another",
+                millis(policy.total_timeout)
+            )));
         }
         tracing::debug!(upstream, attempts, wait_ms = millis(wait), reason = %reason, "retrying upstream call");
         tokio::time::sleep(wait).await;
@@ -208,10 +244,19 @@ pub(crate) async fn send(
     }
 }
 
-async fn attempt(request: RequestBuilder, until: Until, max_body: usize) -> Result<Attempt, RuntimeError> {
+async fn attempt(
+    request: RequestBuilder,
+    until: Until,
+    max_body: usize,
+) -> Result<Attempt, RuntimeError> {
     let response = match request.send().await {
         Ok(response) => response,
-        Err(e) if e.is_builder() => return Err(RuntimeError::Internal(format!("cannot build the upstream request: {}", e.without_url()))),
+        Err(e) if e.is_builder() => {
+            return Err(RuntimeError::Internal(format!(
+                "cannot build the upstream request: {}",
+                e.without_url()
+            )))
+        }
         Err(e) => return Ok(Attempt::Broken(describe(&e))),
     };
     let status = response.status();
@@ -228,7 +273,11 @@ async fn attempt(request: RequestBuilder, until: Until, max_body: usize) -> Resu
     let retry_after = retry_after(response.headers());
     // An error body is small; what does not fit is cut, not an error.
     let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
-    Ok(Attempt::Refused { status, retry_after, message: error_message(&body) })
+    Ok(Attempt::Refused {
+        status,
+        retry_after,
+        message: error_message(&body),
+    })
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -249,7 +298,16 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 /// `retry-after-ms` (milliseconds) or `Retry-After` (seconds); an HTTP
 /// date is not followed (the backoff applies).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
+    let number = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
     if let Some(ms) = number("retry-after-ms") {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
@@ -281,7 +339,6 @@ pub(crate) async fn read_limited(response: Response, limit: usize) -> Result<Byt
 
 /// A reqwest error for a message: what failed, without the URL.
 pub(crate) fn describe(error: &reqwest::Error) -> String {
-    use std::error::Error as _;
     let kind = if error.is_connect() {
         "cannot connect"
     } else if error.is_body() || error.is_decode() {
@@ -305,7 +362,10 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     let from_json = parsed.as_ref().and_then(|v| match v.get("error")? {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Object(o) => {
-            let message = o.get("message").and_then(|m| m.as_str()).unwrap_or("no message");
+            let message = o
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("no message");
             let mut details = Vec::new();
             for key in ["type", "code"] {
                 match o.get(key) {
@@ -314,7 +374,11 @@ pub(crate) fn error_message(body: &[u8]) -> String {
                     _ => {}
                 }
             }
-            Some(if details.is_empty() { message.to_string() } else { format!("{message} ({})", details.join(", ")) })
+            Some(if details.is_empty() {
+                message.to_string()
+            } else {
+                format!("{message} ({})", details.join(", "))
+            })
         }
         _ => None,
     });
@@ -328,7 +392,11 @@ pub(crate) fn error_message(body: &[u8]) -> String {
 
 /// `text` on one line, cut to `max` characters with an ellipsis.
 pub(crate) fn bounded(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
     if text.chars().count() > max {
         out.push('…');
     }
@@ -356,20 +424,36 @@ mod tests {
             error_message(br#"{"error": {"message": "Invalid model", "type": "invalid_request_error", "code": "model_not_found"}}"#),
             "Invalid model (type `invalid_request_error`, code `model_not_found`)"
         );
-        assert_eq!(error_message(br#"{"error": "unknown input `x`"}"#), "unknown input `x`");
+        assert_eq!(
+            error_message(br#"{"error": "unknown input `x`"}"#),
+            "unknown input `x`"
+        );
         assert_eq!(error_message(b"bad\ngateway"), "bad gateway");
         assert_eq!(error_message(b""), "no message");
-        assert_eq!(error_message("é".repeat(600).as_bytes()).chars().count(), 501);
+        assert_eq!(
+            error_message("é".repeat(600).as_bytes()).chars().count(),
+            501
+        );
     }
 
     #[test]
     fn base_urls_carry_no_credentials() {
         assert!(parse_base_url("k", "https://api.openai.com/v1").is_ok());
-        let err = parse_base_url("k", "https://user:pw@host/v1").unwrap_err().to_string();
-        assert!(err.contains("user or password") && !err.contains("pw"), "{err}");
-        let err = parse_base_url("k", "https://host/v1?key=abc").unwrap_err().to_string();
+        let err = parse_base_url("k", "https://user:pw@host/v1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("user or password") && !err.contains("pw"),
+            "{err}"
+        );
+        let err = parse_base_url("k", "https://host/v1?key=abc")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("query") && !err.contains("abc"), "{err}");
-        assert!(parse_base_url("k", "ftp://host").unwrap_err().to_string().contains("scheme `ftp`"));
+        assert!(parse_base_url("k", "ftp://host")
+            .unwrap_err()
+            .to_string()
+            .contains("scheme `ftp`"));
     }
 
     #[test]
@@ -389,7 +473,10 @@ mod tests {
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
         let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 }

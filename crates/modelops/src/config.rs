@@ -19,7 +19,8 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
     /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
-    /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body).
+    /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body, and the sections [llm] and
+    /// [external]: see docs/models.md).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:5000].
@@ -89,10 +90,18 @@ struct FileConfig {
     policy: Option<PathBuf>,
     model_cache_bytes: Option<u64>,
     max_inference_body: Option<u64>,
+    /// `[llm]`: upstreams (`[llm.upstreams.NAME]`: base_url, api_key_env,
+    /// timeouts, retries) and prices (`[llm.prices."MODEL"]`). Keys come
+    /// only from the environment variables named here.
+    #[serde(default)]
+    llm: Option<modelops_runtime::llm::LlmConfig>,
+    /// `[external]`: timeouts, allowed URL prefixes, credentials from env.
+    #[serde(default)]
+    external: Option<modelops_runtime::external::ExternalConfig>,
 }
 
 /// Fully resolved settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
@@ -109,6 +118,9 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     pub model_cache_bytes: u64,
     pub max_inference_body: usize,
+    /// LLM upstreams and external servers, their secrets read from the
+    /// environment.
+    pub runtime: modelops_runtime::RuntimeConfig,
 }
 
 impl ServerArgs {
@@ -163,6 +175,10 @@ impl ServerArgs {
             bail!("invalid `model_cache_bytes`: `0` must be at least 1");
         }
         let max_inference_body = count("max_inference_body", self.max_inference_body.or(file.max_inference_body), 32 << 20)?;
+        let runtime = modelops_runtime::RuntimeConfig {
+            llm: file.llm.unwrap_or_default().resolve_from_env()?,
+            external: file.external.unwrap_or_default().resolve_from_env()?,
+        };
         Ok(Config {
             addr,
             data_dir,
@@ -179,6 +195,7 @@ impl ServerArgs {
             policy: self.policy.clone().or(file.policy),
             model_cache_bytes,
             max_inference_body,
+            runtime,
         })
     }
 }

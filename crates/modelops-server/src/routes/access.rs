@@ -105,6 +105,13 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("GET", "/api/v1/reports/inventory", SignedIn, ""),
         e("GET", "/api/v1/reports/models/{name}", SignedIn, ""),
         e("GET", "/api/v1/reports/models/{name}/annex-iv", SignedIn, ""),
+        e(
+            "POST",
+            "/api/v1/models/{name}/versions/{version}/predict",
+            act(A::Predict),
+            "the Open Inference Protocol under `/v2` takes the same token and roles",
+        ),
+        e("GET", "/api/v1/inference/metrics", SignedIn, ""),
     ]
 }
 

@@ -67,7 +67,7 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(health::openapi_document));
     // Inference has its own body limit (set on the route) and answers 5xx
     // of its own (502/504 from upstreams); it shares the JSON slots.
-    let json = json.routes(routes!(predict::predict));
+    let json = json.routes(routes!(predict::predict)).routes(routes!(predict::metrics));
     // Verifying millions of events, or reporting on a model with a long
     // history, may take longer than a JSON request may.
     let transfers = OpenApiRouter::new()

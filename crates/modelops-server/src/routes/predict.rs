@@ -4,7 +4,7 @@ use super::ReadErrors;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Actor, ApiJson, ApiPath, JsonRequest};
 use crate::inference::records;
-use crate::wire::{ErrorBody, PredictRequest, PredictResponse, UsageWire};
+use crate::wire::{ErrorBody, InferenceMetrics, InferenceMetricsList, PredictRequest, PredictResponse, UsageWire};
 use axum::extract::State;
 use axum::Json;
 use modelops_serving::{PredictInput, Serving, VersionRef};
@@ -60,4 +60,28 @@ pub(crate) async fn predict(
             upstream_latency_ms: u.upstream_latency_ms,
         }),
     }))
+}
+
+/// Calls, rows, errors, upstream timeouts, LLM tokens and cost of every
+/// version this server has served since it started.
+#[utoipa::path(get, path = "/api/v1/inference/metrics", tag = "inference",
+    responses((status = 200, description = "One entry per version served", body = InferenceMetricsList), ReadErrors))]
+pub(crate) async fn metrics(State(serving): State<Serving>, _actor: Actor) -> Json<InferenceMetricsList> {
+    let versions = serving
+        .metrics()
+        .into_iter()
+        .map(|(model, version, m)| InferenceMetrics {
+            model: model.into(),
+            version,
+            calls: m.calls,
+            rows: m.rows,
+            errors: m.errors,
+            upstream_timeouts: m.upstream_timeouts,
+            prompt_tokens: m.prompt_tokens,
+            completion_tokens: m.completion_tokens,
+            cost: m.cost,
+            mean_latency_ms: m.mean_latency_ms,
+        })
+        .collect();
+    Json(InferenceMetricsList { versions })
 }

@@ -52,3 +52,23 @@ pub struct UsageWire {
     pub cost: f64,
     pub upstream_latency_ms: f64,
 }
+
+/// What one version served since start-up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InferenceMetrics {
+    pub model: String,
+    pub version: u32,
+    pub calls: u64,
+    pub rows: u64,
+    pub errors: u64,
+    pub upstream_timeouts: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: f64,
+    pub mean_latency_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InferenceMetricsList {
+    pub versions: Vec<InferenceMetrics>,
+}

@@ -35,7 +35,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not sweep leftovers of interrupted uploads"),
     }
-    let runtime = runtime_config(&config)?;
+    let runtime = config.runtime.clone();
     // Every pushed artifact is loaded as its kind before it is stored.
     let inspector = Arc::new(modelops_serving::RuntimeInspector { config: runtime.clone() });
     let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock)
@@ -103,12 +103,6 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(served?)
-}
-
-/// The runtimes' settings: LLM upstreams and external servers (keys from
-/// the environment, never from the registry).
-fn runtime_config(_config: &Config) -> anyhow::Result<modelops_runtime::RuntimeConfig> {
-    Ok(modelops_runtime::RuntimeConfig::default())
 }
 
 /// The file the bootstrap admin's token is written to, in the data dir.

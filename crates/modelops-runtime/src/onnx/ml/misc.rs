@@ -1,0 +1,128 @@
+//! The element-wise preprocessing operators exporters put before a model:
+//! `Scaler` (scikit-learn's `StandardScaler`), `Imputer` (`SimpleImputer`),
+//! `Binarizer`. They compute in `f32` and produce float tensors, which is
+//! what the exporters declare for float inputs.
+
+use super::attrs::Attrs;
+use super::{Kernel, OutShape};
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+/// A per-column parameter: one value for all columns, or one per column.
+fn per_column(a: &Attrs, name: &str, values: &[f32], cols: usize) -> TractResult<()> {
+    if values.len() == 1 || values.len() == cols {
+        Ok(())
+    } else {
+        Err(a.err(name, format!("has {} values for {cols} columns", values.len())))
+    }
+}
+
+fn columns(input: &Tensor) -> usize {
+    input.shape().last().copied().unwrap_or(1)
+}
+
+fn map_columns(input: &Tensor, f: impl Fn(usize, f32) -> f32) -> TractResult<TVec<Tensor>> {
+    let x = input.cast_to::<f32>()?;
+    let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
+    let cols = columns(input).max(1);
+    let y: Vec<f32> = x.iter().enumerate().map(|(i, &v)| f(i % cols, v)).collect();
+    Ok(tvec!(Tensor::from_shape(input.shape(), &y)?))
+}
+
+#[derive(Debug)]
+pub struct Scaler {
+    offset: Vec<f32>,
+    scale: Vec<f32>,
+}
+
+impl Scaler {
+    pub fn parse(node: &NodeProto) -> TractResult<Scaler> {
+        let a = Attrs(node);
+        let offset = a.floats("offset").map(<[f32]>::to_vec).unwrap_or_else(|| vec![0.0]);
+        let scale = a.floats("scale").map(<[f32]>::to_vec).unwrap_or_else(|| vec![1.0]);
+        if offset.is_empty() || scale.is_empty() {
+            return Err(a.err("scale", "`offset` and `scale` need at least one value"));
+        }
+        Ok(Scaler { offset, scale })
+    }
+}
+
+impl Kernel for Scaler {
+    fn name(&self) -> &'static str {
+        "Scaler"
+    }
+    fn outputs(&self) -> Vec<(DatumType, OutShape)> {
+        vec![(DatumType::F32, OutShape::LikeInput)]
+    }
+    fn eval(&self, input: &Tensor) -> TractResult<TVec<Tensor>> {
+        let cols = columns(input);
+        let a = Attrs(&NodeProto::default());
+        per_column(&a, "offset", &self.offset, cols)?;
+        per_column(&a, "scale", &self.scale, cols)?;
+        let pick = |v: &[f32], c: usize| if v.len() == 1 { v[0] } else { v[c] };
+        map_columns(input, |c, x| (x - pick(&self.offset, c)) * pick(&self.scale, c))
+    }
+}
+
+#[derive(Debug)]
+pub struct Imputer {
+    values: Vec<f32>,
+    replaced: f32,
+}
+
+impl Imputer {
+    pub fn parse(node: &NodeProto) -> TractResult<Imputer> {
+        let a = Attrs(node);
+        let values = a.floats("imputed_value_floats").filter(|v| !v.is_empty()).map(<[f32]>::to_vec).ok_or_else(|| {
+            a.err("imputed_value_floats", "missing (integer imputation, `imputed_value_int64s`, is not supported)")
+        })?;
+        let replaced = a.get_f32("replaced_value_float").unwrap_or(0.0);
+        Ok(Imputer { values, replaced })
+    }
+}
+
+impl Attrs<'_> {
+    fn get_f32(&self, name: &str) -> Option<f32> {
+        self.0.attribute.iter().find(|x| x.name == name).map(|x| x.f)
+    }
+}
+
+impl Kernel for Imputer {
+    fn name(&self) -> &'static str {
+        "Imputer"
+    }
+    fn outputs(&self) -> Vec<(DatumType, OutShape)> {
+        vec![(DatumType::F32, OutShape::LikeInput)]
+    }
+    fn eval(&self, input: &Tensor) -> TractResult<TVec<Tensor>> {
+        per_column(&Attrs(&NodeProto::default()), "imputed_value_floats", &self.values, columns(input))?;
+        let nan = self.replaced.is_nan();
+        map_columns(input, |c, x| {
+            let missing = if nan { x.is_nan() } else { x == self.replaced };
+            if missing { if self.values.len() == 1 { self.values[0] } else { self.values[c] } } else { x }
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Binarizer {
+    threshold: f32,
+}
+
+impl Binarizer {
+    pub fn parse(node: &NodeProto) -> TractResult<Binarizer> {
+        Ok(Binarizer { threshold: Attrs(node).get_f32("threshold").unwrap_or(0.0) })
+    }
+}
+
+impl Kernel for Binarizer {
+    fn name(&self) -> &'static str {
+        "Binarizer"
+    }
+    fn outputs(&self) -> Vec<(DatumType, OutShape)> {
+        vec![(DatumType::F32, OutShape::LikeInput)]
+    }
+    fn eval(&self, input: &Tensor) -> TractResult<TVec<Tensor>> {
+        map_columns(input, |_, x| if x > self.threshold { 1.0 } else { 0.0 })
+    }
+}

@@ -1,0 +1,226 @@
+//! The ONNX runtime against onnxruntime: every fixture the script in
+//! `tests/fixtures/onnx` exports is loaded through `load(ModelKind::Onnx)`
+//! and every output compared with onnxruntime's on every test row.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use modelops_core::model::ModelKind;
+use modelops_core::version::DataType;
+use modelops_runtime::{check_inputs, load, Explanation, LoadedModel, PredictRequest, RuntimeConfig, RuntimeError, Tensor, TensorData};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The fixtures, generated once per script version: the directory's stamp
+/// holds the sha256 of the script that made it.
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace();
+        let script = root.join("tests/fixtures/onnx/make_fixtures.py");
+        let digest = hex::encode(Sha256::digest(std::fs::read(&script).unwrap()));
+        let dir = root.join("target/onnx-fixtures");
+        let stamp = |d: &Path| std::fs::read_to_string(d.join("stamp")).unwrap_or_default();
+        if stamp(&dir) == digest {
+            return dir;
+        }
+        let python = root.join(".venv/bin/python");
+        assert!(python.exists(), "{} is missing: run scripts/test once to create the Python environment", python.display());
+        let tmp = root.join(format!("target/onnx-fixtures.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let status = std::process::Command::new(&python).arg(&script).arg(&tmp).status().unwrap();
+        assert!(status.success(), "make_fixtures.py failed");
+        std::fs::write(tmp.join("stamp"), &digest).unwrap();
+        if stamp(&dir) != digest {
+            let _ = std::fs::remove_dir_all(&dir);
+            if std::fs::rename(&tmp, &dir).is_err() {
+                // Another test process won the race; its copy is as good.
+                assert_eq!(stamp(&dir), digest);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        dir
+    })
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn names() -> Vec<String> {
+    let manifest = read_json(&fixtures().join("manifest.json"));
+    manifest["fixtures"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+fn load_fixture(name: &str) -> Arc<dyn LoadedModel> {
+    let bytes = std::fs::read(fixtures().join(format!("{name}.onnx"))).unwrap();
+    load(ModelKind::Onnx, &bytes, &RuntimeConfig::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn rows_of(inputs: &Value) -> Vec<Vec<f32>> {
+    inputs["X"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32)).collect())
+        .collect()
+}
+
+fn predict(model: &dyn LoadedModel, rows: &[Vec<f32>], explain: bool) -> Result<modelops_runtime::Prediction, RuntimeError> {
+    let width = rows[0].len();
+    let data: Vec<f32> = rows.iter().flatten().copied().collect();
+    let (inputs, n) = check_inputs(model.signature(), vec![Tensor::new("X", vec![rows.len(), width], TensorData::Float32(data))])?;
+    futures::executor::block_on(model.predict(PredictRequest { inputs, rows: n, explain, parameters: Default::default() }))
+}
+
+/// Compares every output with onnxruntime's for `rows` (a slice of the
+/// expected rows starting at `first`); returns the largest error, absolute
+/// for values up to 1 and relative above (large regression targets).
+fn compare(name: &str, outputs: &[Tensor], expected: &Value, first: usize, count: usize) -> f64 {
+    let mut worst = 0f64;
+    for (key, want) in expected.as_object().unwrap() {
+        if key == "__classes__" {
+            continue;
+        }
+        let got = outputs.iter().find(|t| &t.name == key).unwrap_or_else(|| panic!("{name}: no output `{key}`"));
+        assert_eq!(got.shape[0], count, "{name}.{key}: rows");
+        let want: Vec<&Value> = want.as_array().unwrap()[first..first + count].iter().collect();
+        let flat: Vec<&Value> = want.iter().flat_map(|v| v.as_array().map_or_else(|| vec![*v], |a| a.iter().collect())).collect();
+        assert_eq!(got.data.len(), flat.len(), "{name}.{key}: element count");
+        for (i, w) in flat.iter().enumerate() {
+            match (&got.data, w) {
+                (TensorData::String(g), Value::String(w)) => assert_eq!(&g[i], w, "{name}.{key}[{i}]"),
+                (TensorData::Int64(g), w) => assert_eq!(g[i], w.as_i64().unwrap(), "{name}.{key}[{}] (label)", first + i),
+                (data, Value::Number(n)) if n.is_i64() => panic!("{name}.{key}: onnxruntime gives integers, we give {:?}", data.dtype()),
+                (data, w) => {
+                    let g = data.f64_at(i).unwrap();
+                    let w = w.as_f64().unwrap();
+                    let err = (g - w).abs() / w.abs().max(1.0);
+                    assert!(err <= 1e-5, "{name}.{key}[{i}]: {g} vs onnxruntime {w}");
+                    worst = worst.max(err);
+                }
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn every_fixture_matches_onnxruntime_batched_and_row_by_row() {
+    let mut report = Vec::new();
+    for name in names() {
+        let model = load_fixture(&name);
+        let dir = fixtures();
+        let rows = rows_of(&read_json(&dir.join(format!("{name}.inputs.json"))));
+        let expected = read_json(&dir.join(format!("{name}.expected.json")));
+        let batch = predict(model.as_ref(), &rows, false).unwrap();
+        let mut worst = compare(&name, &batch.outputs, &expected, 0, rows.len());
+        for r in [0, 1, 17, 199] {
+            let one = predict(model.as_ref(), &rows[r..=r], false).unwrap();
+            worst = worst.max(compare(&name, &one.outputs, &expected, r, 1));
+        }
+        let nan_inputs = dir.join(format!("{name}.nan.inputs.json"));
+        if nan_inputs.exists() {
+            let rows = rows_of(&read_json(&nan_inputs));
+            let got = predict(model.as_ref(), &rows, false).unwrap();
+            worst = worst.max(compare(&name, &got.outputs, &read_json(&dir.join(format!("{name}.nan.expected.json"))), 0, rows.len()));
+        }
+        report.push(format!("{name}: max error {worst:.2e} (absolute, relative above 1)"));
+    }
+    println!("{}", report.join("\n"));
+}
+
+#[test]
+fn signatures_are_what_the_graphs_declare() {
+    for name in names() {
+        let model = load_fixture(&name);
+        let sig = model.signature();
+        let trees = name.starts_with("rf_") || name.starts_with("gb_") || name.starts_with("xgb_") || name.starts_with("lgbm_");
+        assert_eq!(sig.inputs.len(), 1, "{name}");
+        assert_eq!((sig.inputs[0].name.as_str(), sig.inputs[0].dtype, sig.inputs[0].shape.as_slice()), ("X", DataType::Float32, &[10][..]), "{name}");
+        assert_eq!(sig.inputs[0].allow_nan, trees, "{name}: NaN is allowed exactly for tree ensembles");
+        let expected = read_json(&fixtures().join(format!("{name}.expected.json")));
+        let mut want: Vec<&String> = expected.as_object().unwrap().keys().filter(|k| *k != "__classes__").collect();
+        let mut got: Vec<&String> = sig.outputs.iter().map(|o| &o.name).collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{name}: output names");
+        if let Some(classes) = expected.get("__classes__") {
+            let probabilities = sig.outputs.iter().find(|o| o.name.contains("prob")).unwrap();
+            let n = classes.as_array().unwrap().len();
+            assert_eq!((probabilities.dtype, probabilities.shape.as_slice()), (DataType::Float32, &[n as i64][..]), "{name}");
+            let label = sig.outputs.iter().find(|o| o.name.contains("label")).unwrap();
+            assert!(label.shape.is_empty(), "{name}: a label per row");
+            let want_dtype = if name == "logreg_strings" { DataType::String } else { DataType::Int64 };
+            assert_eq!(label.dtype, want_dtype, "{name}");
+        }
+    }
+}
+
+#[test]
+fn binary_gradient_boosting_labels_are_not_inverted() {
+    for name in ["gb_binary", "xgb_binary", "lgbm_binary"] {
+        let model = load_fixture(name);
+        let rows = rows_of(&read_json(&fixtures().join(format!("{name}.inputs.json"))));
+        let out = predict(model.as_ref(), &rows, false).unwrap().outputs;
+        let TensorData::Int64(labels) = &out[0].data else { panic!("{name}: int labels") };
+        let TensorData::Float32(p) = &out[1].data else { panic!("{name}: float probabilities") };
+        assert!(labels.contains(&0) && labels.contains(&1), "{name}: both classes occur");
+        for (r, &label) in labels.iter().enumerate() {
+            assert_eq!(label, i64::from(p[2 * r + 1] > p[2 * r]), "{name} row {r}: the label is the likelier class");
+        }
+    }
+}
+
+#[test]
+fn string_class_labels_come_back_as_strings() {
+    let bytes = std::fs::read(fixtures().join("logreg_strings.onnx")).unwrap();
+    let model = modelops_runtime::onnx::OnnxModel::load(&bytes).unwrap();
+    assert_eq!(model.class_labels().unwrap(), ["high", "low", "mid"]);
+}
+
+fn load_error(bytes: &[u8]) -> String {
+    match load(ModelKind::Onnx, bytes, &RuntimeConfig::default()) {
+        Err(RuntimeError::Load(message)) => message,
+        Err(other) => panic!("expected a load error, got {other}"),
+        Ok(_) => panic!("expected a load error"),
+    }
+}
+
+#[test]
+fn corrupt_artifacts_and_unknown_operators_are_load_errors() {
+    let good = std::fs::read(fixtures().join("rf_classifier.onnx")).unwrap();
+    let truncated = load_error(&good[..good.len() / 2]);
+    assert!(truncated.contains("not a valid ONNX model"), "{truncated}");
+    let garbage = load_error(b"this is not a model at all");
+    assert!(!garbage.is_empty());
+    let unsupported = load_error(&std::fs::read(fixtures().join("unsupported_op.onnx")).unwrap());
+    assert_eq!(unsupported, "operator `SVMRegressor` (domain `ai.onnx.ml`) is not supported");
+}
+
+#[test]
+fn explanations_need_a_tree_ensemble_reading_the_inputs() {
+    let rows = rows_of(&read_json(&fixtures().join("rf_classifier.inputs.json")));
+    let unsupported = |name: &str| match predict(load_fixture(name).as_ref(), &rows[..2], true) {
+        Err(RuntimeError::Unsupported(reason)) => reason,
+        other => panic!("{name}: expected Unsupported, got {other:?}"),
+    };
+    assert!(unsupported("mlp").contains("need a tree ensemble"));
+    assert!(unsupported("scaler_logreg").contains("need a tree ensemble"));
+    assert!(unsupported("xgb_binary").contains("nodes_hitrates"));
+
+    for (name, outputs) in [("rf_classifier", 1), ("gb_binary", 1), ("gb_multiclass", 3), ("rf_regressor", 1), ("lgbm_binary", 1)] {
+        let got = predict(load_fixture(name).as_ref(), &rows[..3], true).unwrap();
+        let explanations = got.explanations.unwrap();
+        assert_eq!(explanations.len(), 3, "{name}");
+        let Explanation::TreeShap { outputs: shap } = &explanations[0] else { panic!("{name}: TreeShap") };
+        assert_eq!(shap.len(), outputs, "{name}");
+        assert_eq!(shap[0].values.len(), 10, "{name}");
+        assert_eq!(shap[0].values[3].feature, "feature_3");
+    }
+}
+

@@ -1,0 +1,2 @@
+#[path = "it/onnx.rs"]
+mod onnx;
