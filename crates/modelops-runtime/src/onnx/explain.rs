@@ -112,6 +112,18 @@ impl Explainer {
                 (e.shap_trees(n, |t| t as usize)?, names, base)
             }
         };
+        // Exporters (skl2onnx, onnxmltools) write 1.0 for every node's
+        // hit rate, or nothing: TreeSHAP on such covers gives wrong values
+        // without any error, so a tree whose covers do not add up is not
+        // explained.
+        for (i, tree) in trees.iter().enumerate() {
+            tree.validate().map_err(|e| {
+                format!(
+                    "TreeSHAP needs each node's training cover in the tree ensemble's `nodes_hitrates`, and tree {i}'s are not usable ({e}); \
+                     exporters write placeholders: set them from the trained model (see docs/serving.md)"
+                )
+            })?;
+        }
         Ok(Trees { trees, outputs, base, scale, input, n_features: e.n_features })
     }
 

@@ -15,17 +15,10 @@
 use modelops_runtime::onnx::tree_shap::{tree_shap, ShapTree, SplitMode, LEAF};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tract_onnx::pb::{AttributeProto, NodeProto};
 use tract_onnx::prelude::Framework;
 
-fn fixture_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("MODELOPS_SHAP_FIXTURES") {
-        return Some(PathBuf::from(d));
-    }
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/onnx-fixtures");
-    d.join("rf_classifier.shap.json").exists().then_some(d)
-}
 
 fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
@@ -157,10 +150,7 @@ fn max_difference(dir: &Path, name: &str) -> f64 {
 
 #[test]
 fn tree_shap_matches_the_shap_package() {
-    let Some(dir) = fixture_dir() else {
-        eprintln!("no SHAP fixtures (set MODELOPS_SHAP_FIXTURES or run shap_fixtures.py over target/onnx-fixtures): skipped");
-        return;
-    };
+    let dir = crate::onnx::fixtures();
     // The bound is shap's own precision and the ONNX file's: leaf weights
     // and thresholds are f32 in ONNX (f64 in scikit-learn and LightGBM,
     // whose trees shap explains in f64: we agree to ~1e-8 on scores of
@@ -179,10 +169,7 @@ fn tree_shap_matches_the_shap_package() {
         ("lgbm_multiclass", 1e-6),
         ("lgbm_regressor", 1e-5),
     ] {
-        if !dir.join(format!("{name}.shap.json")).exists() {
-            continue;
-        }
-        let d = max_difference(&dir, name);
+        let d = max_difference(dir, name);
         eprintln!("{name}: max |tree_shap − shap| = {d:.3e}");
         if d > tolerance {
             failures.push(format!("{name}: max |tree_shap − shap| = {d:.3e} > {tolerance:e}"));

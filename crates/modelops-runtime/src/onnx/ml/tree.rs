@@ -511,15 +511,25 @@ impl Ensemble {
         }
     }
 
-    /// The raw scores before base values and transforms, for tests and the
-    /// explainer's checks.
+    /// The raw scores before base values and transforms.
     fn raw(&self, x: &[f32], cols: usize, rows: usize) -> TractResult<(Vec<f32>, Vec<bool>)> {
         if cols < self.n_features {
             bail!("the tree ensemble reads feature {} but rows have {cols} features", self.n_features - 1);
         }
-        let mut scores = vec![0f32; rows * self.n_targets];
-        let mut has = vec![false; rows * self.n_targets];
-        self.accumulate(x, cols, rows, &mut scores, &mut has);
+        let t = self.n_targets;
+        let mut scores = vec![0f32; rows * t];
+        let mut has = vec![false; rows * t];
+        if rows < PARALLEL_ROWS {
+            self.accumulate(x, cols, rows, &mut scores, &mut has);
+        } else {
+            // Big batches are split by rows over the cores (onnxruntime's
+            // default too); one row's work stays on one thread.
+            use rayon::prelude::*;
+            let chunk = rows.div_ceil(rayon::current_num_threads().max(1)).max(PARALLEL_ROWS / 2);
+            scores.par_chunks_mut(chunk * t).zip(has.par_chunks_mut(chunk * t)).zip(x.par_chunks(chunk * cols)).for_each(|((s, h), x)| {
+                self.accumulate(x, cols, s.len() / t.max(1), s, h);
+            });
+        }
         Ok((scores, has))
     }
 
@@ -640,6 +650,9 @@ fn softmax_zero(s: &mut [f32]) {
 }
 
 /// A row of two or more scores through a post-transform, in place.
+/// Batches of at least this many rows are scored on several threads.
+const PARALLEL_ROWS: usize = 256;
+
 pub fn transform_row(scores: &mut [f32], post: PostTransform) {
     match post {
         PostTransform::Probit => scores.iter_mut().for_each(|v| *v = probit(*v)),

@@ -1,2 +1,0 @@
-#[path = "it/onnx.rs"]
-mod onnx;
