@@ -40,9 +40,13 @@
 //! | GET, POST, PATCH | `/api/v1/whoami`, `/api/v1/users[/{user}]`, `/api/v1/tokens`, `/api/v1/tokens/{id}/revoke` | identity |
 //! | GET, PUT | `/api/v1/policy` | the active policy; load one (admins) |
 //! | GET | `/api/v1/reports/inventory`, `/api/v1/reports/models/{name}[/annex-iv]` | governance reports (`format`: md, html or json) |
+//! | POST | `/api/v1/models/{name}/versions/{version}/predict` | run a version (number or alias) on `rows` or `columns`, optionally explained |
+//! | GET | `/api/v1/inference/metrics` | calls, rows, errors, upstream timeouts, tokens, cost per served version |
+//! | GET, POST | `/v2…` | the Open Inference Protocol ([`inference::oip`]): health, metadata, ready, infer (JSON and binary tensors) |
 //! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |
 //!
-//! Identity: every route but `/healthz`, `/readyz` and the OpenAPI document
+//! Identity: every route but `/healthz`, `/readyz`, the OpenAPI document and
+//! the OIP health and server-metadata routes
 //! passes the authentication middleware ([`identity::TokenAuthenticator`] by
 //! default: `Authorization: Bearer <token>` or HTTP Basic with the token as
 //! password → the principal, or 401). Who may call what is

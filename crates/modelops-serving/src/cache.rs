@@ -116,3 +116,97 @@ impl ModelCache {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use modelops_core::version::Signature;
+    use modelops_runtime::{PredictRequest, Prediction, RuntimeError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Sized(usize, Signature);
+
+    #[async_trait::async_trait]
+    impl LoadedModel for Sized {
+        fn signature(&self) -> &Signature {
+            &self.1
+        }
+        fn platform(&self) -> &'static str {
+            "test"
+        }
+        fn memory_bytes(&self) -> usize {
+            self.0
+        }
+        async fn predict(&self, _: PredictRequest) -> Result<Prediction, RuntimeError> {
+            Ok(Prediction::default())
+        }
+    }
+
+    fn key(version: u32) -> CacheKey {
+        CacheKey {
+            model: ModelName::parse("m").unwrap(),
+            version,
+            sha256: Sha256Hex::from_digest(&[u8::try_from(version).unwrap(); 32]),
+        }
+    }
+
+    async fn get(cache: &ModelCache, version: u32, bytes: usize, loads: &AtomicUsize) -> Arc<dyn LoadedModel> {
+        cache
+            .get_or_load(key(version), || async {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok(Arc::new(Sized(bytes, Signature::default())) as Arc<dyn LoadedModel>)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_least_recently_used_go_first_when_memory_runs_out() {
+        let cache = ModelCache::new(300);
+        let loads = AtomicUsize::new(0);
+        get(&cache, 1, 100, &loads).await;
+        get(&cache, 2, 100, &loads).await;
+        get(&cache, 3, 100, &loads).await;
+        assert_eq!(cache.usage(), (300, 3));
+        get(&cache, 1, 100, &loads).await; // 1 is now the most recent: 2 is the oldest
+        assert_eq!(loads.load(Ordering::SeqCst), 3, "a cached model is not loaded again");
+        get(&cache, 4, 100, &loads).await;
+        assert_eq!(cache.usage(), (300, 3));
+        get(&cache, 1, 100, &loads).await;
+        get(&cache, 3, 100, &loads).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 4, "1 and 3 stayed");
+        get(&cache, 2, 100, &loads).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 5, "2 was evicted and loads again");
+        // A model bigger than the whole cache is served, and evicts the rest.
+        get(&cache, 5, 1000, &loads).await;
+        assert_eq!(cache.usage(), (1000, 1));
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_calls_load_once_and_a_failed_load_leaves_nothing() {
+        let cache = Arc::new(ModelCache::new(1 << 20));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (cache, loads) = (cache.clone(), loads.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_load(key(1), || async {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        Ok(Arc::new(Sized(10, Signature::default())) as Arc<dyn LoadedModel>)
+                    })
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        let failed = cache.get_or_load(key(2), || async { Err(modelops_core::Error::Conflict("bad artifact".into())) }).await;
+        assert!(failed.is_err());
+        assert_eq!(cache.usage(), (10, 1), "the failed load left no entry");
+    }
+}

@@ -386,3 +386,47 @@ impl ArtifactInspector for RuntimeInspector {
         reconcile(declared, loaded.signature())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use modelops_core::version::DataType;
+
+    fn field(name: &str, dtype: DataType, shape: &[i64]) -> SignatureField {
+        SignatureField { name: name.into(), dtype, shape: shape.to_vec(), allow_nan: false }
+    }
+
+    #[test]
+    fn version_refs() {
+        assert_eq!(VersionRef::parse("version", "3").unwrap(), VersionRef::Number(3));
+        assert_eq!(VersionRef::parse("version", "champion").unwrap(), VersionRef::Production);
+        assert!(matches!(VersionRef::parse("version", "staging").unwrap(), VersionRef::Alias(_)));
+        let err = VersionRef::parse("version", "0").unwrap_err().to_string();
+        assert!(err.contains("`version`") && err.contains("`0`"), "{err}");
+        let err = VersionRef::parse("version", "latest").unwrap_err().to_string();
+        assert!(err.contains("`version`") && err.contains("reserved"), "{err}");
+    }
+
+    #[test]
+    fn a_pushed_signature_must_agree_with_the_artifact() {
+        let artifact = Signature { inputs: vec![field("X", DataType::Float32, &[-1, 10])], outputs: vec![field("y", DataType::Float32, &[])] };
+        assert_eq!(reconcile(&Signature::default(), &artifact).unwrap(), artifact);
+        let mut declared = Signature { inputs: vec![field("X", DataType::Float32, &[10])], outputs: vec![] };
+        declared.inputs[0].shape = vec![-1, 10];
+        declared.inputs[0].allow_nan = true;
+        let stored = reconcile(&declared, &artifact).unwrap();
+        assert!(stored.inputs[0].allow_nan, "the push's choices are kept");
+        assert_eq!(stored.outputs, artifact.outputs, "outputs come from the artifact when not given");
+        let wrong_name = Signature { inputs: vec![field("features", DataType::Float32, &[-1, 10])], outputs: vec![] };
+        let err = reconcile(&wrong_name, &artifact).unwrap_err().to_string();
+        assert!(err.contains("signature.inputs[0].name") && err.contains("`features`") && err.contains("X"), "{err}");
+        let wrong_type = Signature { inputs: vec![field("X", DataType::Int64, &[-1, 10])], outputs: vec![] };
+        assert!(reconcile(&wrong_type, &artifact).unwrap_err().to_string().contains("signature.inputs[0].dtype"));
+        let wrong_shape = Signature { inputs: vec![field("X", DataType::Float32, &[-1, 9])], outputs: vec![] };
+        assert!(reconcile(&wrong_shape, &artifact).unwrap_err().to_string().contains("signature.inputs[0].shape"));
+        let wrong_output = Signature { inputs: vec![], outputs: vec![field("z", DataType::Float32, &[])] };
+        let err = reconcile(&wrong_output, &artifact).unwrap_err().to_string();
+        assert!(err.contains("signature.outputs[0].name") || err.contains("signature.inputs"), "{err}");
+    }
+}

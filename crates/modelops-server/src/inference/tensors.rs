@@ -3,7 +3,7 @@
 //! encoded back. Every refusal names the tensor.
 
 use crate::error::ApiError;
-use modelops_serving::{Tensor, TensorData};
+use modelops_serving::TensorData;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::Value;
 
@@ -213,7 +213,53 @@ pub fn element_count(field: &str, shape: &[i64]) -> Result<(Vec<usize>, usize), 
     Ok((dims, count))
 }
 
-/// Builds a tensor, checking the element count.
-pub fn tensor(name: &str, shape: Vec<usize>, data: TensorData) -> Tensor {
-    Tensor::new(name, shape, data)
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_data_nested_or_flat_with_missing_floats() {
+        let d = from_json("inputs.x", "FP32", &json!([[1, 2.5], [null, "NaN"]]), 4).unwrap();
+        let TensorData::Float32(v) = d else { panic!() };
+        assert_eq!(&v[..2], &[1.0, 2.5]);
+        assert!(v[2].is_nan() && v[3].is_nan());
+        assert_eq!(from_json("x", "INT64", &json!([1, -2]), 2).unwrap(), TensorData::Int64(vec![1, -2]));
+        assert_eq!(from_json("x", "BYTES", &json!(["a"]), 1).unwrap(), TensorData::String(vec!["a".into()]));
+        let err = |dt: &str, data: Value, n: usize| from_json("inputs.x", dt, &data, n).unwrap_err().message;
+        assert!(err("FP32", json!([1, 2]), 3).contains("holds 3 elements but `data` has 2"));
+        assert!(err("UINT8", json!([256]), 1).contains("from 0 to 255"));
+        assert!(err("INT64", json!([1.5]), 1).contains("`1.5`"));
+        assert!(err("FP16", json!([1]), 1).contains("`FP16` is not supported"));
+        assert!(err("FP32", json!([{"a": 1}]), 1).contains("object"));
+    }
+
+    #[test]
+    fn binary_data_round_trips_and_refuses_wrong_sizes() {
+        for data in [
+            TensorData::Float32(vec![1.0, -2.5]),
+            TensorData::Float64(vec![3.25]),
+            TensorData::Int64(vec![i64::MIN, 7]),
+            TensorData::Int32(vec![-1]),
+            TensorData::Bool(vec![true, false]),
+            TensorData::String(vec!["héllo".into(), String::new()]),
+        ] {
+            let dt = modelops_runtime::tensor::oip_datatype(data.dtype());
+            assert_eq!(from_binary("x", dt, &to_binary(&data), data.len()).unwrap(), data, "{dt}");
+        }
+        assert!(from_binary("inputs.x", "FP32", &[0; 7], 2).unwrap_err().message.contains("7 bytes of binary data for 2 FP32"));
+        assert!(from_binary("x", "BYTES", &[5, 0, 0, 0, b'a'], 1).unwrap_err().message.contains("past the data's end"));
+        assert!(from_binary("x", "BYTES", &[1, 0, 0, 0, 0xff], 1).unwrap_err().message.contains("not UTF-8"));
+        assert!(from_binary("x", "UINT64", &u64::MAX.to_le_bytes(), 1).unwrap_err().message.contains("does not fit"));
+    }
+
+    #[test]
+    fn shapes_must_be_non_negative_and_non_empty() {
+        assert_eq!(element_count("x", &[2, 3]).unwrap(), (vec![2, 3], 6));
+        assert!(element_count("x", &[-1, 3]).unwrap_err().message.contains("negative"));
+        assert!(element_count("x", &[]).unwrap_err().message.contains("empty"));
+        assert!(element_count("x", &[i64::MAX, i64::MAX]).unwrap_err().message.contains("more elements"));
+    }
 }
