@@ -63,6 +63,11 @@ class Fail(Exception):
 # library's comparison holds ("mode").
 
 
+def first_line(e):
+    text = str(e).strip()
+    return text.splitlines()[0] if text else repr(e)
+
+
 def _library(model):
     return type(model).__module__.split(".")[0]
 
@@ -241,7 +246,7 @@ def load_trained(path):
         try:
             return xgboost.Booster(model_file=path)
         except Exception as e:
-            raise Fail(f"{path}: not an XGBoost model file ({str(e).strip().splitlines()[0] if str(e).strip() else e!r})")
+            raise Fail(f"{path}: not an XGBoost model file ({first_line(e)})")
     if ext == ".txt":
         try:
             import lightgbm
@@ -250,7 +255,7 @@ def load_trained(path):
         try:
             return lightgbm.Booster(model_file=path)
         except Exception as e:
-            raise Fail(f"{path}: not a LightGBM model text file ({e})")
+            raise Fail(f"{path}: not a LightGBM model text file ({first_line(e)})")
     try:
         import joblib
 
@@ -265,10 +270,13 @@ def load_trained(path):
     try:
         return load(path)
     except ModuleNotFoundError as e:
-        raise Fail(f"{path}: loading it needs the Python package {e.name!r}, which is not installed")
+        if e.name and all(part.isidentifier() for part in e.name.split(".")):
+            raise Fail(f"{path}: loading it needs the Python package {e.name.split('.')[0]!r}, which is not installed")
+        raise Fail(f"{path}: not a joblib/pickle file; expected a joblib/pickle file, an XGBoost .json/.ubj "
+                   "model or a LightGBM .txt model")
     except Exception as e:
         raise Fail(
-            f"{path}: cannot load it as a joblib/pickle file ({type(e).__name__}: {e}); expected a joblib/pickle "
+            f"{path}: cannot load it as a joblib/pickle file ({type(e).__name__}: {first_line(e)}); expected a joblib/pickle "
             "file, an XGBoost .json/.ubj model or a LightGBM .txt model"
         )
 
@@ -416,10 +424,20 @@ def same_threshold(onnx_t, orig_t):
     return abs(float(onnx_t) - float(orig_t)) <= 2 * step
 
 
+NOT_EXPORTED = "is the ONNX file an export of this trained model?"
+
+
+def _node(h):
+    """An ONNX node handle in words: a nodes_* index, or an opset-5 ("n", i) / ("l", k)."""
+    if isinstance(h, tuple):
+        return f"{'interior node' if h[0] == 'n' else 'leaf'} {h[1]}"
+    return f"node {h}"
+
+
 def map_covers(onnx_trees, orig):
     """Walks every ONNX tree with its original; returns handle → cover."""
     if len(onnx_trees.trees) != len(orig):
-        raise Fail(f"ONNX has {len(onnx_trees.trees)} trees, the model {len(orig)}")
+        raise Fail(f"the ONNX model has {len(onnx_trees.trees)} trees, the trained model {len(orig)}: {NOT_EXPORTED}")
     covers = {}
     for t, o in zip(onnx_trees.trees, orig):
         stack = [(onnx_trees.root(t), 0)]
@@ -428,18 +446,21 @@ def map_covers(onnx_trees, orig):
             h, j = stack.pop()
             visited += 1
             if h in covers:
-                raise Fail(f"tree {t}: node {h} reached twice")
+                raise Fail(f"tree {t}: ONNX {_node(h)} reached twice")
             covers[h] = o["cover"][j]
             o_leaf = o["left"][j] < 0
             if onnx_trees.is_leaf(h) != o_leaf:
-                raise Fail(f"tree {t}: ONNX node {h} leaf={onnx_trees.is_leaf(h)}, original node {j} leaf={o_leaf}")
+                raise Fail(
+                    f"tree {t}: ONNX {_node(h)} is {'a leaf' if onnx_trees.is_leaf(h) else 'a split'}, the trained "
+                    f"model's node {j} {'a leaf' if o_leaf else 'a split'}: {NOT_EXPORTED}"
+                )
             if o_leaf:
                 continue
             f, thr, mode = onnx_trees.split(h)
             if f != o["feature"][j] or mode != o["mode"] or not same_threshold(thr, o["threshold"][j]):
                 raise Fail(
-                    f"tree {t}: ONNX node {h} ({mode} x[{f}] {thr!r}) does not match original node {j} "
-                    f"({o['mode']} x[{o['feature'][j]}] {o['threshold'][j]!r})"
+                    f"tree {t}: ONNX {_node(h)} ({mode} x[{f}] {float(thr)!r}) does not match the trained model's "
+                    f"node {j} ({o['mode']} x[{int(o['feature'][j])}] {float(o['threshold'][j])!r}): {NOT_EXPORTED}"
                 )
             yes, no = onnx_trees.children(h)
             stack.append((yes, o["left"][j]))
@@ -502,7 +523,7 @@ def _ort_outputs(proto, inputs, when):
     try:
         return [run(proto, X) for X in inputs]
     except Exception as e:
-        raise Fail(f"onnxruntime cannot run the model {when}: {str(e).strip().splitlines()[0] if str(e).strip() else e!r}")
+        raise Fail(f"onnxruntime cannot run the model {when}: {first_line(e)}")
 
 
 def add_covers(proto, orig, inputs):
@@ -658,7 +679,7 @@ def add_covers_cli(args):
     try:
         proto = onnx.load(args.model)
     except Exception as e:
-        raise Fail(f"{args.model}: cannot read it as an ONNX model ({type(e).__name__}: {e})")
+        raise Fail(f"{args.model}: cannot read it as an ONNX model ({type(e).__name__}: {first_line(e)})")
     node = tree_node(proto)
     model = load_trained(args.trained)
     est = final_estimator(model)

@@ -259,3 +259,64 @@ def test_tree_shap_equals_shap(server, pushed, fixture):
         assert abs(ours_base - base) < 1e-6 * scale, (fixture, output, ours_base, base)
         # Efficiency: the values and the base add up to the raw score.
         assert np.allclose(ours.sum(axis=1) + ours_base, theirs.sum(axis=1) + base, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("fixture", ["rf_classifier", "xgb_binary"])
+def test_onnx_add_covers_makes_an_export_explainable(server, pushed, fixture, tmp_path):
+    """scripts/onnx_add_covers.py on an export with the exporters' placeholder
+    hit rates (1.0 everywhere) and the trained model: the placeholder version
+    is refused for explanations, the rewritten one explained as shap does."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import onnx
+    from onnx import helper
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "onnx_add_covers.py"
+    placeholder, covered = tmp_path / f"{fixture}.placeholder.onnx", tmp_path / f"{fixture}.covers.onnx"
+    proto = onnx.load(pushed / f"{fixture}.onnx")
+    node = next(n for n in proto.graph.node if n.domain == "ai.onnx.ml" and n.op_type.startswith("TreeEnsemble"))
+    n_nodes = len(next(a for a in node.attribute if a.name == "nodes_treeids").ints)
+    keep = [a for a in node.attribute if a.name != "nodes_hitrates"]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+    node.attribute.append(helper.make_attribute("nodes_hitrates", [1.0] * n_nodes))
+    onnx.save(proto, placeholder)
+
+    proc = subprocess.run(
+        [sys.executable, str(script), str(placeholder), str(pushed / f"{fixture}.model.joblib"), "-o", str(covered)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"wrote {covered}") and "was all 1.0" in lines[0], proc.stdout
+
+    name = "onnx-covers-" + fixture.replace("_", "-")
+    server.cli("models", "create", name, "--kind", "onnx", "--owner", "admin", "--risk-tier", "low")
+    server.cli("versions", "push", name, placeholder)
+    server.cli("versions", "push", name, covered)
+    X = load_json(pushed / f"{fixture}.inputs.json")["X"][:50]
+
+    def explain(version):
+        return requests.post(
+            f"{server.url}/api/v1/models/{name}/versions/{version}/predict",
+            json={"rows": X, "explain": True},
+            headers=server.headers(),
+        )
+
+    r = explain(1)
+    assert r.status_code == 400 and "nodes_hitrates" in r.json()["error"]["message"], r.text
+
+    r = explain(2)
+    assert r.status_code == 200, r.text
+    expected = load_json(pushed / f"{fixture}.shap.json")
+    explanations = r.json()["explanations"]
+    assert len(explanations) == len(X)
+    for output, base in enumerate(expected["expected_value"]):
+        ours = np.array([[c["value"] for c in e["outputs"][output]["values"]] for e in explanations])
+        theirs = np.asarray(expected["values"][output])[: len(X)]
+        scale = max(1.0, float(np.max(np.abs(theirs.sum(axis=1) + base))))
+        np.testing.assert_allclose(ours, theirs, atol=1e-6 * scale, rtol=0, err_msg=f"{fixture} output {output}")
+        ours_base = explanations[0]["outputs"][output]["base_value"]
+        assert abs(ours_base - base) < 1e-6 * scale, (fixture, output, ours_base, base)

@@ -131,6 +131,8 @@ pub struct PredictInput {
 
 struct Resolution {
     version: Arc<ModelVersion>,
+    /// The version's stored signature (shared: the hot path clones no field).
+    signature: Arc<Signature>,
     kind: ModelKind,
     metrics: Arc<VersionMetrics>,
     at: Instant,
@@ -235,9 +237,9 @@ impl Serving {
         let key = (model.clone(), version.key());
         let ttl = self.inner.config.resolve_ttl;
         let cached = self.inner.resolutions.lock().ok().and_then(|table| {
-            table.get(&key).filter(|r| r.at.elapsed() < ttl).map(|r| (r.version.clone(), r.kind, r.metrics.clone()))
+            table.get(&key).filter(|r| r.at.elapsed() < ttl).map(|r| (r.version.clone(), r.signature.clone(), r.kind, r.metrics.clone()))
         });
-        let (found, kind, metrics) = match cached {
+        let (found, stored_signature, kind, metrics) = match cached {
             Some(hit) => hit,
             None => {
                 let registry = &self.inner.registry;
@@ -257,24 +259,24 @@ impl Serving {
                 if found.state == VersionState::Retired {
                     return Err(Error::Conflict(format!("version {} of model `{model}` is retired and is not served", found.number)));
                 }
+                let signature = Arc::new(found.signature.clone());
                 let found = Arc::new(found);
                 let metrics = self.metrics_of(model, found.number);
                 if let Ok(mut table) = self.inner.resolutions.lock() {
                     if table.len() >= MAX_RESOLUTIONS {
                         table.clear();
                     }
-                    table.insert(key, Resolution { version: found.clone(), kind: model_record.kind, metrics: metrics.clone(), at: Instant::now() });
+                    let resolution =
+                        Resolution { version: found.clone(), signature: signature.clone(), kind: model_record.kind, metrics: metrics.clone(), at: Instant::now() };
+                    table.insert(key, resolution);
                 }
-                (found, model_record.kind, metrics)
+                (found, signature, model_record.kind, metrics)
             }
         };
         let cache_key = CacheKey { model: model.clone(), version: found.number, sha256: found.artifact.sha256.clone() };
         let loaded = self.inner.cache.get_or_load(cache_key, || self.load(kind, found.clone())).await?;
-        let signature = if found.signature.inputs.is_empty() {
-            Arc::new(loaded.signature().clone())
-        } else {
-            Arc::new(found.signature.clone())
-        };
+        // Versions pushed before artifacts were inspected may store none.
+        let signature = if stored_signature.inputs.is_empty() { Arc::new(loaded.signature().clone()) } else { stored_signature };
         Ok(ServedVersion { model: model.clone(), kind, version: found, signature, loaded, metrics })
     }
 

@@ -15,13 +15,15 @@ fn the_readme_tour_works_end_to_end() {
     // A 24 MiB artifact streams up, is stored by digest and comes back verified.
     // (A real ONNX model: the server loads every `onnx` artifact it is given.)
     let artifact = s.path("model.onnx");
-    std::fs::write(&artifact, modelops_runtime::sample::doubling_onnx(10, "credit risk", 24 * 1024 * 1024)).unwrap();
+    let bytes = modelops_runtime::sample::doubling_onnx(10, "credit risk", 24 * 1024 * 1024);
+    let size = bytes.len();
+    std::fs::write(&artifact, bytes).unwrap();
     let v = s.json(&[
         "versions", "push", "credit-risk", artifact.to_str().unwrap(), "--description", "gbm", "--dataset-uri", "s3://d/loans.parquet",
         "--dataset-rows", "1200000", "--code-commit", "4f2a9c1", "--param", "max_depth=6", "--param", "loss=logloss", "--metric", "auc=0.91",
     ]);
     assert_eq!(v["version"], 1);
-    assert_eq!(v["artifact"]["size"], 24 * 1024 * 1024);
+    assert_eq!(v["artifact"]["size"], size);
     assert_eq!(v["lineage"]["hyperparameters"]["max_depth"], 6);
     assert_eq!(v["lineage"]["hyperparameters"]["loss"], "logloss");
     assert_eq!(v["lineage"]["training_metrics"]["auc"], 0.91);
@@ -107,7 +109,7 @@ fn a_download_that_does_not_match_its_digest_writes_nothing() {
     let s = Server::start();
     create_model(&s, "m");
     let artifact = s.path("a.bin");
-    std::fs::write(&artifact, b"original content").unwrap();
+    std::fs::write(&artifact, crate::harness::artifact("onnx", "original content")).unwrap();
     let v = s.json(&["versions", "push", "m", artifact.to_str().unwrap()]);
     let sha = v["artifact"]["sha256"].as_str().unwrap();
 
@@ -128,7 +130,7 @@ fn the_server_runs_on_postgres_and_its_chain_verifies_offline() {
     let before = s.json(&["audit", "verify"])["events"].as_u64().unwrap();
     create_model(&s, "fraud");
     let artifact = s.path("f.bin");
-    std::fs::write(&artifact, b"fraud model bytes").unwrap();
+    std::fs::write(&artifact, crate::harness::artifact("onnx", "fraud model")).unwrap();
     let v = s.json(&["versions", "push", "fraud", artifact.to_str().unwrap(), "--code-commit", "abc123"]);
     assert_eq!(v["version"], 1);
     s.json(&["alias", "set", "fraud", "staging", "1"]);
@@ -145,7 +147,7 @@ fn a_signature_or_card_file_that_does_not_fit_is_refused_naming_the_field_before
     let s = Server::start();
     create_model(&s, "m");
     let artifact = s.path("m.bin");
-    std::fs::write(&artifact, b"model bytes").unwrap();
+    std::fs::write(&artifact, crate::harness::artifact("onnx", "model")).unwrap();
     let signature = s.path("signature.json");
     std::fs::write(&signature, r#"{"inputs": [{"name": "x", "dtpye": "float32"}]}"#).unwrap();
     let line = error_line(&s.cli(&["versions", "push", "m", artifact.to_str().unwrap(), "--signature", signature.to_str().unwrap()]));
@@ -168,11 +170,20 @@ fn a_signature_or_card_file_that_does_not_fit_is_refused_naming_the_field_before
     let actions: Vec<String> = log["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
     assert_eq!(actions, ["model.create", "version.create"]);
 
+    // A signature the artifact disagrees with is refused, naming the field.
+    std::fs::write(&signature, r#"{"inputs": [{"name": "x", "dtype": "float32", "shape": [3]}]}"#).unwrap();
+    let line = error_line(&s.cli(&["versions", "push", "m", artifact.to_str().unwrap(), "--signature", signature.to_str().unwrap()]));
+    assert!(line.contains("signature.inputs[0].shape") && line.contains("[10]"), "{line}");
+
     // A file that fits goes through whole.
-    std::fs::write(&signature, r#"{"inputs": [{"name": "x", "dtype": "float32", "shape": [3]}], "outputs": [{"name": "p", "dtype": "float64"}]}"#).unwrap();
+    std::fs::write(
+        &signature,
+        r#"{"inputs": [{"name": "x", "dtype": "float32", "shape": [10], "allow_nan": true}], "outputs": [{"name": "y", "dtype": "float32", "shape": [10]}]}"#,
+    )
+    .unwrap();
     std::fs::write(&card, r#"{"markdown": "model m", "metrics": {"auc": 0.9}}"#).unwrap();
     let v = s.json(&["versions", "push", "m", artifact.to_str().unwrap(), "--signature", signature.to_str().unwrap(), "--card", card.to_str().unwrap()]);
-    assert_eq!(v["signature"]["inputs"][0], serde_json::json!({"name": "x", "dtype": "float32", "shape": [3]}));
+    assert_eq!(v["signature"]["inputs"][0], serde_json::json!({"name": "x", "dtype": "float32", "shape": [10], "allow_nan": true}));
     assert_eq!(v["card"]["metrics"]["auc"], 0.9);
 }
 
@@ -200,7 +211,7 @@ fn lists_print_one_row_per_item_for_people() {
     create_model(&s, "credit-risk");
     s.json(&["models", "create", "fraud", "--kind", "rules", "--risk-tier", "low", "--owner", "bo"]);
     let artifact = s.path("m.bin");
-    std::fs::write(&artifact, b"model bytes").unwrap();
+    std::fs::write(&artifact, crate::harness::artifact("onnx", "model")).unwrap();
     let sha = s.json(&["versions", "push", "credit-risk", artifact.to_str().unwrap()])["artifact"]["sha256"].as_str().unwrap().to_string();
     s.json(&["alias", "set", "credit-risk", "staging", "1"]);
 
@@ -217,7 +228,8 @@ fn lists_print_one_row_per_item_for_people() {
 
     let versions = stdout(&["versions", "list", "credit-risk"]);
     let row = row_with(&versions, &sha);
-    assert!(row.contains("draft") && row.contains("staging") && row.contains("11"), "{row}");
+    let size = std::fs::metadata(&artifact).unwrap().len().to_string();
+    assert!(row.contains("draft") && row.contains("staging") && row.contains(&size), "{row}");
 
     let audit = stdout(&["audit", "log"]);
     assert!(row_with(&audit, "model/fraud").contains("model.create"), "{audit}");

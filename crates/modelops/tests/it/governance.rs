@@ -13,9 +13,10 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Pushes a version of a `rules` model.
 fn push_version(s: &Server, model: &str) {
-    let artifact = s.path("m.onnx");
-    std::fs::write(&artifact, modelops_runtime::sample::doubling_onnx(10, "model", 0)).unwrap();
+    let artifact = s.path("m.yaml");
+    std::fs::write(&artifact, crate::harness::artifact("rules", "model")).unwrap();
     s.json(&["versions", "push", model, artifact.to_str().unwrap()]);
 }
 
@@ -155,7 +156,7 @@ fn the_lifecycle_runs_from_the_cli() {
     let shown = stdout(&s.cli(&["models", "show", "m"]));
     assert!(shown.contains("developers  dev") && shown.contains("validation  auc (threshold 0.7)"), "{shown}");
     let artifact = s.path("m.bin");
-    std::fs::write(&artifact, b"rules").unwrap();
+    std::fs::write(&artifact, crate::harness::artifact("rules", "rules")).unwrap();
     let pushed = s.cli_with_token(&dev, &["versions", "push", "m", artifact.to_str().unwrap()]);
     assert!(pushed.status.success(), "{}", stderr(&pushed));
     s.json(&["alias", "set", "m", "candidate", "1"]);

@@ -272,3 +272,17 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A valid artifact of `kind` (the server loads every pushed artifact as its
+/// kind), distinct per `tag`: an ONNX model for `onnx`, a rule set for `rules`.
+pub fn artifact(kind: &str, tag: &str) -> Vec<u8> {
+    match kind {
+        "onnx" => modelops_runtime::sample::doubling_onnx(10, tag, 0),
+        "rules" => format!(
+            "description: {tag}\ninputs: [{{name: x, type: double}}]\noutputs: [{{name: y, type: double}}]\n\
+             rules:\n  - {{name: big, when: 'x > 100.0', then: {{y: x}}}}\ndefault: {{y: 'x * 2.0'}}\n"
+        )
+        .into_bytes(),
+        other => panic!("no sample artifact for kind `{other}`"),
+    }
+}
