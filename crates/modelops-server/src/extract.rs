@@ -76,6 +76,13 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// struct's fields in order (`[]` as "all defaults").
 pub fn parse_json<T: JsonRequest>(bytes: &[u8]) -> Result<T, ApiError> {
     let starts_an_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    // Most bodies are fine: parse them at full speed, and only track the
+    // path (for the error message) when plain parsing fails.
+    if starts_an_object {
+        if let Ok(value) = serde_json::from_slice::<T>(bytes) {
+            return Ok(value);
+        }
+    }
     if !starts_an_object && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
         return Err(ApiError::invalid("body", "the body must be a JSON object (`{…}`)"));
     }

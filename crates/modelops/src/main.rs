@@ -12,6 +12,9 @@ mod output;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "modelops", version, about = "Govern, serve and monitor every model in production")]
 struct Cli {
