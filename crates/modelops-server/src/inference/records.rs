@@ -146,7 +146,9 @@ impl<'a> Builder<'a> {
 
     fn finish(self) -> Result<Tensor, ApiError> {
         let mut shape = vec![self.rows];
-        shape.extend(self.width.unwrap_or_default());
+        // No rows: the row shape is the signature's (a variable dimension empty).
+        let width = self.width.unwrap_or_else(|| self.field.shape.iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect());
+        shape.extend(width);
         Ok(Tensor::new(self.field.name.clone(), shape, self.data))
     }
 }
@@ -196,4 +198,53 @@ pub fn to_records(outputs: &[Tensor], rows: usize) -> Vec<Map<String, Value>> {
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sig(fields: &[(&str, DataType, &[i64])]) -> Signature {
+        Signature {
+            inputs: fields.iter().map(|(n, t, s)| SignatureField { name: (*n).into(), dtype: *t, shape: s.to_vec(), allow_nan: false }).collect(),
+            outputs: vec![],
+        }
+    }
+
+    fn rows(v: Value) -> Option<Vec<Value>> {
+        Some(v.as_array().unwrap().clone())
+    }
+
+    #[test]
+    fn records_columns_and_vectors_become_tensors() {
+        let s = sig(&[("age", DataType::Int64, &[]), ("income", DataType::Float64, &[])]);
+        let t = to_tensors(&s, rows(json!([{"age": 30, "income": 1.5}, {"age": 40, "income": null}])), None).unwrap();
+        assert_eq!(t[0].data, TensorData::Int64(vec![30, 40]));
+        let TensorData::Float64(income) = &t[1].data else { panic!() };
+        assert!(income[0] == 1.5 && income[1].is_nan());
+        let c = to_tensors(&s, None, Some(json!({"age": [1], "income": [2.0]}).as_object().unwrap().clone())).unwrap();
+        assert_eq!(c[0].shape, vec![1]);
+        let v = sig(&[("X", DataType::Float32, &[3])]);
+        let t = to_tensors(&v, rows(json!([[1, 2, 3], [4, 5, 6]])), None).unwrap();
+        assert_eq!(t[0].shape, vec![2, 3]);
+        let empty = to_tensors(&v, rows(json!([])), None).unwrap();
+        assert_eq!(empty[0].shape, vec![0, 3]);
+    }
+
+    #[test]
+    fn mistakes_name_the_row_and_input() {
+        let s = sig(&[("age", DataType::Int64, &[]), ("income", DataType::Float64, &[])]);
+        let field = |r: Value| to_tensors(&s, rows(r), None).unwrap_err().field.unwrap();
+        assert_eq!(field(json!([{"age": 1, "income": 1.0}, {"age": 2}])), "rows[1].income");
+        assert_eq!(field(json!([{"age": 1, "income": 1.0, "zip": "x"}])), "rows[0].zip");
+        assert_eq!(field(json!([{"age": 1.5, "income": 1.0}])), "rows[0].age");
+        assert_eq!(field(json!([7])), "rows[0]");
+        let v = sig(&[("X", DataType::Float32, &[3])]);
+        let err = to_tensors(&v, rows(json!([[1, 2, 3], [4, 5]])), None).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("rows[1]"));
+        let err = to_tensors(&s, None, Some(json!({"age": [1, 2], "income": [1.0]}).as_object().unwrap().clone())).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("columns.income"));
+    }
 }
