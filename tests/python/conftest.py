@@ -80,17 +80,16 @@ class Server:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """One server for the session's serving tests (SQLite, local artifacts)."""
+def start_server(data_dir, *extra, env=None):
+    """Starts `modelops serve` on a free port; returns (process, Server)."""
     import re
     import threading
 
-    data_dir = tmp_path_factory.mktemp("modelops-data")
     proc = subprocess.Popen(
-        [modelops_bin(), "serve", "--addr", "127.0.0.1:0", "--data-dir", str(data_dir), "--log", "warn"],
+        [modelops_bin(), "serve", "--addr", "127.0.0.1:0", "--data-dir", str(data_dir), "--log", "warn", *map(str, extra)],
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     url = None
     lines = []
@@ -106,13 +105,24 @@ def server(tmp_path_factory):
     # Keep draining stderr so the server never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     token = (data_dir / "admin.token").read_text().strip()
-    env = dict(os.environ, MODELOPS_SERVER=url, MODELOPS_TOKEN=token)
-    yield Server(url, token, data_dir, env)
+    cli_env = dict(os.environ, MODELOPS_SERVER=url, MODELOPS_TOKEN=token)
+    return proc, Server(url, token, data_dir, cli_env)
+
+
+def stop_server(proc):
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One server for the session's serving tests (SQLite, local artifacts)."""
+    proc, s = start_server(tmp_path_factory.mktemp("modelops-data"))
+    yield s
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,9 @@ the Open Inference Protocol with `tritonclient` and through the native
 import json
 import math
 import os
-import re
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +20,7 @@ import requests
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from conftest import REPO, Server, modelops_bin
+from conftest import REPO, start_server, stop_server
 
 ARTIFACTS = REPO / "crates" / "modelops-runtime" / "examples" / "artifacts"
 KEY = "sk-test-not-a-real-key"
@@ -101,28 +98,9 @@ value_env = "MAIN_TOKEN"
 """
     )
     env = dict(os.environ, FAKE_OPENAI_KEY=KEY, MAIN_TOKEN=server.token)
-    proc = subprocess.Popen(
-        [modelops_bin(), "serve", "--addr", "127.0.0.1:0", "--data-dir", str(data_dir), "--config", str(config), "--log", "warn"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    url, lines = None, []
-    for line in proc.stderr:
-        lines.append(line)
-        m = re.search(r"modelops listening on (http://\S+)", line)
-        if m:
-            url = m.group(1)
-            break
-    if url is None:
-        proc.kill()
-        pytest.fail("modelops serve did not start:\n" + "".join(lines))
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    token = (data_dir / "admin.token").read_text().strip()
-    s = Server(url, token, data_dir, dict(os.environ, MODELOPS_SERVER=url, MODELOPS_TOKEN=token))
+    proc, s = start_server(data_dir, "--config", config, env=env)
     yield s
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_server(proc)
 
 
 def push(s, name, kind, path):

@@ -32,6 +32,7 @@ pub mod sample;
 mod spec;
 pub mod statistical;
 pub mod tensor;
+pub mod tensor_json;
 pub mod upstream;
 
 pub use error::RuntimeError;

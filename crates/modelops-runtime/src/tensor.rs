@@ -17,6 +17,18 @@ pub enum TensorData {
 }
 
 impl TensorData {
+    /// No elements, of the type a signature field of `dtype` holds.
+    pub fn empty(dtype: DataType) -> Self {
+        match dtype {
+            DataType::Bool => Self::Bool(vec![]),
+            DataType::Int32 => Self::Int32(vec![]),
+            DataType::Int64 => Self::Int64(vec![]),
+            DataType::Float32 => Self::Float32(vec![]),
+            DataType::Float64 => Self::Float64(vec![]),
+            DataType::String | DataType::Bytes | DataType::Datetime => Self::String(vec![]),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Self::Bool(v) => v.len(),

@@ -53,7 +53,7 @@
 
 mod oip;
 
-use crate::tensor::{check_inputs, Tensor};
+use crate::tensor::{check_inputs, Tensor, TensorData};
 use crate::upstream::{
     self, parse_base_url, redacted_url, ConfigError, Received, RetryPolicy, Secret, Until,
 };
@@ -365,7 +365,7 @@ impl ExternalModel {
                 let shape = std::iter::once(0)
                     .chain(f.shape.iter().map(|d| usize::try_from(*d).unwrap_or(0)))
                     .collect();
-                Tensor::new(f.name.clone(), shape, oip::empty(f.dtype))
+                Tensor::new(f.name.clone(), shape, TensorData::empty(f.dtype))
             })
             .collect();
         Prediction {

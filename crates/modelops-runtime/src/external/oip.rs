@@ -1,8 +1,9 @@
 //! The OIP V2 JSON inference request we send and the response we read.
 
-use crate::tensor::{oip_datatype, Tensor, TensorData};
+use crate::tensor::{oip_datatype, Tensor};
+use crate::tensor_json::{self, FlatData, JsonDataError};
 use crate::PredictRequest;
-use modelops_core::version::{DataType, Signature, SignatureField};
+use modelops_core::version::{Signature, SignatureField};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde::Deserialize;
 
@@ -19,15 +20,8 @@ pub(super) fn request_body(
             map.serialize_entry("name", &self.0.name)?;
             map.serialize_entry("shape", &self.0.shape)?;
             map.serialize_entry("datatype", oip_datatype(self.0.data.dtype()))?;
-            match &self.0.data {
-                // serde_json writes a non-finite float as `null`.
-                TensorData::Bool(v) => map.serialize_entry("data", v)?,
-                TensorData::Int32(v) => map.serialize_entry("data", v)?,
-                TensorData::Int64(v) => map.serialize_entry("data", v)?,
-                TensorData::Float32(v) => map.serialize_entry("data", v)?,
-                TensorData::Float64(v) => map.serialize_entry("data", v)?,
-                TensorData::String(v) => map.serialize_entry("data", v)?,
-            }
+            // Non-finite floats are written as `null`.
+            map.serialize_entry("data", &FlatData(&self.0.data))?;
             map.end()
         }
     }
@@ -108,8 +102,7 @@ pub(super) fn response_tensors(
                     usize::try_from(*d).map_err(|_| at(format!("has dimension `{d}`, too large")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut flat = Vec::new();
-            flatten(&output.data, &mut flat);
+            let flat = tensor_json::flatten(&output.data).map_err(|e| at(describe(&output.datatype, e)))?;
             let elements: usize = shape.iter().product();
             if flat.len() != elements {
                 return Err(at(format!(
@@ -117,102 +110,30 @@ pub(super) fn response_tensors(
                     flat.len()
                 )));
             }
-            let data = decode(&output.datatype, &flat).map_err(at)?;
+            // Half floats arrive as JSON numbers: read them as FP32.
+            let datatype = if output.datatype == "FP16" { "FP32" } else { output.datatype.as_str() };
+            let data = tensor_json::decode(datatype, &flat).map_err(|e| at(describe(&output.datatype, e)))?;
             Ok(Tensor::new(field.name.clone(), shape, data))
         })
         .collect()
 }
 
-fn flatten<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
-    match value {
-        serde_json::Value::Array(items) => items.iter().for_each(|v| flatten(v, out)),
-        other => out.push(other),
+/// An answer's data error, worded about the upstream's output.
+fn describe(datatype: &str, e: JsonDataError) -> String {
+    match e {
+        JsonDataError::Element { index, value, .. } => format!("holds `{value}` at element {index}, not a {datatype}"),
+        JsonDataError::Unsupported(other) => format!("has datatype `{other}`, which this server does not read"),
+        JsonDataError::Object => "holds an object where values belong".into(),
+        JsonDataError::TooDeep => format!("nests arrays deeper than {} levels", tensor_json::MAX_DEPTH),
     }
 }
 
-#[allow(clippy::cast_possible_truncation)]
-fn decode(datatype: &str, values: &[&serde_json::Value]) -> Result<TensorData, String> {
-    use serde_json::Value;
-    let bad = |i: usize, v: &Value| format!("holds `{v}` at element {i}, not a {datatype}");
-    let ints = |lo: i64, hi: i64| -> Result<Vec<i64>, String> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_i64()
-                    .filter(|x| (lo..=hi).contains(x))
-                    .ok_or_else(|| bad(i, v))
-            })
-            .collect()
-    };
-    let floats = || -> Result<Vec<f64>, String> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::Null => Ok(f64::NAN),
-                _ => v.as_f64().ok_or_else(|| bad(i, v)),
-            })
-            .collect()
-    };
-    let narrow = |v: Vec<i64>| {
-        v.into_iter()
-            .map(|x| i32::try_from(x).unwrap_or_default())
-            .collect()
-    };
-    Ok(match datatype {
-        "BOOL" => TensorData::Bool(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Bool(b) => Ok(*b),
-                    Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
-                    Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
-                    _ => Err(bad(i, v)),
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        "INT8" => TensorData::Int32(narrow(ints(i8::MIN.into(), i8::MAX.into())?)),
-        "INT16" => TensorData::Int32(narrow(ints(i16::MIN.into(), i16::MAX.into())?)),
-        "INT32" => TensorData::Int32(narrow(ints(i32::MIN.into(), i32::MAX.into())?)),
-        "UINT8" => TensorData::Int32(narrow(ints(0, u8::MAX.into())?)),
-        "UINT16" => TensorData::Int32(narrow(ints(0, u16::MAX.into())?)),
-        "INT64" => TensorData::Int64(ints(i64::MIN, i64::MAX)?),
-        "UINT32" => TensorData::Int64(ints(0, u32::MAX.into())?),
-        "UINT64" => TensorData::Int64(ints(0, i64::MAX)?),
-        "FP16" | "FP32" => TensorData::Float32(floats()?.into_iter().map(|x| x as f32).collect()),
-        "FP64" => TensorData::Float64(floats()?),
-        "BYTES" => TensorData::String(
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| bad(i, v)))
-                .collect::<Result<_, _>>()?,
-        ),
-        other => {
-            return Err(format!(
-                "has datatype `{other}`, which this server does not read"
-            ))
-        }
-    })
-}
-
-/// No elements of `dtype`.
-pub(super) fn empty(dtype: DataType) -> TensorData {
-    match dtype {
-        DataType::Bool => TensorData::Bool(vec![]),
-        DataType::Int32 => TensorData::Int32(vec![]),
-        DataType::Int64 => TensorData::Int64(vec![]),
-        DataType::Float32 => TensorData::Float32(vec![]),
-        DataType::Float64 => TensorData::Float64(vec![]),
-        DataType::String | DataType::Bytes | DataType::Datetime => TensorData::String(vec![]),
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::TensorData;
+    use modelops_core::version::DataType;
 
     fn field(name: &str, dtype: DataType) -> SignatureField {
         SignatureField {

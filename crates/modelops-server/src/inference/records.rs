@@ -1,7 +1,7 @@
 //! The native API's rows and columns ↔ tensors, by the version's signature.
 
 use crate::error::ApiError;
-use modelops_core::version::{DataType, Signature, SignatureField};
+use modelops_core::version::{Signature, SignatureField};
 use modelops_serving::{Tensor, TensorData};
 use serde_json::{Map, Value};
 
@@ -91,14 +91,7 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn new(field: &'a SignatureField, rows: usize) -> Self {
-        let data = match field.dtype {
-            DataType::Bool => TensorData::Bool(Vec::new()),
-            DataType::Int32 => TensorData::Int32(Vec::new()),
-            DataType::Int64 => TensorData::Int64(Vec::new()),
-            DataType::Float32 => TensorData::Float32(Vec::new()),
-            DataType::Float64 => TensorData::Float64(Vec::new()),
-            DataType::String | DataType::Bytes | DataType::Datetime => TensorData::String(Vec::new()),
-        };
+        let data = TensorData::empty(field.dtype);
         Self { field, rows, width: None, data }
     }
 
@@ -204,6 +197,7 @@ pub fn to_records(outputs: &[Tensor], rows: usize) -> Vec<Map<String, Value>> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use modelops_core::version::DataType;
     use serde_json::json;
 
     fn sig(fields: &[(&str, DataType, &[i64])]) -> Signature {

@@ -3,64 +3,29 @@
 //! encoded back. Every refusal names the tensor.
 
 use crate::error::ApiError;
+pub use modelops_runtime::tensor_json::FlatData;
+use modelops_runtime::tensor_json::{self, JsonDataError};
 use modelops_serving::TensorData;
-use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::Value;
 
 /// Decodes OIP JSON `data` (nested or flat, row-major) of `datatype` into
-/// `count` elements. `null` (and the strings `NaN`, `Infinity`,
-/// `-Infinity`) stand for the floats JSON lacks.
+/// `count` elements (the shared codec: `modelops_runtime::tensor_json`).
+/// `null` (and the strings `NaN`, `Infinity`, `-Infinity`) stand for the
+/// floats JSON lacks.
 pub fn from_json(field: &str, datatype: &str, data: &Value, count: usize) -> Result<TensorData, ApiError> {
-    let mut flat = Vec::with_capacity(count);
-    flatten(field, data, &mut flat, 0)?;
+    let flat = tensor_json::flatten(data).map_err(|e| json_error(field, datatype, e))?;
     if flat.len() != count {
         return Err(ApiError::invalid(field, format!("the shape holds {count} elements but `data` has {}", flat.len())));
     }
-    let bad = |i: usize, v: &Value, what: &str| ApiError::invalid(field, format!("element {i} (`{v}`) is not {what}"));
-    let float = |i: usize, v: &Value| -> Result<f64, ApiError> {
-        match v {
-            Value::Number(n) => n.as_f64().ok_or_else(|| bad(i, v, "a number")),
-            Value::Null => Ok(f64::NAN),
-            Value::String(s) if s == "NaN" => Ok(f64::NAN),
-            Value::String(s) if s == "Infinity" || s == "inf" => Ok(f64::INFINITY),
-            Value::String(s) if s == "-Infinity" || s == "-inf" => Ok(f64::NEG_INFINITY),
-            _ => Err(bad(i, v, "a number")),
-        }
-    };
-    let int = |i: usize, v: &Value, lo: i64, hi: i64| -> Result<i64, ApiError> {
-        v.as_i64().filter(|x| (lo..=hi).contains(x)).ok_or_else(|| bad(i, v, &format!("an integer from {lo} to {hi}")))
-    };
-    Ok(match datatype {
-        "BOOL" => TensorData::Bool(flat.iter().enumerate().map(|(i, v)| v.as_bool().ok_or_else(|| bad(i, v, "true or false"))).collect::<Result<_, _>>()?),
-        #[allow(clippy::cast_possible_truncation)]
-        "FP32" => TensorData::Float32(flat.iter().enumerate().map(|(i, v)| float(i, v).map(|x| x as f32)).collect::<Result<_, _>>()?),
-        "FP64" => TensorData::Float64(flat.iter().enumerate().map(|(i, v)| float(i, v)).collect::<Result<_, _>>()?),
-        "INT8" | "INT16" | "INT32" | "UINT8" | "UINT16" => {
-            let (lo, hi) = int_range(datatype);
-            #[allow(clippy::cast_possible_truncation)]
-            TensorData::Int32(flat.iter().enumerate().map(|(i, v)| int(i, v, lo, hi).map(|x| x as i32)).collect::<Result<_, _>>()?)
-        }
-        "INT64" | "UINT32" | "UINT64" => {
-            let (lo, hi) = int_range(datatype);
-            TensorData::Int64(flat.iter().enumerate().map(|(i, v)| int(i, v, lo, hi)).collect::<Result<_, _>>()?)
-        }
-        "BYTES" => TensorData::String(
-            flat.iter().enumerate().map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| bad(i, v, "a string"))).collect::<Result<_, _>>()?,
-        ),
-        other => return Err(unsupported(field, other)),
-    })
+    tensor_json::decode(datatype, &flat).map_err(|e| json_error(field, datatype, e))
 }
 
-fn int_range(datatype: &str) -> (i64, i64) {
-    match datatype {
-        "INT8" => (i64::from(i8::MIN), i64::from(i8::MAX)),
-        "INT16" => (i64::from(i16::MIN), i64::from(i16::MAX)),
-        "INT32" => (i64::from(i32::MIN), i64::from(i32::MAX)),
-        "UINT8" => (0, i64::from(u8::MAX)),
-        "UINT16" => (0, i64::from(u16::MAX)),
-        "UINT32" => (0, i64::from(u32::MAX)),
-        "UINT64" => (0, i64::MAX),
-        _ => (i64::MIN, i64::MAX),
+fn json_error(field: &str, datatype: &str, e: JsonDataError) -> ApiError {
+    match e {
+        JsonDataError::TooDeep => ApiError::invalid(field, format!("`data` nests arrays deeper than {} levels", tensor_json::MAX_DEPTH)),
+        JsonDataError::Object => ApiError::invalid(field, "`data` holds an object; it must hold values or arrays of values"),
+        JsonDataError::Element { index, value, expected } => ApiError::invalid(field, format!("element {index} (`{value}`) is not {expected}")),
+        JsonDataError::Unsupported(_) => unsupported(field, datatype),
     }
 }
 
@@ -69,28 +34,6 @@ fn unsupported(field: &str, datatype: &str) -> ApiError {
         field,
         format!("datatype `{datatype}` is not supported; use BOOL, INT8–INT64, UINT8–UINT64, FP32, FP64 or BYTES"),
     )
-}
-
-/// Nested arrays deeper than this are refused (the recursion is bounded).
-const MAX_DEPTH: usize = 32;
-
-fn flatten<'a>(field: &str, value: &'a Value, out: &mut Vec<&'a Value>, depth: usize) -> Result<(), ApiError> {
-    match value {
-        Value::Array(items) => {
-            if depth >= MAX_DEPTH {
-                return Err(ApiError::invalid(field, format!("`data` nests arrays deeper than {MAX_DEPTH} levels")));
-            }
-            for item in items {
-                flatten(field, item, out, depth + 1)?;
-            }
-            Ok(())
-        }
-        Value::Object(_) => Err(ApiError::invalid(field, "`data` holds an object; it must hold values or arrays of values")),
-        scalar => {
-            out.push(scalar);
-            Ok(())
-        }
-    }
 }
 
 /// Decodes `count` elements of `datatype` from the binary tensor extension's
@@ -169,30 +112,6 @@ pub fn to_binary(data: &TensorData) -> Vec<u8> {
                 out.extend_from_slice(s.as_bytes());
             }
             out
-        }
-    }
-}
-
-/// Serialises a tensor's elements as a flat JSON array without building a
-/// `Value` per element (NaN and infinities as `null`).
-pub struct FlatData<'a>(pub &'a TensorData);
-
-impl Serialize for FlatData<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        fn all<S: Serializer, T: Serialize>(serializer: S, items: &[T]) -> Result<S::Ok, S::Error> {
-            let mut seq = serializer.serialize_seq(Some(items.len()))?;
-            for item in items {
-                seq.serialize_element(item)?;
-            }
-            seq.end()
-        }
-        match self.0 {
-            TensorData::Bool(v) => all(serializer, v),
-            TensorData::Int32(v) => all(serializer, v),
-            TensorData::Int64(v) => all(serializer, v),
-            TensorData::Float32(v) => all(serializer, v),
-            TensorData::Float64(v) => all(serializer, v),
-            TensorData::String(v) => all(serializer, v),
         }
     }
 }
