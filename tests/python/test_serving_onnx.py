@@ -320,3 +320,21 @@ def test_onnx_add_covers_makes_an_export_explainable(server, pushed, fixture, tm
         np.testing.assert_allclose(ours, theirs, atol=1e-6 * scale, rtol=0, err_msg=f"{fixture} output {output}")
         ours_base = explanations[0]["outputs"][output]["base_value"]
         assert abs(ours_base - base) < 1e-6 * scale, (fixture, output, ours_base, base)
+
+
+def test_an_artifact_whose_own_names_break_the_rules_is_refused(server, pushed, tmp_path):
+    """Names taken from the graph obey the rules pushed names do (no control characters)."""
+    import onnx
+
+    model = onnx.load(str(pushed / "linreg.onnx"))
+    old = model.graph.input[0].name
+    new = "X\x00\x07"
+    model.graph.input[0].name = new
+    for node in model.graph.node:
+        node.input[:] = [new if i == old else i for i in node.input]
+    path = tmp_path / "bad-names.onnx"
+    onnx.save(model, str(path))
+    server.cli("models", "create", "onnx-bad-names", "--kind", "onnx", "--owner", "admin", "--risk-tier", "low")
+    proc = server.cli("versions", "push", "onnx-bad-names", path, check=False)
+    assert proc.returncode != 0 and "signature.inputs[0].name" in proc.stderr, proc.stderr
+    assert json.loads(server.cli("versions", "list", "onnx-bad-names", "--json").stdout)["versions"] == []

@@ -351,6 +351,9 @@ impl Registry {
             let kind = self.store().get_model(model).await?.kind;
             let bytes = self.read_artifact(&new.artifact.sha256).await?;
             new.signature = inspector.inspect(kind, &bytes, &new.signature)?;
+            // The artifact's own names obey the same rules as pushed ones
+            // (no control characters, no duplicates, bounded length).
+            new.validate()?;
         }
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
