@@ -8,12 +8,21 @@
 //!   A version is two dependent requests (stream the artifact, then create
 //!   the version that references its digest), which a URL-driven load
 //!   generator such as wrk cannot express.
+//! - `in-process`: one request, sent again and again through modelops'
+//!   whole HTTP application in this process (no socket): what the server's
+//!   own code costs per request, apart from loopback TCP and the load
+//!   generator, which share the same two cores in the wrk runs. For
+//!   profiling (`perf record` on this command).
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// The allocator the modelops binary uses, so the figures compare.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 enum Cmd {
@@ -45,6 +54,23 @@ enum Cmd {
         #[arg(long)]
         batch: std::path::PathBuf,
     },
+    /// µs per request through the whole application in this process, over
+    /// the SQLite database and artifacts of a `modelops serve --data-dir`
+    /// (stopped or not), as the token in its `admin.token`.
+    InProcess {
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        /// `METHOD PATH`, e.g. `POST /v2/models/logreg/versions/1/infer`.
+        #[arg(long, default_value = "GET /healthz")]
+        request: String,
+        /// A file holding the request body (JSON).
+        #[arg(long)]
+        body: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 50_000)]
+        requests: u32,
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+    },
 }
 
 #[tokio::main]
@@ -55,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             populate(&server, &model, versions, artifact_bytes, concurrency).await
         }
         Cmd::ModelTime { models, batch } => model_time(&models, &batch).await,
+        Cmd::InProcess { data_dir, request, body, requests, rounds } => in_process(&data_dir, &request, body.as_deref(), requests, rounds).await,
     }
 }
 
@@ -181,5 +208,54 @@ async fn model_time(models: &[String], batch: &std::path::Path) -> anyhow::Resul
         }
     }
     println!("{}", serde_json::Value::Object(result));
+    Ok(())
+}
+
+async fn in_process(data_dir: &std::path::Path, request: &str, body: Option<&std::path::Path>, requests: u32, rounds: u32) -> anyhow::Result<()> {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let (method, path) = request.split_once(' ').context("--request is `METHOD PATH`")?;
+    let method = axum::http::Method::from_bytes(method.as_bytes())?;
+    let body = match body {
+        Some(file) => bytes::Bytes::from(std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?),
+        None => bytes::Bytes::new(),
+    };
+    let token = std::fs::read_to_string(data_dir.join("admin.token")).context("the data dir has no admin.token")?;
+    let authorization = format!("Bearer {}", token.trim());
+    let clock: Arc<dyn modelops_core::clock::Clock> = Arc::new(modelops_core::clock::SystemClock);
+    let database = format!("sqlite://{}", data_dir.join("modelops.db").display());
+    let store = modelops_store::connect(&database, clock.clone()).await?;
+    let artifacts = modelops_artifacts::ArtifactStore::from_url(&format!("file://{}", data_dir.join("artifacts").display()), std::iter::empty::<(String, String)>())?;
+    let registry = modelops_registry::Registry::new(store, artifacts, clock);
+    let serving = modelops_serving::Serving::new(registry.clone(), modelops_serving::ServingConfig::default());
+    let app = modelops_server::router(modelops_server::AppState::new(registry, modelops_server::ServerConfig::default()).with_serving(serving));
+    // What wrk sends.
+    let make = || {
+        axum::http::Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("host", "127.0.0.1:5980")
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.clone()))
+    };
+    let first = app.clone().oneshot(make()?).await?;
+    let status = first.status();
+    let answer = first.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("{method} {path} answered {status}: {}", String::from_utf8_lossy(&answer));
+    }
+    let mut per_round = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        for _ in 0..requests {
+            let response = app.clone().oneshot(make()?).await?;
+            response.into_body().collect().await?;
+        }
+        per_round.push(started.elapsed().as_secs_f64() * 1e6 / f64::from(requests));
+    }
+    per_round.sort_by(f64::total_cmp);
+    let median = per_round[per_round.len() / 2];
+    println!("{}", serde_json::json!({"request": request, "us_per_request": (median * 100.0).round() / 100.0, "rounds": per_round}));
     Ok(())
 }

@@ -190,6 +190,16 @@ pub fn hash_token_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether `secret` hashes to `stored` (the hex form [`hash_token_secret`]
+/// gives), in time independent of where they differ; without allocating, as
+/// it runs for every authenticated request.
+pub fn token_secret_matches(secret: &str, stored: &str) -> bool {
+    let mut hashed = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    hex::encode_to_slice(Sha256::digest(secret.as_bytes()), &mut hashed).is_ok()
+        && std::str::from_utf8(&hashed).is_ok_and(|hashed| constant_time_eq(hashed, stored))
+}
+
 /// Compares two hashes in time independent of where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -498,6 +508,9 @@ mod tests {
         assert!(constant_time_eq(&h, &hash_token_secret("s3cret")));
         assert!(!constant_time_eq(&h, &hash_token_secret("s3cres")));
         assert!(!constant_time_eq(&h, &h[1..]));
+        assert!(token_secret_matches("s3cret", &h));
+        assert!(!token_secret_matches("s3cres", &h));
+        assert!(!token_secret_matches("s3cret", &h[1..]));
     }
 
     #[test]

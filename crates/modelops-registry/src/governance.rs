@@ -14,7 +14,7 @@ use modelops_core::audit::{alias_subject, model_subject, version_subject};
 use modelops_core::auth::{authorize, Action, Principal, Role};
 use modelops_core::error::Denial;
 use modelops_core::governance::{
-    check_separation_of_duties, check_token_name, constant_time_eq, hash_token_secret, policy_hash, ApiToken, Approval, Decision, DecisionInput,
+    check_separation_of_duties, check_token_name, hash_token_secret, token_secret_matches, policy_hash, ApiToken, Approval, Decision, DecisionInput,
     DocumentRef, Evidence, EvidenceKind, GateTarget, NewEvidence, NewUser, Review, ReviewOutcome, StoredPolicy, TokenText, Transition, User, UserPatch,
     CHAMPION, TOKEN_ID_LEN, TOKEN_SECRET_BYTES,
 };
@@ -116,45 +116,95 @@ pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5
 /// Tokens remembered at most; past this the cache starts afresh.
 const AUTH_CACHE_ENTRIES: usize = 10_000;
 
-type TokenEntry = (ApiToken, String, User);
+/// A token read for authentication, with the principal every request it
+/// signs acts as (built once, not per request).
+pub(crate) struct CachedToken {
+    record: ApiToken,
+    /// The secret's hash as stored.
+    hash: String,
+    user: User,
+    /// `None` when the stored user name no longer passes today's rules:
+    /// [`User::principal`] then says why, per request.
+    principal: Option<Principal>,
+}
 
-/// Tokens recently read for authentication, by public id.
+impl CachedToken {
+    fn new((record, hash, user): (ApiToken, String, User)) -> Self {
+        let principal = user.principal().ok();
+        Self { record, hash, user, principal }
+    }
+}
+
+/// A token in the cache, and when it was read.
+struct AuthCacheEntry {
+    token: Arc<CachedToken>,
+    at: std::time::Instant,
+    /// Set by the one request that reads an aged entry again.
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
+type AuthEntries = std::collections::HashMap<String, AuthCacheEntry>;
+
+/// Tokens recently read for authentication, by public id. Read by every
+/// authenticated request and written once per token and few seconds: a
+/// read lock, and entries shared rather than copied. When an entry ages,
+/// the first request reads the token again while the others still use the
+/// entry (for at most another [`AUTH_CACHE_TTL`]): a busy client's
+/// requests in flight do not all read the database at once.
 #[derive(Default)]
 pub(crate) struct AuthCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, TokenEntry)>>,
+    entries: std::sync::RwLock<AuthEntries>,
     /// Moves on every forget and clear; an entry read before it moved is not cached.
     generation: std::sync::atomic::AtomicU64,
 }
 
 impl AuthCache {
-    fn get(&self, id: &str) -> Option<TokenEntry> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(id).filter(|(at, _)| at.elapsed() < AUTH_CACHE_TTL).map(|(_, entry)| entry.clone())
+    fn get(&self, id: &str) -> Option<Arc<CachedToken>> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(id)?;
+        let age = entry.at.elapsed();
+        let usable = age < AUTH_CACHE_TTL
+            || (age < AUTH_CACHE_TTL * 2 && entry.refreshing.swap(true, std::sync::atomic::Ordering::AcqRel));
+        usable.then(|| entry.token.clone())
     }
 
     fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn put(&self, id: &str, entry: TokenEntry, read_at_generation: u64) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, AuthEntries> {
+        self.entries.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, id: &str, entry: Arc<CachedToken>, read_at_generation: u64) {
+        let mut entries = self.write();
         if self.generation() != read_at_generation {
             return;
         }
         if entries.len() >= AUTH_CACHE_ENTRIES {
             entries.clear();
         }
-        entries.insert(id.to_string(), (std::time::Instant::now(), entry));
+        let entry = AuthCacheEntry { token: entry, at: std::time::Instant::now(), refreshing: Default::default() };
+        entries.insert(id.to_string(), entry);
+    }
+
+    /// Drops an entry the database no longer has (unlike `forget`, it
+    /// leaves the generation: unknown ids, which anyone can send, must not
+    /// keep other tokens from being cached).
+    fn remove(&self, id: &str) {
+        if self.entries.read().unwrap_or_else(|e| e.into_inner()).contains_key(id) {
+            self.write().remove(id);
+        }
     }
 
     fn forget(&self, id: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.write();
         self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.remove(id);
     }
 
     fn clear(&self) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.write();
         self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.clear();
     }
@@ -508,9 +558,11 @@ impl Registry {
                 // A revocation committed while this read runs must not be
                 // undone by caching what the read saw: the generation tells.
                 let generation = self.inner.auth_cache.generation();
-                let found = self.store().token_for_auth(text.id).await?;
-                if let Some(entry) = &found {
-                    self.inner.auth_cache.put(text.id, entry.clone(), generation);
+                let found = self.store().token_for_auth(text.id).await?.map(|entry| Arc::new(CachedToken::new(entry)));
+                match &found {
+                    Some(entry) => self.inner.auth_cache.put(text.id, entry.clone(), generation),
+                    // Deleted since it was cached: no longer served from the cache.
+                    None => self.inner.auth_cache.remove(text.id),
                 }
                 found
             }
@@ -518,19 +570,22 @@ impl Registry {
         // One answer for an unknown id and a wrong secret: which ids exist
         // is nobody's business.
         let invalid = || Error::Unauthenticated("the token is not valid (unknown, or a wrong secret)".into());
-        let Some((record, hash, user)) = found else {
+        let Some(found) = found else {
             return Err(invalid());
         };
-        if !constant_time_eq(&hash, &hash_token_secret(text.secret)) {
+        if !token_secret_matches(text.secret, &found.hash) {
             return Err(invalid());
         }
-        if let Some(why) = record.unusable(self.now()) {
+        if let Some(why) = found.record.unusable(self.now()) {
             return Err(Error::Unauthenticated(format!("{why} (token `{}`)", text.id)));
         }
-        if user.disabled {
-            return Err(Error::Unauthenticated(format!("user {} is disabled", quote(&user.name))));
+        if found.user.disabled {
+            return Err(Error::Unauthenticated(format!("user {} is disabled", quote(&found.user.name))));
         }
-        user.principal()
+        match &found.principal {
+            Some(principal) => Ok(principal.clone()),
+            None => found.user.principal(),
+        }
     }
 
     pub async fn create_user(&self, principal: &Principal, new: NewUser) -> Result<User> {

@@ -267,23 +267,34 @@ pub fn router(state: AppState) -> Router {
     let identity = Authentication { identity: state.identity.clone(), timeout: config.request_timeout };
     // Identifying the caller reads the database (once per token and few
     // seconds): it is bounded like the requests it precedes, so a flood of
-    // made-up tokens is shed instead of exhausting the pool.
+    // made-up tokens is shed instead of exhausting the pool. The bound is
+    // the sum of each surface's own (JSON, transfers, inference), so a flood
+    // on one surface is shed by that surface's limit and leaves the others
+    // their slots.
     let guard = ServiceBuilder::new()
         .layer(axum::error_handling::HandleErrorLayer::new(routes::overloaded))
         .load_shed()
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests + config.max_concurrent_transfers));
-    Router::new()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            config.max_concurrent_requests + config.max_concurrent_transfers + config.max_concurrent_inferences,
+        ));
+    let routes = Router::new()
         .merge(native)
         .merge(inference::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(config.json_body_limit))
-        .layer(axum::middleware::from_fn_with_state(identity, authenticate))
-        .layer(guard)
-        .layer(CatchPanicLayer::custom(panicked))
+        .layer(DefaultBodyLimit::max(config.json_body_limit));
+    // Around the router as one service, not `Router::layer` (which wraps
+    // each route apart, so every request would copy the whole stack into
+    // a new allocation per layer).
+    let envelope = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(request_id))
         .layer(axum::middleware::from_fn(log_errors))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(guard)
+        .layer(axum::middleware::from_fn_with_state(identity, authenticate))
+        .service(routes);
+    Router::new().fallback_service(envelope)
 }
 
 /// The routes anyone may call, without a token.

@@ -7,6 +7,7 @@ use modelops_core::Result;
 use modelops_runtime::LoadedModel;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
@@ -21,28 +22,55 @@ pub struct CacheKey {
 
 type Cell = Arc<OnceCell<Arc<dyn LoadedModel>>>;
 
+/// What a caller holding a model needs to keep it recent without the
+/// cache's lock: when it was last used, and whether it has been evicted.
+#[derive(Default)]
+struct Residency {
+    last_used: AtomicU64,
+    evicted: AtomicBool,
+}
+
+/// A model from the cache. [`ModelCache::touch`] marks it used again.
+#[derive(Clone)]
+pub struct Cached {
+    pub model: Arc<dyn LoadedModel>,
+    residency: Arc<Residency>,
+}
+
 struct Slot {
     cell: Cell,
     /// Zero until loaded.
     bytes: u64,
-    last_used: u64,
+    residency: Arc<Residency>,
 }
 
 #[derive(Default)]
 struct State {
     slots: HashMap<CacheKey, Slot>,
     used: u64,
-    clock: u64,
 }
 
 pub struct ModelCache {
     capacity: u64,
     state: Mutex<State>,
+    /// Orders uses for eviction; outside the lock, as hits do not take it.
+    clock: AtomicU64,
 }
 
 impl ModelCache {
     pub fn new(capacity: u64) -> Self {
-        Self { capacity, state: Mutex::new(State::default()) }
+        Self { capacity, state: Mutex::new(State::default()), clock: AtomicU64::new(0) }
+    }
+
+    /// Marks a model got from [`ModelCache::get_or_load`] as used now,
+    /// without the cache's lock; false when it has been evicted since (the
+    /// caller should get it again, so the memory bound holds).
+    pub fn touch(&self, cached: &Cached) -> bool {
+        if cached.residency.evicted.load(Relaxed) {
+            return false;
+        }
+        cached.residency.last_used.store(self.clock.fetch_add(1, Relaxed) + 1, Relaxed);
+        true
     }
 
     /// The memory the loaded models hold, and how many there are.
@@ -53,27 +81,29 @@ impl ModelCache {
     /// The model under `key`, loading it with `load` when absent. A failed
     /// load leaves nothing behind, so the next call tries again. A model
     /// larger than the whole capacity is served and then evicted first.
-    pub async fn get_or_load<F, Fut>(&self, key: CacheKey, load: F) -> Result<Arc<dyn LoadedModel>>
+    pub async fn get_or_load<F, Fut>(&self, key: CacheKey, load: F) -> Result<Cached>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Arc<dyn LoadedModel>>>,
     {
-        let cell = {
+        let (cell, residency) = {
             let mut state = self.lock();
-            state.clock += 1;
-            let now = state.clock;
-            let slot = state.slots.entry(key.clone()).or_insert_with(|| Slot { cell: Cell::default(), bytes: 0, last_used: now });
-            slot.last_used = now;
-            if let Some(model) = slot.cell.get() {
-                return Ok(model.clone());
+            let slot = state.slots.entry(key.clone()).or_insert_with(|| Slot { cell: Cell::default(), bytes: 0, residency: Arc::default() });
+            let (cell, residency) = (slot.cell.clone(), slot.residency.clone());
+            drop(state);
+            let cached = cell.get().map(|model| Cached { model: model.clone(), residency: residency.clone() });
+            if let Some(cached) = cached {
+                self.touch(&cached);
+                return Ok(cached);
             }
-            slot.cell.clone()
+            (cell, residency)
         };
         match cell.get_or_try_init(load).await {
             Ok(model) => {
-                let model = model.clone();
+                let cached = Cached { model: model.clone(), residency };
+                self.touch(&cached);
                 self.account(&key, &cell, model.memory_bytes() as u64);
-                Ok(model)
+                Ok(cached)
             }
             Err(e) => {
                 let mut state = self.lock();
@@ -100,10 +130,11 @@ impl ModelCache {
                 .slots
                 .iter()
                 .filter(|(k, s)| *k != key && s.bytes > 0)
-                .min_by_key(|(_, s)| s.last_used)
+                .min_by_key(|(_, s)| s.residency.last_used.load(Relaxed))
                 .map(|(k, _)| k.clone());
             let Some(victim) = victim else { break };
             if let Some(slot) = state.slots.remove(&victim) {
+                slot.residency.evicted.store(true, Relaxed);
                 state.used -= slot.bytes;
                 tracing::info!(model = %victim.model, version = victim.version, bytes = slot.bytes, "evicted a loaded model");
             }
@@ -151,7 +182,7 @@ mod tests {
         }
     }
 
-    async fn get(cache: &ModelCache, version: u32, bytes: usize, loads: &AtomicUsize) -> Arc<dyn LoadedModel> {
+    async fn get(cache: &ModelCache, version: u32, bytes: usize, loads: &AtomicUsize) -> Cached {
         cache
             .get_or_load(key(version), || async {
                 loads.fetch_add(1, Ordering::SeqCst);
@@ -181,6 +212,20 @@ mod tests {
         // A model bigger than the whole cache is served, and evicts the rest.
         get(&cache, 5, 1000, &loads).await;
         assert_eq!(cache.usage(), (1000, 1));
+    }
+
+    #[tokio::test]
+    async fn a_touch_keeps_a_model_recent_and_tells_when_it_was_evicted() {
+        let cache = ModelCache::new(200);
+        let loads = AtomicUsize::new(0);
+        let one = get(&cache, 1, 100, &loads).await;
+        let two = get(&cache, 2, 100, &loads).await;
+        // Used through its handle only (as the serving hot path does): 2 is now the oldest.
+        assert!(cache.touch(&one));
+        get(&cache, 3, 100, &loads).await;
+        assert!(cache.touch(&one), "1 stayed");
+        assert!(!cache.touch(&two), "2 was evicted, and its holder is told");
+        assert_eq!(cache.usage(), (200, 2));
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@
 pub mod cache;
 pub mod metrics;
 
-use cache::{CacheKey, ModelCache};
+use cache::{CacheKey, Cached, ModelCache};
 use metrics::{VersionMetrics, VersionMetricsSnapshot};
 use modelops_core::auth::{Action, Principal};
 use modelops_core::model::ModelKind;
@@ -29,7 +29,8 @@ use modelops_core::{Error, Result};
 use modelops_registry::Registry;
 pub use modelops_runtime::{Explanation, LoadedModel, Prediction, RuntimeConfig, RuntimeError, Tensor, TensorData, Usage};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// The alias production traffic follows when no version is named.
@@ -62,13 +63,6 @@ impl VersionRef {
         })
     }
 
-    fn key(&self) -> String {
-        match self {
-            Self::Number(n) => n.to_string(),
-            Self::Alias(a) => format!("@{}", a.as_str()),
-            Self::Production => format!("@{CHAMPION}"),
-        }
-    }
 }
 
 /// Limits and settings of the serving layer.
@@ -79,7 +73,10 @@ pub struct ServingConfig {
     pub cache_bytes: u64,
     /// How long a name → version resolution is reused: an alias moved on
     /// another replica reaches this one within this time (on this replica
-    /// at once, see [`Serving::forget`]).
+    /// at once, see [`Serving::forget`]), plus one database read: when a
+    /// resolution ages, one call reads it again while the others keep the
+    /// old one (rather than every call in flight reading at once); the old
+    /// one is dropped anyway past twice this time.
     pub resolve_ttl: Duration,
     /// The most rows one call may carry.
     pub max_rows: usize,
@@ -129,14 +126,19 @@ pub struct PredictInput {
     pub parameters: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A version resolved and loaded, reused for `resolve_ttl` by every call
+/// naming it the same way.
 struct Resolution {
-    version: Arc<ModelVersion>,
-    /// The version's stored signature (shared: the hot path clones no field).
-    signature: Arc<Signature>,
-    kind: ModelKind,
-    metrics: Arc<VersionMetrics>,
+    served: ServedVersion,
+    cached: Cached,
     at: Instant,
+    /// Set by the one call that reads an aged resolution again.
+    refreshing: AtomicBool,
 }
+
+/// Resolutions by model name, then by how the version was named: looked up
+/// by borrowed keys under a read lock, as every call does.
+type Resolutions = HashMap<String, HashMap<VersionRef, Resolution>>;
 
 /// The serving use cases over one registry.
 #[derive(Clone)]
@@ -148,13 +150,13 @@ struct Inner {
     registry: Registry,
     config: ServingConfig,
     cache: ModelCache,
-    resolutions: Mutex<HashMap<(ModelName, String), Resolution>>,
+    resolutions: RwLock<Resolutions>,
     metrics: Mutex<HashMap<(ModelName, u32), Arc<VersionMetrics>>>,
 }
 
-/// Resolutions kept at most; past it the table starts afresh (each entry
-/// is re-read once).
-const MAX_RESOLUTIONS: usize = 10_000;
+/// Models whose resolutions are kept at most; past it the table starts
+/// afresh (each entry is re-read once).
+const MAX_RESOLVED_MODELS: usize = 10_000;
 
 impl Serving {
     pub fn new(registry: Registry, config: ServingConfig) -> Self {
@@ -164,7 +166,7 @@ impl Serving {
                 registry,
                 config,
                 cache,
-                resolutions: Mutex::new(HashMap::new()),
+                resolutions: RwLock::new(HashMap::new()),
                 metrics: Mutex::new(HashMap::new()),
             }),
         }
@@ -177,9 +179,12 @@ impl Serving {
     /// Forgets every resolution of `model`, so a change made on this
     /// replica (an alias moved, a version retired) is served at once.
     pub fn forget(&self, model: &ModelName) {
-        if let Ok(mut table) = self.inner.resolutions.lock() {
-            table.retain(|(name, _), _| name != model);
-        }
+        self.resolutions_mut().remove(model.as_str());
+    }
+
+    fn resolutions_mut(&self) -> std::sync::RwLockWriteGuard<'_, Resolutions> {
+        // Every update is one statement: a poisoned table is still consistent.
+        self.inner.resolutions.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The version `version` of `model`, loaded, for a caller allowed to
@@ -233,51 +238,71 @@ impl Serving {
         prediction.map_err(from_runtime)
     }
 
-    async fn resolve(&self, model: &ModelName, version: &VersionRef) -> Result<ServedVersion> {
-        let key = (model.clone(), version.key());
+    /// A resolution of `version` at hand, its model still loaded: the path
+    /// of nearly every call, which takes no lock but a shared read. An aged
+    /// one is `None` for the first caller (who reads it again) and still
+    /// served to the others meanwhile, for at most another `resolve_ttl`.
+    fn resolved(&self, model: &ModelName, version: &VersionRef) -> Option<ServedVersion> {
+        let table = self.inner.resolutions.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let resolution = table.get(model.as_str())?.get(version)?;
+        if !self.inner.cache.touch(&resolution.cached) {
+            return None;
+        }
+        let age = resolution.at.elapsed();
         let ttl = self.inner.config.resolve_ttl;
-        let cached = self.inner.resolutions.lock().ok().and_then(|table| {
-            table.get(&key).filter(|r| r.at.elapsed() < ttl).map(|r| (r.version.clone(), r.signature.clone(), r.kind, r.metrics.clone()))
-        });
-        let (found, stored_signature, kind, metrics) = match cached {
-            Some(hit) => hit,
-            None => {
-                let registry = &self.inner.registry;
-                let model_record = registry.get_model(model).await?;
-                let found = match version {
-                    VersionRef::Number(n) => registry.get_version(model, *n).await?,
-                    VersionRef::Alias(alias) => registry.get_version_by_alias(model, alias).await?,
-                    VersionRef::Production => {
-                        let champion = AliasName::parse(CHAMPION)?;
-                        registry.get_version_by_alias(model, &champion).await.map_err(|e| match e {
-                            // "production version of model `m` not found"
-                            Error::NotFound { .. } => Error::not_found("production version of model", model),
-                            other => other,
-                        })?
-                    }
-                };
-                if found.state == VersionState::Retired {
-                    return Err(Error::Conflict(format!("version {} of model `{model}` is retired and is not served", found.number)));
-                }
-                let signature = Arc::new(found.signature.clone());
-                let found = Arc::new(found);
-                let metrics = self.metrics_of(model, found.number);
-                if let Ok(mut table) = self.inner.resolutions.lock() {
-                    if table.len() >= MAX_RESOLUTIONS {
-                        table.clear();
-                    }
-                    let resolution =
-                        Resolution { version: found.clone(), signature: signature.clone(), kind: model_record.kind, metrics: metrics.clone(), at: Instant::now() };
-                    table.insert(key, resolution);
-                }
-                (found, signature, model_record.kind, metrics)
+        let usable = age < ttl || (age < ttl * 2 && resolution.refreshing.swap(true, Ordering::AcqRel));
+        usable.then(|| resolution.served.clone())
+    }
+
+    async fn resolve(&self, model: &ModelName, version: &VersionRef) -> Result<ServedVersion> {
+        if let Some(served) = self.resolved(model, version) {
+            return Ok(served);
+        }
+        let resolved = self.resolve_again(model, version).await;
+        if resolved.is_err() {
+            // Whatever was resolved before is not served on (a retired
+            // version, a moved alias that no longer resolves).
+            if let Some(versions) = self.resolutions_mut().get_mut(model.as_str()) {
+                versions.remove(version);
+            }
+        }
+        resolved
+    }
+
+    async fn resolve_again(&self, model: &ModelName, version: &VersionRef) -> Result<ServedVersion> {
+        let registry = &self.inner.registry;
+        let model_record = registry.get_model(model).await?;
+        let found = match version {
+            VersionRef::Number(n) => registry.get_version(model, *n).await?,
+            VersionRef::Alias(alias) => registry.get_version_by_alias(model, alias).await?,
+            VersionRef::Production => {
+                let champion = AliasName::parse(CHAMPION)?;
+                registry.get_version_by_alias(model, &champion).await.map_err(|e| match e {
+                    // "production version of model `m` not found"
+                    Error::NotFound { .. } => Error::not_found("production version of model", model),
+                    other => other,
+                })?
             }
         };
+        if found.state == VersionState::Retired {
+            return Err(Error::Conflict(format!("version {} of model `{model}` is retired and is not served", found.number)));
+        }
+        let found = Arc::new(found);
+        let kind = model_record.kind;
         let cache_key = CacheKey { model: model.clone(), version: found.number, sha256: found.artifact.sha256.clone() };
-        let loaded = self.inner.cache.get_or_load(cache_key, || self.load(kind, found.clone())).await?;
+        let cached = self.inner.cache.get_or_load(cache_key, || self.load(kind, found.clone())).await?;
+        let loaded = cached.model.clone();
         // Versions pushed before artifacts were inspected may store none.
-        let signature = if stored_signature.inputs.is_empty() { Arc::new(loaded.signature().clone()) } else { stored_signature };
-        Ok(ServedVersion { model: model.clone(), kind, version: found, signature, loaded, metrics })
+        let signature = if found.signature.inputs.is_empty() { loaded.signature().clone() } else { found.signature.clone() };
+        let metrics = self.metrics_of(model, found.number);
+        let served = ServedVersion { model: model.clone(), kind, version: found, signature: Arc::new(signature), loaded, metrics };
+        let mut table = self.resolutions_mut();
+        if table.len() >= MAX_RESOLVED_MODELS && !table.contains_key(model.as_str()) {
+            table.clear();
+        }
+        let resolution = Resolution { served: served.clone(), cached, at: Instant::now(), refreshing: AtomicBool::new(false) };
+        table.entry(model.as_str().to_owned()).or_default().insert(version.clone(), resolution);
+        Ok(served)
     }
 
     async fn load(&self, kind: ModelKind, version: Arc<ModelVersion>) -> Result<Arc<dyn LoadedModel>> {

@@ -29,17 +29,24 @@ use crate::{LoadedModel, PredictRequest, Prediction, RuntimeError, Tensor, Tenso
 use async_trait::async_trait;
 use modelops_core::version::{DataType, Signature, SignatureField};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tract_onnx::pb::type_proto::Value;
 use tract_onnx::pb::{tensor_shape_proto::dimension, GraphProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::InferenceFact;
 use tract_onnx::tract_hir::tract_ndarray::{ArrayD, IxDyn};
 
+/// Run states an idle model keeps, at most (one per request running at
+/// once is enough).
+const MAX_IDLE_STATES: usize = 16;
+
 /// A loaded ONNX graph.
 pub struct OnnxModel {
     signature: Signature,
     plan: Arc<TypedRunnableModel>,
+    /// Run states kept for reuse: making one (a slot per node, each op's
+    /// state) costs as much as running a small model.
+    idle_states: Mutex<Vec<TypedSimpleState>>,
     output_names: Vec<String>,
     class_labels: Option<Vec<String>>,
     explainer: explain::Explainer,
@@ -160,6 +167,7 @@ impl OnnxModel {
         Ok(OnnxModel {
             signature: Signature { inputs, outputs },
             plan,
+            idle_states: Mutex::new(Vec::new()),
             output_names,
             class_labels,
             explainer,
@@ -206,7 +214,20 @@ impl OnnxModel {
     fn run_unguarded(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RuntimeError> {
         let internal = |e: TractError| RuntimeError::Internal(format!("the ONNX graph failed: {e:#}"));
         let values = inputs.iter().map(to_tract).collect::<TractResult<TVec<TValue>>>().map_err(internal)?;
-        let outputs = self.plan.run(values).map_err(internal)?;
+        // Never waits for the pool: a busy one means another state.
+        let idle = self.idle_states.try_lock().ok().and_then(|mut idle| idle.pop());
+        let mut state = match idle {
+            Some(state) => state,
+            None => self.plan.spawn().map_err(internal)?,
+        };
+        // A run that fails (or panics) drops its state rather than reuse
+        // one left mid-turn.
+        let outputs = state.run(values).map_err(internal)?;
+        if let Ok(mut idle) = self.idle_states.try_lock() {
+            if idle.len() < MAX_IDLE_STATES {
+                idle.push(state);
+            }
+        }
         outputs
             .into_iter()
             .zip(&self.output_names)
