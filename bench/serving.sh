@@ -42,7 +42,9 @@ cargo build --release --locked -p modelops -p modelops-loadgen
 
 tmp=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+groups=()
+# MLServer forks its inference workers: it runs in a process group of its own, stopped whole.
+cleanup() { for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 wait_for() { for _ in $(seq 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; exit 1; }
 
@@ -59,7 +61,7 @@ for m in rf logreg; do
 done
 
 # MLServer: the scikit-learn originals, its defaults (ports apart).
-(cd "$tmp/mlserver" && exec "$mls/bin/mlserver" start . >"$tmp/mlserver.log" 2>&1) & pids+=($!)
+(cd "$tmp/mlserver" && exec setsid "$mls/bin/mlserver" start . >"$tmp/mlserver.log" 2>&1) & groups+=($!)
 wait_for http://127.0.0.1:5981/v2/health/ready
 for m in rf logreg; do wait_for "http://127.0.0.1:5981/v2/models/$m/ready"; done
 
@@ -78,6 +80,10 @@ wrk.method = "POST"
 wrk.body = '{"inputs": [{"name": "X", "shape": [1, 10], "datatype": "FP32", "data": $row}]}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+
+target/release/modelops-loadgen baseline --addr 127.0.0.1:5984 & pids+=($!)
+wait_for http://127.0.0.1:5984/
+echo "{\"inputs\": [{\"name\": \"X\", \"shape\": [1, 10], \"datatype\": \"FP32\", \"data\": $row}]}" > "$tmp/infer.json"
 
 # Both answer before the measured runs (loading, first-call costs).
 for m in rf logreg; do
@@ -110,6 +116,13 @@ run_wrk() { # concurrency url [header]
         done
     done
     echo "},"
+    # The ceiling of loopback HTTP on this machine today (a bare axum
+    # handler, same wrk), and modelops' own code per request without TCP.
+    echo "\"bare_axum_c64\": $(wrk -t2 -c64 -d"$DURATION" -s "$tmp/report.lua" http://127.0.0.1:5984/ | tail -n 1),"
+    echo "\"in_process\": {"
+    echo "\"logreg\": $(target/release/modelops-loadgen in-process --data-dir "$tmp/data" --request 'POST /v2/models/logreg/versions/1/infer' --body "$tmp/infer.json"),"
+    echo "\"rf\": $(target/release/modelops-loadgen in-process --data-dir "$tmp/data" --request 'POST /v2/models/rf/versions/1/infer' --body "$tmp/infer.json")"
+    echo "},"
     echo "\"model_only\": {"
     echo "\"modelops\": $(target/release/modelops-loadgen model-time --batch "$tmp/batch.json" --model "rf=$tmp/rf.onnx" --model "logreg=$tmp/logreg.onnx"),"
     echo "\"onnxruntime\": $("$venv/bin/python" bench/serving_models.py ort "$tmp")"
@@ -130,6 +143,11 @@ for key, ours in r["load"].items():
     ratio = ours["per_second"] / theirs["per_second"] if theirs["per_second"] else float("inf")
     bad = "" if ours["errors"] + ours["non_2xx"] == 0 else f"  ({ours['errors'] + ours['non_2xx']} failed)"
     print(f"{model:8} {c[1:]:>3} | {ours['per_second']:14.0f} {ours['p50_ms']:7.2f} {ours['p99_ms']:7.2f} | {theirs['per_second']:14.0f} {theirs['p50_ms']:7.2f} {theirs['p99_ms']:7.2f} | {ratio:6.1f}x{bad}")
+bare = r["bare_axum_c64"]["per_second"]
+print(f"\nLoopback ceiling today: a bare axum handler answers {bare:.0f} req/s at c=64 (same wrk).")
+for model in ["logreg", "rf"]:
+    ours = r["load"][f"{model}/modelops/c64"]["per_second"]
+    print(f"  {model}: modelops at c=64 is {ours / bare:.2f} of it; its own code costs {r['in_process'][model]['us_per_request']:.1f} µs per request in process (no TCP)")
 print("\nModel only, µs per row (medians)")
 ours, ort = r["model_only"]["modelops"], r["model_only"]["onnxruntime"]
 for model in ["rf", "logreg"]:

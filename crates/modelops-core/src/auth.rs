@@ -55,6 +55,9 @@ string_enum!(
         Read => "read",
         // Predict: run a version on inputs (the inference APIs). Changes nothing.
         Predict => "predict",
+        // Track: record experiments and runs (MLflow's tracking API), which
+        // are not part of the governed inventory and write no audit event.
+        Track => "track",
     }
 );
 
@@ -85,6 +88,8 @@ impl Action {
             // may put a version where production traffic reaches it is
             // governed by promotion and deployments.
             Predict => Role::ALL,
+            // Those who train and those who evaluate log runs.
+            Track => &[Role::Developer, Role::Validator, Role::Admin],
             // Re-hashing the whole chain is costly: only those who audit may ask.
             AuditVerify => &[Role::Auditor, Role::Admin],
             // Anyone may have their own refusal recorded.

@@ -19,6 +19,7 @@ pub mod model;
 pub mod name;
 pub mod page;
 pub mod repo;
+pub mod tracking;
 pub mod version;
 
 pub use error::{Error, ErrorKind, Result};

@@ -195,7 +195,7 @@ pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + AuditAppend {
 
 /// A backend: every area's reads, and transactions for changes.
 #[async_trait]
-pub trait Store: ModelReads + AuditLog + GovernanceReads {
+pub trait Store: ModelReads + AuditLog + GovernanceReads + crate::tracking::TrackingStore {
     /// Begins a change for the permit's actor, taking the write lock and
     /// reading the chain head under it.
     async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;

@@ -38,6 +38,7 @@ use std::time::Duration;
 
 pub mod governance;
 pub mod reports;
+pub mod tracking;
 mod verify;
 pub use governance::{DecisionOutcome, DueReview, NewToken, TransitionOutcome, VersionGovernance};
 pub use modelops_governance::policy::{GateDecision, Policy, PolicyFormat};

@@ -289,11 +289,6 @@ pub fn parse_version(value: &str) -> Result<u32, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Actor(pub Principal);
 
-/// The principal the authentication middleware found, in the request's
-/// extensions.
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub Principal);
-
 impl<S> FromRequestParts<S> for Actor
 where
     S: Send + Sync,
@@ -302,7 +297,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if let Some(Authenticated(principal)) = parts.extensions.get::<Authenticated>() {
+        // The principal the authentication middleware found.
+        if let Some(principal) = parts.extensions.get::<Principal>() {
             return Ok(Actor(principal.clone()));
         }
         // A router built without the middleware (a surface mounted on its own).

@@ -280,6 +280,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(native)
         .merge(inference::router(&state))
+        .nest(modelops_mlflow::API_PREFIX, modelops_mlflow::router(state.registry.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.json_body_limit));
@@ -303,7 +304,8 @@ pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", routes::OPENAPI_PATH,
 /// Identifies the caller of every route but the public ones before any
 /// handler runs (so no route, present or future, answers without a valid
 /// token: 401 first), and hands the principal to the [`extract::Actor`]
-/// extractor through the request's extensions.
+/// extractor (and every other surface: MLflow's routes) through the
+/// request's extensions.
 async fn authenticate(axum::extract::State(auth): axum::extract::State<Authentication>, mut request: Request, next: Next) -> Response {
     if PUBLIC_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
@@ -311,9 +313,11 @@ async fn authenticate(axum::extract::State(auth): axum::extract::State<Authentic
     let identified = tokio::time::timeout(auth.timeout, auth.identity.authenticator().authenticate(request.headers())).await;
     match identified {
         Ok(Ok(principal)) => {
-            request.extensions_mut().insert(extract::Authenticated(principal));
+            request.extensions_mut().insert(principal);
             next.run(request).await
         }
+        // MLflow's client reads only its own error form.
+        Ok(Err(e)) if request.uri().path().starts_with(modelops_mlflow::API_PREFIX) => modelops_mlflow::MlflowError::from(e).into_response(),
         Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(_) => ApiError::unavailable("identifying the caller took longer than the server's time limit; retry later").into_response(),
     }

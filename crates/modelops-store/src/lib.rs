@@ -63,6 +63,9 @@ macro_rules! shared_sql {
         mod governance {
             include!("sql/governance.rs");
         }
+        mod tracking {
+            include!("sql/tracking.rs");
+        }
     };
 }
 

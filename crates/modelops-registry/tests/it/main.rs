@@ -18,6 +18,7 @@ mod harness;
 mod limits;
 mod models;
 mod tamper;
+mod tracking;
 mod upgrade;
 mod versions;
 
@@ -100,5 +101,7 @@ mod governance_store_cases {
         governance_store::model_developers_and_validation_round_trip,
         governance_store::the_governance_record_is_append_only_in_the_database,
         governance_store::a_dropped_transaction_leaves_nothing,
+        tracking::experiments_and_runs_round_trip,
+        tracking::only_trackers_record_and_refusals_are_audited,
     );
 }

@@ -1,0 +1,114 @@
+//! Experiment tracking on both backends: the use cases and the store's
+//! round trips (NaN and infinities, the latest value of a metric, params
+//! that never change, nothing written by a refused batch).
+
+use crate::harness::*;
+use modelops_core::auth::Role;
+use modelops_core::tracking::{LifecycleStage, Metric, MetricValue, RunBatch, RunStatus, RunUpdate, DEFAULT_EXPERIMENT_ID};
+use modelops_core::ErrorKind;
+use modelops_registry::tracking::NewRun;
+
+fn metric(key: &str, value: f64, timestamp: i64, step: i64) -> Metric {
+    Metric { key: key.into(), value: MetricValue { value, timestamp, step } }
+}
+
+pub async fn experiments_and_runs_round_trip(ctx: &Ctx) {
+    let s = &ctx.registry;
+    let dana = actor("dana");
+    let default = s.experiment(&dana, DEFAULT_EXPERIMENT_ID).await.unwrap();
+    assert_eq!((default.name.as_str(), default.artifact_location().as_str()), ("Default", "mlflow-artifacts:/0"));
+
+    let id = s.create_experiment(&dana, "churn", None, vec![("team".into(), "risk".into())]).await.unwrap();
+    assert!(id > 0);
+    assert_kind(s.create_experiment(&dana, "churn", None, vec![]).await, ErrorKind::AlreadyExists);
+    let churn = s.experiment_by_name(&dana, "churn").await.unwrap();
+    assert_eq!((churn.id, churn.tags.clone()), (id, vec![("team".to_string(), "risk".to_string())]));
+    assert_not_found(s.experiment_by_name(&dana, "nope").await, "experiment", "nope");
+
+    let run = s
+        .create_run(&dana, NewRun { experiment_id: id, start_time: Some(1000), run_name: None, tags: vec![("mlflow.user".into(), "root".into())] })
+        .await
+        .unwrap();
+    assert_eq!(run.info.user_id, "dana", "the run's user is who the token says");
+    assert_eq!(run.info.status, RunStatus::Running);
+    assert_eq!(run.info.artifact_uri, format!("mlflow-artifacts:/{id}/{}/artifacts", run.info.run_id));
+    assert!(run.tags.contains(&("mlflow.runName".to_string(), run.info.run_name.clone())), "{:?}", run.tags);
+    let run_id = run.info.run_id.clone();
+
+    let batch = RunBatch {
+        metrics: vec![
+            metric("loss", 0.5, 10, 1),
+            metric("loss", 0.25, 11, 2),
+            metric("loss", 0.9, 99, 0), // later in time, earlier step: not the latest
+            metric("loss", 0.25, 11, 2), // resent: kept once
+            metric("nan", f64::NAN, 10, 0),
+            metric("inf", f64::NEG_INFINITY, 10, 0),
+        ],
+        params: vec![("alpha".into(), "0.5".into())],
+        tags: vec![("stage".into(), "dev".into())],
+    };
+    s.log_batch(&dana, &run_id, batch).await.unwrap();
+    let got = s.run(&dana, &run_id).await.unwrap();
+    let latest = |key: &str| got.metrics.iter().find(|m| m.key == key).unwrap().value;
+    assert_eq!(latest("loss"), MetricValue { value: 0.25, timestamp: 11, step: 2 });
+    assert!(latest("nan").value.is_nan());
+    assert_eq!(latest("inf").value, f64::NEG_INFINITY);
+    assert_eq!(got.params, vec![("alpha".to_string(), "0.5".to_string())]);
+    let history: Vec<(f64, i64)> = s.metric_history(&dana, &run_id, "loss").await.unwrap().iter().map(|v| (v.value, v.step)).collect();
+    assert_eq!(history, vec![(0.9, 0), (0.5, 1), (0.25, 2)]);
+
+    // A param never changes; the refused batch writes none of its values.
+    let changed = RunBatch { metrics: vec![metric("other", 1.0, 1, 0)], params: vec![("alpha".into(), "0.7".into())], ..RunBatch::default() };
+    assert_invalid(s.log_batch(&dana, &run_id, changed).await, "params.alpha");
+    assert!(s.metric_history(&dana, &run_id, "other").await.unwrap().is_empty());
+    // The same value again is fine.
+    s.log_batch(&dana, &run_id, RunBatch { params: vec![("alpha".into(), "0.5".into())], ..RunBatch::default() }).await.unwrap();
+
+    // The run's name and its tag are one.
+    s.log_batch(&dana, &run_id, RunBatch { tags: vec![("mlflow.runName".into(), "renamed".into())], ..RunBatch::default() }).await.unwrap();
+    assert_eq!(s.run(&dana, &run_id).await.unwrap().info.run_name, "renamed");
+    let info = s
+        .update_run(&dana, &run_id, RunUpdate { status: Some(RunStatus::Finished), end_time: Some(2000), run_name: None, lifecycle_stage: None })
+        .await
+        .unwrap();
+    assert_eq!((info.status, info.end_time, info.run_name.as_str()), (RunStatus::Finished, Some(2000), "renamed"));
+
+    // Deleted runs take no values and come back when restored.
+    s.set_run_stage(&dana, &run_id, LifecycleStage::Deleted).await.unwrap();
+    assert_invalid(s.log_batch(&dana, &run_id, RunBatch { tags: vec![("k".into(), "v".into())], ..RunBatch::default() }).await, "run_id");
+    s.set_run_stage(&dana, &run_id, LifecycleStage::Active).await.unwrap();
+    assert_eq!(s.runs(&dana, &[id]).await.unwrap().len(), 1);
+
+    // A deleted experiment takes no runs; its name stays taken.
+    s.set_experiment_stage(&dana, id, LifecycleStage::Deleted).await.unwrap();
+    let refused = s.create_run(&dana, NewRun { experiment_id: id, ..NewRun::default() }).await;
+    assert_invalid(refused, "experiment_id");
+    assert_kind(s.create_experiment(&dana, "churn", None, vec![]).await, ErrorKind::AlreadyExists);
+    assert_invalid(s.set_experiment_stage(&dana, DEFAULT_EXPERIMENT_ID, LifecycleStage::Deleted).await, "experiment_id");
+
+    // Bad input names its field.
+    assert_invalid(s.create_experiment(&dana, " ", None, vec![]).await, "name");
+    let bad_key = RunBatch { params: vec![("../x".into(), "1".into())], ..RunBatch::default() };
+    assert_invalid(s.log_batch(&dana, &run_id, bad_key).await, "params.key");
+    assert_not_found(s.run(&dana, "0123456789abcdef0123456789abcdef").await, "run", "0123456789abcdef0123456789abcdef");
+    assert_not_found(s.run(&dana, "not-a-run-id").await, "run", "not-a-run-id");
+}
+
+pub async fn only_trackers_record_and_refusals_are_audited(ctx: &Ctx) {
+    let s = &ctx.registry;
+    let viewer = with_roles("vera", &[Role::Viewer]);
+    let before = ctx.store.head().await.unwrap();
+    assert_kind(s.create_experiment(&viewer, "x", None, vec![]).await, ErrorKind::Forbidden);
+    let event = chain(&*ctx.store, before.map_or(0, |h| h.sequence), 10).await.pop().unwrap();
+    assert_eq!((event.actor.as_str(), event.action.as_str()), ("vera", "access.denied"));
+    // Viewers read; validators record.
+    assert_eq!(s.experiments(&viewer).await.unwrap().len(), 1);
+    let validator = with_roles("val", &[Role::Validator]);
+    s.create_experiment(&validator, "evaluation", None, vec![]).await.unwrap();
+    // Recording writes no audit event.
+    let head = ctx.store.head().await.unwrap();
+    let run = s.create_run(&validator, NewRun::default()).await.unwrap();
+    assert_eq!(run.info.experiment_id, DEFAULT_EXPERIMENT_ID);
+    s.log_batch(&validator, &run.info.run_id, RunBatch { metrics: vec![metric("m", 1.0, 1, 0)], ..RunBatch::default() }).await.unwrap();
+    assert_eq!(ctx.store.head().await.unwrap(), head);
+}

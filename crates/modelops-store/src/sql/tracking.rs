@@ -1,0 +1,501 @@
+// Experiment tracking for both backends (`TrackingStore`): experiments,
+// runs, params, metrics and tags. Included as the `tracking` module of
+// `sqlite.rs` and `postgres.rs`. Each method is one statement or one
+// transaction of its own; none takes the registry's write lock (the audit
+// head), as tracking writes no audit events. Refusals are found without a
+// failing statement (`ON CONFLICT DO NOTHING`, reads first), which would
+// abort a PostgreSQL transaction.
+
+use super::rows::col;
+use super::{DbRow, ThisStore};
+use crate::error::{corrupt, db_err};
+use modelops_core::tracking::{
+    Experiment, ExperimentUpdate, LifecycleStage, Metric, MetricValue, NewExperiment, Run, RunBatch, RunInfo, RunStatus, RunUpdate,
+    TrackingStore,
+};
+use modelops_core::{Error, Result};
+use std::collections::HashMap;
+
+macro_rules! experiment_select {
+    () => {
+        "SELECT id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments"
+    };
+}
+
+macro_rules! run_select {
+    () => {
+        "SELECT run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage FROM runs"
+    };
+}
+
+fn stage_from_db(text: &str) -> Result<LifecycleStage> {
+    LifecycleStage::parse(text).ok_or_else(|| corrupt("lifecycle stage", text))
+}
+
+fn experiment_from_row(row: &DbRow) -> Result<Experiment> {
+    let stage: String = col(row, "lifecycle_stage")?;
+    Ok(Experiment {
+        id: col(row, "id")?,
+        name: col(row, "name")?,
+        artifact_location: col(row, "artifact_location")?,
+        lifecycle_stage: stage_from_db(&stage)?,
+        creation_time: col(row, "creation_time")?,
+        last_update_time: col(row, "last_update_time")?,
+        tags: Vec::new(),
+    })
+}
+
+fn run_info_from_row(row: &DbRow) -> Result<RunInfo> {
+    let stage: String = col(row, "lifecycle_stage")?;
+    let status: String = col(row, "status")?;
+    Ok(RunInfo {
+        run_id: col(row, "run_id")?,
+        run_name: col(row, "run_name")?,
+        experiment_id: col(row, "experiment_id")?,
+        user_id: col(row, "user_id")?,
+        status: RunStatus::parse("status", &status).map_err(|_| corrupt("run status", &status))?,
+        start_time: col(row, "start_time")?,
+        end_time: col(row, "end_time")?,
+        artifact_uri: col(row, "artifact_uri")?,
+        lifecycle_stage: stage_from_db(&stage)?,
+    })
+}
+
+/// NaN is stored as NULL with `is_nan` set.
+fn metric_value_from_row(row: &DbRow) -> Result<MetricValue> {
+    let value: Option<f64> = col(row, "value")?;
+    let is_nan: bool = col(row, "is_nan")?;
+    Ok(MetricValue {
+        value: if is_nan { f64::NAN } else { value.ok_or_else(|| corrupt("metric value", "NULL without is_nan"))? },
+        timestamp: col(row, "timestamp")?,
+        step: col(row, "step")?,
+    })
+}
+
+fn stored_value(value: f64) -> (Option<f64>, bool) {
+    if value.is_nan() {
+        (None, true)
+    } else {
+        (Some(value), false)
+    }
+}
+
+fn run_not_found(run_id: &str) -> Error {
+    Error::not_found("run", run_id)
+}
+
+impl ThisStore {
+    async fn experiment_tags(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<(String, String)>>> {
+        let mut tags: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(tags);
+        }
+        let rows = sqlx::query("SELECT experiment_id, key, value FROM experiment_tags ORDER BY experiment_id, key")
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
+        for row in rows {
+            let id: i64 = col(&row, "experiment_id")?;
+            if ids.contains(&id) {
+                tags.entry(id).or_default().push((col(&row, "key")?, col(&row, "value")?));
+            }
+        }
+        Ok(tags)
+    }
+
+    async fn with_tags(&self, mut experiments: Vec<Experiment>) -> Result<Vec<Experiment>> {
+        let ids: Vec<i64> = experiments.iter().map(|e| e.id).collect();
+        let mut tags = self.experiment_tags(&ids).await?;
+        for e in &mut experiments {
+            e.tags = tags.remove(&e.id).unwrap_or_default();
+        }
+        Ok(experiments)
+    }
+
+    /// The data (latest metrics, params, tags) of the runs in `infos`: of
+    /// one run, or read for every run and kept for these.
+    async fn runs_with_data(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        let one = match infos.as_slice() {
+            [only] => Some(only.run_id.clone()),
+            _ => None,
+        };
+        let wanted: std::collections::HashSet<String> = infos.iter().map(|i| i.run_id.clone()).collect();
+        let fetch = |all: &'static str, of_one: &'static str| {
+            let query = match &one {
+                Some(id) => sqlx::query(of_one).bind(id.clone()),
+                None => sqlx::query(all),
+            };
+            query.fetch_all(self.reader())
+        };
+        let mut metrics: HashMap<String, Vec<Metric>> = HashMap::new();
+        let rows = fetch(
+            "SELECT run_id, key, value, is_nan, timestamp, step FROM latest_metrics ORDER BY key",
+            "SELECT run_id, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_id = $1 ORDER BY key",
+        )
+        .await
+        .map_err(db_err)?;
+        for row in rows {
+            let run_id: String = col(&row, "run_id")?;
+            if wanted.contains(&run_id) {
+                let metric = Metric { key: col(&row, "key")?, value: metric_value_from_row(&row)? };
+                metrics.entry(run_id).or_default().push(metric);
+            }
+        }
+        let pairs = |rows: Vec<DbRow>| -> Result<HashMap<String, Vec<(String, String)>>> {
+            let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+            for row in rows {
+                let run_id: String = col(&row, "run_id")?;
+                if wanted.contains(&run_id) {
+                    out.entry(run_id).or_default().push((col(&row, "key")?, col(&row, "value")?));
+                }
+            }
+            Ok(out)
+        };
+        let mut params = pairs(
+            fetch("SELECT run_id, key, value FROM run_params ORDER BY key", "SELECT run_id, key, value FROM run_params WHERE run_id = $1 ORDER BY key")
+                .await
+                .map_err(db_err)?,
+        )?;
+        let mut tags = pairs(
+            fetch("SELECT run_id, key, value FROM run_tags ORDER BY key", "SELECT run_id, key, value FROM run_tags WHERE run_id = $1 ORDER BY key")
+                .await
+                .map_err(db_err)?,
+        )?;
+        Ok(infos
+            .into_iter()
+            .map(|info| Run {
+                metrics: metrics.remove(&info.run_id).unwrap_or_default(),
+                params: params.remove(&info.run_id).unwrap_or_default(),
+                tags: tags.remove(&info.run_id).unwrap_or_default(),
+                info,
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl TrackingStore for ThisStore {
+    async fn insert_experiment(&self, new: &NewExperiment) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+             VALUES ($1, $2, 'active', $3, $3) ON CONFLICT (name) DO NOTHING RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(&new.artifact_location)
+        .bind(new.at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(id) = id else {
+            return Err(Error::already_exists("experiment", &new.name));
+        };
+        for (key, value) in &new.tags {
+            sqlx::query(
+                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn experiment(&self, id: i64) -> Result<Option<Experiment>> {
+        let row = sqlx::query(concat!(experiment_select!(), " WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.with_tags(vec![experiment_from_row(&row)?]).await?.pop())
+    }
+
+    async fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
+        let row = sqlx::query(concat!(experiment_select!(), " WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.with_tags(vec![experiment_from_row(&row)?]).await?.pop())
+    }
+
+    async fn experiments(&self) -> Result<Vec<Experiment>> {
+        let rows = sqlx::query(concat!(experiment_select!(), " ORDER BY id"))
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
+        let experiments = rows.iter().map(experiment_from_row).collect::<Result<Vec<_>>>()?;
+        self.with_tags(experiments).await
+    }
+
+    async fn update_experiment(&self, id: i64, update: &ExperimentUpdate) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM experiments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            return Err(Error::not_found("experiment", id.to_string()));
+        }
+        if let Some(name) = &update.name {
+            let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM experiments WHERE name = $1 AND id <> $2")
+                .bind(name)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if taken.is_some() {
+                return Err(Error::already_exists("experiment", name));
+            }
+        }
+        sqlx::query(
+            "UPDATE experiments SET name = COALESCE($2, name), lifecycle_stage = COALESCE($3, lifecycle_stage), \
+             last_update_time = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&update.name)
+        .bind(update.lifecycle_stage.map(LifecycleStage::as_str))
+        .bind(update.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_experiment_tag(&self, id: i64, key: &str, value: &str, at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE experiments SET last_update_time = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::not_found("experiment", id.to_string()));
+        }
+        sqlx::query(
+            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_experiment_tag(&self, id: i64, key: &str, at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = $1 AND key = $2")
+            .bind(id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::not_found("experiment tag", key));
+        }
+        sqlx::query("UPDATE experiments SET last_update_time = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn insert_run(&self, info: &RunInfo, tags: &[(String, String)]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&info.run_id)
+        .bind(info.experiment_id)
+        .bind(&info.run_name)
+        .bind(&info.user_id)
+        .bind(info.status.as_str())
+        .bind(info.start_time)
+        .bind(info.end_time)
+        .bind(&info.artifact_uri)
+        .bind(info.lifecycle_stage.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for (key, value) in tags {
+            set_run_tag(&mut tx, &info.run_id, key, value).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn run(&self, run_id: &str) -> Result<Option<Run>> {
+        let row = sqlx::query(concat!(run_select!(), " WHERE run_id = $1"))
+            .bind(run_id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.runs_with_data(vec![run_info_from_row(&row)?]).await?.pop())
+    }
+
+    async fn runs(&self, experiment_ids: &[i64]) -> Result<Vec<Run>> {
+        let rows = sqlx::query(concat!(run_select!(), " ORDER BY start_time, run_id"))
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
+        let mut infos = Vec::new();
+        for row in &rows {
+            let info = run_info_from_row(row)?;
+            if experiment_ids.contains(&info.experiment_id) {
+                infos.push(info);
+            }
+        }
+        self.runs_with_data(infos).await
+    }
+
+    async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE runs SET status = COALESCE($2, status), end_time = COALESCE($3, end_time), \
+             run_name = COALESCE($4, run_name), lifecycle_stage = COALESCE($5, lifecycle_stage) WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .bind(update.status.map(RunStatus::as_str))
+        .bind(update.end_time)
+        .bind(&update.run_name)
+        .bind(update.lifecycle_stage.map(LifecycleStage::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if updated.rows_affected() == 0 {
+            return Err(run_not_found(run_id));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn log_batch(&self, run_id: &str, batch: &RunBatch) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        if !batch.params.is_empty() {
+            let rows = sqlx::query("SELECT key, value FROM run_params WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let mut logged: HashMap<String, String> = HashMap::new();
+            for row in rows {
+                logged.insert(col(&row, "key")?, col(&row, "value")?);
+            }
+            for (key, value) in &batch.params {
+                match logged.get(key) {
+                    Some(old) if old != value => {
+                        return Err(Error::invalid(
+                            format!("params.{key}"),
+                            format!(
+                                "changing param values is not allowed: param `{key}` was already logged with value `{old}` for run `{run_id}`; \
+                                 the new value was `{value}`"
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                    None => {
+                        logged.insert(key.clone(), value.clone());
+                        sqlx::query("INSERT INTO run_params (run_id, key, value) VALUES ($1, $2, $3)")
+                            .bind(run_id)
+                            .bind(key)
+                            .bind(value)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                }
+            }
+        }
+        for metric in &batch.metrics {
+            let (value, is_nan) = stored_value(metric.value.value);
+            sqlx::query(
+                "INSERT INTO metrics (run_id, key, value, is_nan, timestamp, step) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(&metric.key)
+            .bind(value)
+            .bind(is_nan)
+            .bind(metric.value.timestamp)
+            .bind(metric.value.step)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            // The latest value: highest step, then timestamp, then value (NaN
+            // above every number), the order of `MetricValue::is_later_than`.
+            sqlx::query(
+                "INSERT INTO latest_metrics (run_id, key, value, is_nan, timestamp, step) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, \
+                 timestamp = excluded.timestamp, step = excluded.step \
+                 WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND ( \
+                   excluded.timestamp > latest_metrics.timestamp OR (excluded.timestamp = latest_metrics.timestamp AND ( \
+                     (excluded.is_nan AND NOT latest_metrics.is_nan) \
+                     OR (NOT excluded.is_nan AND NOT latest_metrics.is_nan AND excluded.value > latest_metrics.value)))))",
+            )
+            .bind(run_id)
+            .bind(&metric.key)
+            .bind(value)
+            .bind(is_nan)
+            .bind(metric.value.timestamp)
+            .bind(metric.value.step)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for (key, value) in &batch.tags {
+            set_run_tag(&mut tx, run_id, key, value).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM run_tags WHERE run_id = $1 AND key = $2")
+            .bind(run_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::not_found("run tag", key));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricValue>> {
+        let rows = sqlx::query(
+            "SELECT value, is_nan, timestamp, step FROM metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp, value",
+        )
+        .bind(run_id)
+        .bind(key)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(metric_value_from_row).collect()
+    }
+}
+
+async fn set_run_tag(tx: &mut super::tx::SqlTx, run_id: &str, key: &str, value: &str) -> Result<()> {
+    sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value")
+        .bind(run_id)
+        .bind(key)
+        .bind(value)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
