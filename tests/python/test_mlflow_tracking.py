@@ -183,3 +183,65 @@ def test_a_viewer_reads_but_may_not_record(tracking):
         assert error_code(e) == "UNAUTHENTICATED"
     finally:
         os.environ["MLFLOW_TRACKING_TOKEN"] = tracking.token
+
+
+def test_malformed_requests_get_mlflow_errors_never_a_5xx(tracking):
+    """What a buggy or hostile client sends: wrong types, missing fields,
+    unknown ids, NUL characters, broken JSON, unknown routes. Each answer is
+    a 4xx in MLflow's form ({"error_code", "message"}), which the client
+    does not retry."""
+    import requests
+
+    base = f"{tracking.url}/api/2.0/mlflow"
+    auth = {"Authorization": f"Bearer {tracking.token}"}
+    run_id = MlflowClient().create_run("0").info.run_id
+    nul = "a\u0000b"
+    cases = [
+        ("POST", "experiments/create", {}),
+        ("POST", "experiments/create", {"name": nul}),
+        ("POST", "experiments/create", {"name": "x" * 600}),
+        ("POST", "experiments/create", {"name": "t", "tags": "not a list"}),
+        ("GET", "experiments/get", {"experiment_id": "abc"}),
+        ("GET", "experiments/get", {"experiment_id": "99999"}),
+        ("GET", "experiments/get-by-name", {"experiment_name": nul}),
+        ("POST", "experiments/search", {"max_results": 0}),
+        ("POST", "experiments/search", {"max_results": "many"}),
+        ("POST", "experiments/search", {"page_token": "garbage"}),
+        ("POST", "experiments/search", {"filter": "name = "}),
+        ("POST", "experiments/search", {"view_type": "SOME"}),
+        ("POST", "experiments/update", {"experiment_id": "0"}),
+        ("POST", "experiments/delete", {"experiment_id": "0"}),
+        ("POST", "runs/create", {"experiment_id": "424242"}),
+        ("POST", "runs/create", {"experiment_id": "0", "start_time": "soon"}),
+        ("POST", "runs/create", {"experiment_id": "0", "run_name": nul}),
+        ("GET", "runs/get", {"run_id": "../../etc/passwd"}),
+        ("POST", "runs/update", {"run_id": run_id, "status": "SLEEPING"}),
+        ("POST", "runs/log-metric", {"run_id": run_id, "key": "m", "value": "high", "timestamp": 1}),
+        ("POST", "runs/log-metric", {"run_id": run_id, "key": "m", "value": 1.0}),
+        ("POST", "runs/log-metric", {"run_id": run_id, "key": nul, "value": 1.0, "timestamp": 1}),
+        ("POST", "runs/log-parameter", {"run_id": run_id, "key": "p", "value": nul}),
+        ("POST", "runs/log-batch", {"run_id": run_id, "metrics": [{"key": "m", "value": 1, "timestamp": 1}] * 1001}),
+        ("POST", "runs/log-batch", {"run_id": run_id, "params": [{"key": f"p{i}", "value": "1"} for i in range(101)]}),
+        ("POST", "runs/log-batch", {"run_id": run_id, "metrics": [5]}),
+        ("POST", "runs/set-tag", {"run_id": run_id, "key": "../x", "value": "v"}),
+        ("POST", "runs/delete-tag", {"run_id": run_id, "key": "never-set"}),
+        ("POST", "runs/search", {"experiment_ids": ["0"], "filter": "metrics.m > 'x'"}),
+        ("POST", "runs/search", {"experiment_ids": ["0"], "order_by": ["metrics.m SIDEWAYS"]}),
+        ("POST", "runs/search", {"experiment_ids": ["x"]}),
+        ("GET", "metrics/get-history", {"run_id": run_id, "metric_key": nul}),
+        ("GET", "metrics/get-history", {"run_id": run_id}),
+        ("POST", "no/such/route", {}),
+    ]
+    for method, path, fields in cases:
+        if method == "GET":
+            r = requests.get(f"{base}/{path}", params=fields, headers=auth, timeout=30)
+        else:
+            r = requests.request(method, f"{base}/{path}", json=fields, headers=auth, timeout=30)
+        assert 400 <= r.status_code < 500, (method, path, fields, r.status_code, r.text)
+        body = r.json()
+        assert body["error_code"] and body["message"], (path, body)
+    r = requests.post(f"{base}/runs/log-batch", data=b"{not json", headers={**auth, "Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 400 and r.json()["error_code"] == "BAD_REQUEST"
+    # The run is as it was: nothing half-written.
+    got = MlflowClient().get_run(run_id)
+    assert got.data.metrics == {} and got.data.params == {}

@@ -1,27 +1,39 @@
 //! The language of MLflow's search calls: filter strings
 //! (`metrics.rmse < 0.5 and params.alpha = '0.1'`) and `order_by` clauses
 //! (`metrics.rmse DESC`), parsed into a small tree and evaluated over rows
-//! the caller supplies ([`Row`]), with MLflow's server semantics.
+//! the caller supplies ([`Row`]), with the semantics of MLflow's server
+//! (`mlflow/utils/search_utils.py`) for `search_runs`,
+//! `search_registered_models`, `search_model_versions` and
+//! `search_logged_models`.
+//!
+//! Owns: the grammar, the per-entity rules (which attributes exist, which
+//! are numbers, which key kinds an entity has), the type rules (numbers
+//! with comparisons, strings with `=`/`!=`/`LIKE`/`ILIKE`, lists with
+//! `IN`/`NOT IN`), `LIKE` matching and the order of rows. Not the rows:
+//! the caller maps its records onto [`Row`].
 //!
 //! Grammar: clauses joined by `AND` (any case; `OR` and parentheses are
 //! refused by name). A key is `prefix.name` — `attribute(s)`/`attr`/`run`,
 //! `metric(s)`, `param(s)`/`parameter(s)`, `tag(s)`, `dataset(s)` — or a bare
-//! attribute name; the name may be quoted with backticks or double quotes
-//! (``tags.`mlflow.runName` ``). Values are quoted strings, numbers, or for
-//! `IN`/`NOT IN` a parenthesised list of strings. Numeric keys (metrics,
-//! times, `version_number`) take numbers and comparisons; string keys take
-//! strings with `=`, `!=`, `LIKE`, `ILIKE` (and `IN` for ids and names).
+//! attribute name; the name may hold dots (`tags.mlflow.user`) or be quoted
+//! with backticks or double quotes (``tags.`mlflow.runName` ``). Values are
+//! single- or double-quoted strings (a doubled quote, `\'` and `\\` escape;
+//! any other backslash is kept, so `LIKE '50\%'` reaches the matcher),
+//! numbers, or for `IN`/`NOT IN` a parenthesised list of strings.
 //!
-//! Never panics: errors name the offending token and where it starts.
+//! Never panics, whatever the input: errors name the offending token and
+//! the character index (from 0) where it starts.
 
 use std::cmp::Ordering;
+use std::fmt;
 
-/// Longest filter accepted, and most clauses: beyond them a filter is an
-/// attack or a mistake.
+/// Longest filter (and `order_by` clause) accepted, in bytes: beyond it a
+/// filter is an attack or a mistake, and lexing cost stays bounded.
 pub const MAX_FILTER_LEN: usize = 64 * 1024;
+/// Most clauses in one filter, and most `order_by` clauses in one call.
 pub const MAX_CLAUSES: usize = 500;
 
-/// What is searched: each has its own attributes.
+/// What is searched: each has its own attributes and key kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entity {
     Run,
@@ -30,12 +42,25 @@ pub enum Entity {
     LoggedModel,
 }
 
+impl Entity {
+    fn plural(self) -> &'static str {
+        match self {
+            Entity::Run => "runs",
+            Entity::RegisteredModel => "registered models",
+            Entity::ModelVersion => "model versions",
+            Entity::LoggedModel => "logged models",
+        }
+    }
+}
+
+/// A parsed filter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     /// Joined by `AND`; empty matches every row.
     pub clauses: Vec<Clause>,
 }
 
+/// One comparison: `key op value`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clause {
     pub key: Key,
@@ -43,12 +68,17 @@ pub struct Clause {
     pub value: Literal,
 }
 
+/// What a clause or an order key reads from a row. Attribute names are
+/// canonical: aliases are resolved at parse time (`created` is
+/// `start_time`, `run name` is `run_name`, `creation_time` of a logged
+/// model is `creation_timestamp`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
     Attribute(String),
     Metric(String),
     Param(String),
     Tag(String),
+    /// A dataset field of a run: `name`, `digest` or `context`.
     Dataset(String),
 }
 
@@ -66,6 +96,8 @@ pub enum Op {
     NotIn,
 }
 
+/// A clause's right-hand side. The parser never produces NaN or an
+/// unquoted string; `List` only with `IN` / `NOT IN`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
     Str(String),
@@ -73,12 +105,15 @@ pub enum Literal {
     List(Vec<String>),
 }
 
+/// One `order_by` clause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderKey {
     pub key: Key,
     pub ascending: bool,
 }
 
+/// Why a filter or `order_by` clause was refused; the message names the
+/// offending token and its character index, for the client to show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct FilterError {
@@ -96,8 +131,11 @@ pub enum Value<'a> {
     Num(f64),
 }
 
-/// What the caller supplies per row for evaluation and ordering.
+/// What the caller supplies per row for evaluation and ordering. `None`
+/// (or an empty list) means the row has no such key.
 pub trait Row {
+    /// A canonical attribute name (see [`Key`]); numeric attributes
+    /// (times, `version_number`) as [`Value::Num`].
     fn attribute(&self, name: &str) -> Option<Value<'_>>;
     fn metric(&self, key: &str) -> Option<f64>;
     fn param(&self, key: &str) -> Option<&str>;
@@ -107,29 +145,63 @@ pub trait Row {
     fn dataset(&self, field: &str) -> Vec<&str>;
 }
 
-/// The attributes each entity has, and which of them are numbers.
-fn attributes(entity: Entity) -> (&'static [&'static str], &'static [&'static str]) {
+// ---- the entities' attributes ----
+
+/// The attributes of an entity: those a filter may name, those only
+/// `order_by` may name, and which of either are numbers.
+struct Attributes {
+    filter: &'static [&'static str],
+    order_only: &'static [&'static str],
+    numeric: &'static [&'static str],
+}
+
+fn attributes(entity: Entity) -> Attributes {
     match entity {
-        Entity::Run => (
-            &["run_id", "run_name", "status", "user_id", "artifact_uri", "lifecycle_stage", "start_time", "end_time", "created"],
-            &["start_time", "end_time", "created"],
-        ),
-        Entity::RegisteredModel => {
-            (&["name", "creation_timestamp", "last_updated_timestamp", "timestamp"], &["creation_timestamp", "last_updated_timestamp", "timestamp"])
-        }
-        Entity::ModelVersion => (
-            &["name", "run_id", "source_path", "version_number", "creation_timestamp", "last_updated_timestamp", "timestamp"],
-            &["version_number", "creation_timestamp", "last_updated_timestamp", "timestamp"],
-        ),
-        Entity::LoggedModel => (
-            &["name", "model_id", "model_type", "status", "source_run_id", "creation_timestamp", "creation_time", "last_updated_timestamp"],
-            &["creation_timestamp", "creation_time", "last_updated_timestamp"],
-        ),
+        Entity::Run => Attributes {
+            filter: &["run_id", "run_name", "status", "user_id", "start_time", "end_time", "artifact_uri", "lifecycle_stage"],
+            order_only: &[],
+            numeric: &["start_time", "end_time"],
+        },
+        // MLflow filters registered models by name only, and orders them by
+        // name or time (`timestamp` being its old name for creation time).
+        Entity::RegisteredModel => Attributes {
+            filter: &["name"],
+            order_only: &["creation_timestamp", "last_updated_timestamp", "timestamp"],
+            numeric: &["creation_timestamp", "last_updated_timestamp", "timestamp"],
+        },
+        Entity::ModelVersion => Attributes {
+            filter: &["name", "run_id", "source_path", "version_number", "creation_timestamp", "last_updated_timestamp"],
+            order_only: &["timestamp"],
+            numeric: &["version_number", "creation_timestamp", "last_updated_timestamp", "timestamp"],
+        },
+        Entity::LoggedModel => Attributes {
+            filter: &["name", "model_id", "model_type", "status", "source_run_id", "creation_timestamp", "last_updated_timestamp"],
+            order_only: &[],
+            numeric: &["creation_timestamp", "last_updated_timestamp"],
+        },
     }
 }
 
-/// Attributes that take `IN` / `NOT IN`.
-const LIST_ATTRIBUTES: &[&str] = &["run_id", "name", "model_id", "status", "run_name", "source_run_id"];
+/// The canonical name of an attribute alias MLflow accepts.
+fn canonical_attribute(entity: Entity, name: &str) -> &str {
+    match (entity, name) {
+        (Entity::Run, "created" | "Created") => "start_time",
+        (Entity::Run, "run name" | "Run name" | "Run Name") => "run_name",
+        (Entity::LoggedModel, "creation_time") => "creation_timestamp",
+        _ => name,
+    }
+}
+
+/// String attributes that take `IN` / `NOT IN` lists (ids, names, states).
+const LIST_ATTRIBUTES: &[&str] = &["run_id", "run_name", "name", "model_id", "status", "source_run_id"];
+
+fn is_numeric(entity: Entity, key: &Key) -> bool {
+    match key {
+        Key::Metric(_) => true,
+        Key::Attribute(a) => attributes(entity).numeric.contains(&a.as_str()),
+        Key::Param(_) | Key::Tag(_) | Key::Dataset(_) => false,
+    }
+}
 
 // ---- lexing ----
 
@@ -137,9 +209,11 @@ const LIST_ATTRIBUTES: &[&str] = &["run_id", "name", "model_id", "status", "run_
 enum Token {
     /// A bare word: identifier part, keyword or number text.
     Word(String),
-    /// A backticked or double-quoted identifier.
-    Quoted(String),
-    /// A single-quoted string (double quotes too, where a value goes).
+    /// A backticked identifier (never a value).
+    Backticked(String),
+    /// A double-quoted identifier or string value, as MLflow takes both.
+    DoubleQuoted(String),
+    /// A single-quoted string value.
     Str(String),
     Dot,
     Comma,
@@ -148,10 +222,19 @@ enum Token {
     Operator(&'static str),
 }
 
+/// A token and the character indices it spans.
+struct Spanned {
+    token: Token,
+    start: usize,
+    end: usize,
+}
+
+/// How a token is shown in an error: as written, near enough.
 fn describe(token: &Token) -> String {
     match token {
         Token::Word(w) => w.clone(),
-        Token::Quoted(q) => format!("`{q}`"),
+        Token::Backticked(q) => format!("`{q}`"),
+        Token::DoubleQuoted(q) => format!("\"{q}\""),
         Token::Str(s) => format!("'{s}'"),
         Token::Dot => ".".into(),
         Token::Comma => ",".into(),
@@ -161,239 +244,281 @@ fn describe(token: &Token) -> String {
     }
 }
 
-struct Lexed {
-    tokens: Vec<(Token, usize)>,
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '/')
 }
 
-fn quoted(chars: &[char], start: usize, quote: char) -> Result<(String, usize), FilterError> {
+/// A quoted run starting at `start` (the opening quote): its text and the
+/// index after the closing quote. `\<quote>` and a doubled quote stand for
+/// the quote, `\\` for one backslash; any other backslash is kept as is,
+/// so `LIKE` patterns keep their escapes (`'50\%'`).
+fn quoted(chars: &[char], start: usize, quote: char, what: &str) -> Result<(String, usize), FilterError> {
     let mut out = String::new();
     let mut i = start + 1;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' && i + 1 < chars.len() {
-            out.push(chars[i + 1]);
-            i += 2;
-            continue;
-        }
-        if c == quote {
-            // A doubled quote stands for one.
-            if chars.get(i + 1) == Some(&quote) {
+    while let Some(&c) = chars.get(i) {
+        match (c, chars.get(i + 1)) {
+            ('\\', Some(&next)) if next == quote || next == '\\' => {
+                out.push(next);
+                i += 2;
+            }
+            (c, Some(&next)) if c == quote && next == quote => {
                 out.push(quote);
                 i += 2;
-                continue;
             }
-            return Ok((out, i + 1));
+            (c, _) if c == quote => return Ok((out, i + 1)),
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
         }
-        out.push(c);
-        i += 1;
     }
-    Err(error(format!("invalid filter: the quote {quote} at character {start} is never closed")))
+    Err(error(format!("invalid {what}: the quote {quote} at character {start} is never closed")))
 }
 
-fn lex(text: &str) -> Result<Lexed, FilterError> {
+fn lex(text: &str, what: &str) -> Result<Vec<Spanned>, FilterError> {
     let chars: Vec<char> = text.chars().collect();
-    let mut tokens = Vec::new();
+    let mut tokens: Vec<Spanned> = Vec::new();
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    while let Some(&c) = chars.get(i) {
         let start = i;
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '\'' => {
-                let (s, next) = quoted(&chars, i, '\'')?;
-                tokens.push((Token::Str(s), start));
-                i = next;
-            }
-            '"' | '`' => {
-                let (s, next) = quoted(&chars, i, c)?;
-                tokens.push((Token::Quoted(s), start));
-                i = next;
-            }
-            '.' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                tokens.push((Token::Dot, start));
+        let next = chars.get(i + 1).copied();
+        // The token that ends right here, without a gap: a dot after a name
+        // separates name parts even before a digit (`params.0.1`), and a
+        // word after such a dot is a name part even if it starts with one.
+        let adjacent = tokens.last().filter(|t| t.end == i).map(|t| &t.token);
+        let after_name = matches!(adjacent, Some(Token::Word(_) | Token::Backticked(_) | Token::DoubleQuoted(_)));
+        let after_dot = matches!(adjacent, Some(Token::Dot));
+        let token = match c {
+            c if c.is_whitespace() => {
                 i += 1;
+                continue;
             }
-            ',' => {
-                tokens.push((Token::Comma, start));
+            '\'' | '"' | '`' => {
+                let (s, after) = quoted(&chars, i, c, what)?;
+                i = after;
+                match c {
+                    '\'' => Token::Str(s),
+                    '"' => Token::DoubleQuoted(s),
+                    _ => Token::Backticked(s),
+                }
+            }
+            '.' if after_name || !next.is_some_and(|d| d.is_ascii_digit()) => {
                 i += 1;
+                Token::Dot
             }
-            '(' => {
-                tokens.push((Token::Open, start));
+            ',' | '(' | ')' | '=' => {
                 i += 1;
+                match c {
+                    ',' => Token::Comma,
+                    '(' => Token::Open,
+                    ')' => Token::Close,
+                    _ => Token::Operator("="),
+                }
             }
-            ')' => {
-                tokens.push((Token::Close, start));
-                i += 1;
-            }
-            '=' => {
-                tokens.push((Token::Operator("="), start));
-                i += 1;
-            }
-            '!' if chars.get(i + 1) == Some(&'=') => {
-                tokens.push((Token::Operator("!="), start));
+            '!' if next == Some('=') => {
                 i += 2;
+                Token::Operator("!=")
             }
-            '<' => {
-                let (op, len) = match chars.get(i + 1) {
-                    Some('=') => ("<=", 2),
-                    Some('>') => ("!=", 2),
-                    _ => ("<", 1),
+            '<' | '>' => {
+                let (op, len) = match (c, next) {
+                    ('<', Some('=')) => ("<=", 2),
+                    ('<', Some('>')) => ("!=", 2),
+                    ('<', _) => ("<", 1),
+                    (_, Some('=')) => (">=", 2),
+                    _ => (">", 1),
                 };
-                tokens.push((Token::Operator(op), start));
                 i += len;
+                Token::Operator(op)
             }
-            '>' => {
-                let (op, len) = if chars.get(i + 1) == Some(&'=') { (">=", 2) } else { (">", 1) };
-                tokens.push((Token::Operator(op), start));
-                i += len;
-            }
-            c if c.is_ascii_digit() || (matches!(c, '-' | '+' | '.') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit() || *d == '.')) => {
-                // A number: digits, one sign up front or after an exponent.
+            c if is_word_char(c) && after_dot => {
                 let mut word = String::new();
-                while i < chars.len() {
-                    let d = chars[i];
-                    let after_exponent = word.ends_with(['e', 'E']);
-                    if d.is_ascii_alphanumeric() || d == '.' || ((d == '-' || d == '+') && (word.is_empty() || after_exponent)) {
+                while let Some(&d) = chars.get(i).filter(|d| is_word_char(**d)) {
+                    word.push(d);
+                    i += 1;
+                }
+                Token::Word(word)
+            }
+            c if c.is_ascii_digit() || (matches!(c, '-' | '+' | '.') && next.is_some_and(|d| d.is_ascii_digit() || d == '.')) => {
+                // A number: digits, dots, letters (an exponent, or garbage
+                // the parser names), a sign up front or after an exponent.
+                let mut word = String::new();
+                while let Some(&d) = chars.get(i) {
+                    let sign_ok = word.is_empty() || word.ends_with(['e', 'E']);
+                    if d.is_ascii_alphanumeric() || d == '.' || (matches!(d, '-' | '+') && sign_ok) {
                         word.push(d);
                         i += 1;
                     } else {
                         break;
                     }
                 }
-                tokens.push((Token::Word(word), start));
+                Token::Word(word)
             }
-            c if c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '/') => {
-                // An identifier part or keyword; dots separate parts.
+            c if is_word_char(c) => {
                 let mut word = String::new();
-                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '-' | ':' | '/')) {
-                    word.push(chars[i]);
+                while let Some(&d) = chars.get(i).filter(|d| is_word_char(**d)) {
+                    word.push(d);
                     i += 1;
                 }
-                tokens.push((Token::Word(word), start));
+                Token::Word(word)
             }
-            other => return Err(error(format!("invalid filter: unexpected character '{other}' at character {start}"))),
-        }
+            other => return Err(error(format!("invalid {what}: unexpected character '{other}' at character {start}"))),
+        };
+        tokens.push(Spanned { token, start, end: i });
     }
-    Ok(Lexed { tokens })
+    Ok(tokens)
+}
+
+/// A number literal: only digits, dots, signs and exponents, so `inf`,
+/// `NaN` and `0x10` are refused (MLflow's SQL lexer has no such numbers).
+fn number(word: &str) -> Option<f64> {
+    if word.is_empty() || !word.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')) {
+        return None;
+    }
+    word.parse().ok()
 }
 
 // ---- parsing ----
 
 struct Parser<'a> {
-    tokens: &'a [(Token, usize)],
+    tokens: &'a [Spanned],
     at: usize,
     entity: Entity,
+    /// "filter" or "order_by": what errors call the input.
+    what: &'static str,
+    /// Parsing `order_by`: order-only attributes are allowed.
+    order: bool,
+    /// Character count of the input, where "the end" is.
     end: usize,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.at).map(|(t, _)| t)
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<&'a Token> {
+        self.tokens.get(self.at).map(|t| &t.token)
     }
 
     fn position(&self) -> usize {
-        self.tokens.get(self.at).map_or(self.end, |(_, p)| *p)
+        self.tokens.get(self.at).map_or(self.end, |t| t.start)
     }
 
-    fn next(&mut self) -> Option<Token> {
-        let token = self.tokens.get(self.at).map(|(t, _)| t.clone());
-        self.at += 1;
-        token
-    }
-
-    fn unexpected(&self, what: &str) -> FilterError {
+    fn unexpected(&self, expected: &str) -> FilterError {
+        let what = self.what;
         match self.peek() {
-            Some(token) => error(format!("invalid filter: unexpected token '{}' at character {}, expected {what}", describe(token), self.position())),
-            None => error(format!("invalid filter: the filter ends where {what} was expected")),
+            Some(token) => {
+                error(format!("invalid {what}: unexpected token '{}' at character {}, expected {expected}", describe(token), self.position()))
+            }
+            None => error(format!("invalid {what}: it ends at character {} where {expected} was expected", self.end)),
         }
     }
 
-    /// `prefix.name` or a bare attribute.
-    fn key(&mut self) -> Result<Key, FilterError> {
+    /// `prefix.name` or a bare (possibly quoted) attribute, with where it
+    /// starts.
+    fn key(&mut self) -> Result<(Key, usize), FilterError> {
         let start = self.position();
-        let first = match self.next() {
+        let first = match self.peek() {
             Some(Token::Word(w)) => w,
-            Some(Token::Quoted(q)) => return self.attribute(q, start),
-            _ => {
-                self.at = self.at.saturating_sub(1);
-                return Err(self.unexpected("a key such as `metrics.rmse` or `name`"));
+            Some(Token::Backticked(q) | Token::DoubleQuoted(q)) => {
+                self.at += 1;
+                return Ok((self.attribute(q, start)?, start));
             }
+            Some(Token::Open) => {
+                return Err(error(format!(
+                    "invalid {}: unexpected token '(' at character {start}: parentheses are not supported, only AND joins clauses",
+                    self.what
+                )))
+            }
+            _ => return Err(self.unexpected("a key such as `metrics.rmse` or `name`")),
         };
-        // A bare word holding dots was split by the lexer only at a Dot
-        // token; `tags.a.b` arrives as Word(tags) Dot Word(a) Dot Word(b).
+        self.at += 1;
         if self.peek() != Some(&Token::Dot) {
-            return self.attribute(first, start);
+            return Ok((self.attribute(&first, start)?, start));
         }
-        let kind = first.to_ascii_lowercase();
-        let make: fn(String) -> Key = match kind.as_str() {
-            "attribute" | "attributes" | "attr" | "run" => |s| Key::Attribute(s),
+        let make: fn(String) -> Key = match first.to_ascii_lowercase().as_str() {
+            "attribute" | "attributes" | "attr" | "run" => Key::Attribute,
             "metric" | "metrics" => Key::Metric,
             "param" | "params" | "parameter" | "parameters" => Key::Param,
             "tag" | "tags" => Key::Tag,
             "dataset" | "datasets" => Key::Dataset,
             _ => {
                 return Err(error(format!(
-                    "invalid filter: `{first}` at character {start} is not a key type (attributes, metrics, params, tags, datasets)"
+                    "invalid {}: `{first}` at character {start} is not a key type (attributes, metrics, params, tags, datasets)",
+                    self.what
                 )))
             }
         };
-        self.next(); // the dot
-        let mut name = match self.next() {
-            Some(Token::Word(w)) => w,
-            Some(Token::Quoted(q)) => q,
-            _ => {
-                self.at = self.at.saturating_sub(1);
-                return Err(self.unexpected(&format!("a name after `{first}.`")));
+        self.at += 1; // the dot
+        let name = match self.tokens.get(self.at) {
+            Some(Spanned { token: Token::Word(w), end, .. }) => {
+                let (mut name, mut end) = (w.clone(), *end);
+                self.at += 1;
+                // Unquoted names may hold dots (`tags.mlflow.runName`) as
+                // long as nothing separates the parts.
+                while let (Some(dot), Some(part)) = (self.tokens.get(self.at), self.tokens.get(self.at + 1)) {
+                    match (&dot.token, &part.token) {
+                        (Token::Dot, Token::Word(w)) if dot.start == end && part.start == dot.end => {
+                            name.push('.');
+                            name.push_str(w);
+                            end = part.end;
+                            self.at += 2;
+                        }
+                        _ => break,
+                    }
+                }
+                name
             }
+            Some(Spanned { token: Token::Backticked(q) | Token::DoubleQuoted(q), .. }) => {
+                self.at += 1;
+                q.clone()
+            }
+            _ => return Err(self.unexpected(&format!("a name after `{first}.`"))),
         };
-        // Unquoted names may hold dots: `tags.mlflow.runName`.
-        while self.peek() == Some(&Token::Dot) {
-            self.next();
-            match self.next() {
-                Some(Token::Word(w)) => {
-                    name.push('.');
-                    name.push_str(&w);
-                }
-                _ => {
-                    self.at = self.at.saturating_sub(1);
-                    return Err(self.unexpected("a name part after `.`"));
-                }
-            }
-        }
         let key = make(name);
-        match &key {
-            Key::Attribute(a) => return self.attribute(a.clone(), start),
-            Key::Metric(_) | Key::Param(_) if !matches!(self.entity, Entity::Run | Entity::LoggedModel) => {
-                return Err(error(format!("invalid filter: `{first}` keys cannot be searched on {}", entity_name(self.entity))))
-            }
-            Key::Dataset(field) => {
+        let refuse = |kind: &str| {
+            error(format!("invalid {}: `{first}` at character {start}: {kind} cannot be searched on {}", self.what, self.entity.plural()))
+        };
+        match key {
+            Key::Attribute(a) => return Ok((self.attribute(&a, start)?, start)),
+            Key::Metric(_) if !matches!(self.entity, Entity::Run | Entity::LoggedModel) => return Err(refuse("metrics")),
+            Key::Param(_) if !matches!(self.entity, Entity::Run | Entity::LoggedModel) => return Err(refuse("params")),
+            Key::Dataset(ref field) => {
                 if self.entity != Entity::Run {
-                    return Err(error(format!("invalid filter: `{first}` keys cannot be searched on {}", entity_name(self.entity))));
+                    return Err(refuse("datasets"));
+                }
+                if self.order {
+                    return Err(error(format!("invalid order_by: `{first}.{field}` at character {start}: runs cannot be ordered by datasets")));
                 }
                 if !matches!(field.as_str(), "name" | "digest" | "context") {
-                    return Err(error(format!("invalid filter: `{field}` is not a dataset field (name, digest, context)")));
+                    return Err(error(format!(
+                        "invalid {}: `{field}` at character {start} is not a dataset field (name, digest, context)",
+                        self.what
+                    )));
                 }
             }
             _ => {}
         }
-        Ok(key)
+        Ok((key, start))
     }
 
-    fn attribute(&self, name: String, start: usize) -> Result<Key, FilterError> {
-        let (known, _) = attributes(self.entity);
-        if known.contains(&name.as_str()) {
-            Ok(Key::Attribute(name))
-        } else {
-            Err(error(format!(
-                "invalid filter: `{name}` at character {start} is not an attribute of {}; valid ones are {}",
-                entity_name(self.entity),
-                known.join(", ")
-            )))
+    /// An attribute of the entity, by its canonical name.
+    fn attribute(&self, name: &str, start: usize) -> Result<Key, FilterError> {
+        let canonical = canonical_attribute(self.entity, name);
+        let known = attributes(self.entity);
+        if known.filter.contains(&canonical) || (self.order && known.order_only.contains(&canonical)) {
+            return Ok(Key::Attribute(canonical.to_string()));
         }
+        let mut valid = known.filter.to_vec();
+        if self.order {
+            valid.extend_from_slice(known.order_only);
+        }
+        Err(error(format!(
+            "invalid {}: `{name}` at character {start} is not an attribute of {}; valid ones are {}",
+            self.what,
+            self.entity.plural(),
+            valid.join(", ")
+        )))
     }
 
     fn op(&mut self) -> Result<Op, FilterError> {
-        let op = match self.next() {
+        let op = match self.peek() {
             Some(Token::Operator("=")) => Op::Eq,
             Some(Token::Operator("!=")) => Op::Ne,
             Some(Token::Operator("<")) => Op::Lt,
@@ -403,133 +528,95 @@ impl Parser<'_> {
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("like") => Op::Like,
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("ilike") => Op::ILike,
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("in") => Op::In,
-            Some(Token::Word(w)) if w.eq_ignore_ascii_case("not") => match self.next() {
-                Some(Token::Word(w)) if w.eq_ignore_ascii_case("in") => Op::NotIn,
-                _ => {
-                    self.at = self.at.saturating_sub(1);
-                    return Err(self.unexpected("`IN` after `NOT`"));
+            Some(Token::Word(w)) if w.eq_ignore_ascii_case("not") => {
+                self.at += 1;
+                match self.peek() {
+                    Some(Token::Word(w)) if w.eq_ignore_ascii_case("in") => Op::NotIn,
+                    _ => return Err(self.unexpected("`IN` after `NOT`")),
                 }
-            },
-            _ => {
-                self.at = self.at.saturating_sub(1);
-                return Err(self.unexpected("a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN)"));
             }
+            _ => return Err(self.unexpected("a comparison (=, !=, <>, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN)")),
         };
+        self.at += 1;
         Ok(op)
     }
 
     fn literal(&mut self, op: Op) -> Result<Literal, FilterError> {
         if matches!(op, Op::In | Op::NotIn) {
-            if self.next() != Some(Token::Open) {
-                self.at = self.at.saturating_sub(1);
+            if self.peek() != Some(&Token::Open) {
                 return Err(self.unexpected("`(` opening the list of values"));
             }
+            self.at += 1;
             let mut values = Vec::new();
             loop {
-                match self.next() {
-                    Some(Token::Str(s) | Token::Quoted(s)) => values.push(s),
-                    _ => {
-                        self.at = self.at.saturating_sub(1);
-                        return Err(self.unexpected("a quoted string in the list"));
-                    }
+                match self.peek() {
+                    Some(Token::Str(s) | Token::DoubleQuoted(s)) => values.push(s.clone()),
+                    _ => return Err(self.unexpected("a quoted string in the list")),
                 }
-                match self.next() {
-                    Some(Token::Comma) => {}
-                    Some(Token::Close) => break,
-                    _ => {
-                        self.at = self.at.saturating_sub(1);
-                        return Err(self.unexpected("`,` or `)` in the list"));
+                self.at += 1;
+                match self.peek() {
+                    Some(Token::Comma) => self.at += 1,
+                    Some(Token::Close) => {
+                        self.at += 1;
+                        return Ok(Literal::List(values));
                     }
+                    _ => return Err(self.unexpected("`,` or `)` in the list")),
                 }
             }
-            return Ok(Literal::List(values));
         }
-        match self.next() {
-            Some(Token::Str(s) | Token::Quoted(s)) => Ok(Literal::Str(s)),
-            Some(Token::Word(w)) => match w.parse::<f64>() {
-                Ok(n) if !w.eq_ignore_ascii_case("nan") && !w.to_ascii_lowercase().contains("inf") => Ok(Literal::Num(n)),
-                _ => {
-                    self.at = self.at.saturating_sub(1);
-                    Err(self.unexpected("a quoted string or a number"))
-                }
+        let value = match self.peek() {
+            Some(Token::Str(s) | Token::DoubleQuoted(s)) => Literal::Str(s.clone()),
+            Some(Token::Word(w)) => match number(w) {
+                Some(n) => Literal::Num(n),
+                None => return Err(self.unexpected("a quoted string or a number")),
             },
-            _ => {
-                self.at = self.at.saturating_sub(1);
-                Err(self.unexpected("a quoted string or a number"))
-            }
-        }
-    }
-}
-
-fn entity_name(entity: Entity) -> &'static str {
-    match entity {
-        Entity::Run => "runs",
-        Entity::RegisteredModel => "registered models",
-        Entity::ModelVersion => "model versions",
-        Entity::LoggedModel => "logged models",
-    }
-}
-
-fn key_text(key: &Key) -> String {
-    match key {
-        Key::Attribute(a) => format!("attributes.{a}"),
-        Key::Metric(m) => format!("metrics.{m}"),
-        Key::Param(p) => format!("params.{p}"),
-        Key::Tag(t) => format!("tags.{t}"),
-        Key::Dataset(d) => format!("datasets.{d}"),
-    }
-}
-
-fn is_numeric(entity: Entity, key: &Key) -> bool {
-    match key {
-        Key::Metric(_) => true,
-        Key::Attribute(a) => attributes(entity).1.contains(&a.as_str()),
-        _ => false,
-    }
-}
-
-fn op_text(op: Op) -> &'static str {
-    match op {
-        Op::Eq => "=",
-        Op::Ne => "!=",
-        Op::Lt => "<",
-        Op::Le => "<=",
-        Op::Gt => ">",
-        Op::Ge => ">=",
-        Op::Like => "LIKE",
-        Op::ILike => "ILIKE",
-        Op::In => "IN",
-        Op::NotIn => "NOT IN",
+            _ => return Err(self.unexpected("a quoted string or a number")),
+        };
+        self.at += 1;
+        Ok(value)
     }
 }
 
 /// The type rules: numeric keys compare with numbers, string keys match
-/// strings, lists only where MLflow takes them.
-fn check(entity: Entity, clause: &Clause) -> Result<(), FilterError> {
-    let key = key_text(&clause.key);
-    let op = op_text(clause.op);
+/// strings, lists only where MLflow takes them. Returns the clause with
+/// its value as evaluation needs it.
+fn check(entity: Entity, clause: Clause, at: usize) -> Result<Clause, FilterError> {
     let numeric = is_numeric(entity, &clause.key);
+    let comparison = matches!(clause.op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge);
     let ok = match (&clause.value, clause.op) {
-        (Literal::Num(_), Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge) => numeric,
-        (Literal::Str(_), Op::Eq | Op::Ne | Op::Like | Op::ILike) => !numeric,
-        (Literal::List(_), Op::In | Op::NotIn) => {
-            matches!(&clause.key, Key::Attribute(a) if LIST_ATTRIBUTES.contains(&a.as_str())) || matches!(clause.key, Key::Dataset(_))
+        (Literal::Num(_), _) => numeric && comparison,
+        // MLflow converts a quoted version number (`version_number = '3'`).
+        (Literal::Str(s), _) if numeric && comparison && entity == Entity::ModelVersion && matches!(clause.key, Key::Attribute(_)) => {
+            if let Some(n) = number(s) {
+                return Ok(Clause { value: Literal::Num(n), ..clause });
+            }
+            false
         }
+        (Literal::Str(_), Op::Eq | Op::Ne | Op::Like | Op::ILike) => !numeric,
+        (Literal::List(_), Op::In | Op::NotIn) => match &clause.key {
+            Key::Attribute(a) => LIST_ATTRIBUTES.contains(&a.as_str()),
+            Key::Dataset(_) => true,
+            _ => false,
+        },
         _ => false,
     };
     if ok {
-        return Ok(());
+        return Ok(clause);
     }
-    let expected = if numeric { "a number with =, !=, <, <=, >, >=" } else { "a quoted string with =, !=, LIKE, ILIKE" };
-    Err(error(format!("invalid filter: `{key} {op}` does not take {}; `{key}` takes {expected}", literal_kind(&clause.value))))
-}
-
-fn literal_kind(value: &Literal) -> &'static str {
-    match value {
+    let key = &clause.key;
+    let expected = if numeric {
+        "a number with =, !=, <, <=, >, >="
+    } else if matches!(key, Key::Dataset(_)) || matches!(key, Key::Attribute(a) if LIST_ATTRIBUTES.contains(&a.as_str())) {
+        "a quoted string with =, !=, LIKE, ILIKE, or a list of them with IN, NOT IN"
+    } else {
+        "a quoted string with =, !=, LIKE, ILIKE"
+    };
+    let given = match clause.value {
         Literal::Str(_) => "a string",
         Literal::Num(_) => "a number",
         Literal::List(_) => "a list",
-    }
+    };
+    Err(error(format!("invalid filter: `{key} {}` at character {at} does not take {given}; `{key}` takes {expected}", clause.op)))
 }
 
 /// Parses a filter string; empty (or blank) matches everything.
@@ -537,104 +624,244 @@ pub fn parse_filter(entity: Entity, text: &str) -> Result<Filter, FilterError> {
     if text.len() > MAX_FILTER_LEN {
         return Err(error(format!("invalid filter: {} bytes is longer than the {MAX_FILTER_LEN} accepted", text.len())));
     }
-    let lexed = lex(text)?;
-    let mut parser = Parser { tokens: &lexed.tokens, at: 0, entity, end: text.chars().count() };
+    let tokens = lex(text, "filter")?;
+    let mut parser = Parser { tokens: &tokens, at: 0, entity, what: "filter", order: false, end: text.chars().count() };
     let mut clauses = Vec::new();
-    if lexed.tokens.is_empty() {
+    if tokens.is_empty() {
         return Ok(Filter { clauses });
     }
     loop {
-        if clauses.len() >= MAX_CLAUSES {
-            return Err(error(format!("invalid filter: more than {MAX_CLAUSES} clauses")));
+        if clauses.len() == MAX_CLAUSES {
+            return Err(error(format!("invalid filter: more than {MAX_CLAUSES} clauses (the next starts at character {})", parser.position())));
         }
-        let key = parser.key()?;
+        let (key, at) = parser.key()?;
         let op = parser.op()?;
         let value = parser.literal(op)?;
-        let clause = Clause { key, op, value };
-        check(entity, &clause)?;
-        clauses.push(clause);
-        match parser.next() {
+        clauses.push(check(entity, Clause { key, op, value }, at)?);
+        match parser.peek() {
             None => break,
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("and") => {
+                let and_at = parser.position();
+                parser.at += 1;
                 if parser.peek().is_none() {
-                    return Err(error("invalid filter: the filter ends with `AND`"));
+                    return Err(error(format!("invalid filter: the filter ends with '{w}' at character {and_at}")));
                 }
             }
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("or") => {
-                parser.at -= 1;
                 return Err(error(format!(
-                    "invalid filter: unexpected token 'OR' at character {}: only AND joins clauses",
+                    "invalid filter: unexpected token '{w}' at character {}: only AND joins clauses",
                     parser.position()
                 )));
             }
-            Some(_) => {
-                parser.at -= 1;
-                return Err(parser.unexpected("`AND` or the end of the filter"));
-            }
+            Some(_) => return Err(parser.unexpected("`AND` or the end of the filter")),
         }
     }
     Ok(Filter { clauses })
 }
 
-/// Parses `order_by` clauses: `<key> [ASC|DESC]` each.
+/// Parses `order_by` clauses, `<key> [ASC|DESC]` each (ascending when
+/// neither is given). Datasets cannot order.
 pub fn parse_order_by(entity: Entity, clauses: &[String]) -> Result<Vec<OrderKey>, FilterError> {
-    let mut keys = Vec::new();
-    for clause in clauses {
+    if clauses.len() > MAX_CLAUSES {
+        return Err(error(format!("invalid order_by: {} clauses is more than the {MAX_CLAUSES} accepted", clauses.len())));
+    }
+    let mut keys = Vec::with_capacity(clauses.len());
+    for (index, clause) in clauses.iter().enumerate() {
         if clause.len() > MAX_FILTER_LEN {
-            return Err(error("invalid order_by: the clause is too long"));
+            return Err(error(format!("invalid order_by: clause {index} is longer than the {MAX_FILTER_LEN} bytes accepted")));
         }
-        let lexed = lex(clause)?;
-        if lexed.tokens.is_empty() {
-            return Err(error("invalid order_by: an empty clause"));
+        let tokens = lex(clause, "order_by")?;
+        if tokens.is_empty() {
+            return Err(error(format!("invalid order_by: clause {index} is empty")));
         }
-        let mut parser = Parser { tokens: &lexed.tokens, at: 0, entity, end: clause.chars().count() };
-        let key = parser.key().map_err(|e| error(e.message.replace("invalid filter", "invalid order_by")))?;
-        let ascending = match parser.next() {
+        let mut parser = Parser { tokens: &tokens, at: 0, entity, what: "order_by", order: true, end: clause.chars().count() };
+        let (key, _) = parser.key()?;
+        let ascending = match parser.peek() {
             None => true,
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("asc") => true,
             Some(Token::Word(w)) if w.eq_ignore_ascii_case("desc") => false,
-            Some(_) => {
-                parser.at -= 1;
-                return Err(error(parser.unexpected("ASC, DESC or the end of the clause").message.replace("invalid filter", "invalid order_by")));
-            }
+            Some(_) => return Err(parser.unexpected("ASC, DESC or the end of the clause")),
         };
+        parser.at += 1;
         if parser.peek().is_some() {
-            return Err(error(parser.unexpected("the end of the clause").message.replace("invalid filter", "invalid order_by")));
+            return Err(parser.unexpected("the end of the clause"));
         }
         keys.push(OrderKey { key, ascending });
     }
     Ok(keys)
 }
 
-/// `LIKE` matching: `%` any run of characters, `_` one; anchored at both
-/// ends. Iterative with one backtrack point, so no pattern is exponential.
-pub fn like(text: &str, pattern: &str, case_insensitive: bool) -> bool {
-    let fold = |s: &str| -> Vec<char> {
-        if case_insensitive {
-            s.chars().flat_map(char::to_lowercase).collect()
-        } else {
-            s.chars().collect()
+// ---- rendering: the canonical text of a tree, which parses back to it ----
+
+/// A name that reads back the same without quotes: dot-separated runs of
+/// ASCII letters, digits and `_`.
+fn is_plain(name: &str) -> bool {
+    !name.is_empty() && name.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str, quote: char) -> fmt::Result {
+    use fmt::Write;
+    f.write_char(quote)?;
+    for c in text.chars() {
+        if c == quote || c == '\\' {
+            f.write_char('\\')?;
         }
-    };
-    let (t, p) = (fold(text), fold(pattern));
-    let (mut ti, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '_' || (p[pi] != '%' && p[pi] == t[ti])) {
-            ti += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == '%' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
+        f.write_char(c)?;
+    }
+    f.write_char(quote)
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (prefix, name) = match self {
+            // Canonical attribute names are plain, and bare is how the
+            // client writes them.
+            Key::Attribute(a) if is_plain(a) && !a.contains('.') => return f.write_str(a),
+            Key::Attribute(a) => ("attributes", a),
+            Key::Metric(m) => ("metrics", m),
+            Key::Param(p) => ("params", p),
+            Key::Tag(t) => ("tags", t),
+            Key::Dataset(d) => ("datasets", d),
+        };
+        write!(f, "{prefix}.")?;
+        if is_plain(name) {
+            f.write_str(name)
         } else {
-            return false;
+            write_quoted(f, name, '`')
         }
     }
-    p[pi..].iter().all(|&c| c == '%')
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Like => "LIKE",
+            Op::ILike => "ILIKE",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+        })
+    }
+}
+
+impl fmt::Display for Literal {
+    /// Numbers in Rust's shortest round-trip form; infinities as `1e999`
+    /// (which parses back to them); NaN as `NaN`, which does not parse.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::Str(s) => write_quoted(f, s, '\''),
+            Literal::Num(n) if n.is_infinite() => f.write_str(if *n > 0.0 { "1e999" } else { "-1e999" }),
+            Literal::Num(n) => write!(f, "{n:?}"),
+            Literal::List(items) => {
+                f.write_str("(")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write_quoted(f, item, '\'')?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Clause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.key, self.op, self.value)
+    }
+}
+
+impl fmt::Display for Filter {
+    /// The clauses joined by ` AND `; [`parse_filter`] reads it back to the
+    /// same tree (for the entity it was parsed for).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" AND ")?;
+            }
+            write!(f, "{clause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for OrderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.key, if self.ascending { "ASC" } else { "DESC" })
+    }
+}
+
+// ---- evaluation ----
+
+/// One element of a compiled `LIKE` pattern.
+enum Pattern {
+    /// `%`: any run of characters, maybe empty.
+    Any,
+    /// `_`: exactly one character.
+    One,
+    Char(char),
+}
+
+/// `LIKE` matching, anchored at both ends: `%` any run of characters, `_`
+/// one, `\` makes the next character literal (`\%`, `\_`, `\\`; a trailing
+/// `\` is itself), as PostgreSQL's default. Case-insensitive compares
+/// characters by their Unicode lower case, one character with one. Linear
+/// memory and O(text × pattern) time at worst: one backtrack point, no
+/// recursion, so no pattern is exponential.
+pub fn like(text: &str, pattern: &str, case_insensitive: bool) -> bool {
+    let mut compiled = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            // Consecutive `%` are one.
+            '%' if matches!(compiled.last(), Some(Pattern::Any)) => {}
+            '%' => compiled.push(Pattern::Any),
+            '_' => compiled.push(Pattern::One),
+            '\\' => compiled.push(Pattern::Char(chars.next().unwrap_or('\\'))),
+            c => compiled.push(Pattern::Char(c)),
+        }
+    }
+    let same = |p: char, t: char| p == t || (case_insensitive && p.to_lowercase().eq(t.to_lowercase()));
+    let text: Vec<char> = text.chars().collect();
+    let (mut ti, mut pi) = (0, 0);
+    // The last `%` seen: the pattern index after it, and the text index its
+    // run currently ends at. On a mismatch the run grows by one character.
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(&t) = text.get(ti) {
+        match compiled.get(pi) {
+            Some(Pattern::Any) => {
+                pi += 1;
+                star = Some((pi, ti));
+                continue;
+            }
+            Some(Pattern::One) => {
+                ti += 1;
+                pi += 1;
+                continue;
+            }
+            Some(Pattern::Char(p)) if same(*p, t) => {
+                ti += 1;
+                pi += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((after, run_end)) => {
+                pi = after;
+                ti = run_end + 1;
+                star = Some((after, run_end + 1));
+            }
+            None => return false,
+        }
+    }
+    compiled[pi.min(compiled.len())..].iter().all(|p| matches!(p, Pattern::Any))
 }
 
 enum Found<'a> {
@@ -654,7 +881,10 @@ fn lookup<'a>(row: &'a dyn Row, key: &Key) -> Found<'a> {
         Key::Metric(m) => row.metric(m).map_or(Found::Missing, Found::Num),
         Key::Param(p) => row.param(p).map_or(Found::Missing, Found::Str),
         Key::Tag(t) => row.tag(t).map_or(Found::Missing, Found::Str),
-        Key::Dataset(d) => Found::Many(row.dataset(d)),
+        Key::Dataset(d) => match row.dataset(d) {
+            values if values.is_empty() => Found::Missing,
+            values => Found::Many(values),
+        },
     }
 }
 
@@ -670,23 +900,30 @@ fn compare_str(found: &str, op: Op, value: &Literal) -> bool {
     }
 }
 
+/// IEEE comparison: NaN equals nothing and differs from everything.
+fn compare_num(found: f64, op: Op, value: &Literal) -> bool {
+    match (op, value) {
+        (Op::Eq, Literal::Num(v)) => found == *v,
+        (Op::Ne, Literal::Num(v)) => found != *v,
+        (Op::Lt, Literal::Num(v)) => found < *v,
+        (Op::Le, Literal::Num(v)) => found <= *v,
+        (Op::Gt, Literal::Num(v)) => found > *v,
+        (Op::Ge, Literal::Num(v)) => found >= *v,
+        _ => false,
+    }
+}
+
 impl Filter {
     /// Whether `row` satisfies every clause. A row without the key matches
-    /// no comparison, except `!=` / `NOT IN` on a tag of a registry entity:
-    /// the client appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every
-    /// registry search, and models without that tag must match it.
+    /// no comparison, except `!=` / `NOT IN` on a tag of a registry entity
+    /// (registered model, model version, logged model): the client appends
+    /// ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registry search,
+    /// and models without that tag must match it. A dataset clause matches
+    /// when any of the run's datasets does.
     pub fn matches(&self, entity: Entity, row: &dyn Row) -> bool {
         self.clauses.iter().all(|clause| match lookup(row, &clause.key) {
             Found::Str(s) => compare_str(s, clause.op, &clause.value),
-            Found::Num(n) => match (clause.op, &clause.value) {
-                (Op::Eq, Literal::Num(v)) => n == *v,
-                (Op::Ne, Literal::Num(v)) => n != *v,
-                (Op::Lt, Literal::Num(v)) => n < *v,
-                (Op::Le, Literal::Num(v)) => n <= *v,
-                (Op::Gt, Literal::Num(v)) => n > *v,
-                (Op::Ge, Literal::Num(v)) => n >= *v,
-                _ => false,
-            },
+            Found::Num(n) => compare_num(n, clause.op, &clause.value),
             Found::Many(values) => values.iter().any(|s| compare_str(s, clause.op, &clause.value)),
             Found::Missing => {
                 matches!(clause.key, Key::Tag(_))
@@ -697,24 +934,44 @@ impl Filter {
     }
 }
 
-/// Orders two rows by `keys`: numbers numerically (NaN after every
-/// number), strings by code point, and a row without the key after every
-/// row with it, whichever the direction (MLflow puts NULLs last).
+/// Where a value sorts regardless of direction: present values first, then
+/// NaN, then rows without the key (as MLflow's server sorts).
+fn rank(found: &Found<'_>) -> u8 {
+    match found {
+        Found::Num(n) if n.is_nan() => 1,
+        Found::Missing => 2,
+        _ => 0,
+    }
+}
+
+/// Orders two rows by `keys`, the first that differs deciding; `Equal`
+/// leaves the tie to the caller's own tie-breaker. Numbers numerically,
+/// strings by code point; NaN after every number and rows without the key
+/// after everything, whichever the direction (MLflow puts NULLs last).
 pub fn compare(keys: &[OrderKey], a: &dyn Row, b: &dyn Row) -> Ordering {
     for key in keys {
-        let ordering = match (lookup(a, &key.key), lookup(b, &key.key)) {
-            (Found::Missing, Found::Missing) => Ordering::Equal,
-            (Found::Missing, _) => return Ordering::Greater,
-            (_, Found::Missing) => return Ordering::Less,
-            (Found::Num(x), Found::Num(y)) => nan_last(x).total_cmp(&nan_last(y)),
-            (Found::Str(x), Found::Str(y)) => x.cmp(y),
-            (Found::Num(_), _) => Ordering::Less,
-            (_, Found::Num(_)) => Ordering::Greater,
-            (Found::Many(x), Found::Many(y)) => x.cmp(&y),
-            (Found::Many(_), _) => Ordering::Greater,
-            (_, Found::Many(_)) => Ordering::Less,
+        let (x, y) = (lookup(a, &key.key), lookup(b, &key.key));
+        let ordering = match rank(&x).cmp(&rank(&y)) {
+            Ordering::Equal if rank(&x) > 0 => Ordering::Equal,
+            Ordering::Equal => {
+                let ordering = match (&x, &y) {
+                    (Found::Num(x), Found::Num(y)) => x.total_cmp(y),
+                    (Found::Str(x), Found::Str(y)) => x.cmp(y),
+                    (Found::Many(x), Found::Many(y)) => x.cmp(y),
+                    // A caller mixing kinds for one key: numbers first.
+                    (Found::Num(_), _) => Ordering::Less,
+                    (_, Found::Num(_)) => Ordering::Greater,
+                    (Found::Str(_), _) => Ordering::Less,
+                    _ => Ordering::Greater,
+                };
+                if key.ascending {
+                    ordering
+                } else {
+                    ordering.reverse()
+                }
+            }
+            unequal => unequal,
         };
-        let ordering = if key.ascending { ordering } else { ordering.reverse() };
         if ordering.is_ne() {
             return ordering;
         }
@@ -722,257 +979,3 @@ pub fn compare(keys: &[OrderKey], a: &dyn Row, b: &dyn Row) -> Ordering {
     Ordering::Equal
 }
 
-fn nan_last(v: f64) -> f64 {
-    if v.is_nan() {
-        f64::INFINITY
-    } else {
-        v
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use std::collections::HashMap;
-
-    #[derive(Default)]
-    struct TestRow {
-        attributes: HashMap<&'static str, Value<'static>>,
-        metrics: HashMap<&'static str, f64>,
-        params: HashMap<&'static str, &'static str>,
-        tags: HashMap<&'static str, &'static str>,
-    }
-
-    impl Row for TestRow {
-        fn attribute(&self, name: &str) -> Option<Value<'_>> {
-            self.attributes.get(name).copied()
-        }
-        fn metric(&self, key: &str) -> Option<f64> {
-            self.metrics.get(key).copied()
-        }
-        fn param(&self, key: &str) -> Option<&str> {
-            self.params.get(key).copied()
-        }
-        fn tag(&self, key: &str) -> Option<&str> {
-            self.tags.get(key).copied()
-        }
-        fn dataset(&self, _: &str) -> Vec<&str> {
-            Vec::new()
-        }
-    }
-
-    fn clause(key: Key, op: Op, value: Literal) -> Clause {
-        Clause { key, op, value }
-    }
-
-    #[test]
-    fn the_clients_own_strings_parse() {
-        let f = parse_filter(Entity::RegisteredModel, "name LIKE 'rm-%' AND tag.`mlflow.prompt.is_prompt` != 'true'").unwrap();
-        assert_eq!(
-            f.clauses,
-            vec![
-                clause(Key::Attribute("name".into()), Op::Like, Literal::Str("rm-%".into())),
-                clause(Key::Tag("mlflow.prompt.is_prompt".into()), Op::Ne, Literal::Str("true".into())),
-            ]
-        );
-        let f = parse_filter(Entity::ModelVersion, "name='rm-1'").unwrap();
-        assert_eq!(f.clauses, vec![clause(Key::Attribute("name".into()), Op::Eq, Literal::Str("rm-1".into()))]);
-        let f = parse_filter(Entity::Run, "metrics.rmse < 0.5 and params.alpha = '0.1'").unwrap();
-        assert_eq!(
-            f.clauses,
-            vec![
-                clause(Key::Metric("rmse".into()), Op::Lt, Literal::Num(0.5)),
-                clause(Key::Param("alpha".into()), Op::Eq, Literal::Str("0.1".into())),
-            ]
-        );
-        let f = parse_filter(Entity::Run, r#"tags."mlflow.runName" ILIKE '%Squid%'"#).unwrap();
-        assert_eq!(f.clauses, vec![clause(Key::Tag("mlflow.runName".into()), Op::ILike, Literal::Str("%Squid%".into()))]);
-        let f = parse_filter(Entity::Run, "tags.mlflow.user = 'root'").unwrap();
-        assert_eq!(f.clauses[0].key, Key::Tag("mlflow.user".into()));
-        let f = parse_filter(Entity::Run, "run_id IN ('a','b') AND attributes.status = 'FINISHED'").unwrap();
-        assert_eq!(f.clauses[0], clause(Key::Attribute("run_id".into()), Op::In, Literal::List(vec!["a".into(), "b".into()])));
-        let f = parse_filter(Entity::ModelVersion, "version_number >= 2").unwrap();
-        assert_eq!(f.clauses, vec![clause(Key::Attribute("version_number".into()), Op::Ge, Literal::Num(2.0))]);
-        let f = parse_filter(Entity::Run, "metrics.loss <= -1.5e-3 and metrics.`a b` <> 3").unwrap();
-        assert_eq!(f.clauses[0].value, Literal::Num(-1.5e-3));
-        assert_eq!(f.clauses[1], clause(Key::Metric("a b".into()), Op::Ne, Literal::Num(3.0)));
-        assert_eq!(parse_filter(Entity::Run, "params.p = 'it''s'").unwrap().clauses[0].value, Literal::Str("it's".into()));
-        assert_eq!(parse_filter(Entity::Run, r"params.p = 'it\'s'").unwrap().clauses[0].value, Literal::Str("it's".into()));
-        assert!(parse_filter(Entity::Run, "  ").unwrap().clauses.is_empty());
-    }
-
-    #[test]
-    fn malformed_filters_name_the_token() {
-        for (text, token) in [
-            ("params.a = '1' OR params.a = '2'", "OR"),
-            ("metrics.loss < 'low'", "metrics.loss <"),
-            ("params.alpha < 1", "params.alpha <"),
-            ("metrics.loss LIKE '%'", "metrics.loss LIKE"),
-            ("tags.t = 5", "tags.t ="),
-            ("foo.bar = 1", "foo"),
-            ("colour = 'red'", "colour"),
-            ("params.a = '1' AND", "AND"),
-            ("params.a = 'x", "never closed"),
-            ("params.a == 'x'", "="),
-            ("(params.a = 'x')", "("),
-            ("params.a = 'x' params.b = 'y'", "params"),
-            ("run_id IN ('a' 'b')", "'b'"),
-            ("metrics.loss < NaN", "NaN"),
-            ("params. = 'x'", "="),
-            ("`unterminated = 1", "never closed"),
-            ("params.a = 'x' AND ;", ";"),
-        ] {
-            let e = parse_filter(Entity::Run, text).unwrap_err();
-            assert!(e.message.contains(token), "{text}: {e}");
-        }
-        assert!(parse_filter(Entity::RegisteredModel, "metrics.m > 1").is_err(), "registered models have no metrics");
-        assert!(parse_filter(Entity::RegisteredModel, "run_id = 'x'").is_err());
-        assert!(parse_filter(Entity::Run, &"a".repeat(MAX_FILTER_LEN + 1)).is_err());
-        let many = vec!["params.a = 'x'"; MAX_CLAUSES + 1].join(" AND ");
-        assert!(parse_filter(Entity::Run, &many).unwrap_err().message.contains("clauses"));
-    }
-
-    #[test]
-    fn evaluation_follows_mlflow() {
-        let mut row = TestRow::default();
-        row.attributes.insert("name", Value::Str("rm-1"));
-        row.attributes.insert("version_number", Value::Num(3.0));
-        row.metrics.insert("loss", 0.2);
-        row.metrics.insert("nan", f64::NAN);
-        row.params.insert("alpha", "0.5");
-        row.tags.insert("team", "Risk");
-        let yes = |entity, text: &str| parse_filter(entity, text).unwrap().matches(entity, &row);
-        assert!(yes(Entity::Run, "metrics.loss < 0.25 and params.alpha = '0.5'"));
-        assert!(!yes(Entity::Run, "metrics.loss > 0.25"));
-        assert!(!yes(Entity::Run, "metrics.missing < 1"), "a missing metric matches nothing");
-        assert!(!yes(Entity::Run, "tags.missing != 'x'"), "runs: a missing tag matches nothing");
-        assert!(yes(Entity::RegisteredModel, "tags.`mlflow.prompt.is_prompt` != 'true'"), "registry: a missing tag matches !=");
-        assert!(yes(Entity::ModelVersion, "version_number > 2 AND name LIKE 'rm-_'"));
-        assert!(yes(Entity::Run, "tags.team ILIKE 'risk'"));
-        assert!(!yes(Entity::Run, "tags.team LIKE 'risk'"));
-        assert!(!yes(Entity::Run, "metrics.nan = 1"));
-        assert!(yes(Entity::Run, "metrics.nan != 1"));
-    }
-
-    #[test]
-    fn like_handles_wildcards_and_edges() {
-        assert!(like("abc", "%", false));
-        assert!(like("", "%", false));
-        assert!(like("", "", false));
-        assert!(!like("a", "", false));
-        assert!(like("abc", "a_c", false));
-        assert!(!like("ab", "a_c", false));
-        assert!(like("rm-12", "rm-%", false));
-        assert!(like("xaxbxc", "%a%b%c", false));
-        assert!(!like("abc", "abcd", false));
-        assert!(like("ÄBC", "äbc", true));
-        assert!(!like("ÄBC", "äbc", false));
-        // Many wildcards over a long text stay fast.
-        assert!(!like(&"a".repeat(5000), &"%a".repeat(200).replace("%a%a", "%a%b"), false));
-    }
-
-    #[test]
-    fn order_by_parses_and_compares_with_missing_last() {
-        let keys = parse_order_by(Entity::Run, &["metrics.rmse DESC".into(), "name".into()]);
-        assert!(keys.is_err(), "runs have no `name` attribute");
-        let keys = parse_order_by(Entity::Run, &["metrics.rmse DESC".into(), "params.`a b`".into(), "attributes.start_time asc".into()]).unwrap();
-        assert_eq!(keys[0], OrderKey { key: Key::Metric("rmse".into()), ascending: false });
-        assert_eq!(keys[1], OrderKey { key: Key::Param("a b".into()), ascending: true });
-        for bad in ["name SIDEWAYS", "", "metrics.rmse DESC extra", "metrics."] {
-            assert!(parse_order_by(Entity::RegisteredModel, &[bad.into()]).is_err(), "{bad}");
-        }
-        let (mut a, mut b, c) = (TestRow::default(), TestRow::default(), TestRow::default());
-        a.metrics.insert("m", 1.0);
-        b.metrics.insert("m", 2.0);
-        let desc = parse_order_by(Entity::Run, &["metrics.m DESC".into()]).unwrap();
-        assert_eq!(compare(&desc, &b, &a), Ordering::Less);
-        assert_eq!(compare(&desc, &c, &a), Ordering::Greater, "missing sorts last, descending too");
-        let asc = parse_order_by(Entity::Run, &["metrics.m".into()]).unwrap();
-        assert_eq!(compare(&asc, &a, &b), Ordering::Less);
-        assert_eq!(compare(&asc, &c, &b), Ordering::Greater);
-    }
-
-    /// A plain recursive LIKE, the reference for the iterative one.
-    fn like_reference(t: &[char], p: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('%', rest)) => (0..=t.len()).any(|i| like_reference(&t[i..], rest)),
-            Some(('_', rest)) => !t.is_empty() && like_reference(&t[1..], rest),
-            Some((c, rest)) => t.first() == Some(c) && like_reference(&t[1..], rest),
-        }
-    }
-
-    fn render(filter: &Filter) -> String {
-        let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"));
-        filter
-            .clauses
-            .iter()
-            .map(|c| {
-                let key = match &c.key {
-                    Key::Attribute(a) => format!("attributes.{a}"),
-                    Key::Metric(m) => format!("metrics.`{m}`"),
-                    Key::Param(p) => format!("params.`{p}`"),
-                    Key::Tag(t) => format!("tags.`{t}`"),
-                    Key::Dataset(d) => format!("datasets.{d}"),
-                };
-                let value = match &c.value {
-                    Literal::Str(s) => quote(s),
-                    Literal::Num(n) => format!("{n:?}"),
-                    Literal::List(l) => format!("({})", l.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")),
-                };
-                format!("{key} {} {value}", op_text(c.op))
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    }
-
-    fn clause_strategy() -> impl Strategy<Value = Clause> {
-        let name = "[a-z][a-z0-9_. -]{0,8}".prop_filter("no trailing space issues", |s: &String| !s.contains('`'));
-        let text = "[ -~]{0,10}";
-        prop_oneof![
-            (name.clone(), prop_oneof![Just(Op::Eq), Just(Op::Ne), Just(Op::Lt), Just(Op::Le), Just(Op::Gt), Just(Op::Ge)], -1e6f64..1e6)
-                .prop_map(|(m, op, v)| clause(Key::Metric(m), op, Literal::Num(v))),
-            (name.clone(), prop_oneof![Just(Op::Eq), Just(Op::Ne), Just(Op::Like), Just(Op::ILike)], text)
-                .prop_map(|(p, op, v)| clause(Key::Param(p), op, Literal::Str(v))),
-            (name, prop_oneof![Just(Op::Eq), Just(Op::Ne), Just(Op::Like), Just(Op::ILike)], text)
-                .prop_map(|(t, op, v)| clause(Key::Tag(t), op, Literal::Str(v))),
-            (prop_oneof![Just(Op::In), Just(Op::NotIn)], proptest::collection::vec(text, 1..4))
-                .prop_map(|(op, vs)| clause(Key::Attribute("run_id".into()), op, Literal::List(vs))),
-        ]
-    }
-
-    proptest! {
-        #[test]
-        fn parsers_never_panic(text in "\\PC{0,80}") {
-            let _ = parse_filter(Entity::Run, &text);
-            let _ = parse_filter(Entity::RegisteredModel, &text);
-            let _ = parse_order_by(Entity::ModelVersion, &[text]);
-        }
-
-        #[test]
-        fn grammar_fragments_never_panic(parts in proptest::collection::vec(prop_oneof![
-            Just("metrics."), Just("params."), Just("tags."), Just("`"), Just("'"), Just("\""), Just(" AND "), Just(" and "),
-            Just(" OR "), Just("("), Just(")"), Just(","), Just(" IN "), Just(" NOT "), Just("="), Just("!="), Just("<"), Just(">="),
-            Just("LIKE"), Just("x"), Just("1.5"), Just("-"), Just("e"), Just("."), Just(" "), Just("\\"), Just("run_id"), Just("é")
-        ], 0..20)) {
-            let text: String = parts.concat();
-            let _ = parse_filter(Entity::Run, &text);
-            let _ = parse_order_by(Entity::Run, &[text]);
-        }
-
-        #[test]
-        fn like_agrees_with_the_reference(text in "[ab%_]{0,8}", pattern in "[ab%_]{0,6}") {
-            let t: Vec<char> = text.chars().collect();
-            let p: Vec<char> = pattern.chars().collect();
-            prop_assert_eq!(like(&text, &pattern, false), like_reference(&t, &p));
-        }
-
-        #[test]
-        fn a_rendered_filter_parses_back(clauses in proptest::collection::vec(clause_strategy(), 1..5)) {
-            let filter = Filter { clauses };
-            let parsed = parse_filter(Entity::Run, &render(&filter)).map_err(|e| TestCaseError::fail(format!("{}: {e}", render(&filter))))?;
-            prop_assert_eq!(parsed, filter);
-        }
-    }
-}

@@ -97,6 +97,10 @@ impl Registry {
 
     pub async fn experiment_by_name(&self, principal: &Principal, name: &str) -> Result<Experiment> {
         self.authorize(principal, Action::Read, &format!("experiment/{name}")).await?;
+        // No stored name holds a control character (NUL would not even reach PostgreSQL).
+        if name.chars().any(char::is_control) {
+            return Err(Error::not_found("experiment", name.escape_debug()));
+        }
         self.store().experiment_by_name(name).await?.ok_or_else(|| Error::not_found("experiment", name))
     }
 
@@ -142,6 +146,7 @@ impl Registry {
 
     pub async fn delete_experiment_tag(&self, principal: &Principal, id: i64, key: &str) -> Result<()> {
         self.authorize(principal, Action::Track, &experiment_subject(id)).await?;
+        check_key("key", key)?;
         self.store().experiment(id).await?.ok_or_else(|| Error::not_found("experiment", id))?;
         self.store().delete_experiment_tag(id, key, self.millis()).await
     }
@@ -283,6 +288,7 @@ impl Registry {
 
     pub async fn delete_run_tag(&self, principal: &Principal, run_id: &str, key: &str) -> Result<()> {
         self.authorize(principal, Action::Track, &run_subject(run_id)).await?;
+        check_key("key", key)?;
         self.active_run(run_id).await?;
         self.store().delete_run_tag(run_id, key).await
     }
@@ -290,6 +296,7 @@ impl Registry {
     /// Every value logged for a metric of a run, by step then timestamp.
     pub async fn metric_history(&self, principal: &Principal, run_id: &str, key: &str) -> Result<Vec<MetricValue>> {
         self.authorize(principal, Action::Read, &run_subject(run_id)).await?;
+        check_key("metric_key", key)?;
         self.find_run(run_id).await?;
         self.store().metric_history(run_id, key).await
     }

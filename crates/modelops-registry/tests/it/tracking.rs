@@ -92,6 +92,18 @@ pub async fn experiments_and_runs_round_trip(ctx: &Ctx) {
     assert_invalid(s.log_batch(&dana, &run_id, bad_key).await, "params.key");
     assert_not_found(s.run(&dana, "0123456789abcdef0123456789abcdef").await, "run", "0123456789abcdef0123456789abcdef");
     assert_not_found(s.run(&dana, "not-a-run-id").await, "run", "not-a-run-id");
+    // NUL and other control characters never reach the database (PostgreSQL refuses NUL in text).
+    assert_kind(s.experiment_by_name(&dana, "a\0b").await, ErrorKind::NotFound);
+    assert_invalid(s.metric_history(&dana, &run_id, "a\0b").await, "metric_key");
+    assert_invalid(s.delete_run_tag(&dana, &run_id, "a\0b").await, "key");
+    assert_invalid(s.delete_experiment_tag(&dana, DEFAULT_EXPERIMENT_ID, "a\0b").await, "key");
+    assert_invalid(s.create_experiment(&dana, "a\0b", None, vec![]).await, "name");
+    let nul_value = RunBatch { tags: vec![("k".into(), "a\0b".into())], ..RunBatch::default() };
+    assert_invalid(s.log_batch(&dana, &run_id, nul_value).await, "tags.k");
+    let nul_param = RunBatch { params: vec![("p".into(), "a\0b".into())], ..RunBatch::default() };
+    assert_invalid(s.log_batch(&dana, &run_id, nul_param).await, "params.p");
+    let nul_name = RunUpdate { run_name: Some("a\0b".into()), ..RunUpdate::default() };
+    assert_invalid(s.update_run(&dana, &run_id, nul_name).await, "run_name");
 }
 
 pub async fn only_trackers_record_and_refusals_are_audited(ctx: &Ctx) {
