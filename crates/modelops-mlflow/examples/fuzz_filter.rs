@@ -4,7 +4,10 @@
 //! first panic (the parsers must answer every input with a value or an
 //! error). `cargo run --release -p modelops-mlflow --example fuzz_filter -- 60`
 //!
-//! A file's contents can be replayed instead: `… --example fuzz_filter -- FILE`.
+//! A file's contents can be replayed instead: `… --example fuzz_filter -- FILE`,
+//! or standard input's: `… --example fuzz_filter -- - < FILE` (so an
+//! external mutator can drive it one input per run). Each input goes to
+//! both parsers for every entity, as a filter and as an `order_by` clause.
 
 use modelops_mlflow::filter::{parse_filter, parse_order_by, Entity};
 use std::time::{Duration, Instant};
@@ -40,6 +43,16 @@ fn check(text: &str) {
 
 fn main() {
     let arg = std::env::args().nth(1).unwrap_or_else(|| "10".into());
+    if arg == "-" {
+        let mut bytes = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+            eprintln!("stdin: {e}");
+            std::process::exit(2);
+        }
+        check(&String::from_utf8_lossy(&bytes));
+        println!("stdin: no panic");
+        return;
+    }
     if let Ok(bytes) = std::fs::read(&arg) {
         check(&String::from_utf8_lossy(&bytes));
         println!("{arg}: no panic");

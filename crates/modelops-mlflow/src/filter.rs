@@ -430,7 +430,7 @@ impl<'a> Parser<'a> {
         };
         self.at += 1;
         if self.peek() != Some(&Token::Dot) {
-            return Ok((self.attribute(&first, start)?, start));
+            return Ok((self.attribute(first, start)?, start));
         }
         let make: fn(String) -> Key = match first.to_ascii_lowercase().as_str() {
             "attribute" | "attributes" | "attr" | "run" => Key::Attribute,
@@ -979,3 +979,621 @@ pub fn compare(keys: &[OrderKey], a: &dyn Row, b: &dyn Row) -> Ordering {
     Ordering::Equal
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct TestRow {
+        attributes: HashMap<&'static str, Value<'static>>,
+        metrics: HashMap<&'static str, f64>,
+        params: HashMap<&'static str, &'static str>,
+        tags: HashMap<&'static str, &'static str>,
+        datasets: Vec<(&'static str, &'static str)>,
+    }
+
+    impl Row for TestRow {
+        fn attribute(&self, name: &str) -> Option<Value<'_>> {
+            self.attributes.get(name).copied()
+        }
+        fn metric(&self, key: &str) -> Option<f64> {
+            self.metrics.get(key).copied()
+        }
+        fn param(&self, key: &str) -> Option<&str> {
+            self.params.get(key).copied()
+        }
+        fn tag(&self, key: &str) -> Option<&str> {
+            self.tags.get(key).copied()
+        }
+        fn dataset(&self, field: &str) -> Vec<&str> {
+            self.datasets.iter().filter(|(f, _)| *f == field).map(|(_, v)| *v).collect()
+        }
+    }
+
+    fn clause(key: Key, op: Op, value: Literal) -> Clause {
+        Clause { key, op, value }
+    }
+    fn attr(name: &str) -> Key {
+        Key::Attribute(name.into())
+    }
+    fn s(text: &str) -> Literal {
+        Literal::Str(text.into())
+    }
+    fn parse(entity: Entity, text: &str) -> Vec<Clause> {
+        match parse_filter(entity, text) {
+            Ok(filter) => filter.clauses,
+            Err(e) => panic!("{text}: {e}"),
+        }
+    }
+    fn parse_err(entity: Entity, text: &str) -> String {
+        match parse_filter(entity, text) {
+            Ok(filter) => panic!("{text} parsed: {filter:?}"),
+            Err(e) => e.message,
+        }
+    }
+    fn order(entity: Entity, clauses: &[&str]) -> Result<Vec<OrderKey>, FilterError> {
+        parse_order_by(entity, &clauses.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_clients_own_strings_parse_to_exact_trees() {
+        let prompt = clause(Key::Tag("mlflow.prompt.is_prompt".into()), Op::Ne, s("true"));
+        assert_eq!(
+            parse(Entity::RegisteredModel, "name LIKE 'rm-%' AND tag.`mlflow.prompt.is_prompt` != 'true'"),
+            vec![clause(attr("name"), Op::Like, s("rm-%")), prompt.clone()]
+        );
+        assert_eq!(parse(Entity::ModelVersion, "tag.`mlflow.prompt.is_prompt` != 'true'"), vec![prompt]);
+        assert_eq!(parse(Entity::ModelVersion, "name='rm-1'"), vec![clause(attr("name"), Op::Eq, s("rm-1"))]);
+        assert_eq!(
+            parse(Entity::Run, "metrics.rmse < 0.5 and params.alpha = '0.1'"),
+            vec![clause(Key::Metric("rmse".into()), Op::Lt, Literal::Num(0.5)), clause(Key::Param("alpha".into()), Op::Eq, s("0.1"))]
+        );
+        assert_eq!(parse(Entity::Run, "attributes.status = 'FINISHED'"), vec![clause(attr("status"), Op::Eq, s("FINISHED"))]);
+        assert_eq!(
+            parse(Entity::Run, r#"tags."mlflow.runName" ILIKE '%Squid%'"#),
+            vec![clause(Key::Tag("mlflow.runName".into()), Op::ILike, s("%Squid%"))]
+        );
+        assert_eq!(
+            parse(Entity::Run, "run_id IN ('a','b')"),
+            vec![clause(attr("run_id"), Op::In, Literal::List(vec!["a".into(), "b".into()]))]
+        );
+        assert_eq!(parse(Entity::ModelVersion, "version_number >= 2"), vec![clause(attr("version_number"), Op::Ge, Literal::Num(2.0))]);
+        assert!(parse(Entity::Run, "").is_empty());
+        assert!(parse(Entity::Run, " \t\n").is_empty());
+    }
+
+    #[test]
+    fn identifier_forms() {
+        for (prefix, make) in [
+            ("attribute", Key::Attribute as fn(String) -> Key),
+            ("attributes", Key::Attribute),
+            ("attr", Key::Attribute),
+            ("run", Key::Attribute),
+            ("metric", Key::Metric),
+            ("metrics", Key::Metric),
+            ("param", Key::Param),
+            ("params", Key::Param),
+            ("parameter", Key::Param),
+            ("parameters", Key::Param),
+            ("tag", Key::Tag),
+            ("tags", Key::Tag),
+            ("dataset", Key::Dataset),
+            ("datasets", Key::Dataset),
+        ] {
+            let (name, value) = match make(String::new()) {
+                Key::Attribute(_) => ("run_name", "'x'"),
+                Key::Metric(_) => ("m", "1"),
+                Key::Dataset(_) => ("digest", "'x'"),
+                _ => ("k", "'x'"),
+            };
+            let clauses = parse(Entity::Run, &format!("{prefix}.{name} = {value}"));
+            assert_eq!(clauses[0].key, make(name.into()), "{prefix}");
+        }
+        assert_eq!(parse(Entity::Run, "tags.mlflow.user = 'root'")[0].key, Key::Tag("mlflow.user".into()));
+        assert_eq!(parse(Entity::Run, "tags.`a b` = 'x'")[0].key, Key::Tag("a b".into()));
+        assert_eq!(parse(Entity::Run, r#"tags."a b" = 'x'"#)[0].key, Key::Tag("a b".into()));
+        assert_eq!(parse(Entity::Run, "tags.`a``b` = 'x'")[0].key, Key::Tag("a`b".into()));
+        assert_eq!(parse(Entity::Run, "params.0.1 = 'x'")[0].key, Key::Param("0.1".into()), "a dot after a name splits parts");
+        assert_eq!(parse(Entity::Run, "metrics.1st_loss > 1")[0].key, Key::Metric("1st_loss".into()));
+        assert_eq!(parse(Entity::Run, "params.a-b/c:d = 'x'")[0].key, Key::Param("a-b/c:d".into()));
+        assert_eq!(parse(Entity::Run, "attributes.`start_time` > 1")[0].key, attr("start_time"));
+        assert_eq!(parse(Entity::Run, "\"status\" = 'RUNNING'")[0].key, attr("status"));
+        assert_eq!(parse(Entity::Run, "METRICS.x < 1")[0].key, Key::Metric("x".into()), "prefixes in any case");
+        // Aliases resolve to the canonical attribute.
+        assert_eq!(parse(Entity::Run, "created > 5")[0].key, attr("start_time"));
+        assert_eq!(parse(Entity::Run, "attributes.`Run Name` = 'x'")[0].key, attr("run_name"));
+        assert_eq!(parse(Entity::LoggedModel, "creation_time > 5")[0].key, attr("creation_timestamp"));
+        // Each entity's attributes.
+        for (entity, text) in [
+            (Entity::Run, "run_id = 'a' AND run_name = 'b' AND status = 'c' AND user_id = 'd' AND artifact_uri = 'e' AND lifecycle_stage = 'f' AND start_time > 1 AND end_time < 2"),
+            (Entity::RegisteredModel, "name = 'a' AND tags.t = 'b'"),
+            (Entity::ModelVersion, "name = 'a' AND run_id = 'b' AND source_path = 'c' AND version_number = 1 AND creation_timestamp > 1 AND last_updated_timestamp > 1"),
+            (Entity::LoggedModel, "name = 'a' AND model_id = 'b' AND model_type = 'c' AND status = 'd' AND source_run_id = 'e' AND creation_timestamp > 1 AND last_updated_timestamp > 1 AND metrics.m > 1 AND params.p = 'x'"),
+        ] {
+            assert!(parse_filter(entity, text).is_ok(), "{entity:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn literals_and_operators() {
+        let value = |text: &str| parse(Entity::Run, text).remove(0).value;
+        assert_eq!(value("params.p = 'it''s'"), s("it's"));
+        assert_eq!(value(r"params.p = 'it\'s'"), s("it's"));
+        assert_eq!(value(r#"params.p = "say ""hi""""#), s(r#"say "hi""#));
+        assert_eq!(value(r"params.p = 'a\\b'"), s(r"a\b"));
+        assert_eq!(value(r"params.p LIKE '50\%'"), s(r"50\%"), "other escapes reach LIKE");
+        assert_eq!(value("params.p = ''"), s(""));
+        assert_eq!(value("params.p = 'é ünï'"), s("é ünï"));
+        for (text, n) in [("1", 1.0), ("-2", -2.0), ("+3", 3.0), ("1.5", 1.5), (".5", 0.5), ("-.5", -0.5), ("1e3", 1e3), ("-1.5E-3", -1.5e-3), ("2.", 2.0)] {
+            assert_eq!(value(&format!("metrics.m > {text}")), Literal::Num(n), "{text}");
+        }
+        assert_eq!(value("metrics.m>-1"), Literal::Num(-1.0));
+        assert_eq!(value(r#"run_id NOT IN ("x", 'y')"#), Literal::List(vec!["x".into(), "y".into()]));
+        assert_eq!(value("run_id in ('x')"), Literal::List(vec!["x".into()]));
+        let ops = |text: &str| parse(Entity::Run, text).iter().map(|c| c.op).collect::<Vec<_>>();
+        assert_eq!(
+            ops("metrics.a = 1 AND metrics.a != 1 and metrics.a <> 1 And metrics.a < 1 AND metrics.a <= 1 AND metrics.a > 1 AND metrics.a >= 1"),
+            vec![Op::Eq, Op::Ne, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge]
+        );
+        assert_eq!(
+            ops("params.a like 'x' AND params.a ILike 'x' AND run_id In ('x') AND run_id not in ('x')"),
+            vec![Op::Like, Op::ILike, Op::In, Op::NotIn]
+        );
+        // Lists: datasets, names, ids.
+        assert_eq!(parse(Entity::Run, "datasets.digest IN ('a')")[0].key, Key::Dataset("digest".into()));
+        assert!(parse_filter(Entity::RegisteredModel, "name IN ('a', 'b')").is_ok());
+        assert!(parse_filter(Entity::LoggedModel, "model_id NOT IN ('a')").is_ok());
+        // A quoted version number is converted, as MLflow does.
+        assert_eq!(parse(Entity::ModelVersion, "version_number = '3'")[0].value, Literal::Num(3.0));
+    }
+
+    #[test]
+    fn attributes_outside_the_entity_are_refused_with_the_valid_ones() {
+        let e = parse_err(Entity::RegisteredModel, "run_id = 'x'");
+        assert!(e.contains("`run_id` at character 0") && e.contains("valid ones are name"), "{e}");
+        let e = parse_err(Entity::Run, "colour = 'red'");
+        assert!(e.contains("colour") && e.contains("run_id, run_name, status"), "{e}");
+        assert!(parse_err(Entity::Run, "name = 'x'").contains("`name`"));
+        assert!(parse_err(Entity::RegisteredModel, "timestamp > 1").contains("timestamp"), "order_by only");
+        assert!(parse_err(Entity::ModelVersion, "timestamp > 1").contains("timestamp"), "order_by only");
+        assert!(parse_err(Entity::Run, "creation_time > 1").contains("creation_time"));
+        for (entity, text, token) in [
+            (Entity::RegisteredModel, "metrics.m > 1", "metrics"),
+            (Entity::ModelVersion, "params.p = 'x'", "params"),
+            (Entity::LoggedModel, "datasets.name = 'x'", "datasets"),
+            (Entity::RegisteredModel, "dataset.name = 'x'", "dataset"),
+        ] {
+            let e = parse_err(entity, text);
+            assert!(e.contains(&format!("`{token}` at character 0")), "{text}: {e}");
+        }
+        assert!(parse_err(Entity::Run, "datasets.size = 'x'").contains("`size`"));
+    }
+
+    #[test]
+    fn type_mismatches_name_the_key_and_operator() {
+        for (entity, text, token) in [
+            (Entity::Run, "metrics.loss < 'low'", "`metrics.loss <` at character 0"),
+            (Entity::Run, "params.alpha < 1", "`params.alpha <`"),
+            (Entity::Run, "params.alpha < '1'", "`params.alpha <`"),
+            (Entity::Run, "metrics.loss LIKE '%'", "`metrics.loss LIKE`"),
+            (Entity::Run, "tags.t = 5", "`tags.t =`"),
+            (Entity::Run, "status = 1", "`status =`"),
+            (Entity::Run, "start_time = 'yesterday'", "`start_time =`"),
+            (Entity::Run, "params.a = 'x' AND start_time LIKE '1%'", "`start_time LIKE` at character 19"),
+            (Entity::Run, "user_id IN ('a')", "`user_id IN`"),
+            (Entity::Run, "tags.t NOT IN ('a')", "`tags.t NOT IN`"),
+            (Entity::Run, "metrics.m IN ('1')", "`metrics.m IN`"),
+            (Entity::ModelVersion, "version_number = 'three'", "`version_number =`"),
+            (Entity::ModelVersion, "version_number LIKE '3'", "`version_number LIKE`"),
+            (Entity::RegisteredModel, "tags.`a b` > 'x'", "`tags.`a b` >`"),
+        ] {
+            let e = parse_err(entity, text);
+            assert!(e.contains(token), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_filters_name_the_token_and_where() {
+        for (text, expected) in [
+            ("params.a = '1' OR params.a = '2'", "'OR' at character 15"),
+            ("params.a = '1' or params.a = '2'", "'or' at character 15"),
+            ("tags.é = 'x' OR tags.b = 'y'", "'OR' at character 13"),
+            ("(params.a = 'x')", "'(' at character 0"),
+            ("params.a = 'x' AND (params.b = 'y')", "'(' at character 19"),
+            ("params.a = '1' AND", "'AND' at character 15"),
+            ("params.a = '1' and ", "'and' at character 15"),
+            ("AND params.a = '1'", "`AND` at character 0"),
+            ("params.a = '1' AND AND params.b = '2'", "`AND` at character 19"),
+            ("params.a = 'x", "quote ' at character 11 is never closed"),
+            ("params.a = \"x", "quote \" at character 11 is never closed"),
+            ("`unterminated = 1", "quote ` at character 0 is never closed"),
+            ("params.a = '\\'", "never closed"),
+            ("params.a == 'x'", "'=' at character 10"),
+            ("params.a = 'x' params.b = 'y'", "'params' at character 15"),
+            ("run_id IN ('a' 'b')", "''b'' at character 15"),
+            ("run_id IN ('a',)", "')' at character 15"),
+            ("run_id IN ()", "')' at character 11"),
+            ("run_id IN 'a'", "''a'' at character 10"),
+            ("run_id IN ('a'", "ends at character 14"),
+            ("run_id IN (1)", "'1' at character 11"),
+            ("metrics.loss < NaN", "'NaN' at character 15"),
+            ("metrics.loss < inf", "'inf'"),
+            ("metrics.loss < 1abc", "'1abc'"),
+            ("metrics.loss < 0x10", "'0x10'"),
+            ("params.a = `x`", "'`x`' at character 11"),
+            ("params. = 'x'", "'=' at character 8"),
+            ("params.a = 'x' AND ;", "';' at character 19"),
+            ("params.a", "ends at character 8"),
+            ("params.a =", "ends at character 10"),
+            ("params.a NOT 'x'", "''x'' at character 13"),
+            ("foo.bar = 1", "`foo` at character 0 is not a key type"),
+            ("tags.a .b = 'x'", "'.' at character 7"),
+            ("metrics.m = 1 = 2", "'=' at character 14"),
+            ("!", "'!' at character 0"),
+        ] {
+            let e = parse_err(Entity::Run, text);
+            assert!(e.contains(expected), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn caps_and_hostile_inputs_are_errors_not_panics() {
+        let e = parse_err(Entity::Run, &"a".repeat(MAX_FILTER_LEN + 1));
+        assert!(e.contains("longer than"), "{e}");
+        let many = vec!["params.a = 'x'"; MAX_CLAUSES + 1].join(" AND ");
+        assert!(many.len() < MAX_FILTER_LEN);
+        assert!(parse_err(Entity::Run, &many).contains("more than 500 clauses"));
+        assert_eq!(parse(Entity::Run, &vec!["params.a = 'x'"; MAX_CLAUSES].join(" AND ")).len(), MAX_CLAUSES);
+        assert!(order(Entity::Run, &vec!["metrics.m"; MAX_CLAUSES + 1]).is_err());
+        for text in [
+            "(".repeat(60_000),
+            ")".repeat(60_000),
+            "`".into(),
+            "'".into(),
+            "\"".into(),
+            "\\".into(),
+            "AND".into(),
+            "NOT".into(),
+            "run_id IN (".into(),
+            "run_id NOT".into(),
+            "tags.".into(),
+            ".".into(),
+            "-".into(),
+            "1e".into(),
+            "\u{202e}name = 'x'".into(),
+            "name\0= 'x'".into(),
+            "metrics.m = 1e999999".into(),
+            "\u{1F600}".repeat(1000),
+        ] {
+            for entity in [Entity::Run, Entity::RegisteredModel, Entity::ModelVersion, Entity::LoggedModel] {
+                let _ = parse_filter(entity, &text);
+                let _ = parse_order_by(entity, std::slice::from_ref(&text));
+            }
+        }
+    }
+
+    #[test]
+    fn missing_keys_match_nothing_but_registry_tag_inequality() {
+        let row = TestRow::default();
+        let yes = |entity, text: &str| parse_filter(entity, text).map(|f| f.matches(entity, &row)).unwrap_or_else(|e| panic!("{e}"));
+        for entity in [Entity::RegisteredModel, Entity::ModelVersion, Entity::LoggedModel] {
+            assert!(yes(entity, "tag.`mlflow.prompt.is_prompt` != 'true'"), "{entity:?}");
+            assert!(!yes(entity, "tag.`mlflow.prompt.is_prompt` = 'true'"), "{entity:?}");
+            assert!(!yes(entity, "tags.t LIKE '%'"), "{entity:?}");
+            assert!(!yes(entity, "name != 'x'"), "{entity:?}: only tags");
+        }
+        assert!(!yes(Entity::Run, "tags.missing != 'x'"), "runs: a missing tag matches nothing");
+        assert!(!yes(Entity::Run, "metrics.missing != 1"));
+        assert!(!yes(Entity::Run, "params.missing != 'x'"));
+        assert!(!yes(Entity::Run, "end_time > 0"));
+        assert!(!yes(Entity::Run, "datasets.name != 'x'"), "no datasets");
+        assert!(!yes(Entity::Run, "run_id NOT IN ('x')"));
+        assert!(yes(Entity::Run, ""));
+        let mut prompt = TestRow::default();
+        prompt.attributes.insert("name", Value::Str("rm-1"));
+        prompt.tags.insert("mlflow.prompt.is_prompt", "true");
+        let f = parse_filter(Entity::RegisteredModel, "name LIKE 'rm-%' AND tag.`mlflow.prompt.is_prompt` != 'true'").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!f.matches(Entity::RegisteredModel, &prompt));
+        prompt.tags.clear();
+        assert!(f.matches(Entity::RegisteredModel, &prompt));
+    }
+
+    #[test]
+    fn evaluation_follows_mlflow() {
+        let mut row = TestRow::default();
+        row.attributes.insert("run_id", Value::Str("abc"));
+        row.attributes.insert("status", Value::Str("FINISHED"));
+        row.attributes.insert("start_time", Value::Num(1000.0));
+        row.metrics.insert("loss", 0.2);
+        row.metrics.insert("nan", f64::NAN);
+        row.params.insert("alpha", "0.5");
+        row.tags.insert("team", "Risk");
+        row.tags.insert("mlflow.runName", "big-Squid-7");
+        row.datasets = vec![("name", "train"), ("name", "eval"), ("digest", "d1")];
+        let yes = |text: &str| parse_filter(Entity::Run, text).map(|f| f.matches(Entity::Run, &row)).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert!(yes("metrics.loss < 0.25 and params.alpha = '0.5'"));
+        assert!(!yes("metrics.loss > 0.25 and params.alpha = '0.5'"));
+        assert!(yes("metrics.loss = 0.2 AND metrics.loss <= 0.2 AND metrics.loss >= 0.2 AND metrics.loss != 0.3"));
+        assert!(yes("attributes.status = 'FINISHED'"));
+        assert!(!yes("attributes.status = 'finished'"), "strings compare exactly");
+        assert!(yes("created >= 1000 AND start_time < 1001"));
+        assert!(yes("run_id IN ('x', 'abc') AND run_id NOT IN ('x')"));
+        assert!(!yes("run_id IN ('x')"));
+        assert!(yes("tags.\"mlflow.runName\" ILIKE '%squid%'"));
+        assert!(!yes("tags.\"mlflow.runName\" LIKE '%squid%'"));
+        assert!(yes("tags.team ILIKE 'risk' AND tags.team != 'risk'"));
+        assert!(!yes("params.alpha = '0.50'"), "params are strings");
+        // NaN is IEEE: equal to nothing, unequal to everything.
+        assert!(!yes("metrics.nan = 1"));
+        assert!(yes("metrics.nan != 1"));
+        assert!(!yes("metrics.nan < 1") && !yes("metrics.nan >= 1"));
+        // A dataset clause matches when any dataset does.
+        assert!(yes("datasets.name = 'eval'"));
+        assert!(yes("datasets.name IN ('x', 'train')"));
+        assert!(yes("datasets.name != 'eval'"), "train differs from eval");
+        assert!(!yes("datasets.context = 'training'"), "no context at all");
+    }
+
+    #[test]
+    fn like_handles_wildcards_escapes_and_edges() {
+        assert!(like("abc", "%", false));
+        assert!(like("", "%", false));
+        assert!(like("", "%%", false));
+        assert!(like("", "", false));
+        assert!(!like("a", "", false), "the empty pattern matches only the empty text");
+        assert!(like("abc", "a_c", false));
+        assert!(!like("ab", "a_c", false));
+        assert!(!like("abcd", "a_c", false), "anchored at the end");
+        assert!(!like("xabc", "abc", false), "anchored at the start");
+        assert!(like("rm-12", "rm-%", false));
+        assert!(like("xaxbxc", "%a%b%c", false));
+        assert!(!like("abc", "abcd", false), "a pattern longer than the text");
+        assert!(!like("ab", "___", false));
+        assert!(like("50%", r"50\%", false));
+        assert!(!like("500", r"50\%", false));
+        assert!(like("a_b", r"a\_b", false));
+        assert!(!like("axb", r"a\_b", false));
+        assert!(like(r"a\b", r"a\\b", false));
+        assert!(like(r"a\", r"a\", false), "a trailing backslash is itself");
+        assert!(like("a.b", "a.b", false) && !like("axb", "a.b", false), "no regex meaning");
+        assert!(like("ÄBC", "äbc", true));
+        assert!(!like("ÄBC", "äbc", false));
+        assert!(like("Straße", "STRA_E", true), "one character matches one");
+        assert!(like("日本語", "日_語", false));
+        // Many wildcards over a long text stay fast.
+        assert!(!like(&"a".repeat(20_000), &"%a".repeat(2_000).replacen("%a", "%b", 1), false));
+        assert!(like(&"a".repeat(20_000), &"%a".repeat(2_000), false));
+    }
+
+    #[test]
+    fn order_by_parses() {
+        let keys = order(Entity::Run, &["metrics.rmse DESC", "params.`a b`", "attributes.start_time asc", "tags.mlflow.runName Desc", "created"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            keys,
+            vec![
+                OrderKey { key: Key::Metric("rmse".into()), ascending: false },
+                OrderKey { key: Key::Param("a b".into()), ascending: true },
+                OrderKey { key: attr("start_time"), ascending: true },
+                OrderKey { key: Key::Tag("mlflow.runName".into()), ascending: false },
+                OrderKey { key: attr("start_time"), ascending: true },
+            ]
+        );
+        for (entity, clause) in [
+            (Entity::RegisteredModel, "name"),
+            (Entity::RegisteredModel, "timestamp DESC"),
+            (Entity::RegisteredModel, "last_updated_timestamp"),
+            (Entity::RegisteredModel, "creation_timestamp ASC"),
+            (Entity::ModelVersion, "version_number DESC"),
+            (Entity::ModelVersion, "timestamp"),
+            (Entity::LoggedModel, "creation_time DESC"),
+            (Entity::LoggedModel, "metrics.accuracy DESC"),
+        ] {
+            assert!(order(entity, &[clause]).is_ok(), "{entity:?} {clause}");
+        }
+        assert!(order(Entity::Run, &[]).is_ok_and(|k| k.is_empty()));
+        for (entity, clause, token) in [
+            (Entity::RegisteredModel, "name SIDEWAYS", "'SIDEWAYS' at character 5"),
+            (Entity::RegisteredModel, "", "clause 0 is empty"),
+            (Entity::RegisteredModel, "   ", "clause 0 is empty"),
+            (Entity::Run, "metrics.rmse DESC extra", "'extra' at character 18"),
+            (Entity::Run, "metrics.rmse ASC DESC", "'DESC'"),
+            (Entity::Run, "metrics.", "ends at character 8"),
+            (Entity::Run, "name", "`name`"),
+            (Entity::Run, "datasets.name", "datasets"),
+            (Entity::RegisteredModel, "metrics.m", "metrics"),
+            (Entity::Run, "metrics.m, params.p", "','"),
+            (Entity::Run, "metrics.`m", "never closed"),
+            (Entity::Run, "metrics.m = 1", "'='"),
+        ] {
+            match order(entity, &[clause]) {
+                Ok(keys) => panic!("{clause}: {keys:?}"),
+                Err(e) => assert!(e.message.contains(token) && e.message.starts_with("invalid order_by"), "{clause}: {e}"),
+            }
+        }
+        let e = order(Entity::Run, &["metrics.m", ""]).unwrap_err();
+        assert!(e.message.contains("clause 1"), "{e}");
+    }
+
+    #[test]
+    fn compare_orders_missing_last_and_nan_before_it() {
+        let row = |m: Option<f64>, name: Option<&'static str>| {
+            let mut r = TestRow::default();
+            if let Some(m) = m {
+                r.metrics.insert("m", m);
+            }
+            if let Some(name) = name {
+                r.params.insert("p", name);
+            }
+            r
+        };
+        let (one, two, nan, none) = (row(Some(1.0), None), row(Some(2.0), None), row(Some(f64::NAN), None), row(None, None));
+        let inf = row(Some(f64::INFINITY), None);
+        let desc = order(Entity::Run, &["metrics.m DESC"]).unwrap_or_default();
+        let asc = order(Entity::Run, &["metrics.m"]).unwrap_or_default();
+        assert_eq!(compare(&desc, &two, &one), Ordering::Less);
+        assert_eq!(compare(&asc, &one, &two), Ordering::Less);
+        for keys in [&asc, &desc] {
+            assert_eq!(compare(keys, &none, &one), Ordering::Greater, "missing sorts last");
+            assert_eq!(compare(keys, &one, &none), Ordering::Less);
+            assert_eq!(compare(keys, &nan, &inf), Ordering::Greater, "NaN after every number");
+            assert_eq!(compare(keys, &nan, &none), Ordering::Less, "NaN before missing");
+            assert_eq!(compare(keys, &none, &none), Ordering::Equal);
+            assert_eq!(compare(keys, &nan, &nan), Ordering::Equal);
+        }
+        // Sorting a list: both directions keep NaN then missing at the end.
+        let rows = [&none, &nan, &one, &inf, &two];
+        let sorted = |keys: &[OrderKey]| {
+            let mut v: Vec<&TestRow> = rows.to_vec();
+            v.sort_by(|a, b| compare(keys, *a, *b));
+            v.iter().map(|r| r.metrics.get("m").map_or("none".to_string(), |m| m.to_string())).collect::<Vec<_>>()
+        };
+        assert_eq!(sorted(&asc), ["1", "2", "inf", "NaN", "none"]);
+        assert_eq!(sorted(&desc), ["inf", "2", "1", "NaN", "none"]);
+        // Strings by code point; the second key breaks ties.
+        let (a, b) = (row(Some(1.0), Some("a")), row(Some(1.0), Some("B")));
+        let keys = order(Entity::Run, &["metrics.m", "params.p DESC"]).unwrap_or_default();
+        assert_eq!(compare(&keys, &a, &b), Ordering::Less, "'a' > 'B', descending");
+        let keys = order(Entity::Run, &["params.p"]).unwrap_or_default();
+        assert_eq!(compare(&keys, &b, &a), Ordering::Less);
+        assert_eq!(compare(&[], &a, &b), Ordering::Equal, "no keys: the caller's tie-breaker decides");
+    }
+
+    #[test]
+    fn rendering_is_canonical_and_parses_back() {
+        let text = "name LIKE 'rm-%' AND tag.`mlflow.prompt.is_prompt` != 'true'";
+        let filter = parse_filter(Entity::RegisteredModel, text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(filter.to_string(), "name LIKE 'rm-%' AND tags.mlflow.prompt.is_prompt != 'true'");
+        let filter = parse_filter(Entity::Run, r#"metrics.`a b` <= -1.5e-3 and params.p = 'it''s \\ ok' AND run_id NOT IN ("x")"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(filter.to_string(), r"metrics.`a b` <= -0.0015 AND params.p = 'it\'s \\ ok' AND run_id NOT IN ('x')");
+        assert_eq!(parse_filter(Entity::Run, &filter.to_string()), Ok(filter));
+        let inf = Filter { clauses: vec![clause(Key::Metric("m".into()), Op::Lt, Literal::Num(f64::INFINITY))] };
+        assert_eq!(parse_filter(Entity::Run, &inf.to_string()), Ok(inf));
+        assert_eq!(OrderKey { key: Key::Tag("a b".into()), ascending: false }.to_string(), "tags.`a b` DESC");
+    }
+
+    /// A plain recursive LIKE, the reference for the iterative one:
+    /// exponential, so only for short inputs.
+    fn like_reference(t: &[char], p: &[char], ci: bool) -> bool {
+        let same = |a: char, b: char| if ci { a.to_lowercase().eq(b.to_lowercase()) } else { a == b };
+        match p {
+            [] => t.is_empty(),
+            ['%', rest @ ..] => (0..=t.len()).any(|i| like_reference(&t[i..], rest, ci)),
+            ['_', rest @ ..] => !t.is_empty() && like_reference(&t[1..], rest, ci),
+            ['\\', c, rest @ ..] => t.first().is_some_and(|f| same(*c, *f)) && like_reference(&t[1..], rest, ci),
+            [c, rest @ ..] => t.first().is_some_and(|f| same(*c, *f)) && like_reference(&t[1..], rest, ci),
+        }
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-zA-Z_][a-zA-Z0-9_]{0,5}(\\.[a-zA-Z0-9_]{1,4}){0,2}", "[a-z0-9 .`'\"\\\\%-]{1,8}", "\\PC{1,4}"]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[ -~]{0,10}", "\\PC{0,6}"]
+    }
+
+    fn number() -> impl Strategy<Value = f64> {
+        any::<f64>().prop_filter("finite", |v| v.is_finite())
+    }
+
+    fn comparison() -> impl Strategy<Value = Op> {
+        prop_oneof![Just(Op::Eq), Just(Op::Ne), Just(Op::Lt), Just(Op::Le), Just(Op::Gt), Just(Op::Ge)]
+    }
+
+    fn string_op() -> impl Strategy<Value = Op> {
+        prop_oneof![Just(Op::Eq), Just(Op::Ne), Just(Op::Like), Just(Op::ILike)]
+    }
+
+    fn list() -> impl Strategy<Value = (Op, Literal)> {
+        (prop_oneof![Just(Op::In), Just(Op::NotIn)], proptest::collection::vec(text(), 1..4)).prop_map(|(op, l)| (op, Literal::List(l)))
+    }
+
+    /// Valid clauses for runs.
+    fn run_clause() -> impl Strategy<Value = Clause> {
+        prop_oneof![
+            (name(), comparison(), number()).prop_map(|(m, op, v)| clause(Key::Metric(m), op, Literal::Num(v))),
+            (name(), string_op(), text()).prop_map(|(p, op, v)| clause(Key::Param(p), op, Literal::Str(v))),
+            (name(), string_op(), text()).prop_map(|(t, op, v)| clause(Key::Tag(t), op, Literal::Str(v))),
+            (prop_oneof![Just("start_time"), Just("end_time")], comparison(), number()).prop_map(|(a, op, v)| clause(attr(a), op, Literal::Num(v))),
+            (prop_oneof![Just("run_name"), Just("user_id"), Just("artifact_uri")], string_op(), text()).prop_map(|(a, op, v)| clause(attr(a), op, Literal::Str(v))),
+            (prop_oneof![Just("run_id"), Just("status")], list()).prop_map(|(a, (op, v))| clause(attr(a), op, v)),
+            (prop_oneof![Just("name"), Just("digest"), Just("context")], list()).prop_map(|(d, (op, v))| clause(Key::Dataset(d.into()), op, v)),
+        ]
+    }
+
+    /// Valid clauses for model versions.
+    fn version_clause() -> impl Strategy<Value = Clause> {
+        prop_oneof![
+            (name(), string_op(), text()).prop_map(|(t, op, v)| clause(Key::Tag(t), op, Literal::Str(v))),
+            (prop_oneof![Just("version_number"), Just("creation_timestamp")], comparison(), number())
+                .prop_map(|(a, op, v)| clause(attr(a), op, Literal::Num(v))),
+            (prop_oneof![Just("name"), Just("source_path")], string_op(), text()).prop_map(|(a, op, v)| clause(attr(a), op, Literal::Str(v))),
+            list().prop_map(|(op, v)| clause(attr("run_id"), op, v)),
+        ]
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "metrics.", "params.", "tags.", "attributes.", "datasets.", "`", "'", "\"", " AND ", " and ", " OR ", "(", ")", ",", " IN ", " NOT ", "=",
+        "!=", "<>", "<", ">=", " LIKE ", " ILIKE ", "x", "1.5", "-2e-3", "-", "e", ".", " ", "\\", "run_id", "name", "version_number", "é",
+        "%", "_", " ASC", " DESC", "\u{202e}",
+    ];
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,80}", bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            for entity in [Entity::Run, Entity::RegisteredModel, Entity::ModelVersion, Entity::LoggedModel] {
+                let _ = parse_filter(entity, &text);
+                let _ = parse_order_by(entity, std::slice::from_ref(&text));
+                let lossy = String::from_utf8_lossy(&bytes).into_owned();
+                let _ = parse_filter(entity, &lossy);
+                let _ = parse_order_by(entity, &[lossy]);
+            }
+        }
+
+        #[test]
+        fn grammar_fragments_never_panic(parts in proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..24)) {
+            let text: String = parts.concat();
+            for entity in [Entity::Run, Entity::RegisteredModel, Entity::ModelVersion, Entity::LoggedModel] {
+                if let Ok(filter) = parse_filter(entity, &text) {
+                    // Whatever parses renders to text that parses to it again.
+                    prop_assert_eq!(parse_filter(entity, &filter.to_string()), Ok(filter));
+                }
+                let _ = parse_order_by(entity, std::slice::from_ref(&text));
+            }
+        }
+
+        #[test]
+        fn like_agrees_with_the_reference(text in "[abAB%_\\\\]{0,8}", pattern in "[abAB%_\\\\]{0,7}", ci in any::<bool>()) {
+            let t: Vec<char> = text.chars().collect();
+            let p: Vec<char> = pattern.chars().collect();
+            prop_assert_eq!(like(&text, &pattern, ci), like_reference(&t, &p, ci), "{:?} LIKE {:?}", text, pattern);
+        }
+
+        #[test]
+        fn a_rendered_run_filter_parses_back(clauses in proptest::collection::vec(run_clause(), 0..5)) {
+            let filter = Filter { clauses };
+            let text = filter.to_string();
+            let parsed = parse_filter(Entity::Run, &text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(parsed, filter, "{}", text);
+        }
+
+        #[test]
+        fn a_rendered_version_filter_parses_back(clauses in proptest::collection::vec(version_clause(), 1..5)) {
+            let filter = Filter { clauses };
+            let text = filter.to_string();
+            let parsed = parse_filter(Entity::ModelVersion, &text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(parsed, filter, "{}", text);
+        }
+
+        #[test]
+        fn rendered_order_keys_parse_back(keys in proptest::collection::vec(
+            (prop_oneof![name().prop_map(Key::Metric), name().prop_map(Key::Tag), Just(attr("start_time"))], any::<bool>())
+                .prop_map(|(key, ascending)| OrderKey { key, ascending }), 0..4)) {
+            let text: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            prop_assert_eq!(parse_order_by(Entity::Run, &text), Ok(keys));
+        }
+    }
+}
