@@ -191,16 +191,7 @@ impl TrackingStore for ThisStore {
             return Err(Error::already_exists("experiment", &new.name));
         };
         for (key, value) in &new.tags {
-            sqlx::query(
-                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(id)
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            set_experiment_tag(&mut tx, id, key, value).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(id)
@@ -281,16 +272,7 @@ impl TrackingStore for ThisStore {
         if updated.rows_affected() == 0 {
             return Err(Error::not_found("experiment", id.to_string()));
         }
-        sqlx::query(
-            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
-             ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(id)
-        .bind(key)
-        .bind(value)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        set_experiment_tag(&mut tx, id, key, value).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -497,5 +479,19 @@ async fn set_run_tag(tx: &mut super::tx::SqlTx, run_id: &str, key: &str, value: 
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
+    Ok(())
+}
+
+async fn set_experiment_tag(tx: &mut super::tx::SqlTx, id: i64, key: &str, value: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+         ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(id)
+    .bind(key)
+    .bind(value)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
