@@ -460,6 +460,21 @@ impl Stream for VerifyingStream {
     }
 }
 
+/// The `Content-Disposition` of a download: `attachment` with an ASCII
+/// fallback name and the exact name in RFC 5987 form.
+pub fn content_disposition(filename: &str) -> String {
+    let fallback: String = filename.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let mut encoded = String::with_capacity(filename.len());
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

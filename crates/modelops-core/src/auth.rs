@@ -29,6 +29,10 @@ string_enum!(
         ModelCreate => "model.create",
         ModelUpdate => "model.update",
         ModelRetire => "model.retire",
+        // MLflow's `rename_registered_model`; and its `create_registered_model`
+        // of a name whose model was deleted (retired) through MLflow.
+        ModelRename => "model.rename",
+        ModelRestore => "model.restore",
         VersionCreate => "version.create",
         VersionUpdate => "version.update",
         VersionRetire => "version.retire",
@@ -66,7 +70,7 @@ impl Action {
     fn allowed_roles(self) -> &'static [Role] {
         use Action::*;
         match self {
-            ModelCreate | VersionCreate | VersionUpdate | TagSet | TagDelete => &[Role::Developer, Role::Admin],
+            ModelCreate | ModelRename | ModelRestore | VersionCreate | VersionUpdate | TagSet | TagDelete => &[Role::Developer, Role::Admin],
             // Risk officers keep the inventory's governance fields (tier,
             // validation target, developers, owner, team).
             ModelUpdate => &[Role::Developer, Role::Approver, Role::Admin],

@@ -61,6 +61,9 @@ pub trait ModelReads: Send + Sync {
     /// Every artifact digest some version (retired ones too) or evidence
     /// document points at.
     async fn referenced_artifacts(&self) -> Result<BTreeSet<Sha256Hex>>;
+    /// The versions deleted through MLflow's registry API (see
+    /// [`ModelWrites::hide_versions`]), of one model or of every model.
+    async fn hidden_versions(&self, model: Option<&ModelName>) -> Result<BTreeSet<(ModelName, u32)>>;
 }
 
 /// Read access to the audit log. Appending happens only inside a
@@ -96,6 +99,10 @@ pub trait ModelWrites: Send {
     async fn insert_model(&mut self, model: &Model) -> Result<()>;
     /// Writes a model's descriptive fields, state and `updated_at`.
     async fn update_model(&mut self, model: &Model) -> Result<()>;
+    /// Gives the locked model `from` the name `to.name` (and `to`'s
+    /// `updated_at`); its versions, aliases, tags and records follow it.
+    /// `AlreadyExists` when the name is taken.
+    async fn rename_model(&mut self, from: &ModelName, to: &Model) -> Result<()>;
     async fn replace_dependencies(&mut self, model: &ModelName, dependencies: &[ModelName]) -> Result<()>;
     /// Takes the model's next version number (1, 2, 3…).
     async fn next_version_number(&mut self, model: &ModelName) -> Result<u32>;
@@ -108,6 +115,10 @@ pub trait ModelWrites: Send {
     async fn update_version(&mut self, version: &ModelVersion) -> Result<()>;
     /// Sets the state of many versions of one model in one statement.
     async fn set_versions_state(&mut self, model: &ModelName, numbers: &[u32], state: VersionState, at: DateTime<Utc>) -> Result<()>;
+    /// Marks versions as deleted through MLflow's registry API: they are
+    /// retired like any other (the use case does that) and the MLflow
+    /// surface no longer shows them, as MLflow would not.
+    async fn hide_versions(&mut self, model: &ModelName, numbers: &[u32]) -> Result<()>;
 }
 
 /// Changes to aliases and tags inside a transaction.

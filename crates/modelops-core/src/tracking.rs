@@ -188,6 +188,8 @@ pub struct Run {
     pub metrics: Vec<Metric>,
     pub params: Vec<(String, String)>,
     pub tags: Vec<(String, String)>,
+    /// The logged models this run produced, with the step of each.
+    pub model_outputs: Vec<(String, i64)>,
 }
 
 /// What one `log-batch` (and each single log call) writes.
@@ -213,6 +215,128 @@ pub struct ExperimentUpdate {
     pub name: Option<String>,
     pub lifecycle_stage: Option<LifecycleStage>,
     pub at: i64,
+}
+
+/// Where a logged model's files stand (MLflow's `LoggedModelStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoggedModelStatus {
+    Pending,
+    Ready,
+    UploadFailed,
+}
+
+impl LoggedModelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "LOGGED_MODEL_PENDING",
+            Self::Ready => "LOGGED_MODEL_READY",
+            Self::UploadFailed => "LOGGED_MODEL_UPLOAD_FAILED",
+        }
+    }
+
+    /// MLflow's names, or its enum numbers (1–3).
+    pub fn parse(field: &str, text: &str) -> Result<Self> {
+        match text.to_ascii_uppercase().as_str() {
+            "LOGGED_MODEL_PENDING" | "1" => Ok(Self::Pending),
+            "LOGGED_MODEL_READY" | "2" => Ok(Self::Ready),
+            "LOGGED_MODEL_UPLOAD_FAILED" | "3" => Ok(Self::UploadFailed),
+            _ => Err(Error::invalid(
+                field,
+                format!("{} is not LOGGED_MODEL_PENDING, LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED", quote(text)),
+            )),
+        }
+    }
+}
+
+/// A model logged by a run (MLflow 3): a directory of files under its
+/// artifact location, not yet governed. Registering it makes a model
+/// version whose artifact is the manifest of those files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedModel {
+    /// `m-` and 32 lowercase hex characters.
+    pub model_id: String,
+    pub experiment_id: i64,
+    pub name: String,
+    pub artifact_uri: String,
+    pub status: LoggedModelStatus,
+    pub model_type: String,
+    pub source_run_id: Option<String>,
+    pub creation_time: i64,
+    pub last_update_time: i64,
+    /// By key.
+    pub tags: Vec<(String, String)>,
+    /// By key.
+    pub params: Vec<(String, String)>,
+}
+
+/// A file stored through MLflow's artifact proxy: its path under the
+/// artifact root and the content-addressed blob holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactFile {
+    pub path: String,
+    pub sha256: crate::version::Sha256Hex,
+    pub size: u64,
+}
+
+/// One file of a [`ModelManifest`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestFile {
+    /// Relative to the model's directory.
+    pub path: String,
+    pub sha256: crate::version::Sha256Hex,
+    pub size: u64,
+}
+
+/// The artifact of a version registered through MLflow: the files of the
+/// logged model (each a content-addressed blob) and where they came from.
+/// Stored as canonical JSON, so the version's digest covers every byte of
+/// every file, and the files a version serves can never change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelManifest {
+    /// [`MANIFEST_FORMAT`]; tells a manifest from any other artifact.
+    pub format: String,
+    /// The `source` the version was created from (`models:/m-…`, `runs:/…`, a URI).
+    pub source: String,
+    pub model_id: Option<String>,
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub run_link: String,
+    /// By path.
+    pub files: Vec<ManifestFile>,
+}
+
+pub const MANIFEST_FORMAT: &str = "modelops.mlflow-model/1";
+/// The file name a manifest is stored under.
+pub const MANIFEST_FILENAME: &str = "mlflow-model.json";
+
+impl ModelManifest {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Struct fields serialise in declaration order: canonical.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// `None` when `bytes` is not a manifest (another kind's artifact).
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice::<Self>(bytes).ok().filter(|m| m.format == MANIFEST_FORMAT)
+    }
+}
+
+/// The longest artifact path accepted (bytes).
+pub const MAX_ARTIFACT_PATH_LEN: usize = 1024;
+
+/// An artifact path relative to the root: `/`-separated segments, none
+/// empty, `.` or `..`, no backslash, no control characters.
+pub fn check_artifact_path(field: &str, path: &str) -> Result<()> {
+    if path.len() > MAX_ARTIFACT_PATH_LEN {
+        return Err(Error::invalid(field, format!("{} is longer than {MAX_ARTIFACT_PATH_LEN} bytes", quote(path))));
+    }
+    if path.chars().any(char::is_control) || path.contains('\\') {
+        return Err(Error::invalid(field, format!("{} contains a control character or a backslash", quote(path))));
+    }
+    if path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(Error::invalid(field, format!("{} is not a relative path of named segments (no empty, `.` or `..` segment)", quote(path))));
+    }
+    Ok(())
 }
 
 /// Storage of experiments and runs. Each method is one statement or one
@@ -244,6 +368,31 @@ pub trait TrackingStore: Send + Sync {
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()>;
     /// Every value of a metric, by step then timestamp.
     async fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricValue>>;
+    /// Records that the run produced these logged models (at these steps);
+    /// recording one twice keeps it once.
+    async fn log_run_outputs(&self, run_id: &str, outputs: &[(String, i64)]) -> Result<()>;
+
+    /// Inserts a logged model with its tags and params.
+    async fn insert_logged_model(&self, model: &LoggedModel) -> Result<()>;
+    async fn logged_model(&self, model_id: &str) -> Result<Option<LoggedModel>>;
+    /// The logged models of these experiments, oldest first.
+    async fn logged_models(&self, experiment_ids: &[i64]) -> Result<Vec<LoggedModel>>;
+    /// `NotFound` (`logged model`) for an unknown id.
+    async fn set_logged_model_status(&self, model_id: &str, status: LoggedModelStatus, at: i64) -> Result<()>;
+    /// Sets tags (replacing values of keys already set). `NotFound` for an unknown id.
+    async fn set_logged_model_tags(&self, model_id: &str, tags: &[(String, String)], at: i64) -> Result<()>;
+    /// `NotFound` (`logged model tag`) when the tag is not set.
+    async fn delete_logged_model_tag(&self, model_id: &str, key: &str, at: i64) -> Result<()>;
+
+    /// Points an artifact path at a stored blob (replacing what it held).
+    async fn put_artifact_file(&self, file: &ArtifactFile, at: i64) -> Result<()>;
+    async fn artifact_file(&self, path: &str) -> Result<Option<ArtifactFile>>;
+    /// Every file under the directory `dir` (its descendants, at any
+    /// depth), by path; `""` is the root.
+    async fn artifact_files_under(&self, dir: &str) -> Result<Vec<ArtifactFile>>;
+    /// Removes the file `path` or every file under the directory `path`;
+    /// how many were removed.
+    async fn delete_artifact_files(&self, path: &str) -> Result<u64>;
 }
 
 /// A key (param, metric or tag): 1–250 characters, none a control
@@ -325,5 +474,13 @@ mod tests {
         assert!(check_run_id("run_id", "0123456789abcdef0123456789abcdef").is_ok());
         assert!(check_run_id("run_id", "0123456789ABCDEF0123456789abcdef").is_err());
         assert!(check_run_id("run_id", "x").is_err());
+    }
+
+    #[test]
+    fn artifact_paths_are_relative_and_named() {
+        assert!(check_artifact_path("path", "2/abc/artifacts/model/MLmodel").is_ok());
+        for bad in ["", "/etc/passwd", "a//b", "a/../b", "./a", "a/", "a\\b", "a\nb"] {
+            assert!(check_artifact_path("path", bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -41,6 +41,7 @@ impl MlflowError {
             "RESOURCE_DOES_NOT_EXIST" | "ENDPOINT_NOT_FOUND" => StatusCode::NOT_FOUND,
             "RESOURCE_CONFLICT" => StatusCode::CONFLICT,
             "TEMPORARILY_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_IMPLEMENTED" => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -16,7 +16,7 @@ use modelops_registry::Registry;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-type Answer = Result<Json<Value>, MlflowError>;
+pub(crate) type Answer = Result<Json<Value>, MlflowError>;
 
 pub(crate) fn routes() -> Router<Registry> {
     Router::new()
@@ -43,21 +43,21 @@ pub(crate) fn routes() -> Router<Registry> {
         .route("/metrics/get-history", get(metric_history))
 }
 
-fn empty() -> Answer {
+pub(crate) fn empty() -> Answer {
     Ok(Json(json!({})))
 }
 
 /// An experiment id: MLflow's are decimal strings.
-fn experiment_id(fields: &Fields, key: &str) -> Result<i64, MlflowError> {
+pub(crate) fn experiment_id(fields: &Fields, key: &str) -> Result<i64, MlflowError> {
     let text = fields.required(key)?;
     text.parse().map_err(|_| MlflowError::not_found(format!("No Experiment with id={text} exists")))
 }
 
-fn run_id(fields: &Fields) -> Result<String, MlflowError> {
+pub(crate) fn run_id(fields: &Fields) -> Result<String, MlflowError> {
     fields.required_any(&["run_id", "run_uuid"])
 }
 
-fn not_found_as(message: String) -> impl FnOnce(modelops_core::Error) -> MlflowError {
+pub(crate) fn not_found_as(message: String) -> impl FnOnce(modelops_core::Error) -> MlflowError {
     move |e| match e {
         modelops_core::Error::NotFound { .. } => MlflowError::not_found(message),
         other => other.into(),
@@ -98,7 +98,7 @@ struct Offset {
 }
 
 /// The page of `items` a request asks for, and the token of the next one.
-fn page<T>(items: Vec<T>, fields: &Fields, default: usize, max: usize) -> Result<(Vec<T>, Option<String>), MlflowError> {
+pub(crate) fn page<T>(items: Vec<T>, fields: &Fields, default: usize, max: usize) -> Result<(Vec<T>, Option<String>), MlflowError> {
     let size = match fields.i64("max_results")? {
         None => default,
         Some(n) if n >= 1 && usize::try_from(n).is_ok_and(|n| n <= max) => usize::try_from(n).unwrap_or(default),

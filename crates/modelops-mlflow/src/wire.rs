@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::Method;
 use modelops_core::auth::Principal;
-use modelops_core::tracking::{Experiment, Metric, MetricValue, Run, RunInfo};
+use modelops_core::tracking::{Experiment, LoggedModel, Metric, MetricValue, Run, RunInfo};
 use serde_json::{json, Map, Value};
 
 /// The caller, as the server's authentication middleware identified it.
@@ -120,6 +120,17 @@ impl Fields {
         }
     }
 
+    /// A boolean, sent as JSON `true`/`false` or their text (GET).
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, MlflowError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(other) => Err(MlflowError::invalid(format!("Invalid value {} for parameter '{key}' supplied: not a boolean.", describe(other)))),
+        }
+    }
+
     /// A double, sent as a number or as `NaN`, `Infinity`, `-Infinity`.
     pub fn f64(&self, key: &str) -> Result<Option<f64>, MlflowError> {
         match self.get(key) {
@@ -210,7 +221,7 @@ pub(crate) fn double(value: f64) -> Value {
     }
 }
 
-fn key_values(pairs: &[(String, String)]) -> Value {
+pub(crate) fn key_values(pairs: &[(String, String)]) -> Value {
     Value::Array(pairs.iter().map(|(k, v)| json!({"key": k, "value": v})).collect())
 }
 
@@ -257,8 +268,28 @@ pub(crate) fn run(r: &Run) -> Value {
             "tags": key_values(&r.tags),
         },
         "inputs": {},
-        "outputs": {},
+        "outputs": {
+            "model_outputs": r.model_outputs.iter().map(|(id, step)| json!({"model_id": id, "step": step})).collect::<Vec<_>>(),
+        },
     })
+}
+
+pub(crate) fn logged_model(m: &LoggedModel) -> Value {
+    let mut info = json!({
+        "model_id": m.model_id,
+        "experiment_id": m.experiment_id.to_string(),
+        "name": m.name,
+        "creation_timestamp_ms": m.creation_time,
+        "last_updated_timestamp_ms": m.last_update_time,
+        "artifact_uri": m.artifact_uri,
+        "status": m.status.as_str(),
+        "model_type": m.model_type,
+        "tags": key_values(&m.tags),
+    });
+    if let (Some(run), Some(object)) = (&m.source_run_id, info.as_object_mut()) {
+        object.insert("source_run_id".into(), json!(run));
+    }
+    json!({"info": info, "data": {"params": key_values(&m.params), "metrics": []}})
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod governance;
+pub mod mlflow;
 pub mod reports;
 pub mod tracking;
 mod verify;
@@ -69,6 +70,8 @@ struct Inner {
     /// the active one.
     policy: std::sync::RwLock<Option<Arc<Policy>>>,
     auth_cache: governance::AuthCache,
+    /// Parsed MLflow version manifests by digest (immutable content).
+    manifests: std::sync::RwLock<std::collections::HashMap<Sha256Hex, modelops_core::tracking::ModelManifest>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -128,6 +131,7 @@ impl Registry {
                 verification: verify::Cache::default(),
                 policy: std::sync::RwLock::new(None),
                 auth_cache: Default::default(),
+                manifests: Default::default(),
             }),
             verify_reuse: VERIFY_REUSE,
             inspector: None,

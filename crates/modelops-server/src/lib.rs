@@ -280,7 +280,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(native)
         .merge(inference::router(&state))
-        .nest(modelops_mlflow::API_PREFIX, modelops_mlflow::router(state.registry.clone()))
+        .merge(modelops_mlflow::router(state.registry.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.json_body_limit));
@@ -317,7 +317,7 @@ async fn authenticate(axum::extract::State(auth): axum::extract::State<Authentic
             next.run(request).await
         }
         // MLflow's client reads only its own error form.
-        Ok(Err(e)) if request.uri().path().starts_with(modelops_mlflow::API_PREFIX) => modelops_mlflow::MlflowError::from(e).into_response(),
+        Ok(Err(e)) if modelops_mlflow::is_mlflow_path(request.uri().path()) => modelops_mlflow::MlflowError::from(e).into_response(),
         Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(_) => ApiError::unavailable("identifying the caller took longer than the server's time limit; retry later").into_response(),
     }

@@ -135,29 +135,15 @@ pub(crate) fn stored_file_response(download: modelops_artifacts::Download, sha25
             headers.insert(header::ETAG, etag);
         }
     }
-    if let Ok(value) = HeaderValue::from_str(&content_disposition(filename)) {
+    if let Ok(value) = HeaderValue::from_str(&modelops_artifacts::content_disposition(filename)) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
 }
 
-/// `attachment` with an ASCII fallback name and the exact name in RFC 5987 form.
-fn content_disposition(filename: &str) -> String {
-    let fallback: String = filename.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
-    let mut encoded = String::with_capacity(filename.len());
-    for b in filename.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::content_disposition;
+    use modelops_artifacts::content_disposition;
 
     #[test]
     fn content_disposition_keeps_headers_ascii() {

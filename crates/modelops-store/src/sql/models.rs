@@ -194,7 +194,8 @@ impl ModelReads for ThisStore {
         let digests: Vec<String> =
             sqlx::query_scalar(
                 // Evidence documents (validation reports) are artifacts too: gc must keep them.
-                "SELECT artifact_sha256 FROM model_versions UNION SELECT document_sha256 FROM evidence WHERE document_sha256 IS NOT NULL",
+                "SELECT artifact_sha256 FROM model_versions UNION SELECT document_sha256 FROM evidence WHERE document_sha256 IS NOT NULL \
+                 UNION SELECT sha256 FROM mlflow_artifacts",
             )
             .fetch_all(self.reader())
             .await
@@ -203,6 +204,28 @@ impl ModelReads for ThisStore {
             .into_iter()
             .map(|d| Sha256Hex::parse_field("artifact_sha256", d).map_err(|e| crate::error::corrupt("artifact digest", e)))
             .collect()
+    }
+
+    async fn hidden_versions(&self, model: Option<&ModelName>) -> Result<BTreeSet<(ModelName, u32)>> {
+        let sql = "SELECT m.name, d.number FROM mlflow_deleted_versions d JOIN models m ON m.id = d.model_id";
+        let rows = match model {
+            Some(name) => sqlx::query(concat!(
+                "SELECT m.name, d.number FROM mlflow_deleted_versions d JOIN models m ON m.id = d.model_id",
+                " WHERE m.name = $1"
+            ))
+            .bind(name.as_str())
+            .fetch_all(self.reader())
+            .await,
+            None => sqlx::query(sql).fetch_all(self.reader()).await,
+        }
+        .map_err(db_err)?;
+        let mut hidden = BTreeSet::new();
+        for row in rows {
+            let name: String = col(&row, "name")?;
+            let number: i64 = col(&row, "number")?;
+            hidden.insert((ModelName::parse(name).map_err(|e| crate::error::corrupt("model name", e))?, to_u32(number)?));
+        }
+        Ok(hidden)
     }
 }
 
@@ -321,6 +344,21 @@ impl ModelWrites for Tx {
         self.insert_dependencies(id, &model.dependencies).await
     }
 
+    async fn rename_model(&mut self, from: &ModelName, to: &Model) -> Result<()> {
+        let id = self.model_id(from)?;
+        sqlx::query("UPDATE models SET name = $1, search_text = $2, updated_at = $3 WHERE id = $4")
+            .bind(to.name.as_str())
+            .bind(search_text(to))
+            .bind(time_to_db(&to.updated_at))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { Error::already_exists("model", &to.name) } else { db_err(e) })?;
+        self.models.remove(from);
+        self.models.insert(to.name.clone(), id);
+        Ok(())
+    }
+
     async fn update_model(&mut self, model: &Model) -> Result<()> {
         let id = self.model_id(&model.name)?;
         sqlx::query(
@@ -430,6 +468,19 @@ impl ModelWrites for Tx {
                 list.push_bind(i64::from(*n));
             }
             qb.push(")");
+            qb.build().execute(&mut *self.tx).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn hide_versions(&mut self, model: &ModelName, numbers: &[u32]) -> Result<()> {
+        let model_id = self.model_id(model)?;
+        for chunk in numbers.chunks(BATCH) {
+            let mut qb = QueryBuilder::<Db>::new("INSERT INTO mlflow_deleted_versions (model_id, number) ");
+            qb.push_values(chunk, |mut row, n| {
+                row.push_bind(model_id).push_bind(i64::from(*n));
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut *self.tx).await.map_err(db_err)?;
         }
         Ok(())

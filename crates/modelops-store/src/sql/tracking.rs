@@ -10,9 +10,10 @@ use super::rows::col;
 use super::{DbRow, ThisStore};
 use crate::error::{corrupt, db_err};
 use modelops_core::tracking::{
-    Experiment, ExperimentUpdate, LifecycleStage, Metric, MetricValue, NewExperiment, Run, RunBatch, RunInfo, RunStatus, RunUpdate,
-    TrackingStore,
+    ArtifactFile, Experiment, ExperimentUpdate, LifecycleStage, LoggedModel, LoggedModelStatus, Metric, MetricValue, NewExperiment, Run,
+    RunBatch, RunInfo, RunStatus, RunUpdate, TrackingStore,
 };
+use modelops_core::version::Sha256Hex;
 use modelops_core::{Error, Result};
 use std::collections::HashMap;
 
@@ -78,6 +79,48 @@ fn stored_value(value: f64) -> (Option<f64>, bool) {
     } else {
         (Some(value), false)
     }
+}
+
+macro_rules! logged_model_select {
+    () => {
+        "SELECT model_id, experiment_id, name, artifact_uri, status, model_type, source_run_id, creation_time, last_update_time FROM logged_models"
+    };
+}
+
+fn logged_model_from_row(row: &DbRow) -> Result<LoggedModel> {
+    let status: String = col(row, "status")?;
+    Ok(LoggedModel {
+        model_id: col(row, "model_id")?,
+        experiment_id: col(row, "experiment_id")?,
+        name: col(row, "name")?,
+        artifact_uri: col(row, "artifact_uri")?,
+        status: LoggedModelStatus::parse("status", &status).map_err(|_| corrupt("logged model status", &status))?,
+        model_type: col(row, "model_type")?,
+        source_run_id: col(row, "source_run_id")?,
+        creation_time: col(row, "creation_time")?,
+        last_update_time: col(row, "last_update_time")?,
+        tags: Vec::new(),
+        params: Vec::new(),
+    })
+}
+
+fn artifact_file_from_row(row: &DbRow) -> Result<ArtifactFile> {
+    let sha256: String = col(row, "sha256")?;
+    let size: i64 = col(row, "size")?;
+    Ok(ArtifactFile {
+        path: col(row, "path")?,
+        sha256: Sha256Hex::parse_field("sha256", sha256).map_err(|e| corrupt("artifact digest", e))?,
+        size: u64::try_from(size).map_err(|_| corrupt("artifact size", size))?,
+    })
+}
+
+/// The first path after every path under `dir/` in byte order: `/` + 1 is `0`.
+fn after_dir(dir: &str) -> String {
+    format!("{dir}0")
+}
+
+fn logged_model_not_found(model_id: &str) -> Error {
+    Error::not_found("logged model", model_id)
 }
 
 fn run_not_found(run_id: &str) -> Error {
@@ -161,15 +204,60 @@ impl ThisStore {
                 .await
                 .map_err(db_err)?,
         )?;
+        let mut outputs: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+        let rows = fetch(
+            "SELECT run_id, model_id, step FROM run_outputs ORDER BY step, model_id",
+            "SELECT run_id, model_id, step FROM run_outputs WHERE run_id = $1 ORDER BY step, model_id",
+        )
+        .await
+        .map_err(db_err)?;
+        for row in rows {
+            let run_id: String = col(&row, "run_id")?;
+            if wanted.contains(&run_id) {
+                outputs.entry(run_id).or_default().push((col(&row, "model_id")?, col(&row, "step")?));
+            }
+        }
         Ok(infos
             .into_iter()
             .map(|info| Run {
                 metrics: metrics.remove(&info.run_id).unwrap_or_default(),
                 params: params.remove(&info.run_id).unwrap_or_default(),
                 tags: tags.remove(&info.run_id).unwrap_or_default(),
+                model_outputs: outputs.remove(&info.run_id).unwrap_or_default(),
                 info,
             })
             .collect())
+    }
+
+    /// The tags and params of the logged models in `models`.
+    async fn logged_models_with_data(&self, mut models: Vec<LoggedModel>) -> Result<Vec<LoggedModel>> {
+        let one = match models.as_slice() {
+            [only] => Some(only.model_id.clone()),
+            _ => None,
+        };
+        for (table, is_tags) in [("logged_model_tags", true), ("logged_model_params", false)] {
+            let rows = match &one {
+                Some(id) => sqlx::query(&format!("SELECT model_id, key, value FROM {table} WHERE model_id = $1 ORDER BY key"))
+                    .bind(id.clone())
+                    .fetch_all(self.reader())
+                    .await,
+                None => sqlx::query(&format!("SELECT model_id, key, value FROM {table} ORDER BY key")).fetch_all(self.reader()).await,
+            }
+            .map_err(db_err)?;
+            let mut by_model: HashMap<String, Vec<(String, String)>> = HashMap::new();
+            for row in rows {
+                by_model.entry(col(&row, "model_id")?).or_default().push((col(&row, "key")?, col(&row, "value")?));
+            }
+            for model in &mut models {
+                let pairs = by_model.remove(&model.model_id).unwrap_or_default();
+                if is_tags {
+                    model.tags = pairs;
+                } else {
+                    model.params = pairs;
+                }
+            }
+        }
+        Ok(models)
     }
 }
 
@@ -469,6 +557,197 @@ impl TrackingStore for ThisStore {
         .map_err(db_err)?;
         rows.iter().map(metric_value_from_row).collect()
     }
+
+    async fn log_run_outputs(&self, run_id: &str, outputs: &[(String, i64)]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT run_id FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&mut *tx).await.map_err(db_err)?;
+        if exists.is_none() {
+            return Err(run_not_found(run_id));
+        }
+        for (model_id, step) in outputs {
+            sqlx::query("INSERT INTO run_outputs (run_id, model_id, step) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(run_id)
+                .bind(model_id)
+                .bind(step)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn insert_logged_model(&self, model: &LoggedModel) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, status, model_type, source_run_id, creation_time, last_update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&model.model_id)
+        .bind(model.experiment_id)
+        .bind(&model.name)
+        .bind(&model.artifact_uri)
+        .bind(model.status.as_str())
+        .bind(&model.model_type)
+        .bind(&model.source_run_id)
+        .bind(model.creation_time)
+        .bind(model.last_update_time)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for (table, pairs) in [("logged_model_tags", &model.tags), ("logged_model_params", &model.params)] {
+            for (key, value) in pairs {
+                sqlx::query(&format!(
+                    "INSERT INTO {table} (model_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value"
+                ))
+                .bind(&model.model_id)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn logged_model(&self, model_id: &str) -> Result<Option<LoggedModel>> {
+        let row = sqlx::query(concat!(logged_model_select!(), " WHERE model_id = $1"))
+            .bind(model_id)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.logged_models_with_data(vec![logged_model_from_row(&row)?]).await?.pop())
+    }
+
+    async fn logged_models(&self, experiment_ids: &[i64]) -> Result<Vec<LoggedModel>> {
+        let rows = sqlx::query(concat!(logged_model_select!(), " ORDER BY creation_time, model_id"))
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
+        let mut models = Vec::new();
+        for row in &rows {
+            let model = logged_model_from_row(row)?;
+            if experiment_ids.contains(&model.experiment_id) {
+                models.push(model);
+            }
+        }
+        self.logged_models_with_data(models).await
+    }
+
+    async fn set_logged_model_status(&self, model_id: &str, status: LoggedModelStatus, at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE logged_models SET status = $2, last_update_time = $3 WHERE model_id = $1")
+            .bind(model_id)
+            .bind(status.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if updated.rows_affected() == 0 {
+            return Err(logged_model_not_found(model_id));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_logged_model_tags(&self, model_id: &str, tags: &[(String, String)], at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        touch_logged_model(&mut tx, model_id, at).await?;
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO logged_model_tags (model_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(model_id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_logged_model_tag(&self, model_id: &str, key: &str, at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        touch_logged_model(&mut tx, model_id, at).await?;
+        let deleted = sqlx::query("DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2")
+            .bind(model_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::not_found("logged model tag", key));
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn put_artifact_file(&self, file: &ArtifactFile, at: i64) -> Result<()> {
+        let size = i64::try_from(file.size).map_err(|_| Error::invalid("size", format!("`{}` bytes is too large", file.size)))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO mlflow_artifacts (path, sha256, size, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, updated_at = excluded.updated_at",
+        )
+        .bind(&file.path)
+        .bind(file.sha256.as_str())
+        .bind(size)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn artifact_file(&self, path: &str) -> Result<Option<ArtifactFile>> {
+        let row = sqlx::query("SELECT path, sha256, size FROM mlflow_artifacts WHERE path = $1")
+            .bind(path)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(artifact_file_from_row).transpose()
+    }
+
+    async fn artifact_files_under(&self, dir: &str) -> Result<Vec<ArtifactFile>> {
+        let rows = if dir.is_empty() {
+            sqlx::query("SELECT path, sha256, size FROM mlflow_artifacts ORDER BY path").fetch_all(self.reader()).await
+        } else {
+            sqlx::query("SELECT path, sha256, size FROM mlflow_artifacts WHERE path >= $1 AND path < $2 ORDER BY path")
+                .bind(format!("{dir}/"))
+                .bind(after_dir(dir))
+                .fetch_all(self.reader())
+                .await
+        }
+        .map_err(db_err)?;
+        rows.iter().map(artifact_file_from_row).collect()
+    }
+
+    async fn delete_artifact_files(&self, path: &str) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM mlflow_artifacts WHERE path = $1 OR (path >= $2 AND path < $3)")
+            .bind(path)
+            .bind(format!("{path}/"))
+            .bind(after_dir(path))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+async fn touch_logged_model(tx: &mut super::tx::SqlTx, model_id: &str, at: i64) -> Result<()> {
+    let updated = sqlx::query("UPDATE logged_models SET last_update_time = $2 WHERE model_id = $1")
+        .bind(model_id)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    if updated.rows_affected() == 0 {
+        return Err(logged_model_not_found(model_id));
+    }
+    Ok(())
 }
 
 async fn set_run_tag(tx: &mut super::tx::SqlTx, run_id: &str, key: &str, value: &str) -> Result<()> {
