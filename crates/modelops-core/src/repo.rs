@@ -61,6 +61,9 @@ pub trait ModelReads: Send + Sync {
     /// Every artifact digest some version (retired ones too) or evidence
     /// document points at.
     async fn referenced_artifacts(&self) -> Result<BTreeSet<Sha256Hex>>;
+    /// The artifacts of versions stored under `file_name` (MLflow's
+    /// manifests, whose files the registry must keep too).
+    async fn version_artifacts_named(&self, file_name: &str) -> Result<BTreeSet<Sha256Hex>>;
     /// The versions deleted through MLflow's registry API (see
     /// [`ModelWrites::hide_versions`]), of one model or of every model.
     async fn hidden_versions(&self, model: Option<&ModelName>) -> Result<BTreeSet<(ModelName, u32)>>;

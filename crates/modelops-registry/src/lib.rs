@@ -595,7 +595,7 @@ impl Registry {
     pub async fn collect_garbage(&self, principal: &Principal, grace: Duration, mode: GcMode) -> Result<GcReport> {
         let permit = self.authorize(principal, Action::ArtifactGc, "artifacts").await?;
         let mut tx = self.store().begin(&permit).await?;
-        let referenced = self.store().referenced_artifacts().await?;
+        let referenced = self.referenced_artifacts().await?;
         let report = self.artifacts().collect_garbage(|d| referenced.contains(d), grace, mode).await?;
         if matches!(mode, GcMode::Delete) && !report.removed.is_empty() {
             let removed: Vec<Value> = report.removed.iter().map(|a| json!({ "sha256": a.sha256.as_str(), "size": a.size })).collect();
@@ -605,6 +605,19 @@ impl Registry {
             tx.commit().await?;
         }
         Ok(report)
+    }
+
+    /// Every blob something points at: versions (retired ones too),
+    /// evidence, MLflow's artifact paths, and the files of every MLflow
+    /// version's manifest (which outlive the paths they were written at).
+    pub async fn referenced_artifacts(&self) -> Result<std::collections::BTreeSet<Sha256Hex>> {
+        let mut referenced = self.store().referenced_artifacts().await?;
+        for digest in self.store().version_artifacts_named(modelops_core::tracking::MANIFEST_FILENAME).await? {
+            if let Some(manifest) = self.manifest(&digest).await? {
+                referenced.extend(manifest.files.into_iter().map(|f| f.sha256));
+            }
+        }
+        Ok(referenced)
     }
 
     // ------------------------------------------------------------ audit

@@ -193,10 +193,23 @@ impl ModelReads for ThisStore {
     async fn referenced_artifacts(&self) -> Result<BTreeSet<Sha256Hex>> {
         let digests: Vec<String> =
             sqlx::query_scalar(
-                // Evidence documents (validation reports) are artifacts too: gc must keep them.
+                // Evidence documents (validation reports) and the files written
+                // through MLflow's artifact proxy are artifacts too: gc must keep them.
                 "SELECT artifact_sha256 FROM model_versions UNION SELECT document_sha256 FROM evidence WHERE document_sha256 IS NOT NULL \
                  UNION SELECT sha256 FROM mlflow_artifacts",
             )
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
+        digests
+            .into_iter()
+            .map(|d| Sha256Hex::parse_field("artifact_sha256", d).map_err(|e| crate::error::corrupt("artifact digest", e)))
+            .collect()
+    }
+
+    async fn version_artifacts_named(&self, file_name: &str) -> Result<BTreeSet<Sha256Hex>> {
+        let digests: Vec<String> = sqlx::query_scalar("SELECT DISTINCT artifact_sha256 FROM model_versions WHERE artifact_filename = $1")
+            .bind(file_name)
             .fetch_all(self.reader())
             .await
             .map_err(db_err)?;
