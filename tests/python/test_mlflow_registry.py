@@ -275,3 +275,42 @@ def test_register_model_from_runs_and_models_uris_and_copy(registry):
     for uri in ["models:/adder/2", "models:/adder-copy/1"]:
         loaded = mlflow.pyfunc.load_model(uri)
         assert loaded.predict(np.array([1.0, 2.0])).tolist() == [2.0, 3.0]
+
+
+def test_prompts_are_governed_llm_models(registry):
+    template = "Summarise {{ text }} in {{ n }} words.\n" + "Be precise. " * 800  # ~9,600 characters
+    registered = mlflow.genai.register_prompt(name="summariser", template=template, commit_message="first")
+    assert registered.version == 1
+    second = mlflow.genai.register_prompt(name="summariser", template="Summarise {{ text }}.")
+    assert second.version == 2
+    loaded = mlflow.genai.load_prompt("prompts:/summariser/1")
+    assert loaded.template == template
+    assert loaded.format(text="the report", n=5).startswith("Summarise the report in 5 words.")
+    mlflow.genai.set_prompt_alias("summariser", alias="production-candidate", version=2)
+    assert mlflow.genai.load_prompt("prompts:/summariser@production-candidate").template == "Summarise {{ text }}."
+    # A prompt is an llm model in the inventory; ordinary model searches
+    # leave it out (the client's own filter), prompt searches find it.
+    assert native(registry, "/api/v1/models/summariser")["kind"] == "llm"
+    assert native(registry, "/api/v1/models/summariser/versions/1")["state"] == "draft"
+    assert "summariser" not in [m.name for m in MlflowClient().search_registered_models()]
+    assert "summariser" in [p.name for p in mlflow.genai.search_prompts()]
+
+
+def test_autolog_runs_unchanged(registry):
+    mlflow.set_experiment("autolog")
+    mlflow.sklearn.autolog(log_input_examples=False, silent=True)
+    try:
+        model, x = trained()
+        with mlflow.start_run() as run:
+            LogisticRegression(C=0.5, max_iter=200).fit(x, (x[:, 0] > 0).astype(int))
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    got = MlflowClient().get_run(run.info.run_id)
+    assert got.data.params["C"] == "0.5"
+    assert got.data.params["max_iter"] == "200"
+    assert 0.9 <= got.data.metrics["training_accuracy_score"] <= 1.0
+    assert got.data.tags["estimator_name"] == "LogisticRegression"
+    # The model autolog logged loads back.
+    [output] = got.outputs.model_outputs
+    loaded = mlflow.sklearn.load_model(f"models:/{output.model_id}")
+    assert loaded.get_params()["C"] == 0.5

@@ -10,7 +10,9 @@ use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_TAG_KEY_LEN: usize = 250;
-pub const MAX_TAG_VALUE_LEN: usize = 5000;
+/// MLflow's limit for registry tags, which hold whole prompt templates
+/// (`mlflow.prompt.text`).
+pub const MAX_TAG_VALUE_LEN: usize = 100_000;
 
 /// The rules below as JSON Schema patterns (ECMA-262), for API documents.
 /// They state what `parse` accepts so that clients and fuzzers can generate
@@ -237,7 +239,7 @@ impl TagKey {
     }
 }
 
-/// Checks a tag value, reported as `field`: at most 5000 characters, no
+/// Checks a tag value, reported as `field`: at most [`MAX_TAG_VALUE_LEN`] characters, no
 /// control characters but tab and line breaks (PostgreSQL text cannot hold
 /// NUL at all, and the others make listings and logs unreadable).
 pub fn check_tag_value(field: &str, value: &str) -> Result<()> {

@@ -26,7 +26,7 @@ use modelops_artifacts::{ArtifactStore, Download, GcMode, GcReport, StoredArtifa
 use modelops_core::audit::{alias_subject, model_subject, version_subject, AuditEvent, AuditQuery, PendingEvent};
 use modelops_core::auth::{authorize, Action, Permit, Principal, Role};
 use modelops_core::clock::Clock;
-use modelops_core::model::{Model, ModelPatch, NewModel, MAX_TAGS};
+use modelops_core::model::{Model, ModelKind, ModelPatch, NewModel, MAX_TAGS};
 use modelops_core::name::{check_tag_value, quote, AliasName, ModelName, TagKey};
 use modelops_core::page::{ModelQuery, Page, VersionQuery};
 use modelops_core::repo::{self, AliasScope, Store, TagTarget, WriteTx};
@@ -355,7 +355,13 @@ impl Registry {
             // before the transaction re-checks that the artifact exists.
             let kind = self.store().get_model(model).await?.kind;
             let bytes = self.read_artifact(&new.artifact.sha256).await?;
-            new.signature = inspector.inspect(kind, &bytes, &new.signature)?;
+            // An MLflow manifest (a logged model's files, or a prompt's
+            // version of an `llm` model) is stored as given: its flavour,
+            // not its kind, says how it runs.
+            let mlflow_manifest = matches!(kind, ModelKind::Mlflow | ModelKind::Llm) && modelops_core::tracking::ModelManifest::parse(&bytes).is_some();
+            if !mlflow_manifest {
+                new.signature = inspector.inspect(kind, &bytes, &new.signature)?;
+            }
             // The artifact's own names obey the same rules as pushed ones
             // (no control characters, no duplicates, bounded length).
             new.validate()?;

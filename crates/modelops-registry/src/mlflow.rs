@@ -37,6 +37,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// approval before production (the default policy), never none.
 pub const MLFLOW_RISK_TIER: RiskTier = RiskTier::Medium;
 
+/// The tag MLflow marks a prompt's registered model (and versions) with.
+pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
 /// MLflow's model-version stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
@@ -167,7 +170,7 @@ impl Registry {
         }
     }
 
-    /// Registers a model from MLflow: kind `mlflow`, the caller its owner
+    /// Registers a model from MLflow: kind `mlflow` (`llm` for a prompt), the caller its owner
     /// (and their team its team), tier [`MLFLOW_RISK_TIER`]. A name whose
     /// model was deleted (retired) is restored for the caller, if they are
     /// among its developers: its record, tier and history are kept, and
@@ -191,9 +194,12 @@ impl Registry {
             Err(Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
+        // MLflow keeps prompts as registered models with this tag: a prompt
+        // is an `llm` model here, each version governed like any other.
+        let kind = if tags.get(PROMPT_TAG).is_some_and(|v| v == "true") { ModelKind::Llm } else { ModelKind::Mlflow };
         let new = NewModel {
             name,
-            kind: ModelKind::Mlflow,
+            kind,
             description,
             owner: principal.name().to_string(),
             team: principal.team().unwrap_or_default().to_string(),

@@ -11,8 +11,8 @@ use modelops_core::repo::TagTarget;
 pub async fn long_tag_values_are_stored_and_found(ctx: &Ctx) {
     let s = &ctx.registry;
     let m = name("m");
-    // 5,000 two-byte characters: 10 kB, far past a PostgreSQL btree entry.
-    let long = "é".repeat(5000);
+    // 100,000 two-byte characters: 200 kB, far past a PostgreSQL btree entry.
+    let long = "é".repeat(modelops_core::name::MAX_TAG_VALUE_LEN);
     let mut new = new_model("m");
     new.tags = [("notes".to_string(), long.clone())].into();
     s.create_model(&actor("ana"), new).await.unwrap();
@@ -24,7 +24,7 @@ pub async fn long_tag_values_are_stored_and_found(ctx: &Ctx) {
     assert_eq!(found.items[0].tags["notes"], long);
     let versions = s.list_versions(&m, &VersionQuery { tag: Some(("notes".into(), Some(long.clone()))), ..Default::default() }).await.unwrap();
     assert_eq!(versions.items.len(), 1);
-    let none = s.list_models(&ModelQuery { tag: Some(("notes".into(), Some("é".repeat(4999)))), ..Default::default() }).await.unwrap();
+    let none = s.list_models(&ModelQuery { tag: Some(("notes".into(), Some("é".repeat(modelops_core::name::MAX_TAG_VALUE_LEN - 1)))), ..Default::default() }).await.unwrap();
     assert!(none.items.is_empty());
 }
 
