@@ -314,3 +314,91 @@ def test_autolog_runs_unchanged(registry):
     [output] = got.outputs.model_outputs
     loaded = mlflow.sklearn.load_model(f"models:/{output.model_id}")
     assert loaded.get_params()["C"] == 0.5
+
+
+def test_malformed_registry_requests_get_mlflow_errors_never_a_5xx(registry):
+    """Wrong types, missing fields, unknown names and versions, NUL and
+    control characters, traversal paths, oversized tags, bad stages and
+    filters, on the registry, logged-model and artifact routes: each a 4xx
+    in MLflow's form, which the client does not retry; nothing half-written."""
+    import requests
+
+    base = f"{registry.url}/api/2.0/mlflow"
+    auth = {"Authorization": f"Bearer {registry.token}"}
+    client = MlflowClient()
+    client.create_registered_model("bad-input")
+    client.create_model_version("bad-input", "s3://b/m", None)
+    nul = "a\u0000b"
+    cases = [
+        ("POST", "registered-models/create", {}),
+        ("POST", "registered-models/create", {"name": nul}),
+        ("POST", "registered-models/create", {"name": "a/b"}),
+        ("POST", "registered-models/create", {"name": "x" * 300}),
+        ("POST", "registered-models/create", {"name": "t1", "tags": [{"key": "k", "value": "v" * 100_001}]}),
+        ("POST", "registered-models/create", {"name": "t2", "tags": "not a list"}),
+        ("GET", "registered-models/get", {"name": "never-registered"}),
+        ("GET", "registered-models/search", {"filter": "name LIKE"}),
+        ("GET", "registered-models/search", {"max_results": "0"}),
+        ("GET", "registered-models/search", {"max_results": "5000"}),
+        ("GET", "registered-models/search", {"page_token": "garbage"}),
+        ("GET", "registered-models/search", {"order_by": "name SIDEWAYS"}),
+        ("PATCH", "registered-models/update", {"name": "never-registered", "description": "d"}),
+        ("POST", "registered-models/rename", {"name": "bad-input"}),
+        ("POST", "registered-models/rename", {"name": "bad-input", "new_name": nul}),
+        ("DELETE", "registered-models/delete", {"name": "never-registered"}),
+        ("POST", "registered-models/set-tag", {"name": "bad-input", "key": "k=v", "value": "v"}),
+        ("DELETE", "registered-models/delete-tag", {"name": "bad-input", "key": "never-set"}),
+        ("POST", "registered-models/alias", {"name": "bad-input", "alias": "v1", "version": "1"}),
+        ("POST", "registered-models/alias", {"name": "bad-input", "alias": "ok", "version": "one"}),
+        ("POST", "registered-models/alias", {"name": "bad-input", "alias": "ok", "version": "99"}),
+        ("GET", "registered-models/alias", {"name": "bad-input", "alias": "never-set"}),
+        ("DELETE", "registered-models/alias", {"name": "bad-input", "alias": "champion"}),
+        ("POST", "registered-models/get-latest-versions", {"name": "bad-input", "stages": ["Prod"]}),
+        ("POST", "model-versions/create", {"name": "bad-input"}),
+        ("POST", "model-versions/create", {"name": "never-registered", "source": "s3://b/m"}),
+        ("POST", "model-versions/create", {"name": "bad-input", "source": "models:/m-0000", "model_id": "m-0000"}),
+        ("POST", "model-versions/create", {"name": "bad-input", "source": nul}),
+        ("GET", "model-versions/get", {"name": "bad-input", "version": "0"}),
+        ("GET", "model-versions/get", {"name": "bad-input", "version": "-1"}),
+        ("GET", "model-versions/get", {"name": "bad-input", "version": "99"}),
+        ("POST", "model-versions/transition-stage", {"name": "bad-input", "version": "1", "stage": "Gone"}),
+        ("POST", "model-versions/transition-stage", {"name": "bad-input", "version": "1", "stage": "None", "archive_existing_versions": "maybe"}),
+        ("GET", "model-versions/search", {"filter": "version_number > 'x'"}),
+        ("GET", "model-versions/search", {"max_results": "200001"}),
+        ("DELETE", "model-versions/delete", {"name": "bad-input", "version": "99"}),
+        ("POST", "model-versions/set-tag", {"name": "bad-input", "version": "1", "key": "", "value": "v"}),
+        ("GET", "model-versions/get-download-uri", {"name": "bad-input"}),
+        ("POST", "logged-models", {"experiment_id": "424242"}),
+        ("POST", "logged-models", {"experiment_id": "0", "source_run_id": "not-a-run"}),
+        ("GET", "logged-models/m-unknown", {}),
+        ("PATCH", "logged-models/m-unknown", {"status": "LOGGED_MODEL_READY"}),
+        ("PATCH", "logged-models/m-unknown/tags", {"tags": [{"key": "k", "value": "v"}]}),
+        ("POST", "logged-models/search", {"experiment_ids": ["0"], "filter": "name ="}),
+        ("POST", "logged-models/search", {"experiment_ids": ["0"], "order_by": [{"ascending": True}]}),
+        ("POST", "runs/outputs", {"run_id": "0123456789abcdef0123456789abcdef", "models": [{"model_id": "m-x"}]}),
+    ]
+    for method, path, fields in cases:
+        if method == "GET":
+            r = requests.get(f"{base}/{path}", params=fields, headers=auth, timeout=30)
+        else:
+            r = requests.request(method, f"{base}/{path}", json=fields, headers=auth, timeout=30)
+        assert 400 <= r.status_code < 500, (method, path, fields, r.status_code, r.text)
+        body = r.json()
+        assert body["error_code"] and body["message"], (path, body)
+    artifacts = f"{registry.url}/api/2.0/mlflow-artifacts"
+    for method, path in [
+        ("PUT", "artifacts/_manifests/x"),
+        ("PUT", "artifacts/0/a/%2e%2e/%2e%2e/b"),
+        ("PUT", "artifacts/0/a%5Cb"),
+        ("GET", "artifacts/0/never/written"),
+        ("DELETE", "artifacts/0/never/written"),
+        ("POST", "mpu/create/0/x"),
+        ("GET", "no/such/route"),
+    ]:
+        r = requests.request(method, f"{artifacts}/{path}", data=b"x", headers=auth, timeout=30)
+        assert 400 <= r.status_code < 500 or r.status_code == 501, (method, path, r.status_code, r.text)
+        assert r.json()["error_code"], (path, r.text)
+    # Nothing half-written: the model is as it was.
+    assert [v.version for v in client.search_model_versions("name = 'bad-input'")] == ["1"]
+    assert client.get_registered_model("bad-input").tags == {}
+    assert client.get_model_version("bad-input", "1").current_stage == "None"
