@@ -301,6 +301,12 @@ impl Registry {
     /// one `version.retire` event per version (its snapshot shows the
     /// aliases it lost), then one `model.retire` event.
     pub async fn retire_model(&self, principal: &Principal, name: &ModelName) -> Result<Model> {
+        self.retire_model_as(principal, name, false).await
+    }
+
+    /// [`Registry::retire_model`]; `deleted_in_mlflow`: and hide the model's
+    /// versions from MLflow, in the same transaction (MLflow's delete).
+    pub(crate) async fn retire_model_as(&self, principal: &Principal, name: &ModelName, deleted_in_mlflow: bool) -> Result<Model> {
         let subject = model_subject(name.as_str());
         let permit = self.authorize(principal, Action::ModelRetire, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
@@ -316,6 +322,10 @@ impl Registry {
         }
         let after = before.retired(now);
         tx.update_model(&after).await?;
+        if deleted_in_mlflow {
+            let every: Vec<u32> = (1..=before.latest_version.unwrap_or(0)).collect();
+            tx.hide_versions(name, &every).await?;
+        }
         for version in &versions {
             let subject = version_subject(name.as_str(), version.number);
             let pending = event(tx.as_ref(), Action::VersionRetire, subject, Some(snapshot(version)?), Some(snapshot(&version.retired(now))?));
@@ -468,11 +478,30 @@ impl Registry {
     /// Retires a version and removes the aliases pointing at it: one
     /// `version.retire` event whose snapshots show the aliases removed.
     pub async fn retire_version(&self, principal: &Principal, model: &ModelName, number: u32) -> Result<ModelVersion> {
+        self.retire_version_as(principal, model, number, false).await
+    }
+
+    /// [`Registry::retire_version`]; `deleted_in_mlflow`: and hide it from
+    /// MLflow in the same transaction (MLflow's delete; a version already
+    /// retired is then only hidden).
+    pub(crate) async fn retire_version_as(&self, principal: &Principal, model: &ModelName, number: u32, deleted_in_mlflow: bool) -> Result<ModelVersion> {
         let subject = version_subject(model.as_str(), number);
         let permit = self.authorize(principal, Action::VersionRetire, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
         let mut tx = self.ensure_developer_of(tx, principal, model, &[Role::Deployer], Action::VersionRetire, &subject).await?;
+        if deleted_in_mlflow {
+            tx.hide_versions(model, &[number]).await?;
+            let current = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
+            if current.state == VersionState::Retired {
+                // Retired before (archived); the deletion is on the record too.
+                let shown = |deleted: bool| json!({ "state": "retired", "deleted_in_mlflow": deleted });
+                let pending = event(tx.as_ref(), Action::VersionRetire, subject, Some(shown(false)), Some(shown(true)));
+                tx.record(pending).await?;
+                tx.commit().await?;
+                return Ok(current);
+            }
+        }
         let before = active_version(tx.as_mut(), model, number).await?;
         tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
         let after = before.retired(tx.now());

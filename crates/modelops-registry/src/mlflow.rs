@@ -21,8 +21,8 @@
 
 use crate::tracking::{artifact_path_of, MANIFEST_ROOT};
 use crate::{event, lock_active_model, snapshot, version_not_found, Registry};
-use modelops_core::audit::{model_subject, version_subject};
-use modelops_core::auth::{Action, Principal, Role};
+use modelops_core::audit::model_subject;
+use modelops_core::auth::{Action, Principal};
 use modelops_core::model::{Model, ModelKind, ModelPatch, ModelState, NewModel, RiskTier};
 use modelops_core::name::{quote, ModelName, TagKey};
 use modelops_core::repo::TagTarget;
@@ -260,31 +260,18 @@ impl Registry {
     }
 
     /// MLflow's delete of a registered model: the model and every version
-    /// retired (with the events retiring records) and hidden from MLflow.
+    /// retired (with the events retiring records) and hidden from MLflow,
+    /// in one transaction.
     pub async fn mlflow_delete_model(&self, principal: &Principal, name: &ModelName) -> Result<()> {
-        let model = self.mlflow_model(principal, name).await?;
-        let numbers: Vec<u32> = (1..=model.latest_version.unwrap_or(0)).collect();
-        self.retire_model(principal, name).await?;
-        // Retiring succeeded, so the caller may: hiding is the same decision.
-        let permit = self.authorize(principal, Action::ModelRetire, &model_subject(name.as_str())).await?;
-        let mut tx = self.store().begin(&permit).await?;
-        tx.lock_model(name).await?.ok_or_else(|| Error::not_found("model", name))?;
-        tx.hide_versions(name, &numbers).await?;
-        tx.commit().await
+        self.mlflow_model(principal, name).await?;
+        self.retire_model_as(principal, name, true).await.map(drop)
     }
 
-    /// MLflow's delete of a version: retired (audited) and hidden from MLflow.
+    /// MLflow's delete of a version: retired (audited) and hidden from
+    /// MLflow, in one transaction.
     pub async fn mlflow_delete_version(&self, principal: &Principal, name: &ModelName, number: u32) -> Result<()> {
-        let version = self.mlflow_version(principal, name, number).await?;
-        if version.version.state != VersionState::Retired {
-            self.retire_version(principal, name, number).await?;
-        }
-        let permit = self.authorize(principal, Action::VersionRetire, &version_subject(name.as_str(), number)).await?;
-        let mut tx = self.store().begin(&permit).await?;
-        lock_active_model(tx.as_mut(), name).await?;
-        let mut tx = self.ensure_developer_of(tx, principal, name, &[Role::Deployer], Action::VersionRetire, &version_subject(name.as_str(), number)).await?;
-        tx.hide_versions(name, &[number]).await?;
-        tx.commit().await
+        self.mlflow_version(principal, name, number).await?;
+        self.retire_version_as(principal, name, number, true).await.map(drop)
     }
 
     async fn with_manifest(&self, version: ModelVersion) -> Result<MlflowVersion> {

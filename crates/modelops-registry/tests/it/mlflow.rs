@@ -158,6 +158,12 @@ pub async fn stages_are_the_governed_lifecycle(ctx: &Ctx) {
     let archived = s.mlflow_transition(&dana, &model, 2, Stage::Archived, false).await.unwrap();
     assert_eq!((archived.stage(), archived.version.state), (Stage::Archived, VersionState::Retired));
     assert_kind(s.mlflow_transition(&dana, &model, 2, Stage::Staging, false).await, ErrorKind::Conflict);
+    // Deleting the archived version hides it, on the record.
+    let before = s.list_events(&AuditQuery { subject: Some("model/staged/version/2".into()), ..Default::default() }).await.unwrap().items.len();
+    s.mlflow_delete_version(&dana, &model, 2).await.unwrap();
+    assert_kind(s.mlflow_version(&dana, &model, 2).await, ErrorKind::NotFound);
+    let after = s.list_events(&AuditQuery { subject: Some("model/staged/version/2".into()), ..Default::default() }).await.unwrap().items.len();
+    assert_eq!(after, before + 1);
     assert_eq!(Stage::parse("stage", "production").unwrap(), Stage::Production);
     assert!(Stage::parse("stage", "prod").is_err());
 }
