@@ -281,17 +281,25 @@ impl Registry {
 
     /// A version MLflow shows: of an active model, not deleted through MLflow.
     pub async fn mlflow_version(&self, principal: &Principal, name: &ModelName, number: u32) -> Result<MlflowVersion> {
-        self.mlflow_model(principal, name).await?;
+        self.authorize(principal, Action::Read, &model_subject(name.as_str())).await?;
         let version = self.store().get_version(name, number).await?;
-        if self.store().hidden_versions(Some(name)).await?.contains(&(name.clone(), number)) {
-            return Err(version_not_found(name, number));
+        // Retiring a model retires its versions, and only retired versions
+        // are hidden: a version not retired is shown (one read, the common case).
+        if version.state == VersionState::Retired {
+            if self.store().get_model(name).await?.state != ModelState::Active {
+                return Err(deleted(name));
+            }
+            if self.store().hidden_versions(Some(name)).await?.contains(&(name.clone(), number)) {
+                return Err(version_not_found(name, number));
+            }
         }
         self.with_manifest(version).await
     }
 
-    /// The version an alias points at, as MLflow shows it.
+    /// The version an alias points at, as MLflow shows it (aliases point
+    /// only at versions not retired, of active models).
     pub async fn mlflow_version_by_alias(&self, principal: &Principal, name: &ModelName, alias: &modelops_core::name::AliasName) -> Result<MlflowVersion> {
-        self.mlflow_model(principal, name).await?;
+        self.authorize(principal, Action::Read, &model_subject(name.as_str())).await?;
         let version = self.store().get_version_by_alias(name, alias).await?;
         self.with_manifest(version).await
     }
