@@ -402,3 +402,30 @@ def test_malformed_registry_requests_get_mlflow_errors_never_a_5xx(registry):
     assert [v.version for v in client.search_model_versions("name = 'bad-input'")] == ["1"]
     assert client.get_registered_model("bad-input").tags == {}
     assert client.get_model_version("bad-input", "1").current_stage == "None"
+
+
+def test_a_model_logged_with_the_onnx_flavour_is_served(registry):
+    """Train and log with MLflow, serve with modelops: the ONNX flavour of
+    a registered version answers the Open Inference Protocol as
+    onnxruntime does; a Python-only flavour is refused with the reason."""
+    import onnxruntime
+    import requests
+    from skl2onnx import to_onnx
+
+    model, x = trained()
+    x = x.astype(np.float32)
+    onnx_model = to_onnx(model, x[:1], options={id(model): {"zipmap": False}})
+    with mlflow.start_run():
+        mlflow.onnx.log_model(onnx_model, name="model", registered_model_name="onnx-scorer")
+    body = {"inputs": [{"name": "X", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]}
+    r = requests.post(f"{registry.url}/v2/models/onnx-scorer/versions/1/infer", json=body, headers=registry.headers(), timeout=30)
+    assert r.status_code == 200, r.text
+    outputs = {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in r.json()["outputs"]}
+    session = onnxruntime.InferenceSession(onnx_model.SerializeToString())
+    label, proba = session.run(None, {"X": x})
+    np.testing.assert_array_equal(outputs["label"].ravel(), label.ravel())
+    np.testing.assert_allclose(outputs["probabilities"], proba, rtol=1e-5, atol=1e-5)
+    # credit-scorer was logged with the sklearn flavour only.
+    r = requests.post(f"{registry.url}/v2/models/credit-scorer/versions/1/infer", json=body, headers=registry.headers(), timeout=30)
+    assert r.status_code == 409, r.text
+    assert "onnx" in r.json()["error"] and "sklearn" in r.json()["error"], r.text

@@ -26,6 +26,7 @@ pub mod error;
 pub mod explain;
 pub mod external;
 pub mod llm;
+pub mod mlflow;
 pub mod onnx;
 pub mod rules;
 pub mod sample;
@@ -121,7 +122,7 @@ pub fn load(kind: ModelKind, artifact: &[u8], config: &RuntimeConfig) -> Result<
         ModelKind::Llm => Ok(Arc::new(llm::LlmModel::load(artifact, &config.llm)?)),
         ModelKind::External => Ok(Arc::new(external::ExternalModel::load(artifact, &config.external)?)),
         ModelKind::Mlflow => Err(RuntimeError::Load(
-            "models of kind `mlflow` are not executable yet: register the ONNX export as kind `onnx`".into(),
+            "a model of kind `mlflow` is a manifest of files: load the file its flavour names (`mlflow::servable_flavour`)".into(),
         )),
     }
 }

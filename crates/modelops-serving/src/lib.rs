@@ -23,6 +23,7 @@ use cache::{CacheKey, Cached, ModelCache};
 use metrics::{VersionMetrics, VersionMetricsSnapshot};
 use modelops_core::auth::{Action, Principal};
 use modelops_core::model::ModelKind;
+use modelops_core::tracking::ModelManifest;
 use modelops_core::name::{AliasName, ModelName};
 use modelops_core::version::{ArtifactInspector, ModelVersion, Signature, SignatureField, VersionState};
 use modelops_core::{Error, Result};
@@ -307,6 +308,10 @@ impl Serving {
 
     async fn load(&self, kind: ModelKind, version: Arc<ModelVersion>) -> Result<Arc<dyn LoadedModel>> {
         let bytes = self.inner.registry.read_artifact(&version.artifact.sha256).await?;
+        let (kind, bytes) = match kind {
+            ModelKind::Mlflow => self.mlflow_model_file(&version, &bytes).await?,
+            kind => (kind, bytes),
+        };
         let config = self.inner.config.runtime.clone();
         let loaded = tokio::task::spawn_blocking(move || modelops_runtime::load(kind, &bytes, &config))
             .await
@@ -320,6 +325,20 @@ impl Serving {
             })?;
         }
         Ok(loaded)
+    }
+
+    /// A version registered through MLflow is a manifest of the logged
+    /// model's files: its `MLmodel` names the flavour (and file) a runtime
+    /// loads.
+    async fn mlflow_model_file(&self, version: &ModelVersion, manifest: &[u8]) -> Result<(ModelKind, Vec<u8>)> {
+        let cannot = |reason: String| Error::Conflict(format!("version {} of model `{}` cannot be served: {reason}", version.number, version.model));
+        let manifest = ModelManifest::parse(manifest).ok_or_else(|| cannot("its artifact is not an MLflow model's manifest".into()))?;
+        let file = |path: &str| manifest.files.iter().find(|f| f.path == path).map(|f| f.sha256.clone());
+        let mlmodel = file("MLmodel").ok_or_else(|| cannot(format!("it has no MLmodel file (registered from `{}`)", manifest.source)))?;
+        let mlmodel = self.inner.registry.read_artifact(&mlmodel).await?;
+        let flavour = modelops_runtime::mlflow::servable_flavour(&mlmodel).map_err(|e| cannot(e.to_string()))?;
+        let data = file(&flavour.path).ok_or_else(|| cannot(format!("its MLmodel names `{}`, which is not among its files", flavour.path)))?;
+        Ok((flavour.kind, self.inner.registry.read_artifact(&data).await?))
     }
 
     fn metrics_of(&self, model: &ModelName, version: u32) -> Arc<VersionMetrics> {
@@ -403,7 +422,8 @@ pub struct RuntimeInspector {
 impl ArtifactInspector for RuntimeInspector {
     fn inspect(&self, kind: ModelKind, artifact: &[u8], declared: &Signature) -> Result<Signature> {
         if kind == ModelKind::Mlflow {
-            // Not executable yet (MLflow compatibility adds it): stored as given.
+            // A manifest of files (an MLflow model): served by its flavour,
+            // resolved when it is loaded (`mlflow_model_file`).
             return Ok(declared.clone());
         }
         let loaded = modelops_runtime::load(kind, artifact, &self.config).map_err(|e| match e {
