@@ -64,6 +64,10 @@ pub trait ModelReads: Send + Sync {
     /// The artifacts of versions stored under `file_name` (MLflow's
     /// manifests, whose files the registry must keep too).
     async fn version_artifacts_named(&self, file_name: &str) -> Result<BTreeSet<Sha256Hex>>;
+    /// What MLflow's registry shows: every version of the active models
+    /// (of those named, or of all), but those deleted through MLflow, by
+    /// model name then number.
+    async fn versions_shown_in_mlflow(&self, models: Option<&[ModelName]>) -> Result<Vec<ModelVersion>>;
     /// The versions deleted through MLflow's registry API (see
     /// [`ModelWrites::hide_versions`]), of one model or of every model.
     async fn hidden_versions(&self, model: Option<&ModelName>) -> Result<BTreeSet<(ModelName, u32)>>;

@@ -411,9 +411,10 @@ async fn search_models(State(registry): State<Registry>, Caller(caller): Caller,
     // The order asked for, then by name (MLflow's default).
     models.sort_by(|a, b| filter::compare(&order, &ModelRow(a), &ModelRow(b)).then_with(|| a.name.cmp(&b.name)));
     let (items, next) = page(models, &fields, 100, 1000)?;
+    let names: Vec<ModelName> = items.iter().map(|m| m.name.clone()).collect();
     let mut versions: HashMap<ModelName, Vec<MlflowVersion>> = HashMap::new();
-    for model in &items {
-        versions.insert(model.name.clone(), registry.mlflow_versions(&caller, Some(&model.name)).await?);
+    for version in registry.mlflow_versions_of(&caller, &names).await? {
+        versions.entry(version.version.model.clone()).or_default().push(version);
     }
     let encoded: Vec<Value> = items
         .iter()

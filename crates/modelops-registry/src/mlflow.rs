@@ -26,7 +26,7 @@ use modelops_core::auth::{Action, Principal};
 use modelops_core::model::{Model, ModelKind, ModelPatch, ModelState, NewModel, RiskTier};
 use modelops_core::name::{quote, ModelName, TagKey};
 use modelops_core::repo::TagTarget;
-use modelops_core::page::{ModelQuery, PageRequest, VersionQuery, MAX_PAGE_SIZE};
+use modelops_core::page::{ModelQuery, PageRequest, MAX_PAGE_SIZE};
 use modelops_core::tracking::{ArtifactFile, ManifestFile, ModelManifest, MANIFEST_FILENAME, MANIFEST_FORMAT};
 use modelops_core::version::{ArtifactSpec, Lineage, ModelVersion, NewVersion, VersionState};
 use modelops_core::{Error, Result};
@@ -307,33 +307,28 @@ impl Registry {
     /// The versions MLflow shows, of one model or of every active model,
     /// by model then number.
     pub async fn mlflow_versions(&self, principal: &Principal, model: Option<&ModelName>) -> Result<Vec<MlflowVersion>> {
-        let names: Vec<ModelName> = match model {
-            Some(name) => match self.mlflow_model(principal, name).await {
-                Ok(m) => vec![m.name],
-                Err(Error::NotFound { .. }) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            },
-            None => self.mlflow_models(principal).await?.into_iter().map(|m| m.name).collect(),
-        };
-        let hidden = self.store().hidden_versions(model).await?;
-        let mut out = Vec::new();
-        for name in names {
-            let mut token = None;
-            loop {
-                let query = VersionQuery { page: PageRequest { size: MAX_PAGE_SIZE, token }, ..VersionQuery::default() };
-                let page = self.store().list_versions(&name, &query).await?;
-                for version in page.items {
-                    if !hidden.contains(&(name.clone(), version.number)) {
-                        out.push(self.with_manifest(version).await?);
-                    }
-                }
-                match page.next_page_token {
-                    Some(next) => token = Some(next),
-                    None => break,
-                }
+        match model {
+            Some(name) => self.mlflow_versions_of(principal, std::slice::from_ref(name)).await,
+            None => {
+                self.authorize(principal, Action::Read, "models").await?;
+                let versions = self.store().versions_shown_in_mlflow(None).await?;
+                self.with_manifests(versions).await
             }
         }
-        out.sort_by(|a, b| a.version.model.cmp(&b.version.model).then(a.version.number.cmp(&b.version.number)));
+    }
+
+    /// The versions MLflow shows of these models (one read for all).
+    pub async fn mlflow_versions_of(&self, principal: &Principal, models: &[ModelName]) -> Result<Vec<MlflowVersion>> {
+        self.authorize(principal, Action::Read, "models").await?;
+        let versions = self.store().versions_shown_in_mlflow(Some(models)).await?;
+        self.with_manifests(versions).await
+    }
+
+    async fn with_manifests(&self, versions: Vec<ModelVersion>) -> Result<Vec<MlflowVersion>> {
+        let mut out = Vec::with_capacity(versions.len());
+        for version in versions {
+            out.push(self.with_manifest(version).await?);
+        }
         Ok(out)
     }
 

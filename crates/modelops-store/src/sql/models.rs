@@ -207,6 +207,33 @@ impl ModelReads for ThisStore {
             .collect()
     }
 
+    async fn versions_shown_in_mlflow(&self, models: Option<&[ModelName]>) -> Result<Vec<ModelVersion>> {
+        let shown = concat!(
+            version_select!(),
+            " WHERE m.state = 'active' AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d WHERE d.model_id = v.model_id AND d.number = v.number)"
+        );
+        let mut versions = Vec::new();
+        let Some(models) = models else {
+            let rows = sqlx::query(&format!("{shown} ORDER BY m.name, v.number")).fetch_all(self.reader()).await.map_err(db_err)?;
+            return rows.iter().map(version_from_row).collect();
+        };
+        for chunk in models.chunks(BATCH) {
+            let mut qb = QueryBuilder::<Db>::new(shown);
+            qb.push(" AND m.name IN (");
+            let mut list = qb.separated(", ");
+            for name in chunk {
+                list.push_bind(name.as_str().to_string());
+            }
+            qb.push(") ORDER BY m.name, v.number");
+            let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
+            for row in &rows {
+                versions.push(version_from_row(row)?);
+            }
+        }
+        versions.sort_by(|a: &ModelVersion, b: &ModelVersion| a.model.cmp(&b.model).then(a.number.cmp(&b.number)));
+        Ok(versions)
+    }
+
     async fn version_artifacts_named(&self, file_name: &str) -> Result<BTreeSet<Sha256Hex>> {
         let digests: Vec<String> = sqlx::query_scalar("SELECT DISTINCT artifact_sha256 FROM model_versions WHERE artifact_filename = $1")
             .bind(file_name)
