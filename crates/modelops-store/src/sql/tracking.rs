@@ -123,6 +123,10 @@ fn logged_model_not_found(model_id: &str) -> Error {
     Error::not_found("logged model", model_id)
 }
 
+/// Rows per multi-row metric statement: 6 parameters each, well under
+/// both databases' limits on bound parameters.
+const METRIC_ROWS_PER_STATEMENT: usize = 500;
+
 fn run_not_found(run_id: &str) -> Error {
     Error::not_found("run", run_id)
 }
@@ -490,41 +494,43 @@ impl TrackingStore for ThisStore {
                 }
             }
         }
+        // Every value in multi-row statements (a training loop sends
+        // hundreds per batch); the latest per key is found here first, as one
+        // statement may not update a row twice.
+        for chunk in batch.metrics.chunks(METRIC_ROWS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<super::Db>::new("INSERT INTO metrics (run_id, key, value, is_nan, timestamp, step) ");
+            qb.push_values(chunk, |mut row, metric| {
+                let (value, is_nan) = stored_value(metric.value.value);
+                row.push_bind(run_id).push_bind(&metric.key).push_bind(value).push_bind(is_nan).push_bind(metric.value.timestamp).push_bind(metric.value.step);
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+        let mut latest: Vec<&Metric> = Vec::new();
         for metric in &batch.metrics {
-            let (value, is_nan) = stored_value(metric.value.value);
-            sqlx::query(
-                "INSERT INTO metrics (run_id, key, value, is_nan, timestamp, step) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(run_id)
-            .bind(&metric.key)
-            .bind(value)
-            .bind(is_nan)
-            .bind(metric.value.timestamp)
-            .bind(metric.value.step)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            match latest.iter_mut().find(|m| m.key == metric.key) {
+                Some(current) if metric.value.is_later_than(&current.value) => *current = metric,
+                Some(_) => {}
+                None => latest.push(metric),
+            }
+        }
+        for chunk in latest.chunks(METRIC_ROWS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<super::Db>::new("INSERT INTO latest_metrics (run_id, key, value, is_nan, timestamp, step) ");
+            qb.push_values(chunk, |mut row, metric| {
+                let (value, is_nan) = stored_value(metric.value.value);
+                row.push_bind(run_id).push_bind(&metric.key).push_bind(value).push_bind(is_nan).push_bind(metric.value.timestamp).push_bind(metric.value.step);
+            });
             // The latest value: highest step, then timestamp, then value (NaN
             // above every number), the order of `MetricValue::is_later_than`.
-            sqlx::query(
-                "INSERT INTO latest_metrics (run_id, key, value, is_nan, timestamp, step) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, \
+            qb.push(
+                " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, \
                  timestamp = excluded.timestamp, step = excluded.step \
                  WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND ( \
                    excluded.timestamp > latest_metrics.timestamp OR (excluded.timestamp = latest_metrics.timestamp AND ( \
                      (excluded.is_nan AND NOT latest_metrics.is_nan) \
                      OR (NOT excluded.is_nan AND NOT latest_metrics.is_nan AND excluded.value > latest_metrics.value)))))",
-            )
-            .bind(run_id)
-            .bind(&metric.key)
-            .bind(value)
-            .bind(is_nan)
-            .bind(metric.value.timestamp)
-            .bind(metric.value.step)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            );
+            qb.build().execute(&mut *tx).await.map_err(db_err)?;
         }
         for (key, value) in &batch.tags {
             set_run_tag(&mut tx, run_id, key, value).await?;
