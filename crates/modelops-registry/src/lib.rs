@@ -364,13 +364,16 @@ impl Registry {
             // is content-addressed, so nothing checked here can change
             // before the transaction re-checks that the artifact exists.
             let kind = self.store().get_model(model).await?.kind;
-            let bytes = self.read_artifact(&new.artifact.sha256).await?;
             // An MLflow manifest (a logged model's files, or a prompt's
             // version of an `llm` model) is stored as given: its flavour,
-            // not its kind, says how it runs.
-            let mlflow_manifest = matches!(kind, ModelKind::Mlflow | ModelKind::Llm) && modelops_core::tracking::ModelManifest::parse(&bytes).is_some();
-            if !mlflow_manifest {
-                new.signature = inspector.inspect(kind, &bytes, &new.signature)?;
+            // not its kind, says how it runs (and a model of kind `mlflow`
+            // is always one: nothing to load before the lock).
+            if kind != ModelKind::Mlflow {
+                let bytes = self.read_artifact(&new.artifact.sha256).await?;
+                let prompt = kind == ModelKind::Llm && modelops_core::tracking::ModelManifest::parse(&bytes).is_some();
+                if !prompt {
+                    new.signature = inspector.inspect(kind, &bytes, &new.signature)?;
+                }
             }
             // The artifact's own names obey the same rules as pushed ones
             // (no control characters, no duplicates, bounded length).
