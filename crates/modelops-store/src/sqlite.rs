@@ -160,7 +160,16 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<tx::SqlTx> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+        // Begun in a task of its own. A request dropped while BEGIN runs (its
+        // client went away) would otherwise cancel sqlx between BEGIN and the
+        // transaction's guard, returning the connection to the pool inside a
+        // transaction nobody owns, and every later write would fail. The task
+        // always finishes; a transaction nobody takes rolls back when dropped.
+        let pool = self.writer.clone();
+        tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await })
+            .await
+            .map_err(|e| modelops_core::Error::Internal(format!("beginning a transaction failed: {e}")))?
+            .map_err(db_err)
     }
 
     fn reader(&self) -> &SqlitePool {

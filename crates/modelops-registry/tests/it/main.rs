@@ -104,6 +104,7 @@ mod governance_store_cases {
         governance_store::a_dropped_transaction_leaves_nothing,
         tracking::experiments_and_runs_round_trip,
         tracking::only_trackers_record_and_refusals_are_audited,
+        tracking::requests_dropped_mid_write_leave_writes_working,
         mlflow::artifacts_logged_models_and_immutable_versions,
         mlflow::deletes_are_retirements_and_names_come_back,
         mlflow::stages_are_the_governed_lifecycle,

@@ -124,3 +124,23 @@ pub async fn only_trackers_record_and_refusals_are_audited(ctx: &Ctx) {
     s.log_batch(&validator, &run.info.run_id, RunBatch { metrics: vec![metric("m", 1.0, 1, 0)], ..RunBatch::default() }).await.unwrap();
     assert_eq!(ctx.store.head().await.unwrap(), head);
 }
+
+/// A client that goes away mid-request drops the write at any point, from
+/// before BEGIN to after COMMIT: later writes (tracking and the registry's
+/// own) still work, on both backends.
+pub async fn requests_dropped_mid_write_leave_writes_working(ctx: &Ctx) {
+    let s = &ctx.registry;
+    let dana = actor("dana");
+    let run = s.create_run(&dana, NewRun { experiment_id: DEFAULT_EXPERIMENT_ID, ..NewRun::default() }).await.unwrap();
+    let run_id = run.info.run_id;
+    for i in 0..1000_i64 {
+        let batch = RunBatch { metrics: vec![metric("m", 1.0, i, i)], ..RunBatch::default() };
+        let cut = std::time::Duration::from_micros(u64::try_from(i % 40).unwrap() * 25);
+        let _ = tokio::time::timeout(cut, s.log_batch(&dana, &run_id, batch)).await;
+        if i % 4 == 0 {
+            let _ = tokio::time::timeout(cut, s.create_model(&dana, new_model(&format!("m{i}")))).await;
+        }
+    }
+    s.log_batch(&dana, &run_id, RunBatch { metrics: vec![metric("m", 2.0, 1000, 1000)], ..RunBatch::default() }).await.unwrap();
+    s.create_model(&dana, new_model("after")).await.unwrap();
+}
