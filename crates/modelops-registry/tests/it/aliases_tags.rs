@@ -92,6 +92,6 @@ pub async fn tags_on_models_and_versions(ctx: &Ctx) {
     assert_eq!((event.action.as_str(), event.after.clone()), ("tag.delete", None));
     assert_not_found(s.delete_tag(&actor("ana"), &on_model, &key).await, "tag", "model/m:owner.email");
     assert_not_found(s.set_tag(&actor("ana"), &TagTarget::Version(m.clone(), 5), &key, "x").await, "version", "m/5");
-    assert_invalid(s.set_tag(&actor("ana"), &on_model, &key, &"x".repeat(5001)).await, "value");
+    assert_invalid(s.set_tag(&actor("ana"), &on_model, &key, &"x".repeat(modelops_core::name::MAX_TAG_VALUE_LEN + 1)).await, "value");
     assert_invalid(s.set_tag(&actor("ana"), &on_model, &key, "a\0b").await, "value");
 }

@@ -722,7 +722,7 @@ pub struct SetAliasRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTagRequest {
-    #[schema(max_length = 5000)]
+    #[schema(max_length = 100_000)]
     pub value: String,
 }
 

@@ -61,7 +61,7 @@ async fn tags_on_models_and_versions() {
 
     let on_missing = app.call(Method::PUT, "/api/v1/models/m/versions/5/tags/x", Some(json!({"value": "1"}))).await;
     assert_eq!(on_missing.error(StatusCode::NOT_FOUND).0, "not_found");
-    let long = "v".repeat(5001);
+    let long = "v".repeat(modelops_core::name::MAX_TAG_VALUE_LEN + 1);
     let too_long = app.call(Method::PUT, "/api/v1/models/m/tags/k", Some(json!({"value": long}))).await;
     assert_eq!(too_long.status, StatusCode::BAD_REQUEST, "{too_long:?}");
     app.call(Method::PUT, "/api/v1/models/m/tags/bad%07key", Some(json!({"value": "1"}))).await.invalid("key");
