@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 pub const MAX_ARTIFACT: u64 = 4 * 1024 * 1024;
-pub const JSON_LIMIT: usize = 64 * 1024;
+pub const JSON_LIMIT: usize = 256 * 1024;
 
 pub struct App {
     pub router: Router,
