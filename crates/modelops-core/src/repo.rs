@@ -68,6 +68,9 @@ pub trait ModelReads: Send + Sync {
     /// (of those named, or of all), but those deleted through MLflow, by
     /// model name then number.
     async fn versions_shown_in_mlflow(&self, models: Option<&[ModelName]>) -> Result<Vec<ModelVersion>>;
+    /// The highest shown version in each lifecycle state of these models
+    /// (at most one per state): what MLflow's `latest_versions` is made of.
+    async fn latest_shown_in_mlflow(&self, models: &[ModelName]) -> Result<Vec<ModelVersion>>;
     /// The versions deleted through MLflow's registry API (see
     /// [`ModelWrites::hide_versions`]), of one model or of every model.
     async fn hidden_versions(&self, model: Option<&ModelName>) -> Result<BTreeSet<(ModelName, u32)>>;

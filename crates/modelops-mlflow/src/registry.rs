@@ -141,7 +141,7 @@ fn model_json(model: &Model, versions: &[&MlflowVersion]) -> Value {
 
 async fn model_answer(registry: &Registry, caller: &Principal, name: &ModelName) -> Answer {
     let model = registry.mlflow_model(caller, name).await.map_err(registry_error(name, None))?;
-    let versions = registry.mlflow_versions(caller, Some(name)).await?;
+    let versions = registry.mlflow_latest_versions_of(caller, std::slice::from_ref(name)).await?;
     Ok(Json(json!({"registered_model": model_json(&model, &versions.iter().collect::<Vec<_>>())})))
 }
 
@@ -252,7 +252,7 @@ async fn latest_versions(State(registry): State<Registry>, Caller(caller): Calle
     let name = model_name(&fields)?;
     let stages = fields.list("stages")?.iter().map(|s| Stage::parse("stages", s)).collect::<Result<Vec<_>, _>>()?;
     registry.mlflow_model(&caller, &name).await.map_err(registry_error(&name, None))?;
-    let versions = registry.mlflow_versions(&caller, Some(&name)).await?;
+    let versions = registry.mlflow_latest_versions_of(&caller, std::slice::from_ref(&name)).await?;
     let latest = latest_per_stage(versions.iter(), &stages);
     Ok(Json(json!({"model_versions": latest.into_iter().map(version_json).collect::<Vec<_>>()})))
 }
@@ -413,7 +413,7 @@ async fn search_models(State(registry): State<Registry>, Caller(caller): Caller,
     let (items, next) = page(models, &fields, 100, 1000)?;
     let names: Vec<ModelName> = items.iter().map(|m| m.name.clone()).collect();
     let mut versions: HashMap<ModelName, Vec<MlflowVersion>> = HashMap::new();
-    for version in registry.mlflow_versions_of(&caller, &names).await? {
+    for version in registry.mlflow_latest_versions_of(&caller, &names).await? {
         versions.entry(version.version.model.clone()).or_default().push(version);
     }
     let encoded: Vec<Value> = items

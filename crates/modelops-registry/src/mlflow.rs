@@ -324,6 +324,14 @@ impl Registry {
         self.with_manifests(versions).await
     }
 
+    /// The highest shown version in each state of these models (one read):
+    /// enough for MLflow's `latest_versions` (the highest per stage).
+    pub async fn mlflow_latest_versions_of(&self, principal: &Principal, models: &[ModelName]) -> Result<Vec<MlflowVersion>> {
+        self.authorize(principal, Action::Read, "models").await?;
+        let versions = self.store().latest_shown_in_mlflow(models).await?;
+        self.with_manifests(versions).await
+    }
+
     async fn with_manifests(&self, versions: Vec<ModelVersion>) -> Result<Vec<MlflowVersion>> {
         let mut out = Vec::with_capacity(versions.len());
         for version in versions {

@@ -164,6 +164,13 @@ pub async fn stages_are_the_governed_lifecycle(ctx: &Ctx) {
     assert_kind(s.mlflow_version(&dana, &model, 2).await, ErrorKind::NotFound);
     let after = s.list_events(&AuditQuery { subject: Some("model/staged/version/2".into()), ..Default::default() }).await.unwrap().items.len();
     assert_eq!(after, before + 1);
+    // MLflow's latest versions: the highest shown one per state (2 is hidden).
+    for _ in 0..2 {
+        s.mlflow_create_version(&dana, &model, NewMlflowVersion { source: "s3://b/m".into(), ..Default::default() }).await.unwrap();
+    }
+    let latest: Vec<(u32, VersionState)> =
+        s.mlflow_latest_versions_of(&dana, &[model.clone()]).await.unwrap().iter().map(|v| (v.version.number, v.version.state)).collect();
+    assert_eq!(latest, vec![(1, VersionState::InValidation), (4, VersionState::Draft)]);
     assert_eq!(Stage::parse("stage", "production").unwrap(), Stage::Production);
     assert!(Stage::parse("stage", "prod").is_err());
 }

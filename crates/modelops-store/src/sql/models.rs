@@ -234,6 +234,31 @@ impl ModelReads for ThisStore {
         Ok(versions)
     }
 
+    async fn latest_shown_in_mlflow(&self, models: &[ModelName]) -> Result<Vec<ModelVersion>> {
+        let latest = concat!(
+            version_select!(),
+            " WHERE m.state = 'active' AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d WHERE d.model_id = v.model_id AND d.number = v.number)",
+            " AND v.number = (SELECT MAX(v2.number) FROM model_versions v2 WHERE v2.model_id = v.model_id AND v2.state = v.state",
+            " AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d2 WHERE d2.model_id = v2.model_id AND d2.number = v2.number))"
+        );
+        let mut versions = Vec::new();
+        for chunk in models.chunks(BATCH) {
+            let mut qb = QueryBuilder::<Db>::new(latest);
+            qb.push(" AND m.name IN (");
+            let mut list = qb.separated(", ");
+            for name in chunk {
+                list.push_bind(name.as_str().to_string());
+            }
+            qb.push(")");
+            let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
+            for row in &rows {
+                versions.push(version_from_row(row)?);
+            }
+        }
+        versions.sort_by(|a: &ModelVersion, b: &ModelVersion| a.model.cmp(&b.model).then(a.number.cmp(&b.number)));
+        Ok(versions)
+    }
+
     async fn version_artifacts_named(&self, file_name: &str) -> Result<BTreeSet<Sha256Hex>> {
         let digests: Vec<String> = sqlx::query_scalar("SELECT DISTINCT artifact_sha256 FROM model_versions WHERE artifact_filename = $1")
             .bind(file_name)
