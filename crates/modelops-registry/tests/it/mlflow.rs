@@ -169,7 +169,7 @@ pub async fn stages_are_the_governed_lifecycle(ctx: &Ctx) {
         s.mlflow_create_version(&dana, &model, NewMlflowVersion { source: "s3://b/m".into(), ..Default::default() }).await.unwrap();
     }
     let latest: Vec<(u32, VersionState)> =
-        s.mlflow_latest_versions_of(&dana, &[model.clone()]).await.unwrap().iter().map(|v| (v.version.number, v.version.state)).collect();
+        s.mlflow_latest_versions_of(&dana, std::slice::from_ref(&model)).await.unwrap().iter().map(|v| (v.version.number, v.version.state)).collect();
     assert_eq!(latest, vec![(1, VersionState::InValidation), (4, VersionState::Draft)]);
     assert_eq!(Stage::parse("stage", "production").unwrap(), Stage::Production);
     assert!(Stage::parse("stage", "prod").is_err());
