@@ -65,6 +65,27 @@ where
 }
 
 impl ThisStore {
+    /// The versions `select` (a `version_select!` with a WHERE clause) finds
+    /// among the models named, in chunks of bound names, by model then number.
+    async fn versions_of_models(&self, select: &str, models: &[ModelName]) -> Result<Vec<ModelVersion>> {
+        let mut versions = Vec::new();
+        for chunk in models.chunks(BATCH) {
+            let mut qb = QueryBuilder::<Db>::new(select);
+            qb.push(" AND m.name IN (");
+            let mut list = qb.separated(", ");
+            for name in chunk {
+                list.push_bind(name.as_str().to_string());
+            }
+            qb.push(")");
+            let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
+            for row in &rows {
+                versions.push(version_from_row(row)?);
+            }
+        }
+        versions.sort_by(|a, b| a.model.cmp(&b.model).then(a.number.cmp(&b.number)));
+        Ok(versions)
+    }
+
     async fn model_id(&self, name: &ModelName) -> Result<i64> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE name = $1")
             .bind(name.as_str())
@@ -212,26 +233,13 @@ impl ModelReads for ThisStore {
             version_select!(),
             " WHERE m.state = 'active' AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d WHERE d.model_id = v.model_id AND d.number = v.number)"
         );
-        let mut versions = Vec::new();
-        let Some(models) = models else {
-            let rows = sqlx::query(&format!("{shown} ORDER BY m.name, v.number")).fetch_all(self.reader()).await.map_err(db_err)?;
-            return rows.iter().map(version_from_row).collect();
-        };
-        for chunk in models.chunks(BATCH) {
-            let mut qb = QueryBuilder::<Db>::new(shown);
-            qb.push(" AND m.name IN (");
-            let mut list = qb.separated(", ");
-            for name in chunk {
-                list.push_bind(name.as_str().to_string());
-            }
-            qb.push(") ORDER BY m.name, v.number");
-            let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
-            for row in &rows {
-                versions.push(version_from_row(row)?);
+        match models {
+            Some(models) => self.versions_of_models(shown, models).await,
+            None => {
+                let rows = sqlx::query(&format!("{shown} ORDER BY m.name, v.number")).fetch_all(self.reader()).await.map_err(db_err)?;
+                rows.iter().map(version_from_row).collect()
             }
         }
-        versions.sort_by(|a: &ModelVersion, b: &ModelVersion| a.model.cmp(&b.model).then(a.number.cmp(&b.number)));
-        Ok(versions)
     }
 
     async fn latest_shown_in_mlflow(&self, models: &[ModelName]) -> Result<Vec<ModelVersion>> {
@@ -241,22 +249,7 @@ impl ModelReads for ThisStore {
             " AND v.number = (SELECT MAX(v2.number) FROM model_versions v2 WHERE v2.model_id = v.model_id AND v2.state = v.state",
             " AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d2 WHERE d2.model_id = v2.model_id AND d2.number = v2.number))"
         );
-        let mut versions = Vec::new();
-        for chunk in models.chunks(BATCH) {
-            let mut qb = QueryBuilder::<Db>::new(latest);
-            qb.push(" AND m.name IN (");
-            let mut list = qb.separated(", ");
-            for name in chunk {
-                list.push_bind(name.as_str().to_string());
-            }
-            qb.push(")");
-            let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
-            for row in &rows {
-                versions.push(version_from_row(row)?);
-            }
-        }
-        versions.sort_by(|a: &ModelVersion, b: &ModelVersion| a.model.cmp(&b.model).then(a.number.cmp(&b.number)));
-        Ok(versions)
+        self.versions_of_models(latest, models).await
     }
 
     async fn version_artifacts_named(&self, file_name: &str) -> Result<BTreeSet<Sha256Hex>> {
