@@ -55,6 +55,14 @@ string_enum!(
         UserUpdate => "user.update",
         TokenCreate => "token.create",
         TokenRevoke => "token.revoke",
+        DeploymentCreate => "deployment.create",
+        DeploymentUpdate => "deployment.update",
+        // Back to the version served before, or a canary stopped; by a
+        // deployer, or by the server when a canary's condition trips.
+        DeploymentRollback => "deployment.rollback",
+        // A canary's next step, or its completion: by the server.
+        DeploymentAdvance => "deployment.advance",
+        DeploymentRetire => "deployment.retire",
         // Read: the inventory, the audit log and the reports, for any signed-in user.
         Read => "read",
         // Predict: run a version on inputs (the inference APIs). Changes nothing.
@@ -79,6 +87,9 @@ impl Action {
             // Approvers are the risk officers the critical tier asks for.
             VersionApprove | VersionReject => &[Role::Validator, Role::Approver, Role::Admin],
             VersionPromote => &[Role::Deployer, Role::Admin],
+            // Deployers put versions where traffic reaches them (through the
+            // `production` gate) and take them away.
+            DeploymentCreate | DeploymentUpdate | DeploymentRollback | DeploymentAdvance | DeploymentRetire => &[Role::Deployer, Role::Admin],
             EvidenceAdd => &[Role::Developer, Role::Validator, Role::Admin],
             ReviewRecord => &[Role::Validator, Role::Approver, Role::Admin],
             // Developers upload model artifacts, validators their reports.

@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod deployment;
 pub mod error;
 pub mod governance;
 pub mod model;

@@ -24,6 +24,7 @@
 
 use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainRecord, ChainVerifier, PendingEvent, VerifySummary};
 use crate::auth::Permit;
+use crate::deployment::{Deployment, PredictionQuery, PredictionRecord};
 use crate::error::Result;
 use crate::governance::{ApiToken, Approval, Evidence, Review, ScheduledReview, StoredPolicy, User};
 use crate::model::{Model, ModelState};
@@ -208,15 +209,54 @@ pub trait GovernanceWrites: Send {
     async fn locked_policy(&mut self) -> Result<Option<StoredPolicy>>;
 }
 
+/// Reads of deployments, outside any transaction.
+#[async_trait]
+pub trait DeploymentReads: Send + Sync {
+    async fn get_deployment(&self, name: &ModelName) -> Result<Option<Deployment>>;
+    /// Every deployment (of `model` when given), by name; retired ones only
+    /// when asked for.
+    async fn list_deployments(&self, model: Option<&ModelName>, include_retired: bool) -> Result<Vec<Deployment>>;
+}
+
+/// Deployment changes, inside a [`WriteTx`].
+#[async_trait]
+pub trait DeploymentWrites: Send {
+    /// Reads a deployment for change (its row locked on PostgreSQL; the
+    /// write lock already serialises SQLite).
+    async fn lock_deployment(&mut self, name: &ModelName) -> Result<Option<Deployment>>;
+    async fn insert_deployment(&mut self, deployment: &Deployment) -> Result<()>;
+    /// Replaces the stored deployment of the same name.
+    async fn update_deployment(&mut self, deployment: &Deployment) -> Result<()>;
+    /// The deployments of `model` that are not retired (a version they run
+    /// is not retired under them).
+    async fn live_deployments_of(&mut self, model: &ModelName) -> Result<Vec<Deployment>>;
+}
+
+/// The prediction records: appended in batches off the request path, read
+/// in pages, pruned by age. Not part of the audit chain and outside the
+/// write lock: each call is its own statement or transaction.
+#[async_trait]
+pub trait PredictionLog: Send + Sync {
+    /// Appends `records` in one transaction (their `id` is assigned).
+    async fn append_predictions(&self, records: &[PredictionRecord]) -> Result<()>;
+    /// Records of one deployment in its window, after `after_id`, oldest
+    /// first, at most `limit`.
+    async fn list_predictions(&self, query: &PredictionQuery) -> Result<Vec<PredictionRecord>>;
+    /// Removes the records older than `before`, at most `limit` of them
+    /// (pruning runs in slices so it never holds the database long);
+    /// returns how many went.
+    async fn prune_predictions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
+}
+
 /// One change in progress. Dropping it rolls back.
 #[async_trait]
-pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + AuditAppend {
+pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrites + AuditAppend {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
 /// A backend: every area's reads, and transactions for changes.
 #[async_trait]
-pub trait Store: ModelReads + AuditLog + GovernanceReads + crate::tracking::TrackingStore {
+pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + crate::tracking::TrackingStore {
     /// Begins a change for the permit's actor, taking the write lock and
     /// reading the chain head under it.
     async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;

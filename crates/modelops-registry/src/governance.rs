@@ -80,6 +80,13 @@ pub struct DecisionOutcome {
 }
 
 /// A transition that went through, with the gate that let it.
+/// What promotion inside a transaction came to.
+pub(crate) enum Promotion {
+    Done(Box<TransitionOutcome>),
+    /// The `production` gate refused: roll back, then record the denial.
+    Denied(Denial, GateDecision),
+}
+
 #[derive(Debug, Clone)]
 pub struct TransitionOutcome {
     pub version: ModelVersion,
@@ -739,6 +746,12 @@ impl Registry {
         Ok(decide_gate(&policy, target, input))
     }
 
+    /// The `production` gate for a version about to take a share of a
+    /// deployment's traffic.
+    pub(crate) async fn production_gate(&self, tx: &mut dyn WriteTx, model: &Model, version: &ModelVersion, principal: &Principal) -> Result<GateDecision> {
+        self.evaluate_gate(tx, model, version, principal, GateTarget::Production, None).await
+    }
+
     /// Records a denial (its own transaction) and returns it as the error.
     pub(crate) async fn record_denial(&self, principal: &Principal, action: Action, subject: &str, denial: Denial, gate: Option<&GateDecision>) -> Error {
         let mut after = json!({ "action": action.as_str(), "reasons": denial.reasons() });
@@ -878,22 +891,40 @@ impl Registry {
         let permit = self.authorize(principal, Action::VersionPromote, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let m = lock_active_model(tx.as_mut(), model).await?;
+        match self.promote_in(tx.as_mut(), &m, number, principal).await? {
+            Promotion::Done(outcome) => {
+                tx.commit().await?;
+                Ok(*outcome)
+            }
+            Promotion::Denied(denial, gate) => {
+                drop(tx);
+                Err(self.record_denial(principal, Action::VersionPromote, &subject, denial, Some(&gate)).await)
+            }
+        }
+    }
+
+    /// Promotion inside a transaction that holds the model's lock: what
+    /// [`Registry::promote_version`] does, and what a deployment does when
+    /// a version comes to take all of its traffic. A gate's refusal is
+    /// returned for the caller to roll back and record.
+    pub(crate) async fn promote_in(&self, tx: &mut dyn WriteTx, m: &Model, number: u32, principal: &Principal) -> Result<Promotion> {
+        let model = &m.name;
+        let subject = version_subject(model.as_str(), number);
         let before = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
         let previous = m.aliases.get(CHAMPION).copied();
         if before.state == VersionState::Production && previous == Some(number) {
-            return Ok(TransitionOutcome { version: before, gate: None, previous_production: None });
+            return Ok(Promotion::Done(Box::new(TransitionOutcome { version: before, gate: None, previous_production: None })));
         }
         before.ensure_active()?;
-        let gate = self.evaluate_gate(tx.as_mut(), &m, &before, principal, GateTarget::Production, None).await?;
+        let gate = self.evaluate_gate(tx, m, &before, principal, GateTarget::Production, None).await?;
         if let Some(denial) = gate.denial() {
-            drop(tx);
-            return Err(self.record_denial(principal, Action::VersionPromote, &subject, denial, Some(&gate)).await);
+            return Ok(Promotion::Denied(denial, gate));
         }
         let now = tx.now();
         if let Some(prev) = previous.filter(|p| *p != number) {
             if let Some(prev_version) = tx.version(model, prev).await? {
                 if prev_version.state == VersionState::Production {
-                    self.change_state(tx.as_mut(), &prev_version, VersionState::Approved).await?;
+                    self.change_state(tx, &prev_version, VersionState::Approved).await?;
                 }
             }
             // Its review date is kept: promoted back, it is due when it was
@@ -901,8 +932,8 @@ impl Registry {
         }
         let champion = AliasName::parse(CHAMPION)?;
         tx.set_alias(model, &champion, number).await?;
-        let after = self.change_state(tx.as_mut(), &before, VersionState::Production).await?;
-        let policy = self.policy_in(tx.as_mut()).await?;
+        let after = self.change_state(tx, &before, VersionState::Production).await?;
+        let policy = self.policy_in(tx).await?;
         let fresh = now + policy.review_cadence(m.risk_tier);
         let next_review = match tx.next_review(model, number).await? {
             Some(kept) => kept.min(fresh),
@@ -911,16 +942,15 @@ impl Registry {
         tx.set_next_review(model, number, Some(next_review)).await?;
         let after = tx.version(model, number).await?.unwrap_or(after);
         let pointer = |n: u32| json!({ "alias": CHAMPION, "version": n });
-        let alias_event = event(tx.as_ref(), Action::AliasSet, alias_subject(model.as_str(), CHAMPION), previous.map(pointer), Some(pointer(number)));
+        let alias_event = event(tx, Action::AliasSet, alias_subject(model.as_str(), CHAMPION), previous.map(pointer), Some(pointer(number)));
         tx.record(alias_event).await?;
         let mut record = snapshot(&after)?;
         record["gate"] = gate_record(&gate);
         record["previous_production"] = json!(previous);
         record["next_review_at"] = json!(modelops_core::clock::format_time(&next_review));
-        let pending = event(tx.as_ref(), Action::VersionPromote, subject, Some(snapshot(&before)?), Some(record));
+        let pending = event(tx, Action::VersionPromote, subject, Some(snapshot(&before)?), Some(record));
         tx.record(pending).await?;
-        tx.commit().await?;
-        Ok(TransitionOutcome { version: after, gate: Some(gate), previous_production: previous })
+        Ok(Promotion::Done(Box::new(TransitionOutcome { version: after, gate: Some(gate), previous_production: previous })))
     }
 
     /// After a tier change: the production version's next review comes no

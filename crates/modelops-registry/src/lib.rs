@@ -36,6 +36,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod deployments;
 pub mod governance;
 pub mod mlflow;
 pub mod reports;
@@ -110,6 +111,25 @@ async fn active_version(tx: &mut dyn WriteTx, model: &ModelName, number: u32) ->
     let version = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
     version.ensure_active()?;
     Ok(version)
+}
+
+/// Refuses to retire what a live deployment runs (the whole model, or one
+/// version): its traffic would fail. Retire the deployment, or move it
+/// off the version, first.
+async fn ensure_not_deployed(tx: &mut dyn WriteTx, model: &ModelName, number: Option<u32>) -> Result<()> {
+    for deployment in tx.live_deployments_of(model).await? {
+        match number {
+            None => return Err(Error::Conflict(format!("model `{model}` is served by deployment `{}`; retire the deployment first", deployment.name))),
+            Some(n) if deployment.versions().contains(&n) => {
+                return Err(Error::Conflict(format!(
+                    "version {n} of model `{model}` is served by deployment `{}`; move the deployment to another version (or retire it) first",
+                    deployment.name
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Refuses the first dependency that is not a registered model.
@@ -312,6 +332,7 @@ impl Registry {
         let mut tx = self.store().begin(&permit).await?;
         let before = lock_active_model(tx.as_mut(), name).await?;
         let mut tx = self.ensure_developer(tx, principal, &before, &[Role::Deployer], Action::ModelRetire, &subject).await?;
+        ensure_not_deployed(tx.as_mut(), name, None).await?;
         let now = tx.now();
         let versions = tx.versions_not_in(name, VersionState::Retired).await?;
         tx.remove_aliases(&AliasScope::Model(name.clone())).await?;
@@ -506,6 +527,7 @@ impl Registry {
             }
         }
         let before = active_version(tx.as_mut(), model, number).await?;
+        ensure_not_deployed(tx.as_mut(), model, Some(number)).await?;
         tx.remove_aliases(&AliasScope::Version(model.clone(), number)).await?;
         let after = before.retired(tx.now());
         tx.update_version(&after).await?;

@@ -250,6 +250,10 @@ impl Registry {
         if new_name == *name {
             return Ok(before);
         }
+        if let Some(deployment) = tx.live_deployments_of(name).await?.first() {
+            // A deployment names its model; renaming under it would leave it serving a name that no longer exists.
+            return Err(Error::Conflict(format!("model `{name}` is served by deployment `{}`; retire the deployment before renaming the model", deployment.name)));
+        }
         let after = Model { name: new_name.clone(), updated_at: tx.now(), ..before.clone() };
         tx.rename_model(name, &after).await?;
         let record = |m: &Model| serde_json::json!({ "name": m.name.as_str() });

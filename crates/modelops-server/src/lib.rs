@@ -65,6 +65,7 @@ use axum::http::{HeaderName, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use modelops_deploy::{DeployConfig, Deployments};
 use modelops_registry::Registry;
 use modelops_serving::{Serving, ServingConfig};
 use std::sync::Arc;
@@ -130,6 +131,7 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub registry: Registry,
     pub serving: Serving,
+    pub deployments: Deployments,
     pub identity: identity::Identity,
     pub config: ServerConfig,
 }
@@ -140,12 +142,25 @@ impl AppState {
     pub fn new(registry: Registry, config: ServerConfig) -> Self {
         let tokens = Arc::new(identity::TokenAuthenticator::new(registry.clone()));
         let serving = Serving::new(registry.clone(), ServingConfig::default());
-        Self { registry, serving, identity: identity::Identity::new(tokens), config }
+        let recorder = modelops_deploy::recorder::Recorder::start(registry.prediction_log(), Default::default());
+        let deployments = Deployments::new(registry.clone(), serving.clone(), recorder, DeployConfig::default());
+        Self { registry, serving, deployments, identity: identity::Identity::new(tokens), config }
     }
 
-    /// Serves models with `serving` (its cache and runtime configuration).
+    /// Serves models with `serving` (its cache and runtime configuration),
+    /// deployments too.
     pub fn with_serving(mut self, serving: Serving) -> Self {
+        let recorder = self.deployments.recorder().clone();
+        self.deployments = Deployments::new(self.registry.clone(), serving.clone(), recorder, DeployConfig::default());
         self.serving = serving;
+        self
+    }
+
+    /// Serves deployments with `deployments` (built over this state's
+    /// serving; its recorder and settings). Start its controller with
+    /// [`Deployments::start`].
+    pub fn with_deployments(mut self, deployments: Deployments) -> Self {
+        self.deployments = deployments;
         self
     }
 
@@ -167,6 +182,7 @@ impl std::fmt::Debug for AppState {
 pub struct ApiState {
     pub registry: Registry,
     pub serving: Serving,
+    pub deployments: Deployments,
     pub identity: identity::Identity,
     pub body_idle_timeout: Duration,
 }
@@ -176,6 +192,7 @@ impl FromRef<AppState> for ApiState {
         Self {
             registry: app.registry.clone(),
             serving: app.serving.clone(),
+            deployments: app.deployments.clone(),
             identity: app.identity.clone(),
             body_idle_timeout: app.config.body_idle_timeout,
         }
@@ -215,6 +232,7 @@ impl FromRef<ApiState> for identity::Identity {
         (name = "identity", description = "Users and API tokens"),
         (name = "policy", description = "The governance policy: gates per risk tier as CEL conditions"),
         (name = "reports", description = "Inventory, model governance and EU AI Act Annex IV reports"),
+        (name = "deployments", description = "Named endpoints moving a model's traffic between versions: direct, A/B, canary with automatic rollback, shadow; rollback; recorded predictions"),
         (name = "inference", description = "Run a version on rows (the Open Inference Protocol is served under /v2)"),
         (name = "health", description = "Liveness and readiness"),
     ),

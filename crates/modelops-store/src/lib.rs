@@ -5,9 +5,10 @@
 //! (`migrations/sqlite`, `migrations/postgres`, embedded at build time and run
 //! at connect), and [`connect`], which picks a backend from the database URL
 //! once at start-up. Both implement the area traits of
-//! `modelops_core::repo`: reads (`ModelReads`, `AuditLog`, `GovernanceReads`)
-//! on the store, and changes (`ModelWrites`, `LabelWrites`,
-//! `GovernanceWrites`, `AuditAppend`) on the write transaction
+//! `modelops_core::repo`: reads (`ModelReads`, `AuditLog`, `GovernanceReads`,
+//! `DeploymentReads`) and the prediction log (`PredictionLog`) on the store,
+//! and changes (`ModelWrites`, `LabelWrites`, `GovernanceWrites`,
+//! `DeploymentWrites`, `AuditAppend`) on the write transaction
 //! `Store::begin` opens, which takes the write lock (SQLite:
 //! `BEGIN IMMEDIATE`; PostgreSQL: the `audit_head` row `FOR UPDATE`) and
 //! reads the chain head under it.
@@ -25,7 +26,10 @@
 //! `models.governance`; `labels.rs`: aliases and tags; `governance.rs`: users
 //! and API tokens (only a token secret's hash is stored), approvals,
 //! evidence, reviews and the review schedule, and the policies loaded, the
-//! newest being the active one; `audit.rs`; `tx.rs`: the transaction;
+//! newest being the active one; `deployments.rs`: deployments, stored whole
+//! as JSON beside the columns queries use, and the prediction records,
+//! appended in multi-row batches and pruned by age outside the write lock;
+//! `audit.rs`; `tx.rs`: the transaction;
 //! `rows.rs`: row mapping), written once in the SQL both dialects agree on
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`) and compiled into each
 //! backend module by `shared_sql!`; `sqlite.rs` and `postgres.rs` hold what
@@ -65,6 +69,9 @@ macro_rules! shared_sql {
         }
         mod tracking {
             include!("sql/tracking.rs");
+        }
+        mod deployments {
+            include!("sql/deployments.rs");
         }
     };
 }

@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use modelops_server::wire::{
-    PredictRequest, PredictResponse,
+    PredictRequest, PredictResponse, CreateDeploymentRequest, UpdateDeploymentRequest, DeploymentResponse, DeploymentList, PredictionPage,
     ArtifactResponse, AuditList, CreateModelRequest, CreateTokenRequest, CreateUserRequest, CreateVersionRequest, DecisionRequest, DecisionResponse,
     DueReviewList, ErrorBody, EvidenceRequest, EvidenceResponse, GateResponse, GcRequest, GcResponse, GovernanceResponse, LoadPolicyRequest, ModelList,
     ModelResponse, NewTokenResponse, PolicyResponse, ReviewRequest, ReviewResponse, SetAliasRequest, SetTagRequest, TagResponse, TokenList,
@@ -69,12 +69,17 @@ answers!(
     DueReviewList => "a list of due reviews",
     PolicyResponse => "a policy",
     PredictResponse => "a prediction",
+    DeploymentResponse => "a deployment",
+    DeploymentList => "a deployment list",
+    PredictionPage => "a page of recorded predictions",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.
 pub trait RequestBody: Serialize {}
 
 impl RequestBody for CreateModelRequest {}
+impl RequestBody for CreateDeploymentRequest {}
+impl RequestBody for UpdateDeploymentRequest {}
 impl RequestBody for UpdateModelRequest {}
 impl RequestBody for CreateVersionRequest {}
 impl RequestBody for UpdateVersionRequest {}
@@ -227,6 +232,11 @@ impl Client {
     pub async fn get_text<Q: Serialize + ?Sized>(&self, path: &str, query: &Q) -> anyhow::Result<String> {
         let response = self.send(self.request(Method::GET, path).query(query)).await?;
         response.text().await.map_err(|e| anyhow!("cannot read the server's answer to `GET {path}`: {}", root_cause(&e)))
+    }
+
+    /// A DELETE whose answer has a body.
+    pub async fn delete_json<T: Answer>(&self, path: &str) -> anyhow::Result<T> {
+        self.call(Method::DELETE, path, |r| r).await
     }
 
     /// A DELETE; the server answers 204 without a body.

@@ -19,7 +19,8 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
     /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
-    /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body, and the sections [llm] and
+    /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body, prediction_retention_days,
+    /// record_queue, and the sections [llm] and
     /// [external]: see docs/models.md).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -69,6 +70,12 @@ pub struct ServerArgs {
     /// Largest inference request body (OIP `infer`, `predict`), in bytes; larger answer 413 [default: 32 MiB].
     #[arg(long, env = "MODELOPS_MAX_INFERENCE_BODY")]
     pub max_inference_body: Option<u64>,
+    /// Days recorded predictions are kept; 0 keeps them forever [default: 30].
+    #[arg(long, env = "MODELOPS_PREDICTION_RETENTION_DAYS")]
+    pub prediction_retention_days: Option<u64>,
+    /// Prediction records waiting to be written at most; past it, records are dropped and counted [default: 65536].
+    #[arg(long, env = "MODELOPS_RECORD_QUEUE")]
+    pub record_queue: Option<u64>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -90,6 +97,8 @@ struct FileConfig {
     policy: Option<PathBuf>,
     model_cache_bytes: Option<u64>,
     max_inference_body: Option<u64>,
+    prediction_retention_days: Option<u64>,
+    record_queue: Option<u64>,
     /// `[llm]`: upstreams (`[llm.upstreams.NAME]`: base_url, api_key_env,
     /// timeouts, retries) and prices (`[llm.prices."MODEL"]`). Keys come
     /// only from the environment variables named here.
@@ -118,6 +127,9 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     pub model_cache_bytes: u64,
     pub max_inference_body: usize,
+    /// None: recorded predictions are kept forever.
+    pub prediction_retention: Option<Duration>,
+    pub record_queue: usize,
     /// LLM upstreams and external servers, their secrets read from the
     /// environment.
     pub runtime: modelops_runtime::RuntimeConfig,
@@ -175,6 +187,11 @@ impl ServerArgs {
             bail!("invalid `model_cache_bytes`: `0` must be at least 1");
         }
         let max_inference_body = count("max_inference_body", self.max_inference_body.or(file.max_inference_body), 32 << 20)?;
+        let prediction_retention = match self.prediction_retention_days.or(file.prediction_retention_days).unwrap_or(30) {
+            0 => None,
+            days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+        };
+        let record_queue = count("record_queue", self.record_queue.or(file.record_queue), 65_536)?;
         let runtime = modelops_runtime::RuntimeConfig {
             llm: file.llm.unwrap_or_default().resolve_from_env()?,
             external: file.external.unwrap_or_default().resolve_from_env()?,
@@ -195,6 +212,8 @@ impl ServerArgs {
             policy: self.policy.clone().or(file.policy),
             model_cache_bytes,
             max_inference_body,
+            prediction_retention,
+            record_queue,
             runtime,
         })
     }

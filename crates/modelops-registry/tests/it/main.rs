@@ -12,6 +12,8 @@
 mod aliases_tags;
 mod audit;
 mod connect;
+mod deployments;
+mod deployments_store;
 mod governance;
 mod governance_store;
 mod harness;
@@ -108,5 +110,11 @@ mod governance_store_cases {
         mlflow::artifacts_logged_models_and_immutable_versions,
         mlflow::deletes_are_retirements_and_names_come_back,
         mlflow::stages_are_the_governed_lifecycle,
+        deployments_store::deployments_store_round_trip,
+        deployments_store::prediction_records_append_page_and_prune,
+        deployments::only_approved_versions_through_the_gate_take_traffic,
+        deployments::an_expired_approval_keeps_a_version_from_traffic,
+        deployments::racing_changes_one_wins_the_other_conflicts,
+        deployments::what_a_deployment_runs_is_not_retired_under_it,
     );
 }

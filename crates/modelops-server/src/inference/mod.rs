@@ -20,13 +20,14 @@ use tower::ServiceBuilder;
 #[derive(Clone)]
 pub struct InferenceState {
     pub serving: Serving,
+    pub deployments: modelops_deploy::Deployments,
     pub registry: Registry,
     pub identity: Identity,
 }
 
 impl FromRef<AppState> for InferenceState {
     fn from_ref(app: &AppState) -> Self {
-        Self { serving: app.serving.clone(), registry: app.registry.clone(), identity: app.identity.clone() }
+        Self { serving: app.serving.clone(), deployments: app.deployments.clone(), registry: app.registry.clone(), identity: app.identity.clone() }
     }
 }
 

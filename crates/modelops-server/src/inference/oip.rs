@@ -9,7 +9,10 @@
 //! | POST | `/v2/models/{model}[/versions/{version}]/infer` |
 //!
 //! `{version}` is a number or an alias; without one, the production
-//! version (`champion`). Errors are `{"error": "<message>"}` with the
+//! version (`champion`) — or, when a deployment has the name, the
+//! deployment, which picks the version by its routes (sticky header,
+//! weights, canary step), mirrors to its shadows and records the call;
+//! `model_version` names the version that answered. Errors are `{"error": "<message>"}` with the
 //! status the native API would give (400 naming the tensor, 404, 413, 504).
 //!
 //! Binary extension: a request whose `Inference-Header-Content-Length`
@@ -96,7 +99,11 @@ fn metadata_tensors(fields: &[modelops_core::version::SignatureField]) -> Vec<Me
 
 async fn metadata(state: &InferenceState, actor: &Actor, model: &str, version: Option<&str>) -> OipResult<Json<Value>> {
     let (name, version) = target(model, version)?;
-    let served = state.serving.version(&actor.0, &name, &version).await?;
+    let served = match version {
+        // A deployment of this name: the version taking most of its traffic.
+        VersionRef::Production if state.deployments.serves(name.as_str()) => state.deployments.primary(&actor.0, name.as_str()).await?,
+        version => state.serving.version(&actor.0, &name, &version).await?,
+    };
     let outputs = metadata_tensors(&served.signature.outputs);
     let mut labels = Map::new();
     for output in &served.signature.outputs {
@@ -125,6 +132,10 @@ pub async fn version_metadata(State(state): State<InferenceState>, actor: Actor,
 /// 200 when the version loads; 503 when its artifact does not.
 async fn model_ready(state: &InferenceState, actor: &Actor, model: &str, version: Option<&str>) -> OipResult<Response> {
     let (name, version) = target(model, version)?;
+    if version == VersionRef::Production && state.deployments.serves(name.as_str()) {
+        state.deployments.primary(&actor.0, name.as_str()).await?;
+        return Ok(Json(json!({ "name": name.as_str(), "ready": true })).into_response());
+    }
     match state.serving.version(&actor.0, &name, &version).await {
         Ok(_) => Ok(Json(json!({ "name": name.as_str(), "ready": true })).into_response()),
         Err(modelops_core::Error::Conflict(reason)) => {
@@ -256,9 +267,18 @@ async fn infer(state: &InferenceState, actor: &Actor, model: &str, version: Opti
     let all_binary = flag(request.parameters.as_ref(), "binary_data_output");
     let inputs = decode_inputs(request.inputs, binary)?;
     let parameters = request.parameters.clone().unwrap_or_default();
-    let (served, prediction) = state.serving.predict(&actor.0, &name, &version, PredictInput { inputs, explain, parameters }).await?;
+    let input = PredictInput { inputs, explain, parameters };
+    if version == VersionRef::Production && state.deployments.serves(name.as_str()) {
+        // A deployment's endpoint: it picks the version; the answer names it.
+        let routed = state.deployments.route(&actor.0, name.as_str(), |h| headers.get(h).and_then(|v| v.to_str().ok())).await?;
+        let request_id = headers.get(crate::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let prediction = state.deployments.predict(&routed, input, request_id).await?;
+        let explanations = explanation_tensor(&prediction)?;
+        return respond(name.as_str(), routed.served(), &prediction, explanations.as_ref(), request.id.as_deref(), request.outputs.as_deref(), all_binary);
+    }
+    let (served, prediction) = state.serving.predict(&actor.0, &name, &version, input).await?;
     let explanations = explanation_tensor(&prediction)?;
-    respond(&served, &prediction, explanations.as_ref(), request.id.as_deref(), request.outputs.as_deref(), all_binary)
+    respond(served.model.as_str(), &served, &prediction, explanations.as_ref(), request.id.as_deref(), request.outputs.as_deref(), all_binary)
 }
 
 /// Explanations as one JSON document per row, a BYTES output.
@@ -273,6 +293,7 @@ fn explanation_tensor(prediction: &Prediction) -> Result<Option<Tensor>, ApiErro
 }
 
 fn respond(
+    model_name: &str,
     served: &ServedVersion,
     prediction: &Prediction,
     explanations: Option<&Tensor>,
@@ -320,7 +341,7 @@ fn respond(
         parameters.insert("cost".into(), json!(usage.cost));
         parameters.insert("upstream_latency_ms".into(), json!(usage.upstream_latency_ms));
     }
-    let answer = InferResponse { model_name: served.model.as_str(), model_version: served.version.number.to_string(), id, parameters, outputs };
+    let answer = InferResponse { model_name, model_version: served.version.number.to_string(), id, parameters, outputs };
     let mut body = serde_json::to_vec(&answer).map_err(|e| ApiError::internal(format!("cannot serialise the answer: {e}")))?;
     if binary.is_empty() {
         return Ok(([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response());

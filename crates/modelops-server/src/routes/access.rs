@@ -112,6 +112,19 @@ pub fn endpoints() -> Vec<EndpointAccess> {
             "the Open Inference Protocol under `/v2` takes the same token and roles",
         ),
         e("GET", "/api/v1/inference/metrics", SignedIn, ""),
+        e("GET", "/api/v1/deployments", SignedIn, ""),
+        e(
+            "POST",
+            "/api/v1/deployments",
+            act(A::DeploymentCreate),
+            "every version given traffic is approved and passes the tier's `production` gate (a shadow: in validation at least); one taking all traffic is promoted",
+        ),
+        e("GET", "/api/v1/deployments/{name}", SignedIn, ""),
+        e("PATCH", "/api/v1/deployments/{name}", act(A::DeploymentUpdate), "new versions as for creation; a stale `revision` or a change during a canary is 409"),
+        e("DELETE", "/api/v1/deployments/{name}", act(A::DeploymentRetire), "retires: serves nothing more, records kept"),
+        e("POST", "/api/v1/deployments/{name}/rollback", act(A::DeploymentRollback), "the version rolled back to passes the `production` gate"),
+        e("POST", "/api/v1/deployments/{name}/predict", act(A::Predict), "`/v2/models/{name}/infer` serves the deployment too"),
+        e("GET", "/api/v1/deployments/{name}/predictions", SignedIn, ""),
     ]
 }
 

@@ -19,6 +19,7 @@ pub mod access;
 mod aliases;
 mod artifacts;
 mod audit;
+pub(crate) mod deployments;
 mod governance;
 mod health;
 mod identity;
@@ -68,6 +69,11 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
     // Inference has its own body limit (set on the route) and answers 5xx
     // of its own (502/504 from upstreams); it shares the JSON slots.
     let json = json.routes(routes!(predict::predict)).routes(routes!(predict::metrics));
+    let json = json
+        .routes(routes!(deployments::list_deployments, deployments::create_deployment))
+        .routes(routes!(deployments::get_deployment, deployments::update_deployment, deployments::retire_deployment))
+        .routes(routes!(deployments::rollback_deployment))
+        .routes(routes!(deployments::predict_deployment));
     // Verifying millions of events, or reporting on a model with a long
     // history, may take longer than a JSON request may.
     let transfers = OpenApiRouter::new()
@@ -77,7 +83,8 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(artifacts::upload_artifact))
         .routes(routes!(versions::download_artifact))
         .routes(routes!(governance::download_evidence))
-        .routes(routes!(audit::verify_chain));
+        .routes(routes!(audit::verify_chain))
+        .routes(routes!(deployments::list_predictions));
     let json = json.layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(overloaded))

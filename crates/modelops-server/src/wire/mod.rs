@@ -859,5 +859,7 @@ pub struct HealthResponse {
 // After `wire_enum!`, which it uses.
 mod governance;
 mod predict;
+mod deployments;
 pub use predict::*;
+pub use deployments::*;
 pub use governance::*;

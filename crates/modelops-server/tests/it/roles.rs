@@ -80,7 +80,9 @@ fn body(method: &str, path: &str, i: usize) -> Option<Value> {
         ("POST", "/api/v1/users") => json!({"name": format!("new{i}"), "roles": ["viewer"]}),
         ("PATCH", "/api/v1/users/{user}") => json!({"team": "t"}),
         ("POST", "/api/v1/tokens") => json!({"name": format!("t{i}")}),
-        ("POST", "/api/v1/models/{name}/versions/{version}/predict") => json!({"rows": []}),
+        ("POST", "/api/v1/models/{name}/versions/{version}/predict" | "/api/v1/deployments/{name}/predict") => json!({"rows": []}),
+        ("POST", "/api/v1/deployments") => json!({"name": format!("d{i}"), "model": "m", "version": 2}),
+        ("PATCH", "/api/v1/deployments/{name}") => json!({"sampling": 0.5}),
         ("PUT", "/api/v1/policy") => json!({"source": modelops_governance::policy::Policy::DEFAULT_SOURCE, "format": "toml"}),
         _ => return None,
     })
@@ -159,8 +161,11 @@ async fn every_role_on_every_route() {
             // the wrong state, an alias and an evidence document that do not
             // exist, retiring a version of the model retired just before,
             // predicting with a version whose artifact (placeholder bytes)
-            // does not load (409).
-            assert!(successes + 8 >= allowed, "admin: {successes} of {allowed} allowed calls succeeded");
+            // does not load (409); and 7 deployment routes: creating one
+            // on that version (409, it does not load), then reading,
+            // changing, rolling back, retiring, calling and listing the
+            // records of a deployment that was therefore never made (404).
+            assert!(successes + 15 >= allowed, "admin: {successes} of {allowed} allowed calls succeeded");
         }
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod alias;
 mod audit;
+mod deploy;
 mod drift;
 mod evaluate;
 mod evidence;
@@ -49,6 +50,12 @@ pub enum Command {
     Predict(predict::Args),
     /// Periodic reviews of production versions.
     Reviews(reviews::Args),
+    /// Deployments: named endpoints moving a model's traffic (direct, A/B, canary, shadow).
+    Deploy(deploy::Args),
+    /// Roll a deployment back: stop its canary, or return to the version served before.
+    Rollback(deploy::RollbackArgs),
+    /// Predictions recorded by deployments: list them, export a window to Parquet.
+    Predictions(deploy::PredictionsArgs),
     /// The governance policy: show the server's, check a file offline, load one.
     Policy(policy::Args),
     /// Inventory, model and EU AI Act Annex IV reports (Markdown, HTML, JSON).
@@ -89,6 +96,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Gate(args) => Ok(gate::run(args)),
         Command::Predict(args) => block_on(predict::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Reviews(args) => block_on(reviews::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Deploy(args) => block_on(deploy::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Rollback(args) => block_on(deploy::rollback(args)).map(|()| ExitCode::SUCCESS),
+        Command::Predictions(args) => block_on(deploy::predictions(args)).map(|()| ExitCode::SUCCESS),
         Command::Policy(args) => policy::run(args),
         Command::Report(args) => block_on(report::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => block_on(audit::run(args)),

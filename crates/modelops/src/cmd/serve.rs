@@ -66,7 +66,19 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         modelops_serving::ServingConfig { cache_bytes: config.model_cache_bytes, runtime, ..modelops_serving::ServingConfig::default() },
     );
     // Token authentication, the default.
-    let state = modelops_server::AppState::new(registry, server_config).with_serving(serving);
+    let state = modelops_server::AppState::new(registry.clone(), server_config).with_serving(serving.clone());
+    // Deployments: every prediction through one is recorded off the
+    // request path; canaries are judged by the controller.
+    let recorder = state.deployments.recorder().clone();
+    recorder.shutdown().await;
+    let recorder = modelops_deploy::recorder::Recorder::start(
+        registry.prediction_log(),
+        modelops_deploy::recorder::RecorderConfig { queue: config.record_queue, ..Default::default() },
+    );
+    let deploy_config = modelops_deploy::DeployConfig { retention: config.prediction_retention, ..Default::default() };
+    let deployments = modelops_deploy::Deployments::new(registry.clone(), serving, recorder.clone(), deploy_config);
+    let controller = deployments.start().await;
+    let state = state.with_deployments(deployments);
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
     // Errors are logged once, by the server's own middleware, with their detail.
     // Only when asked for: a span per request costs ~10% of a small
@@ -110,6 +122,11 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     };
     if let Some(reload) = reload {
         reload.abort();
+    }
+    controller.abort();
+    // Records still queued are written before the database closes.
+    if tokio::time::timeout(POOL_CLOSE, recorder.shutdown()).await.is_err() {
+        tracing::warn!("prediction records still queued after {} s; exiting without them", POOL_CLOSE.as_secs());
     }
     // Closing waits for connections in use; those of abandoned requests may
     // never come back.
