@@ -98,11 +98,13 @@ fn metadata_tensors(fields: &[modelops_core::version::SignatureField]) -> Vec<Me
 }
 
 async fn metadata(state: &InferenceState, actor: &Actor, model: &str, version: Option<&str>) -> OipResult<Json<Value>> {
+    let deployment = version.is_none() && state.deployments.serves(model);
     let (name, version) = target(model, version)?;
-    let served = match version {
+    let served = if deployment {
         // A deployment of this name: the version taking most of its traffic.
-        VersionRef::Production if state.deployments.serves(name.as_str()) => state.deployments.primary(&actor.0, name.as_str()).await?,
-        version => state.serving.version(&actor.0, &name, &version).await?,
+        state.deployments.primary(&actor.0, name.as_str()).await?
+    } else {
+        state.serving.version(&actor.0, &name, &version).await?
     };
     let outputs = metadata_tensors(&served.signature.outputs);
     let mut labels = Map::new();
@@ -131,8 +133,9 @@ pub async fn version_metadata(State(state): State<InferenceState>, actor: Actor,
 
 /// 200 when the version loads; 503 when its artifact does not.
 async fn model_ready(state: &InferenceState, actor: &Actor, model: &str, version: Option<&str>) -> OipResult<Response> {
+    let deployment = version.is_none() && state.deployments.serves(model);
     let (name, version) = target(model, version)?;
-    if version == VersionRef::Production && state.deployments.serves(name.as_str()) {
+    if deployment {
         state.deployments.primary(&actor.0, name.as_str()).await?;
         return Ok(Json(json!({ "name": name.as_str(), "ready": true })).into_response());
     }
@@ -260,6 +263,7 @@ fn decode_inputs(inputs: Vec<RequestInput>, mut binary: &[u8]) -> Result<Vec<Ten
 }
 
 async fn infer(state: &InferenceState, actor: &Actor, model: &str, version: Option<&str>, headers: &HeaderMap, body: &[u8]) -> OipResult<Response> {
+    let deployment = version.is_none() && state.deployments.serves(model);
     let (name, version) = target(model, version)?;
     let (header, binary) = split_body(headers, body)?;
     let request: InferRequest = crate::extract::parse_json(header)?;
@@ -268,7 +272,7 @@ async fn infer(state: &InferenceState, actor: &Actor, model: &str, version: Opti
     let inputs = decode_inputs(request.inputs, binary)?;
     let parameters = request.parameters.clone().unwrap_or_default();
     let input = PredictInput { inputs, explain, parameters };
-    if version == VersionRef::Production && state.deployments.serves(name.as_str()) {
+    if deployment {
         // A deployment's endpoint: it picks the version; the answer names it.
         let routed = state.deployments.route(&actor.0, name.as_str(), |h| headers.get(h).and_then(|v| v.to_str().ok())).await?;
         let request_id = headers.get(crate::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! `modelops predict NAME[@ALIAS|/VERSION] --input FILE`: runs a version
 //! on rows from a JSON or CSV file (or stdin) through the server's
-//! `predict` route, the one every inference surface shares.
+//! `predict` route, the one every inference surface shares;
+//! `--deployment NAME` runs it through a deployment instead.
 
 use super::models::path_segment;
 use super::versions::version_path;
@@ -8,7 +9,7 @@ use crate::client::{Client, ClientArgs};
 use crate::output::print_json;
 use anyhow::{bail, Context};
 use modelops_core::version::DataType;
-use modelops_server::wire::{PredictRequest, PredictResponse, SignatureWire, VersionResponse};
+use modelops_server::wire::{DeploymentResponse, PredictRequest, PredictResponse, SignatureWire, VersionResponse};
 use serde_json::{Map, Value};
 use std::io::Read;
 
@@ -24,6 +25,9 @@ pub struct Args {
     /// Also explain each prediction (rules fired, contributions, reason codes, TreeSHAP).
     #[arg(long)]
     explain: bool,
+    /// `NAME` is a deployment: it picks the version (routes, canary, sticky key) and records the call.
+    #[arg(long)]
+    deployment: bool,
 }
 
 /// Splits `NAME[@ALIAS|/VERSION]` into the model and the version segment.
@@ -40,7 +44,7 @@ fn split_target(target: &str) -> anyhow::Result<(String, String)> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let (model, version) = split_target(&args.target)?;
+    let (model, version) = if args.deployment { (args.target.clone(), String::new()) } else { split_target(&args.target)? };
     let text = if args.input == "-" {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
@@ -53,12 +57,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut request = if trimmed.starts_with('{') || trimmed.starts_with('[') {
         from_json(&text).with_context(|| format!("`{}` is not a JSON request", args.input))?
     } else {
-        // CSV cells are text: the signature says which are numbers.
-        let meta: VersionResponse = client.get(&version_path(&model, &version)).await?;
+        // CSV cells are text: the signature says which are numbers (a
+        // deployment's: that of the version taking most of its traffic).
+        let meta: VersionResponse = if args.deployment {
+            let d: DeploymentResponse = client.get(&format!("/api/v1/deployments/{}", path_segment(&model))).await?;
+            let main = d.routes.iter().max_by_key(|r| r.weight).map(|r| r.version).unwrap_or(1);
+            client.get(&version_path(&d.model, &main.to_string())).await?
+        } else {
+            client.get(&version_path(&model, &version)).await?
+        };
         from_csv(&text, &meta.signature).with_context(|| format!("cannot read `{}` as CSV", args.input))?
     };
     request.explain |= args.explain;
-    let path = format!("/api/v1/models/{}/versions/{}/predict", path_segment(&model), path_segment(&version));
+    let path = if args.deployment {
+        format!("/api/v1/deployments/{}/predict", path_segment(&model))
+    } else {
+        format!("/api/v1/models/{}/versions/{}/predict", path_segment(&model), path_segment(&version))
+    };
     let answer: PredictResponse = client.send_json(reqwest::Method::POST, &path, &request).await?;
     if args.client.json {
         return print_json(&answer);

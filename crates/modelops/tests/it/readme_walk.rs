@@ -93,6 +93,40 @@ fn walk(s: &Server) {
     let due = s.json(&["reviews", "due", "--within-days", "400"]);
     assert_eq!(due.as_array().map_or_else(|| due["reviews"].as_array().unwrap().len(), |a| a.len()), 1, "{due}");
 
+    // Deployments: all traffic to version 1 (a developer may not deploy),
+    // then a canary of version 2 that advances by itself to all traffic.
+    let err = refused(s.cli_with_token(&ana, &["deploy", "create", "credit-live", "--model", "credit-risk", "--version", "1"]), "developer deploy");
+    assert!(err.contains("  - role: "), "{err}");
+    ok(s.cli_with_token(&dan, &["deploy", "create", "credit-live", "--model", "credit-risk", "--version", "1"]), "deploy create");
+    ok(s.cli_with_token(&dan, &["deploy", "set", "credit-live", "--canary", "2", "--steps", "50,100", "--hold-requests", "3"]), "canary");
+    let rows = s.path("rows.json");
+    std::fs::write(&rows, format!("[[{}]]", ["0.5"; 10].join(", "))).unwrap();
+    let mut state = String::new();
+    for _ in 0..200 {
+        ok(s.cli(&["predict", "credit-live", "--deployment", "--input", rows.to_str().unwrap()]), "predict through the deployment");
+        let shown = s.json(&["deploy", "show", "credit-live"]);
+        state = shown["state"].as_str().unwrap().to_string();
+        if state == "stable" {
+            assert_eq!(shown["routes"], serde_json::json!([{"version": 2, "weight": 100}]), "{shown}");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(state, "stable", "the canary completed");
+    assert_eq!(s.json(&["versions", "show", "credit-risk", "champion"])["version"], 2, "the completed canary is promoted");
+    let log = s.json(&["audit", "log", "--subject", "deployment/credit-live"]);
+    let log = log.as_array().cloned().unwrap_or_else(|| log["events"].as_array().unwrap().clone());
+    assert_eq!(log.iter().filter(|e| e["action"] == "deployment.advance" && e["actor"] == "system").count(), 2, "{log:?}");
+    // One command back; every call recorded, exported to Parquet.
+    let back = ok(s.cli_with_token(&dan, &["rollback", "credit-live"]), "rollback");
+    assert!(back.contains("to version 1"), "{back}");
+    let window = s.path("window.parquet");
+    ok(s.cli(&["predictions", "export", "credit-live", "-o", window.to_str().unwrap()]), "export");
+    assert!(std::fs::read(&window).unwrap().starts_with(b"PAR1"));
+    let page = s.json(&["predictions", "list", "credit-live", "--max-results", "1000"]);
+    assert!(page["records"].as_array().unwrap().len() >= 3, "{page}");
+    assert_eq!(s.json(&["versions", "show", "credit-risk", "champion"])["version"], 1, "rolling back promotes the version before");
+
     // The three reports.
     let out = s.path("inventory.html");
     ok(s.cli(&["report", "inventory", "--format", "html", "--out", out.to_str().unwrap()]), "inventory");
