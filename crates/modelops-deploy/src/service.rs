@@ -85,14 +85,37 @@ struct Live {
 }
 
 /// What a deployment answered since start-up (kept across its changes).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct DeploymentCounters {
     calls: AtomicU64,
     errors: AtomicU64,
     shadow_calls: AtomicU64,
     /// Calls not recorded because of the sampling rate.
     sampled_out: AtomicU64,
+    /// Mirrored calls not made because the deployment's shadows already
+    /// had [`MAX_SHADOWS_IN_FLIGHT`] calls running.
+    shadow_skipped: AtomicU64,
+    /// Bounds the shadow calls running at once: a slow shadow must not
+    /// pile up work behind the traffic it mirrors.
+    shadow_slots: Arc<tokio::sync::Semaphore>,
 }
+
+impl Default for DeploymentCounters {
+    fn default() -> Self {
+        Self {
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            shadow_calls: AtomicU64::new(0),
+            sampled_out: AtomicU64::new(0),
+            shadow_skipped: AtomicU64::new(0),
+            shadow_slots: Arc::new(tokio::sync::Semaphore::new(MAX_SHADOWS_IN_FLIGHT)),
+        }
+    }
+}
+
+/// Shadow calls of one deployment running at once at most; past it a
+/// mirrored call is skipped and counted.
+pub const MAX_SHADOWS_IN_FLIGHT: usize = 256;
 
 /// A call's route, chosen before its inputs are decoded (the native form
 /// decodes by the chosen version's signature).
@@ -124,6 +147,7 @@ pub struct LiveStatus {
     pub calls: u64,
     pub errors: u64,
     pub shadow_calls: u64,
+    pub shadow_skipped: u64,
     pub sampled_out: u64,
     pub records: RecordCounters,
     pub routes: Vec<RouteStatus>,
@@ -307,9 +331,15 @@ impl Deployments {
 
     fn install_built(&self, stored: Deployment, built: Built) -> DeploymentStatus {
         let previous = self.live(stored.name.as_str());
-        let live = self.assemble(stored.clone(), built, previous.as_deref());
-        if let Some(live) = live {
-            self.table_mut().insert(stored.name.as_str().to_string(), Arc::new(live));
+        if let Some(live) = self.assemble(stored.clone(), built, previous.as_deref()) {
+            let mut table = self.table_mut();
+            // Two changes committed back to back may finish in either
+            // order here: the later revision stays.
+            let newer = table.get(stored.name.as_str()).is_none_or(|current| current.deployment.revision < stored.revision);
+            if newer {
+                table.insert(stored.name.as_str().to_string(), Arc::new(live));
+            }
+            drop(table);
             self.inner.wake.notify_one();
         }
         self.status(stored)
@@ -405,6 +435,7 @@ impl Deployments {
                 calls: live.counters.calls.load(Relaxed),
                 errors: live.counters.errors.load(Relaxed),
                 shadow_calls: live.counters.shadow_calls.load(Relaxed),
+                shadow_skipped: live.counters.shadow_skipped.load(Relaxed),
                 sampled_out: live.counters.sampled_out.load(Relaxed),
                 records: self.inner.recorder.counters(deployment.name.as_str()),
                 routes: live.routes.iter().map(route_status).collect(),
@@ -478,6 +509,10 @@ impl Deployments {
         }
         if let Some(inputs) = kept.filter(|_| !mirrored.is_empty()) {
             for shadow in mirrored {
+                let Ok(slot) = live.counters.shadow_slots.clone().try_acquire_owned() else {
+                    live.counters.shadow_skipped.fetch_add(1, Relaxed);
+                    continue;
+                };
                 live.counters.shadow_calls.fetch_add(1, Relaxed);
                 let this = self.clone();
                 let live = routed.live.clone();
@@ -487,6 +522,7 @@ impl Deployments {
                 let request_id = request_id.to_string();
                 let parameters = parameters.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let at = this.inner.registry.now();
                     let started = Instant::now();
                     let input = PredictInput { inputs: (*inputs).clone(), explain: false, parameters };
@@ -581,10 +617,12 @@ impl Deployments {
     /// Serves what the store holds: deployments changed elsewhere (another
     /// replica) or not yet served (start-up) are loaded; retired ones leave.
     pub async fn refresh(&self) -> Result<()> {
-        let stored = self.inner.registry.live_deployments().await?;
+        let stored = self.inner.registry.all_deployments().await?;
         let _installing = self.inner.installing.lock().await;
-        let names: std::collections::HashSet<&str> = stored.iter().map(|d| d.name.as_str()).collect();
-        self.table_mut().retain(|name, _| names.contains(name.as_str()));
+        let (retired, stored): (Vec<Deployment>, Vec<Deployment>) = stored.into_iter().partition(|d| d.state == DeploymentState::Retired);
+        // Deployments are never deleted, only retired: one created since the
+        // read above is absent from it and stays served.
+        self.table_mut().retain(|name, _| !retired.iter().any(|d| d.name.as_str() == name));
         for deployment in stored {
             let current = self.live(deployment.name.as_str());
             if current.as_ref().is_some_and(|c| c.deployment.revision >= deployment.revision) {

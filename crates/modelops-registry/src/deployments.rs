@@ -85,9 +85,10 @@ impl Registry {
         self.store().list_deployments(model, include_retired).await
     }
 
-    /// Every live deployment, for the server to serve at start-up.
-    pub async fn live_deployments(&self) -> Result<Vec<Deployment>> {
-        self.store().list_deployments(None, false).await
+    /// Every deployment, retired ones too: what the server serves, and what
+    /// it must stop serving.
+    pub async fn all_deployments(&self) -> Result<Vec<Deployment>> {
+        self.store().list_deployments(None, true).await
     }
 
     /// Recorded predictions of a deployment (retired ones too), oldest first.

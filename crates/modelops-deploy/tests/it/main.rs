@@ -48,6 +48,7 @@ default: {score: "x"}
 struct Ctx {
     registry: Registry,
     deployments: Deployments,
+    clock: Arc<MockClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -73,12 +74,12 @@ fn name(s: &str) -> ModelName {
 async fn open(store: Arc<dyn Store>, clock: Arc<MockClock>, dir: tempfile::TempDir, queue: usize) -> Ctx {
     let artifacts = ArtifactStore::local(dir.path().join("artifacts")).unwrap();
     let inspector = Arc::new(modelops_serving::RuntimeInspector::default());
-    let registry = Registry::new(store, artifacts, clock).with_inspector(inspector);
+    let registry = Registry::new(store, artifacts, clock.clone()).with_inspector(inspector);
     registry.ensure_policy().await.unwrap();
     let serving = Serving::new(registry.clone(), ServingConfig::default());
     let recorder = Recorder::start(registry.prediction_log(), RecorderConfig { queue, ..Default::default() });
     let deployments = Deployments::new(registry.clone(), serving, recorder, DeployConfig::default());
-    Ctx { registry, deployments, _dir: dir }
+    Ctx { registry, deployments, clock, _dir: dir }
 }
 
 async fn sqlite(queue: usize) -> Ctx {
@@ -313,6 +314,39 @@ async fn records_not_kept_are_counted(ctx: &Ctx) {
     assert!((800..=980).contains(&live.sampled_out), "{}", live.sampled_out);
 }
 
+async fn a_step_holds_for_its_duration_on_the_clock(ctx: &Ctx) {
+    let v1 = approved(ctx, "timed", &HEALTHY.replace("SHIFT", "")).await;
+    let v2 = approved(ctx, "timed", &HEALTHY.replace("SHIFT", "")).await;
+    create(ctx, "timed", "timed", v1).await;
+    let hold = Hold { requests: Some(5), duration_ms: Some(60_000) };
+    let plan = CanaryRequest { version: v2, steps: vec![CanaryStep { weight: 50, hold }, CanaryStep { weight: 100, hold }], condition: None };
+    ctx.deployments.change(&dep(), &name("timed"), ChangeRequest { canary: Some(plan), ..Default::default() }).await.unwrap();
+    let weight = |ctx: &Ctx| {
+        let ctx = ctx.deployments.clone();
+        async move { ctx.get(&dep(), &name("timed")).await.unwrap().deployment.routes.iter().find(|r| r.version == v2).map_or(0, |r| r.weight) }
+    };
+    for i in 0..60 {
+        call(ctx, "timed", f64::from(i % 10), None).await;
+    }
+    ctx.deployments.judge_canaries().await;
+    assert_eq!(weight(ctx).await, 50, "enough calls, but the minute has not passed");
+    ctx.clock.advance(chrono::Duration::seconds(59));
+    ctx.deployments.judge_canaries().await;
+    assert_eq!(weight(ctx).await, 50);
+    ctx.clock.advance(chrono::Duration::seconds(2));
+    ctx.deployments.judge_canaries().await;
+    assert_eq!(weight(ctx).await, 100, "held for its minute and its calls: next step");
+    // The new step starts its own count and its own minute.
+    ctx.clock.advance(chrono::Duration::seconds(61));
+    ctx.deployments.judge_canaries().await;
+    assert_eq!(ctx.deployments.get(&dep(), &name("timed")).await.unwrap().deployment.state, DeploymentState::Progressing, "no calls in this step yet");
+    for i in 0..10 {
+        call(ctx, "timed", f64::from(i), None).await;
+    }
+    ctx.deployments.judge_canaries().await;
+    assert_eq!(ctx.deployments.get(&dep(), &name("timed")).await.unwrap().deployment.state, DeploymentState::Stable);
+}
+
 macro_rules! both_backends {
     ($($case:ident($queue:expr)),* $(,)?) => {
         mod sqlite {
@@ -340,4 +374,5 @@ both_backends!(
     a_healthy_canary_advances_and_a_broken_one_rolls_back(65_536),
     ab_is_sticky_and_shadows_are_recorded_not_answered(65_536),
     records_not_kept_are_counted(4),
+    a_step_holds_for_its_duration_on_the_clock(65_536),
 );
