@@ -47,6 +47,9 @@ default: {score: "x"}
 
 struct Ctx {
     registry: Registry,
+    /// The same store without the push-time check (as versions pushed
+    /// before artifacts were inspected).
+    unchecked: Registry,
     deployments: Deployments,
     clock: Arc<MockClock>,
     _dir: tempfile::TempDir,
@@ -74,12 +77,13 @@ fn name(s: &str) -> ModelName {
 async fn open(store: Arc<dyn Store>, clock: Arc<MockClock>, dir: tempfile::TempDir, queue: usize) -> Ctx {
     let artifacts = ArtifactStore::local(dir.path().join("artifacts")).unwrap();
     let inspector = Arc::new(modelops_serving::RuntimeInspector::default());
+    let unchecked = Registry::new(store.clone(), artifacts.clone(), clock.clone());
     let registry = Registry::new(store, artifacts, clock.clone()).with_inspector(inspector);
     registry.ensure_policy().await.unwrap();
     let serving = Serving::new(registry.clone(), ServingConfig::default());
     let recorder = Recorder::start(registry.prediction_log(), RecorderConfig { queue, ..Default::default() });
     let deployments = Deployments::new(registry.clone(), serving, recorder, DeployConfig::default());
-    Ctx { registry, deployments, clock, _dir: dir }
+    Ctx { registry, unchecked, deployments, clock, _dir: dir }
 }
 
 async fn sqlite(queue: usize) -> Ctx {
@@ -109,7 +113,11 @@ async fn postgres(queue: usize) -> Option<Ctx> {
 
 /// An approved rules version of `model` (created on first use).
 async fn approved(ctx: &Ctx, model: &str, artifact: &str) -> u32 {
-    let r = &ctx.registry;
+    approved_through(ctx, &ctx.registry, model, artifact).await
+}
+
+async fn approved_through(ctx: &Ctx, r: &Registry, model: &str, artifact: &str) -> u32 {
+    let _ = ctx;
     if r.get_model(&name(model)).await.is_err() {
         let m = NewModel {
             name: name(model),
@@ -347,6 +355,24 @@ async fn a_step_holds_for_its_duration_on_the_clock(ctx: &Ctx) {
     assert_eq!(ctx.deployments.get(&dep(), &name("timed")).await.unwrap().deployment.state, DeploymentState::Stable);
 }
 
+async fn a_version_that_does_not_load_refuses_the_change(ctx: &Ctx) {
+    let v1 = approved(ctx, "legacy", &HEALTHY.replace("SHIFT", "")).await;
+    let broken = approved_through(ctx, &ctx.unchecked, "legacy", "kind: rules\ninputs: [{name: x, type: double}]\nrules: [oops").await;
+    create(ctx, "legacy", "legacy", v1).await;
+    let before = ctx.deployments.get(&dep(), &name("legacy")).await.unwrap().deployment;
+    for change in [
+        ChangeRequest { version: Some(broken), ..Default::default() },
+        ChangeRequest { canary: Some(canary(broken, &[10, 100], 10)), ..Default::default() },
+        ChangeRequest { shadows: Some(vec![ShadowRoute { version: broken, percent: 100.0 }]), ..Default::default() },
+    ] {
+        let err = ctx.deployments.change(&dep(), &name("legacy"), change).await.unwrap_err();
+        assert!(matches!(&err, modelops_core::Error::Conflict(m) if m.contains("keeps serving") && m.contains(&format!("version {broken}"))), "{err}");
+    }
+    let after = ctx.deployments.get(&dep(), &name("legacy")).await.unwrap().deployment;
+    assert_eq!(after, before, "nothing stored");
+    assert_eq!(call(ctx, "legacy", 1.0, None).await, (v1, false), "the previous routes keep serving");
+}
+
 macro_rules! both_backends {
     ($($case:ident($queue:expr)),* $(,)?) => {
         mod sqlite {
@@ -375,4 +401,5 @@ both_backends!(
     ab_is_sticky_and_shadows_are_recorded_not_answered(65_536),
     records_not_kept_are_counted(4),
     a_step_holds_for_its_duration_on_the_clock(65_536),
+    a_version_that_does_not_load_refuses_the_change(65_536),
 );
