@@ -63,6 +63,9 @@ string_enum!(
         // A canary's next step, or its completion: by the server.
         DeploymentAdvance => "deployment.advance",
         DeploymentRetire => "deployment.retire",
+        // Read recorded predictions: the inputs customers sent, which may
+        // be personal data.
+        PredictionsRead => "predictions.read",
         // Read: the inventory, the audit log and the reports, for any signed-in user.
         Read => "read",
         // Predict: run a version on inputs (the inference APIs). Changes nothing.
@@ -90,6 +93,9 @@ impl Action {
             // Deployers put versions where traffic reaches them (through the
             // `production` gate) and take them away.
             DeploymentCreate | DeploymentUpdate | DeploymentRollback | DeploymentAdvance | DeploymentRetire => &[Role::Deployer, Role::Admin],
+            // Those who retrain, validate, operate and audit models; not
+            // every signed-in viewer.
+            PredictionsRead => &[Role::Developer, Role::Validator, Role::Approver, Role::Deployer, Role::Admin, Role::Auditor],
             EvidenceAdd => &[Role::Developer, Role::Validator, Role::Admin],
             ReviewRecord => &[Role::Validator, Role::Approver, Role::Admin],
             // Developers upload model artifacts, validators their reports.

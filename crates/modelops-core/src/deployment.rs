@@ -239,8 +239,8 @@ impl Deployment {
             Strategy::Ab if self.routes.len() < 2 => {
                 return Err(Error::invalid("routes", "an `ab` deployment splits traffic between two or more versions; one is given"));
             }
-            Strategy::Canary if self.canary.is_none() && self.state == DeploymentState::Progressing => {
-                return Err(Error::invalid("canary", "a progressing canary deployment needs its canary"));
+            Strategy::Canary if self.canary.is_none() => {
+                return Err(Error::invalid("canary", "a `canary` deployment names its canary: the version, the steps and (optionally) the rollback condition"));
             }
             Strategy::Shadow if self.shadows.is_empty() => {
                 return Err(Error::invalid("shadows", "a `shadow` deployment mirrors traffic to at least one version; none is given"));
@@ -294,7 +294,9 @@ impl Deployment {
     /// Every version the deployment runs (routes, canary, shadows).
     pub fn versions(&self) -> Vec<u32> {
         let mut all: Vec<u32> = self.routes.iter().map(|r| r.version).collect();
-        all.extend(self.canary.as_ref().map(|c| c.plan.version));
+        // The canary's stable version too, even at a 100 % step: a rollback
+        // returns to it.
+        all.extend(self.canary.as_ref().into_iter().flat_map(|c| [c.plan.version, c.stable]));
         all.extend(self.shadows.iter().map(|s| s.version));
         all.sort_unstable();
         all.dedup();

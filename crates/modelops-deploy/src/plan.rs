@@ -216,7 +216,7 @@ pub fn rollback(current: &Deployment, actor: &str) -> Result<Deployment> {
     if let Some(canary) = &current.canary {
         next.routes = vec![Route { version: canary.stable, weight: 100 }];
         next.canary = None;
-        next.strategy = Strategy::Direct;
+        next.strategy = if next.shadows.is_empty() { Strategy::Direct } else { Strategy::Shadow };
         next.state = DeploymentState::RolledBack;
         next.reason = Some(format!("canary of version {} rolled back by {actor}; version {} serves", canary.plan.version, canary.stable));
         return Ok(next);

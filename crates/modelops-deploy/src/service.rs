@@ -72,7 +72,6 @@ struct LiveCanary {
     /// Index of the canary's route and of the stable one (absent at 100 %).
     canary: usize,
     stable: Option<usize>,
-    started: Instant,
 }
 
 /// A deployment as served: immutable, replaced whole on every change.
@@ -112,6 +111,15 @@ impl Default for DeploymentCounters {
         }
     }
 }
+
+/// How long the controller waits before retrying an automatic change that
+/// failed for another reason than a race.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Calls a canary answers in a step held by duration alone before it
+/// advances: the default condition gives no verdict on fewer, and a step
+/// must not pass on no evidence.
+pub const MIN_STEP_REQUESTS: u64 = 20;
 
 /// Shadow calls of one deployment running at once at most; past it a
 /// mirrored call is skipped and counted.
@@ -193,6 +201,13 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// Serialises the controller's changes with table refreshes.
     installing: tokio::sync::Mutex<()>,
+    /// Retired deployments and the revision that retired them: an install
+    /// of an earlier revision finishing late must not serve one again.
+    retired: RwLock<HashMap<String, u64>>,
+    /// Deployments whose last automatic change failed, and when: judged
+    /// again only after [`RETRY_AFTER`], so a refusal is not repeated (and
+    /// recorded) ten times a second.
+    failed: std::sync::Mutex<HashMap<String, Instant>>,
     sequence: AtomicU64,
 }
 
@@ -211,6 +226,8 @@ impl Deployments {
                 counters: RwLock::new(HashMap::new()),
                 wake: tokio::sync::Notify::new(),
                 installing: tokio::sync::Mutex::new(()),
+                retired: RwLock::new(HashMap::new()),
+                failed: std::sync::Mutex::new(HashMap::new()),
                 sequence: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
             }),
         }
@@ -248,9 +265,18 @@ impl Deployments {
 
     pub async fn change(&self, principal: &Principal, name: &ModelName, request: ChangeRequest) -> Result<DeploymentStatus> {
         self.inner.registry.check_access(principal, Action::DeploymentUpdate, &deployment_subject(name.as_str())).await?;
-        let current = self.stored(name).await?;
-        let next = plan::change(&current, request, self.inner.registry.now())?;
-        self.apply(principal, Action::DeploymentUpdate, &current, next).await
+        let mut attempts = 0;
+        loop {
+            let current = self.stored(name).await?;
+            let next = plan::change(&current, request.clone(), self.inner.registry.now())?;
+            match self.apply(principal, Action::DeploymentUpdate, &current, next).await {
+                // A change that names no revision is made against what is
+                // stored: one the controller (a canary's step) stored
+                // meanwhile is read again, not a conflict for the caller.
+                Err(Error::Conflict(reason)) if request.revision.is_none() && reason.contains("changed meanwhile") && attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Back to the version served before, or a canary stopped.
@@ -268,7 +294,7 @@ impl Deployments {
         let next = plan::retire(&current, principal.name())?;
         let change = DeploymentChange { action: Action::DeploymentRetire, based_on: current.revision, next };
         let stored = self.inner.registry.change_deployment(principal, change).await?;
-        self.table_mut().remove(name.as_str());
+        self.bury(&stored);
         Ok(DeploymentStatus { deployment: stored, live: None })
     }
 
@@ -329,7 +355,17 @@ impl Deployments {
         Ok(Built { loaded, condition })
     }
 
+    /// Stops serving a retired deployment, for good.
+    fn bury(&self, retired: &Deployment) {
+        self.inner.retired.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(retired.name.as_str().to_string(), retired.revision);
+        self.table_mut().remove(retired.name.as_str());
+    }
+
     fn install_built(&self, stored: Deployment, built: Built) -> DeploymentStatus {
+        let buried = self.inner.retired.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(stored.name.as_str()).copied();
+        if buried.is_some_and(|r| r >= stored.revision) {
+            return self.status(stored);
+        }
         let previous = self.live(stored.name.as_str());
         if let Some(live) = self.assemble(stored.clone(), built, previous.as_deref()) {
             let mut table = self.table_mut();
@@ -352,7 +388,8 @@ impl Deployments {
         // Statistics carry over while a route keeps its version, weight and
         // canary step: they describe "since the route took this share".
         let same_step = previous.is_some_and(|p| {
-            p.deployment.canary.as_ref().map(|c| (c.plan.version, c.step)) == deployment.canary.as_ref().map(|c| (c.plan.version, c.step))
+            let step = |d: &Deployment| d.canary.as_ref().map(|c| (c.plan.version, c.step, c.step_started_at));
+            step(&p.deployment) == step(&deployment)
         });
         let mut routes = Vec::with_capacity(deployment.routes.len());
         let mut until = 0;
@@ -380,11 +417,7 @@ impl Deployments {
             (Some(progress), Some(condition)) => {
                 let canary = routes.iter().position(|r| r.served.version.number == progress.plan.version)?;
                 let stable = routes.iter().position(|r| r.served.version.number == progress.stable);
-                let started = match previous.and_then(|p| p.canary.as_ref()).filter(|_| same_step) {
-                    Some(c) => c.started,
-                    None => Instant::now(),
-                };
-                Some(LiveCanary { condition, canary, stable, started })
+                Some(LiveCanary { condition, canary, stable })
             }
             _ => None,
         };
@@ -497,9 +530,6 @@ impl Deployments {
         if result.is_err() {
             live.counters.errors.fetch_add(1, Relaxed);
         }
-        if live.canary.as_ref().is_some_and(|c| c.canary == routed.route) {
-            self.inner.wake.notify_one();
-        }
         if sampled {
             if let Some(inputs) = &kept {
                 self.inner.recorder.submit(pending(live, &route.served, RecordRoute::Primary, request_id, at, inputs.clone(), &result, took));
@@ -569,6 +599,10 @@ impl Deployments {
     pub async fn judge_canaries(&self) {
         let lives: Vec<Arc<Live>> = self.inner.table.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().filter(|l| l.canary.is_some()).cloned().collect();
         for live in lives {
+            let backing_off = self.inner.failed.lock().ok().and_then(|f| f.get(live.deployment.name.as_str()).copied()).is_some_and(|at| at.elapsed() < RETRY_AFTER);
+            if backing_off {
+                continue;
+            }
             let Some(canary) = &live.canary else { continue };
             let Some(progress) = &live.deployment.canary else { continue };
             let verdict = judge(&live, canary);
@@ -577,7 +611,7 @@ impl Deployments {
                 Verdict::Healthy => {
                     let Some(step) = progress.current_step() else { continue };
                     let stats = live.routes[canary.canary].stats.snapshot();
-                    let requests_done = step.hold.requests.is_none_or(|n| stats.requests >= n);
+                    let requests_done = stats.requests >= step.hold.requests.unwrap_or(MIN_STEP_REQUESTS);
                     let elapsed = (self.inner.registry.now() - progress.step_started_at).to_std().unwrap_or_default();
                     let time_done = step.hold.duration().is_none_or(|d| elapsed >= d);
                     if !(requests_done && time_done) {
@@ -596,6 +630,11 @@ impl Deployments {
             };
             let Some((action, next)) = next else { continue };
             let _installing = self.inner.installing.lock().await;
+            let failed = |this: &Self| {
+                if let Ok(mut f) = this.inner.failed.lock() {
+                    f.insert(live.deployment.name.as_str().to_string(), Instant::now());
+                }
+            };
             match self.apply(&Principal::system(), action, &live.deployment, next).await {
                 Ok(status) => tracing::info!(deployment = %live.deployment.name, state = %status.deployment.state, reason = status.deployment.reason.as_deref().unwrap_or(""), "canary"),
                 Err(Error::Forbidden(denial)) if action == Action::DeploymentAdvance => {
@@ -605,11 +644,17 @@ impl Deployments {
                     if let Some(back) = plan::trip(&live.deployment, format!("the `production` gate refused its completion: {}", reasons.join("; "))) {
                         if let Err(e) = self.apply(&Principal::system(), Action::DeploymentRollback, &live.deployment, back).await {
                             tracing::error!(deployment = %live.deployment.name, error = %e, "cannot roll back a canary");
+                            failed(self);
                         }
                     }
                 }
-                Err(Error::Conflict(reason)) => tracing::debug!(deployment = %live.deployment.name, %reason, "canary change raced another; judged again next tick"),
-                Err(e) => tracing::error!(deployment = %live.deployment.name, error = %e, "cannot change a canary"),
+                Err(Error::Conflict(reason)) if reason.contains("changed meanwhile") => {
+                    tracing::debug!(deployment = %live.deployment.name, %reason, "canary change raced another; judged again next tick");
+                }
+                Err(e) => {
+                    tracing::error!(deployment = %live.deployment.name, error = %e, "cannot change a canary; trying again in {} s", RETRY_AFTER.as_secs());
+                    failed(self);
+                }
             }
         }
     }
@@ -622,7 +667,11 @@ impl Deployments {
         let (retired, stored): (Vec<Deployment>, Vec<Deployment>) = stored.into_iter().partition(|d| d.state == DeploymentState::Retired);
         // Deployments are never deleted, only retired: one created since the
         // read above is absent from it and stays served.
-        self.table_mut().retain(|name, _| !retired.iter().any(|d| d.name.as_str() == name));
+        for deployment in &retired {
+            if self.live(deployment.name.as_str()).is_some() {
+                self.bury(deployment);
+            }
+        }
         for deployment in stored {
             let current = self.live(deployment.name.as_str());
             if current.as_ref().is_some_and(|c| c.deployment.revision >= deployment.revision) {
@@ -639,8 +688,7 @@ impl Deployments {
     }
 
     async fn prune(&self, retention: Duration) {
-        let Ok(age) = chrono::Duration::from_std(retention) else { return };
-        let before = self.inner.registry.now() - age;
+        let Some(before) = chrono::Duration::from_std(retention).ok().and_then(|age| self.inner.registry.now().checked_sub_signed(age)) else { return };
         match self.inner.registry.prune_predictions(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "pruned prediction records past retention"),
@@ -657,7 +705,6 @@ struct Built {
 fn judge(live: &Live, canary: &LiveCanary) -> Verdict {
     let canary_stats = live.routes[canary.canary].stats.snapshot();
     let stable_stats = canary.stable.map(|i| live.routes[i].stats.snapshot()).unwrap_or_default();
-    let _ = canary.started;
     canary.condition.evaluate(&canary_stats, &stable_stats)
 }
 
@@ -680,12 +727,15 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The per-row values the canary's judge compares: the first numeric
-/// output — a single column as is, a two-column one (a binary classifier's
+/// The per-row values the canary's judge compares: the first float output
+/// (else the first numeric one) — a single column as is, a two-column one (a binary classifier's
 /// probabilities) by its second column, a wider one by the index of its
 /// largest value.
 fn scalars(prediction: &Prediction) -> Vec<f64> {
-    let Some(output) = prediction.outputs.iter().find(|t| !matches!(t.data, TensorData::String(_))) else { return vec![] };
+    // Scores before labels: a classifier export gives its int label first
+    // and its probabilities after.
+    let float = prediction.outputs.iter().find(|t| matches!(t.data, TensorData::Float32(_) | TensorData::Float64(_)));
+    let Some(output) = float.or_else(|| prediction.outputs.iter().find(|t| !matches!(t.data, TensorData::String(_)))) else { return vec![] };
     let rows = output.shape.first().copied().unwrap_or(0);
     let width = output.row_width().max(1);
     let value = |i: usize| output.data.f64_at(i).unwrap_or(f64::NAN);

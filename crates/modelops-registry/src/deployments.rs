@@ -93,7 +93,7 @@ impl Registry {
 
     /// Recorded predictions of a deployment (retired ones too), oldest first.
     pub async fn list_predictions(&self, principal: &Principal, query: &PredictionQuery) -> Result<Vec<PredictionRecord>> {
-        self.authorize(principal, Action::Read, &deployment_subject(query.deployment.as_str())).await?;
+        self.authorize(principal, Action::PredictionsRead, &deployment_subject(query.deployment.as_str())).await?;
         if self.store().get_deployment(&query.deployment).await?.is_none() {
             return Err(Error::not_found("deployment", &query.deployment));
         }
@@ -125,6 +125,14 @@ impl Registry {
             return Err(Error::already_exists("deployment", &deployment.name));
         }
         let m = lock_active_model(tx.as_mut(), &deployment.model).await?;
+        // `/v2/models/{name}/infer` serves the deployment of that name: it
+        // must not take over another model's endpoint.
+        if deployment.name != deployment.model && !tx.existing_models(std::slice::from_ref(&deployment.name)).await?.is_empty() {
+            return Err(Error::Conflict(format!(
+                "`{}` is the name of another model, whose clients call `/v2/models/{}/infer`; name the deployment otherwise (or after its own model, `{}`)",
+                deployment.name, deployment.name, deployment.model
+            )));
+        }
         let now = tx.now();
         deployment.revision = 1;
         deployment.created_at = now;
@@ -195,7 +203,11 @@ impl Registry {
         next: &Deployment,
         principal: &Principal,
     ) -> Result<std::result::Result<(), Refusal>> {
-        let answered_before = |v: u32| before.is_some_and(|b| answers(b).contains(&v));
+        // A version that answered before, or the stable version a canary
+        // returns to, is not new production traffic: a rollback never
+        // waits on a gate.
+        let restoring = |v: u32| before.and_then(|b| b.canary.as_ref()).is_some_and(|c| c.stable == v);
+        let answered_before = |v: u32| restoring(v) || before.is_some_and(|b| answers(b).contains(&v));
         for version in answers(next) {
             let found = tx.version(&m.name, version).await?.ok_or_else(|| version_not_found(&m.name, version))?;
             if found.state == VersionState::Retired {
@@ -220,18 +232,23 @@ impl Registry {
                 )));
             }
         }
-        // The version that comes to take all traffic is promoted (through
-        // the gate); one newly given a share of it must pass the same gate.
-        let stable = match (&next.canary, next.routes.as_slice()) {
+        // The version that comes to take all traffic — a new deployment's,
+        // a `set` to one version, a canary completing, a rollback to an
+        // earlier version — is promoted (through the gate). Not on a change
+        // that leaves it where it was (sampling, shadows, a description),
+        // nor when a canary returns to its stable version.
+        let single = |d: &Deployment| match (&d.canary, d.routes.as_slice()) {
             (None, [only]) => Some(only.version),
             _ => None,
         };
+        let stable = single(next).filter(|v| before.and_then(single) != Some(*v) && !restoring(*v));
         if let Some(stable) = stable.filter(|v| m.aliases.get(modelops_core::governance::CHAMPION) != Some(v)) {
             match self.promote_in(tx, m, stable, principal).await? {
                 Promotion::Done(_) => {}
                 Promotion::Denied(denial, gate) => return Ok(Err(Refusal { denial, gate: Some(gate) })),
             }
         }
+        // A version newly given a share of traffic passes the same gate.
         for version in answers(next).into_iter().filter(|v| !answered_before(*v) && Some(*v) != stable) {
             let found = tx.version(&m.name, version).await?.ok_or_else(|| version_not_found(&m.name, version))?;
             let gate = self.production_gate(tx, m, &found, principal).await?;

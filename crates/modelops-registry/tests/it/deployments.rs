@@ -7,7 +7,7 @@ use crate::harness::*;
 use chrono::{Duration, Utc};
 use modelops_core::audit::AuditQuery;
 use modelops_core::auth::{Action, Principal, Role};
-use modelops_core::deployment::{Deployment, DeploymentState, Route, ShadowRoute, Strategy};
+use modelops_core::deployment::{CanaryPlan, CanaryProgress, CanaryStep, Deployment, DeploymentState, Hold, Route, ShadowRoute, Strategy};
 use modelops_core::governance::{Decision, DecisionInput};
 use modelops_core::model::RiskTier;
 use modelops_core::version::{ModelCard, VersionState};
@@ -175,4 +175,48 @@ pub async fn what_a_deployment_runs_is_not_retired_under_it(ctx: &Ctx) {
     let all = s.list_deployments(&dep(), Some(&name("rank")), true).await.unwrap();
     assert_eq!(all.iter().map(|d| d.state).collect::<Vec<_>>(), [DeploymentState::Retired]);
     assert!(s.list_deployments(&dep(), None, false).await.unwrap().is_empty());
+}
+
+pub async fn a_rollback_never_waits_on_a_gate_and_edits_do_not_promote(ctx: &Ctx) {
+    let s = &ctx.registry;
+    model(s, "loans", RiskTier::Medium).await;
+    model(s, "other", RiskTier::Low).await;
+    // A deployment may not take another model's name (its OIP endpoint).
+    let v = approved(s, "loans", None).await;
+    let err = s.create_deployment(&dep(), deployment("other", "loans", &[(v, 100)])).await.unwrap_err();
+    assert!(matches!(&err, Error::Conflict(m) if m.contains("another model")), "{err}");
+
+    let stable = approved(s, "loans", Some(s.now() + Duration::days(1))).await;
+    let d = s.create_deployment(&dep(), deployment("loans-live", "loans", &[(stable, 100)])).await.unwrap();
+    let canary = approved(s, "loans", None).await;
+    // Somebody moves champion elsewhere; an edit of the deployment does not move it back.
+    s.promote_version(&dep(), &name("loans"), v).await.unwrap();
+    let mut edited = d.clone();
+    edited.description = "scores loan applications".into();
+    let d = s.change_deployment(&dep(), DeploymentChange { action: Action::DeploymentUpdate, based_on: d.revision, next: edited }).await.unwrap();
+    assert_eq!(s.get_model(&name("loans")).await.unwrap().aliases.get("champion"), Some(&v), "an edit promotes nothing");
+
+    // A canary at its last step (the stable version takes no traffic).
+    let mut progressing = d.clone();
+    let plan = CanaryPlan { version: canary, steps: vec![CanaryStep { weight: 100, hold: Hold { requests: Some(10), duration_ms: None } }], condition: "false".into() };
+    progressing.canary = Some(CanaryProgress { plan, stable, step: 0, step_started_at: s.now() });
+    progressing.routes = vec![Route { version: canary, weight: 100 }];
+    progressing.strategy = Strategy::Canary;
+    progressing.state = DeploymentState::Progressing;
+    let d = s.change_deployment(&dep(), DeploymentChange { action: Action::DeploymentUpdate, based_on: d.revision, next: progressing }).await.unwrap();
+    // Its stable version cannot be retired under it.
+    let err = s.retire_version(&dep(), &name("loans"), stable).await.unwrap_err();
+    assert!(matches!(&err, Error::Conflict(m) if m.contains("loans-live")), "{err}");
+    // The stable version's approval expires; the canary trips: back to stable all the same.
+    ctx.clock.advance(Duration::days(2));
+    let mut back = d.clone();
+    back.routes = vec![Route { version: stable, weight: 100 }];
+    back.canary = None;
+    back.strategy = Strategy::Direct;
+    back.state = DeploymentState::RolledBack;
+    back.reason = Some("tripped".into());
+    let system = Principal::system();
+    let d = s.change_deployment(&system, DeploymentChange { action: Action::DeploymentRollback, based_on: d.revision, next: back }).await.unwrap();
+    assert_eq!(d.routes, vec![Route { version: stable, weight: 100 }]);
+    assert_eq!(s.get_model(&name("loans")).await.unwrap().aliases.get("champion"), Some(&v), "restoring promotes nothing");
 }

@@ -116,5 +116,6 @@ mod governance_store_cases {
         deployments::an_expired_approval_keeps_a_version_from_traffic,
         deployments::racing_changes_one_wins_the_other_conflicts,
         deployments::what_a_deployment_runs_is_not_retired_under_it,
+        deployments::a_rollback_never_waits_on_a_gate_and_edits_do_not_promote,
     );
 }

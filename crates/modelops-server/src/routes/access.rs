@@ -124,7 +124,7 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("DELETE", "/api/v1/deployments/{name}", act(A::DeploymentRetire), "retires: serves nothing more, records kept"),
         e("POST", "/api/v1/deployments/{name}/rollback", act(A::DeploymentRollback), "the version rolled back to passes the `production` gate"),
         e("POST", "/api/v1/deployments/{name}/predict", act(A::Predict), "`/v2/models/{name}/infer` serves the deployment too"),
-        e("GET", "/api/v1/deployments/{name}/predictions", SignedIn, ""),
+        e("GET", "/api/v1/deployments/{name}/predictions", act(A::PredictionsRead), "the inputs callers sent: not for viewers"),
     ]
 }
 

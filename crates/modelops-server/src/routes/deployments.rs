@@ -59,10 +59,10 @@ fn canary(wire: CanaryWire) -> Result<CanaryRequest, ApiError> {
         .enumerate()
         .map(|(i, step)| match step {
             StepWire::Weight(weight) => Ok(CanaryStep { weight, hold: default }),
-            StepWire::Held { weight, requests, duration } => {
-                let own = hold_of(&format!("canary.steps[{i}]"), requests, duration.as_deref())?;
+            StepWire::Held(step) => {
+                let own = hold_of(&format!("canary.steps[{i}]"), step.requests, step.duration.as_deref())?;
                 let hold = if own.requests.is_none() && own.duration_ms.is_none() { default } else { own };
-                Ok(CanaryStep { weight, hold })
+                Ok(CanaryStep { weight: step.weight, hold })
             }
         })
         .collect::<Result<_, ApiError>>()?;
@@ -277,7 +277,7 @@ fn time_param(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>,
         .map(|v| {
             DateTime::parse_from_rfc3339(v)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| ApiError::invalid(field, format!("`{v}` is not an RFC 3339 time such as 2026-12-06T10:00:00Z")))
+                .map_err(|_| ApiError::invalid(field, format!("{} is not an RFC 3339 time such as 2026-12-06T10:00:00Z", modelops_core::name::quote(v))))
         })
         .transpose()
 }
@@ -296,6 +296,10 @@ fn record_response(r: PredictionRecord) -> PredictionRecordResponse {
         latency_us: r.latency_us,
     }
 }
+
+/// The response header counting the records a Parquet export left out
+/// (calls whose inputs do not make a table row).
+pub const SKIPPED_HEADER: &str = "x-modelops-skipped-records";
 
 /// The most records one Parquet export holds; a longer window is refused
 /// (narrow it with `since`/`until`).
@@ -326,7 +330,7 @@ pub(crate) async fn list_predictions(
     let after_id = params
         .page_token
         .as_deref()
-        .map(|t| t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::invalid("page_token", format!("`{t}` is not a page token of this listing"))))
+        .map(|t| t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::invalid("page_token", format!("{} is not a page token of this listing", modelops_core::name::quote(t)))))
         .transpose()?;
     // What was answered before this request is in the listing.
     deployments.recorder().flush().await;
@@ -348,6 +352,7 @@ pub(crate) async fn list_predictions(
             let mut export = modelops_deploy::export::ParquetExport::new();
             let mut after_id = after_id;
             let mut total = 0usize;
+            let mut skipped = 0u64;
             loop {
                 let query = PredictionQuery { deployment: deployment.clone(), since, until, after_id, limit: EXPORT_PAGE };
                 let page = registry.list_predictions(&principal, &query).await?;
@@ -358,7 +363,26 @@ pub(crate) async fn list_predictions(
                 let Some(last) = page.last() else { break };
                 after_id = Some(last.id);
                 let full = page.len() == EXPORT_PAGE as usize;
-                export.push(&page)?;
+                // Parsing a page of JSON tensors is CPU work: off the async threads.
+                let (back, dropped) = tokio::task::spawn_blocking(move || {
+                    if export.push(&page).is_ok() {
+                        return (export, 0);
+                    }
+                    // A call refused for its inputs is recorded as sent
+                    // (tensors that disagree on rows, say): it has no place
+                    // in the table, and is counted rather than failing the export.
+                    let mut dropped = 0;
+                    for record in &page {
+                        if export.push(std::slice::from_ref(record)).is_err() {
+                            dropped += 1;
+                        }
+                    }
+                    (export, dropped)
+                })
+                .await
+                .map_err(|e| ApiError::internal(format!("the export task failed: {e}")))?;
+                export = back;
+                skipped += dropped;
                 if !full {
                     break;
                 }
@@ -371,12 +395,13 @@ pub(crate) async fn list_predictions(
             .map_err(|e| ApiError::internal(format!("the export task failed: {e}")))??;
             let mut response = bytes.into_response();
             let headers = response.headers_mut();
+            headers.insert(SKIPPED_HEADER, HeaderValue::from(skipped));
             headers.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apache.parquet"));
             if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}.parquet\"", deployment.as_str().replace(['"', '\\'], "_"))) {
                 headers.insert(axum::http::header::CONTENT_DISPOSITION, value);
             }
             Ok(response)
         }
-        other => Err(ApiError::invalid("format", format!("`{other}` is not one of `json`, `parquet`"))),
+        other => Err(ApiError::invalid("format", format!("{} is not one of `json`, `parquet`", modelops_core::name::quote(other)))),
     }
 }

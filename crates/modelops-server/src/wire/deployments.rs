@@ -48,13 +48,18 @@ pub struct HoldWire {
 #[serde(untagged)]
 pub enum StepWire {
     Weight(u32),
-    Held {
-        weight: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        requests: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        duration: Option<String>,
-    },
+    Held(HeldStepWire),
+}
+
+/// A step with a hold of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeldStepWire {
+    pub weight: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
 }
 
 /// A canary: the new version, its steps (percent of traffic, increasing),
