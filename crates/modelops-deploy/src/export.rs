@@ -678,7 +678,7 @@ mod tests {
         let texts = Tensor::new("label", vec![1], TensorData::String(vec!["yes".into()]));
         let bools = Tensor::new("label", vec![1], TensorData::Bool(vec![true]));
         let mut export = ParquetExport::new();
-        export.push(&[call(1, &[ints.clone()], &[bools], None), call(2, &[floats], &[texts], None), call(3, &[ints], &[], None)]).unwrap();
+        export.push(&[call(1, std::slice::from_ref(&ints), &[bools], None), call(2, &[floats], &[texts], None), call(3, &[ints], &[], None)]).unwrap();
         let mut bytes = Vec::new();
         export.finish(&mut bytes).unwrap();
         let batch = read_back(bytes);
