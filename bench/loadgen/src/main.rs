@@ -13,6 +13,17 @@
 //!   own code costs per request, apart from loopback TCP and the load
 //!   generator, which share the same two cores in the wrk runs. For
 //!   profiling (`perf record` on this command).
+//! - `deploy-latency` (`bench/deployments.sh`): per-call latency of several
+//!   requests through the whole application in this process, the stored
+//!   deployments served and every prediction recorded as `modelops serve`
+//!   does, the requests interleaved block by block so that noise on the
+//!   shared machine falls on all of them alike; p50/p99 per request and the
+//!   p50 difference to the first (routing plus recording over the direct
+//!   version route).
+//! - `record-sustained` (`bench/deployments.sh`): the prediction recorder
+//!   alone over a fresh SQLite store, fed as fast as its queue accepts (or
+//!   at a fixed rate): records written per second, the recorder's counters
+//!   and the process's peak memory along the run.
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -71,6 +82,48 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         rounds: u32,
     },
+    /// Per-call latency of several requests through the whole application
+    /// in this process, deployments served and recorded (as JSON).
+    DeployLatency {
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        /// `LABEL=METHOD PATH`; repeat. Differences are taken to the first.
+        #[arg(long = "request", required = true)]
+        requests: Vec<String>,
+        /// A file of request bodies (JSON), one per line, sent in turn.
+        #[arg(long)]
+        body: std::path::PathBuf,
+        /// Measured calls per request.
+        #[arg(long, default_value_t = 20_000)]
+        calls: u32,
+        /// Unmeasured calls per request first.
+        #[arg(long, default_value_t = 2_000)]
+        warmup: u32,
+        /// The calls of each request are made in this many blocks, the
+        /// requests taking turns block by block.
+        #[arg(long, default_value_t = 4)]
+        blocks: u32,
+    },
+    /// The prediction recorder alone into a fresh SQLite store (as JSON).
+    RecordSustained {
+        /// A directory for the database (created; should be empty).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 2_000_000)]
+        records: u64,
+        /// Records offered per second; 0: as fast as the queue accepts, a
+        /// refused record being offered again after a pause (backpressure).
+        /// At a fixed rate a refused record is not offered again (as a
+        /// server would lose it, counted).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// The recorder's queue (records); the server's default.
+        #[arg(long, default_value_t = 65_536)]
+        queue: usize,
+        /// Records per append; the server's default.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+    },
 }
 
 #[tokio::main]
@@ -82,6 +135,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::ModelTime { models, batch } => model_time(&models, &batch).await,
         Cmd::InProcess { data_dir, request, body, requests, rounds } => in_process(&data_dir, &request, body.as_deref(), requests, rounds).await,
+        Cmd::DeployLatency { data_dir, requests, body, calls, warmup, blocks } => deploy_latency(&data_dir, &requests, &body, calls, warmup, blocks).await,
+        Cmd::RecordSustained { dir, records, rate, queue, batch } => record_sustained(&dir, records, rate, queue, batch).await,
     }
 }
 
@@ -257,5 +312,386 @@ async fn in_process(data_dir: &std::path::Path, request: &str, body: Option<&std
     per_round.sort_by(f64::total_cmp);
     let median = per_round[per_round.len() / 2];
     println!("{}", serde_json::json!({"request": request, "us_per_request": (median * 100.0).round() / 100.0, "rounds": per_round}));
+    Ok(())
+}
+
+/// The application as `modelops serve` wires it over a data dir: token
+/// authentication, the serving layer, deployments loaded from the store and
+/// their controller running, every prediction recorded by a recorder with
+/// the server's default settings over the store's prediction log.
+async fn application(data_dir: &std::path::Path) -> anyhow::Result<(axum::Router, modelops_deploy::Deployments, String)> {
+    let data_dir = &std::fs::canonicalize(data_dir).with_context(|| format!("cannot open {}", data_dir.display()))?;
+    let token = std::fs::read_to_string(data_dir.join("admin.token")).context("the data dir has no admin.token")?;
+    let clock: Arc<dyn modelops_core::clock::Clock> = Arc::new(modelops_core::clock::SystemClock);
+    let database = format!("sqlite://{}", data_dir.join("modelops.db").display());
+    let store = modelops_store::connect(&database, clock.clone()).await?;
+    let artifacts = modelops_artifacts::ArtifactStore::from_url(&format!("file://{}", data_dir.join("artifacts").display()), std::iter::empty::<(String, String)>())?;
+    let registry = modelops_registry::Registry::new(store, artifacts, clock);
+    let serving = modelops_serving::Serving::new(registry.clone(), modelops_serving::ServingConfig::default());
+    let state = modelops_server::AppState::new(registry.clone(), modelops_server::ServerConfig::default()).with_serving(serving.clone());
+    // As the binary does: the default state's recorder is replaced by one it starts itself.
+    state.deployments.recorder().shutdown().await;
+    let recorder = modelops_deploy::recorder::Recorder::start(registry.prediction_log(), modelops_deploy::recorder::RecorderConfig::default());
+    let deployments = modelops_deploy::Deployments::new(registry, serving, recorder, modelops_deploy::DeployConfig::default());
+    // Loads the stored deployments (and keeps the controller running).
+    let _controller = deployments.start().await;
+    let app = modelops_server::router(state.with_deployments(deployments.clone()));
+    Ok((app, deployments, format!("Bearer {}", token.trim())))
+}
+
+/// Waits for the shadow calls in flight (tasks of their own) to hand over
+/// their records, then for every record submitted to be written.
+async fn settle(deployments: &modelops_deploy::Deployments) {
+    let mut last = deployments.recorder().totals().submitted;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = deployments.recorder().totals().submitted;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    deployments.recorder().flush().await;
+}
+
+/// One request as wrk sends it, answered through `app`; its status and body.
+async fn call(app: &axum::Router, method: &axum::http::Method, path: &str, authorization: &str, body: &bytes::Bytes) -> anyhow::Result<(axum::http::StatusCode, bytes::Bytes)> {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header("host", "127.0.0.1:5980")
+        .header("authorization", authorization)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.clone()))?;
+    let response = app.clone().oneshot(request).await?;
+    let status = response.status();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// What each deployment among `targets` (a path `/v2/models/{name}/infer`)
+/// counts: its `live` calls and records (`GET /api/v1/deployments/{name}`);
+/// null for the other requests.
+async fn live_counters(app: &axum::Router, targets: &[(String, axum::http::Method, String)], authorization: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut all = Vec::new();
+    for (_, _, path) in targets {
+        let name = path.strip_prefix("/v2/models/").and_then(|p| p.strip_suffix("/infer")).filter(|n| !n.contains('/'));
+        let Some(name) = name else {
+            all.push(serde_json::Value::Null);
+            continue;
+        };
+        let (status, answer) = call(app, &axum::http::Method::GET, &format!("/api/v1/deployments/{name}"), authorization, &bytes::Bytes::new()).await?;
+        if !status.is_success() {
+            bail!("GET /api/v1/deployments/{name} answered {status}: {}", String::from_utf8_lossy(&answer));
+        }
+        let status: serde_json::Value = serde_json::from_slice(&answer)?;
+        all.push(status["live"].clone());
+    }
+    Ok(all)
+}
+
+/// `after − before` of the numeric counters of two `live` documents
+/// (calls, shadow calls, records…).
+fn delta(before: &serde_json::Value, after: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    let counters = |v: &serde_json::Value| -> Vec<(String, i64)> {
+        let mut all = Vec::new();
+        if let Some(map) = v.as_object() {
+            for (k, x) in map {
+                if let Some(n) = x.as_i64() {
+                    all.push((k.clone(), n));
+                }
+            }
+            if let Some(records) = map.get("records").and_then(|r| r.as_object()) {
+                for (k, x) in records {
+                    if let Some(n) = x.as_i64() {
+                        all.push((format!("records_{k}"), n));
+                    }
+                }
+            }
+        }
+        all
+    };
+    let before: std::collections::HashMap<String, i64> = counters(before).into_iter().collect();
+    for (k, n) in counters(after) {
+        out.insert(k.clone(), serde_json::json!(n - before.get(&k).copied().unwrap_or(0)));
+    }
+    if after.is_null() {
+        serde_json::Value::Null
+    } else {
+        serde_json::Value::Object(out)
+    }
+}
+
+/// Context switches of every thread of this process so far (voluntary and
+/// not): a wake-up handed to another thread shows here.
+fn context_switches() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+async fn deploy_latency(data_dir: &std::path::Path, requests: &[String], body: &std::path::Path, calls: u32, warmup: u32, blocks: u32) -> anyhow::Result<()> {
+    // One request body per line, sent in turn.
+    let text = std::fs::read_to_string(body).with_context(|| format!("cannot read {}", body.display()))?;
+    let bodies: Vec<bytes::Bytes> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| bytes::Bytes::from(l.to_string())).collect();
+    if bodies.is_empty() {
+        bail!("{} holds no request body", body.display());
+    }
+    let mut targets = Vec::new();
+    for spec in requests {
+        let (label, request) = spec.split_once('=').context("--request is `LABEL=METHOD PATH`")?;
+        let (method, path) = request.split_once(' ').context("--request is `LABEL=METHOD PATH`")?;
+        targets.push((label.to_string(), axum::http::Method::from_bytes(method.as_bytes())?, path.to_string()));
+    }
+    let (app, deployments, authorization) = application(data_dir).await?;
+    let mut n = 0usize;
+    for (label, method, path) in &targets {
+        let (status, answer) = call(&app, method, path, &authorization, &bodies[0]).await?;
+        if !status.is_success() {
+            bail!("{label}: {method} {path} answered {status}: {}", String::from_utf8_lossy(&answer));
+        }
+        for _ in 0..warmup {
+            n += 1;
+            call(&app, method, path, &authorization, &bodies[n % bodies.len()]).await?;
+        }
+    }
+    // The warm-up's records (shadows' too: they run on tasks of their own)
+    // are written before the measured calls start.
+    settle(&deployments).await;
+    let before = deployments.recorder().totals();
+    let live_before = live_counters(&app, &targets, &authorization).await?;
+    let blocks = blocks.clamp(1, calls.max(1));
+    let per_block = calls / blocks;
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(calls as usize); targets.len()];
+    // Each block's p50, per request: the spread of the difference.
+    let mut block_p50: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut failed = vec![0u64; targets.len()];
+    let mut switches = vec![0u64; targets.len()];
+    let started = Instant::now();
+    for _ in 0..blocks {
+        for (i, (_, method, path)) in targets.iter().enumerate() {
+            let mut block = Vec::with_capacity(per_block as usize);
+            let switched = context_switches();
+            for _ in 0..per_block {
+                n += 1;
+                let body = &bodies[n % bodies.len()];
+                let t = Instant::now();
+                let (status, _) = call(&app, method, path, &authorization, body).await?;
+                block.push(t.elapsed().as_secs_f64() * 1e6);
+                if !status.is_success() {
+                    failed[i] += 1;
+                }
+            }
+            switches[i] += context_switches().saturating_sub(switched);
+            samples[i].extend_from_slice(&block);
+            block.sort_by(f64::total_cmp);
+            block_p50[i].push(percentile(&block, 0.5));
+        }
+    }
+    let elapsed = started.elapsed();
+    let flush_started = Instant::now();
+    settle(&deployments).await;
+    let flush_ms = flush_started.elapsed().as_secs_f64() * 1e3;
+    let after = deployments.recorder().totals();
+    let live_after = live_counters(&app, &targets, &authorization).await?;
+    let mut result = Vec::new();
+    let mut base = (f64::NAN, f64::NAN);
+    for (i, (label, method, path)) in targets.iter().enumerate() {
+        let all = &mut samples[i];
+        all.sort_by(f64::total_cmp);
+        let p50 = percentile(all, 0.5);
+        let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
+        if i == 0 {
+            base = (p50, mean);
+        }
+        // The median over blocks of (this block's p50 − the first request's
+        // p50 in the same block).
+        let mut diffs: Vec<f64> = block_p50[i].iter().zip(&block_p50[0]).map(|(a, b)| a - b).collect();
+        diffs.sort_by(f64::total_cmp);
+        result.push(serde_json::json!({
+            "label": label,
+            "request": format!("{method} {path}"),
+            "calls": all.len(),
+            "failed": failed[i],
+            "p25_us": round2(percentile(all, 0.25)),
+            "p50_us": round2(p50),
+            "p75_us": round2(percentile(all, 0.75)),
+            "p90_us": round2(percentile(all, 0.9)),
+            "p99_us": round2(percentile(all, 0.99)),
+            "mean_us": round2(mean),
+            "p50_minus_first_us": round2(p50 - base.0),
+            "mean_minus_first_us": round2(mean - base.1),
+            "block_p50_minus_first_us": {"median": round2(percentile(&diffs, 0.5)), "min": round2(percentile(&diffs, 0.0)), "max": round2(percentile(&diffs, 1.0))},
+            "context_switches_per_call": round2(switches[i] as f64 / all.len().max(1) as f64),
+            "live": delta(&live_before[i], &live_after[i]),
+        }));
+    }
+    let records = serde_json::json!({
+        "submitted": after.submitted - before.submitted,
+        "written": after.written - before.written,
+        "dropped": after.dropped - before.dropped,
+        "failed": after.failed - before.failed,
+        "queued_after_flush": after.queued,
+        "settle_ms": round2(flush_ms),
+        "totals_since_start": after,
+        "balanced": after.submitted == after.written + after.dropped + after.failed + after.queued,
+    });
+    println!(
+        "{}",
+        serde_json::json!({"calls_per_request": per_block * blocks, "blocks": blocks, "warmup": warmup, "bodies": bodies.len(), "seconds": round2(elapsed.as_secs_f64()), "requests": result, "records": records})
+    );
+    deployments.recorder().shutdown().await;
+    Ok(())
+}
+
+/// `VmHWM` and `VmRSS` of this process, MiB.
+fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| round2(kb / 1024.0))
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Bytes of the files in `dir` whose name starts with `prefix`.
+fn files_bytes(dir: &std::path::Path, prefix: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+async fn record_sustained(dir: &std::path::Path, records: u64, rate: u64, queue: usize, batch: usize) -> anyhow::Result<()> {
+    use modelops_core::deployment::RecordRoute;
+    use modelops_core::name::ModelName;
+    use modelops_deploy::recorder::{PendingRecord, Recorder, RecorderConfig};
+    use modelops_runtime::{Tensor, TensorData};
+    std::fs::create_dir_all(dir)?;
+    let dir = &std::fs::canonicalize(dir)?;
+    let clock: Arc<dyn modelops_core::clock::Clock> = Arc::new(modelops_core::clock::SystemClock);
+    let store = modelops_store::connect(&format!("sqlite://{}", dir.join("modelops.db").display()), clock.clone()).await?;
+    let artifacts = modelops_artifacts::ArtifactStore::from_url(&format!("file://{}", dir.join("artifacts").display()), std::iter::empty::<(String, String)>())?;
+    let registry = modelops_registry::Registry::new(store, artifacts, clock);
+    let recorder = Recorder::start(registry.prediction_log(), RecorderConfig { queue, batch, ..RecorderConfig::default() });
+    let deployment = ModelName::parse("bench-live")?;
+    let model = ModelName::parse("logreg")?;
+    // A logistic regression's call: 10 FP32 features in, a label and two
+    // class probabilities out; every record its own values.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let mut make = |i: u64| {
+        let inputs: Vec<f32> = (0..10).map(|_| next() * 4.0 - 2.0).collect();
+        let p = next();
+        PendingRecord {
+            request_id: format!("{i:016x}"),
+            at: registry.now(),
+            deployment: deployment.clone(),
+            model: model.clone(),
+            version: 1,
+            route: RecordRoute::Primary,
+            inputs: Arc::new(vec![Tensor::new("X", vec![1, 10], TensorData::Float32(inputs))]),
+            outputs: vec![
+                Tensor::new("output_label", vec![1], TensorData::Int64(vec![i64::from(p > 0.5)])),
+                Tensor::new("output_probability", vec![1, 2], TensorData::Float32(vec![1.0 - p, p])),
+            ],
+            error: None,
+            latency_us: 3 + i % 7,
+        }
+    };
+    let checkpoints = [records / 4, records / 2, records * 3 / 4, records];
+    let mut marks = Vec::new();
+    let mut refused = 0u64;
+    let started = Instant::now();
+    let start_at = tokio::time::Instant::now();
+    for i in 0..records {
+        if rate > 0 && i % 500 == 0 {
+            tokio::time::sleep_until(start_at + Duration::from_secs_f64(i as f64 / rate as f64)).await;
+        }
+        let mut accepted = recorder.submit(make(i));
+        while !accepted && rate == 0 {
+            // Backpressure: the queue is full. Leave the cores to the writer a moment.
+            refused += 1;
+            tokio::time::sleep(Duration::from_micros(500)).await;
+            accepted = recorder.submit(make(i));
+        }
+        if !accepted {
+            refused += 1;
+        }
+        if i % 4096 == 0 {
+            tokio::task::yield_now().await;
+        }
+        if checkpoints.contains(&(i + 1)) {
+            let (hwm, rss) = memory_mib();
+            let c = recorder.totals();
+            marks.push(serde_json::json!({
+                "submitted_share": round2((i + 1) as f64 / records as f64),
+                "seconds": round2(started.elapsed().as_secs_f64()),
+                "written": c.written, "queued": c.queued, "dropped": c.dropped,
+                "vm_hwm_mib": hwm, "vm_rss_mib": rss,
+            }));
+        }
+    }
+    let submitted_in = started.elapsed();
+    recorder.flush().await;
+    let elapsed = started.elapsed();
+    let (hwm, rss) = memory_mib();
+    let c = recorder.totals();
+    let balanced = c.submitted == c.written + c.dropped + c.failed + c.queued;
+    println!(
+        "{}",
+        serde_json::json!({
+            "records": records,
+            "offered_rate": rate,
+            "queue": queue,
+            "batch": batch,
+            "seconds": round2(elapsed.as_secs_f64()),
+            "submit_seconds": round2(submitted_in.as_secs_f64()),
+            "written_per_second": (c.written as f64 / elapsed.as_secs_f64()).round(),
+            "counters": c,
+            "refused_submits": refused,
+            "balanced": balanced,
+            "memory": marks,
+            "after_flush": {"vm_hwm_mib": hwm, "vm_rss_mib": rss},
+            "database_bytes": files_bytes(dir, "modelops.db"),
+        })
+    );
+    recorder.shutdown().await;
     Ok(())
 }
