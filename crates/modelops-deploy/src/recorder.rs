@@ -19,7 +19,9 @@
 //! threads serving requests), and appends them in one call. A failed append
 //! is logged, retried once after a short pause, then its records are
 //! counted as `failed`. Memory is flat: at most `queue` records wait in the
-//! channel and one batch is in hand.
+//! channel and one batch is in hand — in bytes, `queue` times a record's
+//! size: about 1.5 KB for four float features and two outputs, so some
+//! 100 MB at the default 65,536 when the store stalls.
 //!
 //! Inputs and outputs are stored as JSON arrays of Open Inference Protocol
 //! tensors (`{"name","datatype","shape","data"}`, data flat, row-major),
@@ -326,6 +328,9 @@ impl Writer {
                 self.write(&mut pending).await;
                 return;
             }
+            // Who asked the writer to stop, once the rest of what was
+            // received is in hand.
+            let mut stopping: Vec<oneshot::Sender<()>> = Vec::new();
             for message in messages.drain(..) {
                 match message {
                     Message::Record(record, counters) => {
@@ -343,29 +348,33 @@ impl Writer {
                         deadline = None;
                         let _ = done.send(());
                     }
-                    Message::Shutdown(done) => {
-                        // Refuse new records; those already in the channel
-                        // (behind this message) are still written.
-                        rx.close();
-                        while let Some(message) = rx.recv().await {
-                            match message {
-                                Message::Record(record, counters) => {
-                                    pending.push((record, counters));
-                                    if pending.len() >= self.batch {
-                                        self.write(&mut pending).await;
-                                    }
-                                }
-                                Message::Flush(other) | Message::Shutdown(other) => {
-                                    self.write(&mut pending).await;
-                                    let _ = other.send(());
-                                }
+                    Message::Shutdown(done) => stopping.push(done),
+                }
+            }
+            if !stopping.is_empty() {
+                // Refuse new records; those already queued (submitted
+                // before the refusal) are still written.
+                rx.close();
+                while let Some(message) = rx.recv().await {
+                    match message {
+                        Message::Record(record, counters) => {
+                            pending.push((record, counters));
+                            if pending.len() >= self.batch {
+                                self.write(&mut pending).await;
                             }
                         }
-                        self.write(&mut pending).await;
-                        let _ = done.send(());
-                        return;
+                        Message::Flush(done) => {
+                            self.write(&mut pending).await;
+                            let _ = done.send(());
+                        }
+                        Message::Shutdown(done) => stopping.push(done),
                     }
                 }
+                self.write(&mut pending).await;
+                stopping.into_iter().for_each(|done| {
+                    let _ = done.send(());
+                });
+                return;
             }
         }
     }
@@ -782,6 +791,26 @@ mod tests {
         // Flush and a second shutdown return at once.
         recorder.flush().await;
         recorder.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_that_races_shutdown_into_the_queue_is_still_written() {
+        let log = Arc::new(MemoryLog { gate: Some(Semaphore::new(0)), ..Default::default() });
+        let recorder = Recorder::start(log.clone(), config(100, 10, 1));
+        assert!(recorder.submit(record("churn-prod", "req-0", 1.0)));
+        log.entered.notified().await;
+        // While the writer waits in the log: the stop request, then a
+        // record whose `submit` saw the recorder still running — the two
+        // reach the writer together.
+        let (done, stopped) = oneshot::channel();
+        assert!(recorder.inner.tx.try_send(Message::Shutdown(done)).is_ok());
+        assert!(recorder.submit(record("churn-prod", "req-1", 1.0)));
+        log.gate.as_ref().unwrap().add_permits(10);
+        stopped.await.unwrap();
+        assert_eq!(log.request_ids(), ["req-0", "req-1"]);
+        assert_eq!(recorder.counters("churn-prod"), RecordCounters { submitted: 2, written: 2, dropped: 0, failed: 0, queued: 0 });
+        assert!(!recorder.submit(record("churn-prod", "req-2", 1.0)), "the writer has ended");
+        assert_eq!(recorder.counters("churn-prod").dropped, 1);
     }
 
     #[tokio::test(start_paused = true)]
