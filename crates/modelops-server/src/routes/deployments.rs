@@ -9,7 +9,7 @@ use crate::inference::records;
 use crate::wire::{
     CanaryResponse, CanaryStepResponse, CanaryWire, CreateDeploymentRequest, DeploymentList, DeploymentListParams, DeploymentResponse, ErrorBody,
     HoldWire, PredictRequest, PredictResponse, PredictionPage, PredictionParams, PredictionRecordResponse, RouteWire, ShadowWire, StepWire,
-    UpdateDeploymentRequest, UsageWire,
+    UpdateDeploymentRequest,
 };
 use crate::ApiState;
 use axum::extract::{FromRef, State};
@@ -23,7 +23,6 @@ use modelops_deploy::plan::{CanaryRequest, ChangeRequest, CreateRequest};
 use modelops_deploy::{DeploymentStatus, Deployments};
 use modelops_registry::Registry;
 use modelops_serving::PredictInput;
-use std::collections::BTreeMap;
 
 impl JsonRequest for CreateDeploymentRequest {}
 impl JsonRequest for UpdateDeploymentRequest {}
@@ -243,30 +242,7 @@ pub(crate) async fn predict_deployment(
     let rows = inputs.first().and_then(|t| t.shape.first().copied()).unwrap_or(0);
     let request_id = headers.get(crate::REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let prediction = deployments.predict(&routed, PredictInput { inputs, explain: request.explain, parameters: request.parameters }, request_id).await?;
-    let explanations = match prediction.explanations {
-        Some(list) => Some(
-            list.iter()
-                .map(serde_json::to_value)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::internal(format!("cannot serialise an explanation: {e}")))?,
-        ),
-        None => None,
-    };
-    let class_labels: BTreeMap<String, Vec<String>> =
-        prediction.outputs.iter().filter_map(|t| served.loaded.class_labels(&t.name).map(|l| (t.name.clone(), l))).collect();
-    let answer = PredictResponse {
-        model: served.model.to_string(),
-        version: served.version.number,
-        predictions: records::to_records(&prediction.outputs, rows),
-        class_labels,
-        explanations,
-        usage: prediction.usage.map(|u| UsageWire {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-            cost: u.cost,
-            upstream_latency_ms: u.upstream_latency_ms,
-        }),
-    };
+    let answer = super::predict::answer(&served, prediction, rows)?;
     let mut response = Json(answer).into_response();
     response.headers_mut().insert(VERSION_HEADER, HeaderValue::from(served.version.number));
     Ok(response)

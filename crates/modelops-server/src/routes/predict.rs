@@ -7,7 +7,7 @@ use crate::inference::records;
 use crate::wire::{ErrorBody, InferenceMetrics, InferenceMetricsList, PredictRequest, PredictResponse, UsageWire};
 use axum::extract::State;
 use axum::Json;
-use modelops_serving::{PredictInput, Serving, VersionRef};
+use modelops_serving::{PredictInput, Prediction, ServedVersion, Serving, VersionRef};
 use std::collections::BTreeMap;
 
 impl JsonRequest for PredictRequest {}
@@ -36,6 +36,13 @@ pub(crate) async fn predict(
     let inputs = records::to_tensors(&served.signature, request.rows, request.columns)?;
     let rows = inputs.first().and_then(|t| t.shape.first().copied()).unwrap_or(0);
     let prediction = serving.predict_with(&served, PredictInput { inputs, explain: request.explain, parameters: request.parameters }).await?;
+    Ok(Json(answer(&served, prediction, rows)?))
+}
+
+/// The native answer to a prediction by `served`: one object per row, the
+/// class labels of probability outputs, explanations, LLM usage. Shared by
+/// the version and deployment routes.
+pub(crate) fn answer(served: &ServedVersion, prediction: Prediction, rows: usize) -> Result<PredictResponse, ApiError> {
     let explanations = match prediction.explanations {
         Some(list) => Some(
             list.iter()
@@ -47,8 +54,8 @@ pub(crate) async fn predict(
     };
     let class_labels: BTreeMap<String, Vec<String>> =
         prediction.outputs.iter().filter_map(|t| served.loaded.class_labels(&t.name).map(|l| (t.name.clone(), l))).collect();
-    Ok(Json(PredictResponse {
-        model: model.into(),
+    Ok(PredictResponse {
+        model: served.model.to_string(),
         version: served.version.number,
         predictions: records::to_records(&prediction.outputs, rows),
         class_labels,
@@ -59,7 +66,7 @@ pub(crate) async fn predict(
             cost: u.cost,
             upstream_latency_ms: u.upstream_latency_ms,
         }),
-    }))
+    })
 }
 
 /// Calls, rows, errors, upstream timeouts, LLM tokens and cost of every
