@@ -196,10 +196,15 @@ impl AuditEvent {
     }
 
     pub fn compute_hash(&self) -> Result<String, CanonicalError> {
+        Ok(self.hash_of(&self.canonical_bytes()?))
+    }
+
+    /// The chain hash given the event's canonical bytes.
+    pub fn hash_of(&self, canonical: &[u8]) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.prev_hash.as_bytes());
-        hasher.update(self.canonical_bytes()?);
-        Ok(hex::encode(hasher.finalize()))
+        hasher.update(canonical);
+        hex::encode(hasher.finalize())
     }
 
     pub fn head(&self) -> ChainHead {
@@ -256,6 +261,8 @@ impl ChainRecord {
 pub struct ChainVerifier {
     last: Option<ChainHead>,
     checked: u64,
+    /// The sequence verification started after (0: from the first event).
+    start: i64,
 }
 
 impl ChainVerifier {
@@ -263,16 +270,39 @@ impl ChainVerifier {
         Self::default()
     }
 
+    /// Verifies from the event after `head`, trusting `head` (what an export
+    /// bundle that starts in the middle of the log does; its first event's
+    /// place is then checked against a signed checkpoint).
+    pub fn starting_after(head: ChainHead) -> Self {
+        Self { start: head.sequence, last: Some(head), checked: 0 }
+    }
+
+    /// The last event verified.
+    pub fn last(&self) -> Option<&ChainHead> {
+        self.last.as_ref()
+    }
+
     /// Checks the next row in sequence order.
     pub fn push_record(&mut self, record: &ChainRecord) -> Result<(), ChainBreak> {
+        self.push_record_bytes(record).map(drop)
+    }
+
+    /// [`ChainVerifier::push_record`], returning the event's canonical bytes
+    /// (what a Merkle leaf is made of), so they are computed once.
+    pub fn push_record_bytes(&mut self, record: &ChainRecord) -> Result<Vec<u8>, ChainBreak> {
         match record {
-            ChainRecord::Event(event) => self.push(event),
-            ChainRecord::Unreadable { sequence, reason } => self.push_unreadable(*sequence, reason),
+            ChainRecord::Event(event) => self.push_bytes(event),
+            ChainRecord::Unreadable { sequence, reason } => self.push_unreadable(*sequence, reason).map(|()| Vec::new()),
         }
     }
 
     /// Checks the next event in sequence order.
     pub fn push(&mut self, event: &AuditEvent) -> Result<(), ChainBreak> {
+        self.push_bytes(event).map(drop)
+    }
+
+    /// [`ChainVerifier::push`], returning the event's canonical bytes.
+    pub fn push_bytes(&mut self, event: &AuditEvent) -> Result<Vec<u8>, ChainBreak> {
         let expected_prev = self.check_sequence(event.sequence)?;
         if event.prev_hash != expected_prev {
             return Err(ChainBreak {
@@ -284,10 +314,11 @@ impl ChainVerifier {
                 ),
             });
         }
-        let recomputed = event.compute_hash().map_err(|e| ChainBreak {
+        let canonical = event.canonical_bytes().map_err(|e| ChainBreak {
             sequence: event.sequence,
             reason: format!("content cannot be hashed, so it was not written by modelops: {e}"),
         })?;
+        let recomputed = event.hash_of(&canonical);
         if recomputed != event.hash {
             return Err(ChainBreak {
                 sequence: event.sequence,
@@ -300,7 +331,7 @@ impl ChainVerifier {
         }
         self.last = Some(event.head());
         self.checked += 1;
-        Ok(())
+        Ok(canonical)
     }
 
     /// Checks the next row in sequence order when it could not be read as an
@@ -365,7 +396,7 @@ impl ChainVerifier {
         // already equals the head's sequence; checked outright because "every
         // row from 1 to the head, each once" is the claim verification makes.
         let head_sequence = recorded_head.map_or(0, |h| h.sequence);
-        if i64::try_from(self.checked).ok() != Some(head_sequence) {
+        if i64::try_from(self.checked).ok() != Some(head_sequence - self.start) {
             return Err(ChainBreak {
                 sequence: head_sequence,
                 reason: format!("{} events were verified but the recorded head is event {head_sequence}", self.checked),
@@ -388,6 +419,19 @@ pub struct VerifySummary {
     pub head: Option<ChainHead>,
 }
 
+/// A signed checkpoint as the store keeps it: the tree head and the signed
+/// note. The store does not vouch for it; whoever reads it checks the
+/// signature with the log's public key (`modelops-audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// Events 1..=size.
+    pub size: u64,
+    /// The RFC 9162 root, hex.
+    pub root: String,
+    pub time: DateTime<Utc>,
+    pub note: String,
+}
+
 /// Filters for reading the audit log; events come oldest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditQuery {
@@ -397,6 +441,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Only events with a larger sequence number.
+    pub after_sequence: Option<i64>,
     pub page: PageRequest,
 }
 
@@ -721,7 +767,7 @@ mod tests {
         let head = events[2].head();
         // A verifier that saw the head but fewer events than it numbers
         // (unreachable through `push`, which is the point of checking).
-        let short = ChainVerifier { last: Some(head.clone()), checked: 2 };
+        let short = ChainVerifier { last: Some(head.clone()), checked: 2, start: 0 };
         let broken = short.finish(Some(&head)).unwrap_err();
         assert_eq!(broken.sequence, 3);
         assert!(broken.reason.contains("2 events were verified"), "{}", broken.reason);

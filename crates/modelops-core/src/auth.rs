@@ -43,6 +43,8 @@ string_enum!(
         ArtifactGc => "artifact.gc",
         ArtifactUpload => "artifact.upload",
         AuditVerify => "audit.verify",
+        AuditRead => "audit.read",
+        AuditCheckpoint => "audit.checkpoint",
         AccessDenied => "access.denied",
         VersionSubmit => "version.submit",
         VersionApprove => "version.approve",
@@ -113,6 +115,11 @@ impl Action {
             Track => &[Role::Developer, Role::Validator, Role::Admin],
             // Re-hashing the whole chain is costly: only those who audit may ask.
             AuditVerify => &[Role::Auditor, Role::Admin],
+            // Checkpoints and proofs: what any signed-in user may read of
+            // the log, as `GET /api/v1/audit`.
+            AuditRead => Role::ALL,
+            // Signing on demand; the server also signs on its own timer.
+            AuditCheckpoint => &[Role::Auditor, Role::Admin],
             // Anyone may have their own refusal recorded.
             AccessDenied => Role::ALL,
         }

@@ -22,7 +22,7 @@
 //! - nothing is hard-deleted but aliases, tags and dependency rows (whose
 //!   removal the audit events record).
 
-use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainRecord, ChainVerifier, PendingEvent, VerifySummary};
+use crate::audit::{AuditEvent, AuditQuery, ChainBreak, ChainHead, ChainRecord, ChainVerifier, PendingEvent, StoredCheckpoint, VerifySummary};
 use crate::auth::Permit;
 use crate::deployment::{Deployment, PredictionQuery, PredictionRecord};
 use crate::error::Result;
@@ -90,6 +90,17 @@ pub trait AuditLog: Send + Sync {
     async fn read_chain(&self, after: Option<i64>, limit: u32) -> Result<Vec<ChainRecord>>;
     /// The head recorded beside the events.
     async fn head(&self) -> Result<Option<ChainHead>>;
+    /// Hashes of the Merkle tree by stored-hash index (`modelops-audit::tree`),
+    /// in the order asked. A missing one is an error: the tree is written
+    /// with its events, so a gap means the database was edited.
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
+    /// Stored checkpoints with `size > after`, smallest first, at most `limit`.
+    async fn checkpoints(&self, after: Option<u64>, limit: u32) -> Result<Vec<StoredCheckpoint>>;
+    /// The checkpoint of `size`, or the largest one when `size` is `None`.
+    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>>;
+    /// Keeps a newly signed checkpoint; `false` when one of its size is kept
+    /// already. Outside the write lock: it changes no chain state.
+    async fn add_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool>;
 }
 
 /// Changes to models and versions inside a transaction. A model must be

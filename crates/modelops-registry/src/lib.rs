@@ -29,13 +29,14 @@ use modelops_core::clock::Clock;
 use modelops_core::model::{Model, ModelKind, ModelPatch, NewModel, MAX_TAGS};
 use modelops_core::name::{check_tag_value, quote, AliasName, ModelName, TagKey};
 use modelops_core::page::{ModelQuery, Page, VersionQuery};
-use modelops_core::repo::{self, AliasScope, Store, TagTarget, WriteTx};
+use modelops_core::repo::{AliasScope, Store, TagTarget, WriteTx};
 use modelops_core::version::{ArtifactInspector, ModelVersion, NewVersion, Sha256Hex, VersionPatch, VersionState};
 use modelops_core::{Error, Result};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod audit;
 pub mod deployments;
 pub mod governance;
 pub mod mlflow;
@@ -60,6 +61,9 @@ pub struct Registry {
     /// Loads each pushed artifact as its kind is served; none: artifacts
     /// are stored unchecked (tests of the registry alone).
     inspector: Option<Arc<dyn ArtifactInspector>>,
+    /// The audit log's signing key and witnesses; none: no checkpoints are
+    /// signed (tests of other parts, offline tools).
+    audit_signing: Option<Arc<audit::AuditSigning>>,
 }
 
 struct Inner {
@@ -155,6 +159,7 @@ impl Registry {
             }),
             verify_reuse: VERIFY_REUSE,
             inspector: None,
+            audit_signing: None,
         }
     }
 
@@ -699,7 +704,7 @@ impl Registry {
         let registry = self.clone();
         let start = move || {
             async move {
-                let verdict = repo::verify_chain(registry.store()).await?;
+                let verdict = audit::verify_log(registry.store(), registry.audit_public_key()).await?;
                 let head = registry.store().head().await?;
                 Ok((verdict, head))
             }

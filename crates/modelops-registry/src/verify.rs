@@ -23,9 +23,51 @@ pub struct Verification {
     pub head: Option<ChainHead>,
     /// When this verification started: earlier than now when it is reused.
     pub verified_at: DateTime<Utc>,
+    /// The sizes of the signed checkpoints whose root the log reproduced.
+    pub checkpoints: Vec<u64>,
+    /// The Merkle root of the verified events (when every one verified).
+    pub root: Option<String>,
 }
 
-pub(crate) type Outcome = (std::result::Result<VerifySummary, ChainBreak>, Option<ChainHead>);
+impl Verification {
+    /// From a log verification (`crate::audit::verify_log`): a divergence
+    /// from a checkpoint or a truncation is reported as a break at the
+    /// checkpoint's size.
+    pub fn from_log(
+        verdict: std::result::Result<modelops_audit::verify::LogSummary, modelops_audit::verify::Failure>,
+        head: Option<ChainHead>,
+        verified_at: DateTime<Utc>,
+    ) -> Self {
+        use modelops_audit::verify::Failure;
+        match verdict {
+            Ok(summary) => Verification {
+                verdict: Ok(VerifySummary { events: summary.events, head: summary.head }),
+                head,
+                verified_at,
+                checkpoints: summary.checkpoints_matched,
+                root: Some(summary.root),
+            },
+            Err(failure) => {
+                let sequence = match &failure {
+                    Failure::Chain { sequence, .. } => *sequence,
+                    Failure::Diverged { checkpoint_size, .. } | Failure::Truncated { checkpoint_size, .. } => {
+                        i64::try_from(*checkpoint_size).unwrap_or(i64::MAX)
+                    }
+                };
+                let reason = match &failure {
+                    Failure::Chain { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                Verification { verdict: Err(ChainBreak { sequence, reason }), head, verified_at, checkpoints: Vec::new(), root: None }
+            }
+        }
+    }
+}
+
+pub(crate) type Outcome = (
+    std::result::Result<modelops_audit::verify::LogSummary, modelops_audit::verify::Failure>,
+    Option<ChainHead>,
+);
 type Pass = Shared<BoxFuture<'static, Result<Verification>>>;
 
 #[derive(Default)]
@@ -76,7 +118,7 @@ impl Cache {
                     let task = tokio::spawn(start());
                     let pass: Pass = async move {
                         let (verdict, head) = task.await.map_err(|e| Error::Internal(format!("the audit verification task failed: {e}")))??;
-                        Ok(Verification { verdict, head, verified_at: now })
+                        Ok(Verification::from_log(verdict, head, now))
                     }
                     .boxed()
                     .shared();

@@ -98,7 +98,9 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
         MIGRATOR.run(&pool).await.map_err(crate::error::migrate_err)?;
-        Ok(Self { pool, clock })
+        let store = Self { pool, clock };
+        audit::backfill_tree(&store).await?;
+        Ok(store)
     }
 
     /// Connects without migrating, in read-only transactions, for an auditor.
@@ -137,6 +139,10 @@ impl PostgresStore {
             .await
             .map_err(|e| modelops_core::Error::Internal(format!("beginning a transaction failed: {e}")))?
             .map_err(db_err)
+    }
+
+    fn writer_pool(&self) -> &PgPool {
+        &self.pool
     }
 
     fn reader(&self) -> &PgPool {

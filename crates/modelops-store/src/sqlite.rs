@@ -128,7 +128,9 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await.map_err(db_err)?
         };
-        Ok(Self { writer, reader, clock })
+        let store = Self { writer, reader, clock };
+        audit::backfill_tree(&store).await?;
+        Ok(store)
     }
 
     /// Opens an existing database read-only, without migrating it, for an
@@ -170,6 +172,10 @@ impl SqliteStore {
             .await
             .map_err(|e| modelops_core::Error::Internal(format!("beginning a transaction failed: {e}")))?
             .map_err(db_err)
+    }
+
+    fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
     }
 
     fn reader(&self) -> &SqlitePool {

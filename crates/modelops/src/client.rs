@@ -17,6 +17,7 @@ use anyhow::{anyhow, bail, Context};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use modelops_server::wire::{
+    SignedCheckpointResponse, CheckpointList, InclusionProofResponse, ConsistencyProofResponse, CompactRangeResponse,
     PredictRequest, PredictResponse, CreateDeploymentRequest, UpdateDeploymentRequest, DeploymentResponse, DeploymentList, PredictionPage,
     ArtifactResponse, AuditList, CreateModelRequest, CreateTokenRequest, CreateUserRequest, CreateVersionRequest, DecisionRequest, DecisionResponse,
     DueReviewList, ErrorBody, EvidenceRequest, EvidenceResponse, GateResponse, GcRequest, GcResponse, GovernanceResponse, LoadPolicyRequest, ModelList,
@@ -72,6 +73,11 @@ answers!(
     DeploymentResponse => "a deployment",
     DeploymentList => "a deployment list",
     PredictionPage => "a page of recorded predictions",
+    SignedCheckpointResponse => "a signed checkpoint",
+    CheckpointList => "a checkpoint list",
+    InclusionProofResponse => "an inclusion proof",
+    ConsistencyProofResponse => "a consistency proof",
+    CompactRangeResponse => "a compact range",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.

@@ -20,7 +20,7 @@ pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
     /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
     /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body, prediction_retention_days,
-    /// record_queue, and the sections [llm] and
+    /// record_queue, audit_key_file, audit_origin, audit_checkpoint_interval, audit_witnesses, and the sections [llm] and
     /// [external]: see docs/models.md).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -76,6 +76,20 @@ pub struct ServerArgs {
     /// Prediction records waiting to be written at most; past it, records are dropped and counted [default: 65536].
     #[arg(long, env = "MODELOPS_RECORD_QUEUE")]
     pub record_queue: Option<u64>,
+    /// The audit log's Ed25519 signing key file, created (mode 0600) when missing
+    /// [default: <data dir>/audit-signing.key]. MODELOPS_AUDIT_SIGNING_KEY may hold the key text instead.
+    #[arg(long, env = "MODELOPS_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    /// The audit log's name in its checkpoints, fixed when the key is created [default: modelops.local/audit].
+    #[arg(long, env = "MODELOPS_AUDIT_ORIGIN")]
+    pub audit_origin: Option<String>,
+    /// Seconds between signed checkpoints of the audit log (none when it has not grown) [default: 300].
+    #[arg(long, env = "MODELOPS_AUDIT_CHECKPOINT_INTERVAL")]
+    pub audit_checkpoint_interval: Option<u64>,
+    /// Where checkpoints are also written: a folder, an object-store URL (s3://…) or a webhook (https://…);
+    /// repeat or separate with commas.
+    #[arg(long = "audit-witness", env = "MODELOPS_AUDIT_WITNESSES", value_delimiter = ',')]
+    pub audit_witnesses: Vec<String>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -99,6 +113,11 @@ struct FileConfig {
     max_inference_body: Option<u64>,
     prediction_retention_days: Option<u64>,
     record_queue: Option<u64>,
+    audit_key_file: Option<PathBuf>,
+    audit_origin: Option<String>,
+    audit_checkpoint_interval: Option<u64>,
+    #[serde(default)]
+    audit_witnesses: Vec<String>,
     /// `[llm]`: upstreams (`[llm.upstreams.NAME]`: base_url, api_key_env,
     /// timeouts, retries) and prices (`[llm.prices."MODEL"]`). Keys come
     /// only from the environment variables named here.
@@ -130,6 +149,11 @@ pub struct Config {
     /// None: recorded predictions are kept forever.
     pub prediction_retention: Option<Duration>,
     pub record_queue: usize,
+    /// The audit log's signing key: a file, or its text from the environment.
+    pub audit_key: AuditKeySource,
+    pub audit_origin: Option<String>,
+    pub audit_checkpoint_interval: Duration,
+    pub audit_witnesses: Vec<String>,
     /// LLM upstreams and external servers, their secrets read from the
     /// environment.
     pub runtime: modelops_runtime::RuntimeConfig,
@@ -192,6 +216,16 @@ impl ServerArgs {
             days => Some(Duration::from_secs(days.saturating_mul(86_400))),
         };
         let record_queue = count("record_queue", self.record_queue.or(file.record_queue), 65_536)?;
+        let audit_key = match std::env::var("MODELOPS_AUDIT_SIGNING_KEY") {
+            Ok(text) if !text.trim().is_empty() => AuditKeySource::Text(text),
+            _ => AuditKeySource::File(
+                self.audit_key_file.clone().or(file.audit_key_file).unwrap_or_else(|| data_dir.join("audit-signing.key")),
+            ),
+        };
+        let audit_checkpoint_interval =
+            seconds("audit_checkpoint_interval", self.audit_checkpoint_interval.or(file.audit_checkpoint_interval), 300)?;
+        let audit_witnesses = if self.audit_witnesses.is_empty() { file.audit_witnesses } else { self.audit_witnesses.clone() };
+        let audit_witnesses: Vec<String> = audit_witnesses.into_iter().map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
         let runtime = modelops_runtime::RuntimeConfig {
             llm: file.llm.unwrap_or_default().resolve_from_env()?,
             external: file.external.unwrap_or_default().resolve_from_env()?,
@@ -214,8 +248,30 @@ impl ServerArgs {
             max_inference_body,
             prediction_retention,
             record_queue,
+            audit_key,
+            audit_origin: self.audit_origin.clone().or(file.audit_origin),
+            audit_checkpoint_interval,
+            audit_witnesses,
             runtime,
         })
+    }
+}
+
+/// Where the audit signing key comes from.
+#[derive(Clone)]
+pub enum AuditKeySource {
+    /// A key file, created on first start when missing.
+    File(PathBuf),
+    /// The key's text (`MODELOPS_AUDIT_SIGNING_KEY`).
+    Text(String),
+}
+
+impl std::fmt::Debug for AuditKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditKeySource::File(path) => write!(f, "File({})", path.display()),
+            AuditKeySource::Text(_) => f.write_str("Text(<redacted>)"),
+        }
     }
 }
 

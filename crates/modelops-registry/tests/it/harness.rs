@@ -57,6 +57,15 @@ async fn with_registry(store: Arc<dyn Store>, clock: Arc<MockClock>, raw: Raw, d
     Ctx { registry, store, clock, raw, _dir: dir }
 }
 
+/// A second store on the same database, as the next start of the server
+/// opens it (migrations and the audit tree's backfill run again).
+pub async fn reopen(ctx: &Ctx) -> Arc<dyn Store> {
+    match &ctx.raw {
+        Raw::Sqlite(path) => Arc::new(SqliteStore::open(path, ctx.clock.clone()).await.unwrap()),
+        Raw::Postgres(options) => Arc::new(PostgresStore::connect_with((**options).clone(), ctx.clock.clone()).await.unwrap()),
+    }
+}
+
 /// The stored chain after `after` (all of it for `None`), as events.
 pub async fn chain(store: &dyn AuditLog, after: impl Into<Option<i64>>, limit: u32) -> Vec<AuditEvent> {
     let after = after.into().filter(|a| *a > 0);

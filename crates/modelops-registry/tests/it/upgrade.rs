@@ -50,7 +50,23 @@ pub async fn legacy_events_keep_verifying_and_new_ones_continue_the_chain(ctx: &
         head = Some(event.head());
     }
     ctx.clock.advance(chrono::Duration::seconds(10));
-    ctx.registry.create_model(&actor("ana"), new_model("m")).await.unwrap();
+    // The next start builds the Merkle tree over the events written before it.
+    let store = reopen(ctx).await;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry_for(store.clone(), ctx.clock.clone(), dir.path()).await;
+    registry.create_model(&actor("ana"), new_model("m")).await.unwrap();
+    let root = modelops_audit::TreeRead::Root { size: 4 }
+        .needs()
+        .unwrap();
+    let stored = store.tree_hashes(&root).await.unwrap();
+    let mut frontier = modelops_audit::tree::Frontier::new();
+    for e in chain(&*ctx.store, None, 10).await {
+        frontier.push(modelops_audit::tree::leaf_hash(&e).unwrap());
+    }
+    let from_store = modelops_audit::TreeRead::Root { size: 4 }
+        .run(&root.into_iter().zip(stored.into_iter().map(modelops_audit::Hash)).collect())
+        .unwrap();
+    assert_eq!(from_store, vec![frontier.root()], "the backfilled tree and the appended leaf make the root of all four events");
 
     let events = chain(&*ctx.store, None, 10).await;
     let encodings: Vec<HashEncoding> = events.iter().map(|e| e.encoding).collect();

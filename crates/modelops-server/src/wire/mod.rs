@@ -747,8 +747,36 @@ pub struct AuditEventResponse {
     pub before: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
+    /// The canonical form the hash covers: 1 (the first release's) or 2
+    /// (RFC 8785).
+    #[serde(default = "jcs")]
+    pub encoding: i64,
     pub prev_hash: String,
     pub hash: String,
+}
+
+fn jcs() -> i64 {
+    modelops_core::audit::HashEncoding::Jcs.as_stored()
+}
+
+impl TryFrom<AuditEventResponse> for AuditEvent {
+    type Error = String;
+
+    /// The event as stored, to re-hash it (an export bundle).
+    fn try_from(e: AuditEventResponse) -> Result<Self, String> {
+        Ok(AuditEvent {
+            sequence: e.sequence,
+            time: e.time,
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            before: e.before,
+            after: e.after,
+            encoding: modelops_core::audit::HashEncoding::try_from(e.encoding)?,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        })
+    }
 }
 
 impl From<AuditEvent> for AuditEventResponse {
@@ -761,6 +789,7 @@ impl From<AuditEvent> for AuditEventResponse {
             subject: e.subject,
             before: e.before,
             after: e.after,
+            encoding: e.encoding.as_stored(),
             prev_hash: e.prev_hash,
             hash: e.hash,
         }
@@ -787,6 +816,8 @@ pub struct AuditParams {
     pub since: Option<DateTime<Utc>>,
     /// RFC 3339; events before; later than `since` when both are given.
     pub until: Option<DateTime<Utc>>,
+    /// Events after this sequence number (an export resuming).
+    pub after_sequence: Option<i64>,
     #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
@@ -829,13 +860,28 @@ pub struct VerifyResponse {
     pub head: Option<ChainHeadWire>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken: Option<ChainBreakWire>,
+    /// Sizes of the signed checkpoints whose Merkle root the events
+    /// reproduced (their signatures checked with the log's key).
+    #[serde(default)]
+    pub checkpoints: Vec<u64>,
+    /// The Merkle root of all events, hex, when every one verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 impl From<modelops_registry::Verification> for VerifyResponse {
     fn from(v: modelops_registry::Verification) -> Self {
         let head = v.head.map(Into::into);
         match v.verdict {
-            Ok(summary) => VerifyResponse { ok: true, verified_at: v.verified_at, events: summary.events, head, broken: None },
+            Ok(summary) => VerifyResponse {
+                ok: true,
+                verified_at: v.verified_at,
+                events: summary.events,
+                head,
+                broken: None,
+                checkpoints: v.checkpoints,
+                root: v.root,
+            },
             // Events before the broken one verified.
             Err(broken) => VerifyResponse {
                 ok: false,
@@ -843,6 +889,8 @@ impl From<modelops_registry::Verification> for VerifyResponse {
                 events: u64::try_from(broken.sequence.saturating_sub(1)).unwrap_or(0),
                 head,
                 broken: Some(broken.into()),
+                checkpoints: Vec::new(),
+                root: None,
             },
         }
     }
@@ -857,9 +905,11 @@ pub struct HealthResponse {
 }
 
 // After `wire_enum!`, which it uses.
+mod audit_log;
 mod governance;
 mod predict;
 mod deployments;
+pub use audit_log::*;
 pub use predict::*;
 pub use deployments::*;
 pub use governance::*;

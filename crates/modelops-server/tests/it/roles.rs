@@ -61,6 +61,8 @@ fn concrete(path: &str, f: &Fixture) -> String {
         .replace("{key}", "k")
         .replace("{user}", &f.user)
         .replace("{id}", &f.token_id)
+        .replace("{size}", "latest")
+        .replace("{seq}", "1")
         .replace("{sha256}", &crate::support::sha256_hex(b"rules"))
 }
 
@@ -130,7 +132,12 @@ async fn every_role_on_every_route() {
                     f.app.upload_as(&f.token, format!("upload {i}").as_bytes()).await
                 } else {
                     let method = Method::from_bytes(ep.method.as_bytes()).unwrap();
-                    let uri = if ep.path.ends_with("/gate") { format!("{uri}?to=approved") } else { uri };
+                    let uri = match ep.path {
+                        p if p.ends_with("/gate") => format!("{uri}?to=approved"),
+                        "/api/v1/audit/range" => format!("{uri}?size=1"),
+                        "/api/v1/audit/consistency" => format!("{uri}?from=1"),
+                        _ => uri,
+                    };
                     f.app.call_as(&f.token, method, &uri, body(ep.method, ep.path, i)).await
                 }
             };

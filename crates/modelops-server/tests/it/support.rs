@@ -98,8 +98,12 @@ impl App {
         let store = store(dir.path()).await;
         let artifacts_dir = dir.path().join("artifacts");
         let artifacts = ArtifactStore::local(&artifacts_dir).unwrap().with_max_size(Some(MAX_ARTIFACT));
-        let registry = Registry::new(store, artifacts, Arc::new(SystemClock));
+        // The audit log signs its checkpoints, as a server does.
+        let (signer, _) = modelops_audit::LogSigner::generate("test.local/audit").unwrap();
+        let registry = Registry::new(store, artifacts, Arc::new(SystemClock))
+            .with_audit_signing(modelops_registry::audit::AuditSigning { signer, witnesses: Vec::new() });
         registry.ensure_policy().await.unwrap();
+        registry.sign_checkpoint_now().await.unwrap();
         let admin = registry.bootstrap_admin().await.unwrap().unwrap().secret;
         // The default: token authentication.
         let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });

@@ -8,7 +8,10 @@ use super::{time_to_db, Db, ThisStore};
 use crate::cursor::{paginate, push_prefix_filter, AuditCursor};
 use crate::error::db_err;
 use chrono::{DateTime, Utc};
-use modelops_core::audit::{AuditEvent, AuditQuery, ChainHead, ChainRecord, PendingEvent};
+use modelops_audit::tree::{first_stored_index, leaf_hash, leaf_index, stored_count, Hash, TreeRead};
+use modelops_core::audit::{AuditEvent, AuditQuery, ChainHead, ChainRecord, PendingEvent, StoredCheckpoint};
+use modelops_core::Error;
+use std::collections::HashMap;
 use modelops_core::page::Page;
 use modelops_core::repo::{AuditAppend, AuditLog};
 use modelops_core::Result;
@@ -50,8 +53,127 @@ impl AuditAppend for Tx {
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?;
+        append_to_tree(&mut self.tx, &event).await?;
         self.head = Some(event.head());
         Ok(event)
+    }
+}
+
+fn tree_err(e: modelops_audit::AuditError) -> Error {
+    Error::Internal(format!("the audit Merkle tree: {e}"))
+}
+
+/// Stores the event's leaf and the subtrees it completes, in the event's
+/// transaction. The tree must hold every earlier event.
+async fn append_to_tree(tx: &mut super::tx::SqlTx, event: &AuditEvent) -> Result<()> {
+    let n = leaf_index(event.sequence).ok_or_else(|| Error::Internal(format!("audit event `{}` has no leaf", event.sequence)))?;
+    let read = TreeRead::Append { n, leaf: leaf_hash(event).map_err(tree_err)? };
+    let needs = read.needs().map_err(tree_err)?;
+    let old = read_tree(&mut **tx, &needs).await?;
+    let hashes = read.run(&needs.into_iter().zip(old.into_iter().map(Hash)).collect()).map_err(tree_err)?;
+    let first = first_stored_index(n);
+    let mut qb = QueryBuilder::<Db>::new("INSERT INTO audit_tree (idx, hash) ");
+    qb.push_values(hashes.iter().enumerate(), |mut row, (k, hash)| {
+        row.push_bind(index_to_db(first + k as u64)).push_bind(hash.0.to_vec());
+    });
+    qb.build().execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+fn index_to_db(index: u64) -> i64 {
+    // Stored-hash indexes stay below 2^63 for any log that fits a database.
+    i64::try_from(index).unwrap_or(i64::MAX)
+}
+
+/// The hashes at `indexes`, in that order; a missing one is an error.
+async fn read_tree<'e, E>(executor: E, indexes: &[u64]) -> Result<Vec<[u8; 32]>>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    if indexes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Db>::new("SELECT idx, hash FROM audit_tree WHERE idx IN (");
+    let mut list = qb.separated(", ");
+    for index in indexes {
+        list.push_bind(index_to_db(*index));
+    }
+    qb.push(")");
+    let rows = qb.build().fetch_all(executor).await.map_err(db_err)?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let index: i64 = col(row, "idx")?;
+        let hash: Vec<u8> = col(row, "hash")?;
+        let hash: [u8; 32] = hash
+            .try_into()
+            .map_err(|_| Error::Internal(format!("audit tree hash `{index}` is not 32 bytes: the database was edited; run `modelops audit verify`")))?;
+        found.insert(index, hash);
+    }
+    indexes
+        .iter()
+        .map(|i| {
+            found.get(&index_to_db(*i)).copied().ok_or_else(|| {
+                Error::Internal(format!("audit tree hash `{i}` is missing: the database was edited; run `modelops audit verify`"))
+            })
+        })
+        .collect()
+}
+
+/// Builds the tree for events appended before it existed (a database from an
+/// earlier release), under the write lock, in batches. Run at start-up after
+/// the migrations; a no-op once the tree is whole.
+pub(super) async fn backfill_tree(store: &ThisStore) -> Result<u64> {
+    let mut added = 0u64;
+    loop {
+        let mut tx = store.begin_write().await?;
+        let head: i64 = sqlx::query_scalar(concat!("SELECT sequence FROM audit_head WHERE id = 1", for_update!()))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_tree").fetch_one(&mut *tx).await.map_err(db_err)?;
+        let stored = u64::try_from(stored).unwrap_or(0);
+        // The tree holds the first `size` events exactly when it holds
+        // stored_count(size) hashes.
+        let head = u64::try_from(head).unwrap_or(0);
+        // The largest size in 0..=head whose tree fits in what is stored.
+        let (mut size, mut above) = (0u64, head + 1);
+        while above - size > 1 {
+            let mid = size + (above - size) / 2;
+            if stored_count(mid) <= stored {
+                size = mid;
+            } else {
+                above = mid;
+            }
+        }
+        if size >= head {
+            return Ok(added);
+        }
+        if stored_count(size) != stored {
+            return Err(Error::Internal(format!(
+                "the audit Merkle tree holds {stored} hashes, which is no tree of whole events: the database was edited; run `modelops audit verify`"
+            )));
+        }
+        let rows = sqlx::query(concat!("SELECT sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding FROM audit_events", " WHERE sequence > $1 ORDER BY sequence LIMIT 1000"))
+            .bind(index_to_db(size))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for row in &rows {
+            let event = match chain_record_from_row(row)? {
+                ChainRecord::Event(event) => event,
+                ChainRecord::Unreadable { sequence, reason } => {
+                    return Err(Error::Internal(format!(
+                        "cannot build the audit Merkle tree: event `{sequence}` cannot be read ({reason}); run `modelops audit verify`"
+                    )))
+                }
+            };
+            append_to_tree(&mut tx, &event).await?;
+            added += 1;
+        }
+        tx.commit().await.map_err(db_err)?;
+        if rows.is_empty() {
+            return Ok(added);
+        }
     }
 }
 
@@ -81,6 +203,9 @@ impl AuditLog for ThisStore {
         if let Some(until) = &query.until {
             qb.push(" AND time < ").push_bind(time_to_db(until));
         }
+        if let Some(after) = query.after_sequence {
+            qb.push(" AND sequence > ").push_bind(after);
+        }
         if let Some(token) = &query.page.token {
             let cursor = AuditCursor::decode(token)?;
             qb.push(" AND sequence > ").push_bind(cursor.s);
@@ -101,6 +226,46 @@ impl AuditLog for ThisStore {
         rows.iter().map(chain_record_from_row).collect()
     }
 
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {
+        let mut out = Vec::with_capacity(indexes.len());
+        // Bounded statements: a proof needs ~2 log n hashes, a bulk read more.
+        for chunk in indexes.chunks(500) {
+            out.extend(read_tree(self.reader(), chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn checkpoints(&self, after: Option<u64>, limit: u32) -> Result<Vec<StoredCheckpoint>> {
+        let rows = sqlx::query("SELECT size, root, time, note FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2")
+            .bind(after.map_or(0, index_to_db))
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>> {
+        let query = match size {
+            Some(size) => sqlx::query("SELECT size, root, time, note FROM audit_checkpoints WHERE size = $1").bind(index_to_db(size)),
+            None => sqlx::query("SELECT size, root, time, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1"),
+        };
+        let row = query.fetch_optional(self.reader()).await.map_err(db_err)?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn add_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {
+        let done = sqlx::query("INSERT INTO audit_checkpoints (size, root, time, note) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING")
+            .bind(index_to_db(checkpoint.size))
+            .bind(&checkpoint.root)
+            .bind(time_to_db(&checkpoint.time))
+            .bind(&checkpoint.note)
+            .execute(self.writer_pool())
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn head(&self) -> Result<Option<ChainHead>> {
         let row = sqlx::query("SELECT sequence, hash FROM audit_head WHERE id = 1").fetch_optional(self.reader()).await.map_err(db_err)?;
         match row {
@@ -111,4 +276,14 @@ impl AuditLog for ThisStore {
             None => Ok(None),
         }
     }
+}
+
+fn checkpoint_from_row(row: &super::DbRow) -> Result<StoredCheckpoint> {
+    let size: i64 = col(row, "size")?;
+    Ok(StoredCheckpoint {
+        size: u64::try_from(size).map_err(|_| Error::Internal(format!("audit checkpoint size `{size}` is negative")))?,
+        root: col(row, "root")?,
+        time: super::time_from_db(col::<super::TimeCol>(row, "time")?)?,
+        note: col(row, "note")?,
+    })
 }

@@ -1,7 +1,7 @@
 //! `modelops serve` and `modelops migrate`.
 
 use crate::config::{Config, ServerArgs};
-use anyhow::Context;
+use anyhow::{bail, Context};
 use modelops_core::clock::{Clock, SystemClock};
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -38,10 +38,14 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let runtime = config.runtime.clone();
     // Every pushed artifact is loaded as its kind before it is stored.
     let inspector = Arc::new(modelops_serving::RuntimeInspector { config: runtime.clone() });
+    let signing = audit_signing(&config)?;
     let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock)
         .with_verify_reuse(config.verify_reuse)
-        .with_inspector(inspector);
+        .with_inspector(inspector)
+        .with_audit_signing(signing);
     bootstrap_admin(&registry, &config.data_dir).await?;
+    // Checkpoints: one now (the log as this start finds it), then on the timer.
+    let checkpoints = tokio::spawn(sign_checkpoints(registry.clone(), config.audit_checkpoint_interval));
     match &config.policy {
         Some(path) => {
             let (policy, changed) = load_policy_file(&registry, path).await?;
@@ -124,6 +128,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         reload.abort();
     }
     controller.abort();
+    checkpoints.abort();
     // Records still queued are written before the database closes.
     if tokio::time::timeout(POOL_CLOSE, recorder.shutdown()).await.is_err() {
         tracing::warn!("prediction records still queued after {} s; exiting without them", POOL_CLOSE.as_secs());
@@ -282,6 +287,49 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+/// The audit log's signing key (created on first start when it is a file)
+/// and its witnesses.
+fn audit_signing(config: &Config) -> anyhow::Result<modelops_registry::audit::AuditSigning> {
+    use modelops_audit::LogSigner;
+    let signer = match &config.audit_key {
+        crate::config::AuditKeySource::Text(text) => {
+            let signer = LogSigner::from_private(text).context("invalid `MODELOPS_AUDIT_SIGNING_KEY`")?;
+            if let Some(origin) = config.audit_origin.as_deref().filter(|o| *o != signer.origin()) {
+                bail!("`MODELOPS_AUDIT_SIGNING_KEY` is the key of origin `{}`, not `audit_origin` `{origin}`", signer.origin());
+            }
+            signer
+        }
+        crate::config::AuditKeySource::File(path) => {
+            let (signer, created) = LogSigner::load_or_create(path, config.audit_origin.as_deref())?;
+            if created {
+                tracing::info!(path = %path.display(), public_key = signer.public_key().text(), "created the audit signing key; keep it safe and out of the database's backups");
+            }
+            signer
+        }
+    };
+    let witnesses = config
+        .audit_witnesses
+        .iter()
+        .map(|w| modelops_audit::witness::Witness::parse(w).map_err(anyhow::Error::from))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    tracing::info!(public_key = signer.public_key().text(), witnesses = witnesses.len(), "audit checkpoints are signed");
+    Ok(modelops_registry::audit::AuditSigning { signer, witnesses })
+}
+
+/// Signs a checkpoint whenever the log grew, every `interval`. A refusal
+/// (the stored tree does not extend the last checkpoint) is logged as an
+/// error each time: someone must look.
+async fn sign_checkpoints(registry: modelops_registry::Registry, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = registry.sign_checkpoint_now().await {
+            tracing::error!(error = %e, "could not sign an audit checkpoint");
+        }
     }
 }
 
