@@ -19,7 +19,9 @@
 //!   memory;
 //! - [`bundle`]: the export bundle (events, checkpoints, proofs as files)
 //!   and its offline verification;
-//! - [`witness`]: the places a checkpoint is also written to.
+//! - [`witness`]: the places a checkpoint is also written to;
+//! - [`personal`]: personal values sealed out of the hashed bytes, so a
+//!   person can be erased and the log still verifies.
 //!
 //! Must not depend on: SQL or a concrete store, an HTTP server, the
 //! registry. The stores call [`tree::TreeRead`] to maintain the tree; the
@@ -28,6 +30,7 @@
 pub mod bundle;
 pub mod checkpoint;
 pub mod key;
+pub mod personal;
 pub mod proof;
 pub mod tree;
 pub mod verify;

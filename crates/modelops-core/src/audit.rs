@@ -53,6 +53,33 @@ pub enum HashEncoding {
     Legacy = 1,
     /// RFC 8785 with `"encoding": 2` among the hashed fields.
     Jcs = 2,
+    /// RFC 8785 with `"encoding": 3`, where every personal value (a person's
+    /// name, a free-text comment) is replaced by a keyed commitment
+    /// `sealed:<hex>` and kept beside the event encrypted under the person's
+    /// key ([`AuditEvent::personal`]). Destroying the key erases the value;
+    /// the hash, which covers only the commitment, still verifies.
+    Sealed = 3,
+}
+
+/// The prefix of a commitment standing for a personal value in a
+/// [`HashEncoding::Sealed`] event.
+pub const SEALED_PREFIX: &str = "sealed:";
+
+/// A personal value of a sealed event, encrypted under its person's key.
+/// Not hashed: the event hashes the commitment; this is how it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedValue {
+    /// The commitment (hex) the hashed event carries as `sealed:<commit>`.
+    #[serde(rename = "c")]
+    pub commit: String,
+    /// The person's pseudonymous id (never their name).
+    #[serde(rename = "p")]
+    pub person: String,
+    /// Nonce and ciphertext (base64) of the commitment key and the value.
+    #[serde(rename = "n")]
+    pub nonce: String,
+    #[serde(rename = "x")]
+    pub data: String,
 }
 
 impl HashEncoding {
@@ -66,6 +93,7 @@ impl HashEncoding {
         match stored {
             1 => Some(HashEncoding::Legacy),
             2 => Some(HashEncoding::Jcs),
+            3 => Some(HashEncoding::Sealed),
             _ => None,
         }
     }
@@ -103,6 +131,10 @@ pub struct AuditEvent {
     pub encoding: HashEncoding,
     pub prev_hash: String,
     pub hash: String,
+    /// The personal values of a [`HashEncoding::Sealed`] event, encrypted
+    /// (empty for other encodings, and when the event names no one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personal: Vec<SealedValue>,
 }
 
 /// An event about to be appended; the store assigns sequence, time and hashes
@@ -124,6 +156,17 @@ impl PendingEvent {
     /// the stores keep no more, and an event must equal (and hash like) the
     /// one read back.
     pub fn seal(self, prev: Option<&ChainHead>, time: DateTime<Utc>) -> Result<AuditEvent> {
+        self.seal_as(prev, time, HashEncoding::Jcs, Vec::new())
+    }
+
+    /// Seals an event whose personal values were already replaced by their
+    /// commitments (`modelops-audit::personal`), hashed with
+    /// [`HashEncoding::Sealed`]; `personal` holds them encrypted.
+    pub fn seal_personal(self, prev: Option<&ChainHead>, time: DateTime<Utc>, personal: Vec<SealedValue>) -> Result<AuditEvent> {
+        self.seal_as(prev, time, HashEncoding::Sealed, personal)
+    }
+
+    fn seal_as(self, prev: Option<&ChainHead>, time: DateTime<Utc>, encoding: HashEncoding, personal: Vec<SealedValue>) -> Result<AuditEvent> {
         let (sequence, prev_hash) = match prev {
             Some(head) => {
                 let next = head.sequence.checked_add(1).ok_or_else(|| {
@@ -141,9 +184,10 @@ impl PendingEvent {
             subject: self.subject,
             before: self.before,
             after: self.after,
-            encoding: HashEncoding::Jcs,
+            encoding,
             prev_hash,
             hash: String::new(),
+            personal,
         };
         event.hash = event
             .compute_hash()
@@ -188,10 +232,14 @@ impl AuditEvent {
         match self.encoding {
             // The first release hashed exactly the fields above.
             HashEncoding::Legacy => {}
-            HashEncoding::Jcs => members.push(("encoding", &encoding)),
+            HashEncoding::Jcs | HashEncoding::Sealed => members.push(("encoding", &encoding)),
         }
+        let form = match self.encoding {
+            HashEncoding::Sealed => HashEncoding::Jcs,
+            other => other,
+        };
         let mut out = Vec::new();
-        canonical::write_object(&mut out, members, self.encoding)?;
+        canonical::write_object(&mut out, members, form)?;
         Ok(out)
     }
 
@@ -565,6 +613,7 @@ mod tests {
                 encoding,
                 prev_hash: out.last().map_or(GENESIS_HASH.to_string(), |p| p.hash.clone()),
                 hash: String::new(),
+                personal: Vec::new(),
             };
             e.hash = e.compute_hash().unwrap();
             out.push(e);
@@ -668,11 +717,12 @@ mod tests {
     fn the_encoding_is_stored_as_a_fixed_integer() {
         assert_eq!(HashEncoding::Legacy.as_stored(), 1);
         assert_eq!(HashEncoding::Jcs.as_stored(), 2);
-        for e in [HashEncoding::Legacy, HashEncoding::Jcs] {
+        assert_eq!(HashEncoding::Sealed.as_stored(), 3);
+        for e in [HashEncoding::Legacy, HashEncoding::Jcs, HashEncoding::Sealed] {
             assert_eq!(HashEncoding::from_stored(e.as_stored()), Some(e));
         }
         assert_eq!(HashEncoding::from_stored(0), None);
-        assert_eq!(HashEncoding::from_stored(3), None);
+        assert_eq!(HashEncoding::from_stored(4), None);
         assert_eq!(serde_json::to_string(&HashEncoding::Jcs).unwrap(), "2");
         assert!(serde_json::from_str::<HashEncoding>("7").unwrap_err().to_string().contains("unknown hash encoding `7`"));
     }

@@ -55,6 +55,7 @@ string_enum!(
         PolicyLoad => "policy.load",
         UserCreate => "user.create",
         UserUpdate => "user.update",
+        UserErase => "user.erase",
         TokenCreate => "token.create",
         TokenRevoke => "token.revoke",
         DeploymentCreate => "deployment.create",
@@ -102,7 +103,7 @@ impl Action {
             ReviewRecord => &[Role::Validator, Role::Approver, Role::Admin],
             // Developers upload model artifacts, validators their reports.
             ArtifactUpload => &[Role::Developer, Role::Validator, Role::Admin],
-            ArtifactGc | PolicyLoad | UserCreate | UserUpdate => &[Role::Admin],
+            ArtifactGc | PolicyLoad | UserCreate | UserUpdate | UserErase => &[Role::Admin],
             // Everyone manages their own tokens; the use case asks for
             // `admin` when the token is someone else's.
             TokenCreate | TokenRevoke => Role::ALL,

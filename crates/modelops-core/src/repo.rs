@@ -101,6 +101,16 @@ pub trait AuditLog: Send + Sync {
     /// Keeps a newly signed checkpoint; `false` when one of its size is kept
     /// already. Outside the write lock: it changes no chain state.
     async fn add_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool>;
+    /// The keys of the people `ids` that still have one (an erased person's
+    /// id is absent), to read sealed events.
+    async fn person_keys(&self, ids: &[String]) -> Result<std::collections::HashMap<String, [u8; 32]>>;
+    /// Events hashed before personal values were sealed whose actor is `name`.
+    async fn count_plain_actor_events(&self, name: &str) -> Result<u64>;
+    /// Makes deleted rows unreadable in the database's files (after an
+    /// erasure): SQLite truncates its write-ahead log (deleted content is
+    /// zeroed, `secure_delete`); PostgreSQL vacuums the tables erasure
+    /// touches.
+    async fn scrub(&self) -> Result<()>;
 }
 
 /// Changes to models and versions inside a transaction. A model must be
@@ -259,9 +269,22 @@ pub trait PredictionLog: Send + Sync {
     async fn prune_predictions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
 
+/// Personal data inside a transaction (erasure, DESIGN §6).
+#[async_trait]
+pub trait PersonalData: Send {
+    /// Erases the person `name`: their key and the row naming them are
+    /// deleted, so no sealed value of theirs opens again; every other record
+    /// naming them (users, tokens, approvals, reviews, evidence, policies,
+    /// models, versions, deployments, runs) now holds their pseudonym, their
+    /// comments are cleared, their tokens revoked. Returns the pseudonym.
+    async fn erase_person(&mut self, name: &str) -> Result<String>;
+    /// The pseudonymous id of the person `name`, if they have one.
+    async fn person_id(&mut self, name: &str) -> Result<Option<String>>;
+}
+
 /// One change in progress. Dropping it rolls back.
 #[async_trait]
-pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrites + AuditAppend {
+pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrites + AuditAppend + PersonalData {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -43,7 +43,10 @@ pub struct Signed {
 #[derive(Debug, Clone)]
 pub struct Inclusion {
     pub proof: InclusionProof,
+    /// The event as hashed (personal values as commitments).
     pub event: AuditEvent,
+    /// The event as people read it.
+    pub readable: AuditEvent,
     pub checkpoint: StoredCheckpoint,
 }
 
@@ -211,7 +214,10 @@ impl Registry {
         let entry = event.canonical_bytes().map_err(|e| Error::Internal(format!("audit event `{sequence}` cannot be hashed: {e}")))?;
         let entry = String::from_utf8(entry).map_err(|e| Error::Internal(e.to_string()))?;
         let proof = InclusionProof::new(sequence, checkpoint.size, entry, &hashes);
-        Ok(Inclusion { proof, event, checkpoint })
+        let readable = self.unseal(vec![event.clone()]).await?.into_iter().next().unwrap_or_else(|| event.clone());
+        let mut event = event;
+        event.personal.clear();
+        Ok(Inclusion { proof, event, readable, checkpoint })
     }
 
     /// The consistency proof from the tree of `from` events (any size, so a

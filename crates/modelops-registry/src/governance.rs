@@ -632,6 +632,41 @@ impl Registry {
         Ok(after)
     }
 
+    /// Erases the person `name` (GDPR Art. 17): their key is destroyed, so
+    /// their name and comments in sealed audit events no longer open; every
+    /// other record naming them holds their pseudonym; they are disabled and
+    /// their tokens revoked. The log still verifies end to end; the erasure
+    /// is audited under the pseudonym. Admins only, never oneself.
+    pub async fn erase_user(&self, principal: &Principal, name: &str) -> Result<Erasure> {
+        let permit = self.authorize(principal, Action::UserErase, "users").await?;
+        if name == principal.name() {
+            return Err(Error::Conflict(format!("{} may not erase themself", quote(name))));
+        }
+        if name == BOOTSTRAP_ADMIN || modelops_core::governance::RESERVED_USER_NAMES.contains(&name) {
+            return Err(Error::Conflict(format!("{} is not a person and cannot be erased", quote(name))));
+        }
+        let mut tx = self.store().begin(&permit).await?;
+        let known = tx.lock_user(name).await?.is_some() || tx.person_id(name).await?.is_some();
+        if !known {
+            return Err(Error::not_found("user", name));
+        }
+        let pseudonym = tx.erase_person(name).await?;
+        let pending = event(
+            tx.as_ref(),
+            Action::UserErase,
+            format!("user/{pseudonym}"),
+            None,
+            Some(serde_json::json!({"pseudonym": pseudonym})),
+        );
+        tx.record(pending).await?;
+        tx.commit().await?;
+        self.inner.auth_cache.clear();
+        // Deleted bytes leave the database file (and its write-ahead log) now.
+        self.store().scrub().await?;
+        let legacy_events = self.store().count_plain_actor_events(name).await?;
+        Ok(Erasure { pseudonym, legacy_events })
+    }
+
     pub async fn get_user(&self, principal: &Principal, name: &str) -> Result<User> {
         self.authorize(principal, Action::Read, &user_subject(name)).await?;
         self.store().get_user(name).await?.ok_or_else(|| Error::not_found("user", name))
@@ -1142,4 +1177,15 @@ mod tests {
         assert_eq!(secret.len(), 43, "32 bytes in unpadded base64url");
         assert_ne!(random_token().1, secret);
     }
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// What the person's name reads as from now on.
+    pub pseudonym: String,
+    /// Events written before personal values were sealed (by an earlier
+    /// release) that name the person as their actor in hashed bytes: erasing
+    /// those would break the chain, so they are reported, not changed.
+    pub legacy_events: u64,
 }

@@ -43,7 +43,7 @@ pub mod mlflow;
 pub mod reports;
 pub mod tracking;
 mod verify;
-pub use governance::{DecisionOutcome, DueReview, NewToken, TransitionOutcome, VersionGovernance};
+pub use governance::{DecisionOutcome, DueReview, Erasure, NewToken, TransitionOutcome, VersionGovernance};
 pub use modelops_governance::policy::{GateDecision, Policy, PolicyFormat};
 pub use verify::Verification;
 
@@ -687,9 +687,35 @@ impl Registry {
 
     // ------------------------------------------------------------ audit
 
+    /// Events as people read them: personal values opened with their
+    /// people's keys (an erased person's read as their pseudonym).
     pub async fn list_events(&self, query: &AuditQuery) -> Result<Page<AuditEvent>> {
         query.validate()?;
-        self.store().list_events(query).await
+        let page = self.store().list_events(query).await?;
+        Ok(Page { items: self.unseal(page.items).await?, next_page_token: page.next_page_token })
+    }
+
+    /// Events as hashed: personal values as commitments, nothing personal
+    /// readable. What an export bundle carries.
+    pub async fn list_sealed_events(&self, query: &AuditQuery) -> Result<Page<AuditEvent>> {
+        query.validate()?;
+        let mut page = self.store().list_events(query).await?;
+        for event in &mut page.items {
+            event.personal.clear();
+        }
+        Ok(page)
+    }
+
+    pub(crate) async fn unseal(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEvent>> {
+        let ids: Vec<String> = events.iter().flat_map(|e| e.personal.iter().map(|p| p.person.clone())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        if ids.is_empty() {
+            return Ok(events);
+        }
+        let keys = self.store().person_keys(&ids).await?;
+        events
+            .iter()
+            .map(|e| modelops_audit::personal::unseal(e, &keys).map_err(|err| Error::Internal(format!("audit event `{}`: {err}", e.sequence))))
+            .collect()
     }
 
     /// Verifies the whole audit chain, for auditors and admins. While the

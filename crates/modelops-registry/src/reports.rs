@@ -83,7 +83,7 @@ impl Registry {
             let mut query = AuditQuery { subject: Some(subject), page: full_page(), ..AuditQuery::default() };
             loop {
                 let page = self.store().list_events(&query).await?;
-                out.extend(page.items);
+                out.extend(self.unseal(page.items).await?);
                 match page.next_page_token {
                     Some(token) => query.page.token = Some(token),
                     None => break,

@@ -162,5 +162,31 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// After an erasure: reclaim the dead row versions that still hold the
+/// erased name (old WAL segments and backups are the operator's to expire).
+async fn scrub(pool: &PgPool) -> Result<()> {
+    for table in ["personal_keys", "users", "api_tokens", "approvals", "reviews", "evidence", "policies", "models", "model_versions", "runs", "deployments"] {
+        sqlx::query(&format!("VACUUM FULL {table}")).execute(pool).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Inside an erasure's transaction, the append-only governance records
+/// accept the erasure's rewrite (migration 0008's trigger function).
+async fn open_erasure_window(tx: &mut tx::SqlTx) -> Result<()> {
+    sqlx::query("SET LOCAL modelops.erasing = 'on'").execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+async fn close_erasure_window(tx: &mut tx::SqlTx) -> Result<()> {
+    sqlx::query("SET LOCAL modelops.erasing = 'off'").execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// The tokens' foreign key cascades a user's new name (migration 0008).
+async fn defer_foreign_keys(_tx: &mut tx::SqlTx) -> Result<()> {
+    Ok(())
+}
+
 // The SQL both backends share, compiled against the hooks above.
 shared_sql!();

@@ -109,7 +109,10 @@ impl SqliteStore {
             // of WAL rather than every 4 MB: hot index pages written by many
             // transactions are copied back once. Roughly 1.5x write throughput.
             .pragma("wal_autocheckpoint", "10000")
-            .pragma("journal_size_limit", "67108864");
+            .pragma("journal_size_limit", "67108864")
+            // Deleted content is overwritten, so an erased person's name and
+            // key do not survive in free pages (modelops-audit::personal).
+            .pragma("secure_delete", "ON");
         let filename = options.get_filename().to_string_lossy().into_owned();
         let in_memory = filename.is_empty() || filename == ":memory:" || filename.starts_with("file::memory:");
         if !in_memory {
@@ -188,6 +191,31 @@ fn parse_url(url: &str) -> Result<SqliteConnectOptions> {
         .map_err(|e| Error::invalid("database_url", format!("`{url}` is not a SQLite URL: {e}")))?;
     // `sqlite:path` alone should open or create the file, as `mode=rwc` does.
     Ok(if url.contains("mode=") { options } else { options.create_if_missing(true) })
+}
+
+/// After an erasure: deleted content was zeroed (`secure_delete`); copy the
+/// write-ahead log back and truncate it, so no old page survives in a file.
+async fn scrub(pool: &SqlitePool) -> Result<()> {
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// Inside an erasure's transaction, the append-only governance records
+/// accept the erasure's rewrite (migration 0008's triggers).
+async fn open_erasure_window(tx: &mut tx::SqlTx) -> Result<()> {
+    sqlx::query("INSERT INTO erasure_window (id) VALUES (1)").execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+async fn close_erasure_window(tx: &mut tx::SqlTx) -> Result<()> {
+    sqlx::query("DELETE FROM erasure_window").execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// A user's name changes with its tokens' in one transaction: checked at the commit.
+async fn defer_foreign_keys(tx: &mut tx::SqlTx) -> Result<()> {
+    sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
 }
 
 // The SQL both backends share, compiled against the hooks above.

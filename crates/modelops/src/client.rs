@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use modelops_server::wire::{
-    SignedCheckpointResponse, CheckpointList, InclusionProofResponse, ConsistencyProofResponse, CompactRangeResponse,
+    SignedCheckpointResponse, CheckpointList, ErasureResponse, InclusionProofResponse, ConsistencyProofResponse, CompactRangeResponse,
     PredictRequest, PredictResponse, CreateDeploymentRequest, UpdateDeploymentRequest, DeploymentResponse, DeploymentList, PredictionPage,
     ArtifactResponse, AuditList, CreateModelRequest, CreateTokenRequest, CreateUserRequest, CreateVersionRequest, DecisionRequest, DecisionResponse,
     DueReviewList, ErrorBody, EvidenceRequest, EvidenceResponse, GateResponse, GcRequest, GcResponse, GovernanceResponse, LoadPolicyRequest, ModelList,
@@ -78,6 +78,7 @@ answers!(
     InclusionProofResponse => "an inclusion proof",
     ConsistencyProofResponse => "a consistency proof",
     CompactRangeResponse => "a compact range",
+    ErasureResponse => "an erasure",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.

@@ -100,7 +100,7 @@ fn compare_keys(a: &str, b: &str, encoding: HashEncoding) -> Ordering {
         // RFC 8785 §3.2.3. Differs from code point order only between
         // U+E000..U+FFFF and the characters above U+FFFF (surrogate pairs,
         // D800..DFFF, sort first).
-        HashEncoding::Jcs => a.encode_utf16().cmp(b.encode_utf16()),
+        HashEncoding::Jcs | HashEncoding::Sealed => a.encode_utf16().cmp(b.encode_utf16()),
     }
 }
 
@@ -152,7 +152,7 @@ fn write_number(out: &mut Vec<u8>, n: &Number, encoding: HashEncoding) -> Result
         Some(f) if f.is_finite() => {
             match encoding {
                 HashEncoding::Legacy => write_legacy_float(out, f),
-                HashEncoding::Jcs => out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes()),
+                HashEncoding::Jcs | HashEncoding::Sealed => out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes()),
             }
             Ok(())
         }

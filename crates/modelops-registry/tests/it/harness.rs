@@ -66,8 +66,18 @@ pub async fn reopen(ctx: &Ctx) -> Arc<dyn Store> {
     }
 }
 
-/// The stored chain after `after` (all of it for `None`), as events.
+/// The stored chain after `after` (all of it for `None`), as events people
+/// read: personal values opened with their keys (see [`sealed_chain`] for
+/// the events as hashed).
 pub async fn chain(store: &dyn AuditLog, after: impl Into<Option<i64>>, limit: u32) -> Vec<AuditEvent> {
+    let sealed = sealed_chain(store, after, limit).await;
+    let ids: Vec<String> = sealed.iter().flat_map(|e| e.personal.iter().map(|p| p.person.clone())).collect();
+    let keys = store.person_keys(&ids).await.unwrap();
+    sealed.iter().map(|e| modelops_audit::personal::unseal(e, &keys).unwrap()).collect()
+}
+
+/// The stored chain after `after`, as hashed.
+pub async fn sealed_chain(store: &dyn AuditLog, after: impl Into<Option<i64>>, limit: u32) -> Vec<AuditEvent> {
     let after = after.into().filter(|a| *a > 0);
     store
         .read_chain(after, limit)

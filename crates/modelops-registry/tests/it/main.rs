@@ -22,6 +22,7 @@ mod mlflow;
 mod models;
 mod tamper;
 mod tracking;
+mod transparency;
 mod upgrade;
 mod versions;
 
@@ -90,6 +91,9 @@ conformance!(
     tamper::triggers_refuse_rewriting_history,
     tamper::editing_and_deleting_events_is_detected,
     upgrade::legacy_events_keep_verifying_and_new_ones_continue_the_chain,
+    transparency::checkpoints_and_proofs_hold_and_forgeries_do_not,
+    transparency::a_rewritten_history_is_caught_against_a_witness,
+    transparency::an_erased_person_stays_erased_and_the_log_verifies,
 );
 
 /// The governance storage through the store's traits directly, in a module

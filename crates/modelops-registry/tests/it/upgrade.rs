@@ -44,6 +44,7 @@ pub async fn legacy_events_keep_verifying_and_new_ones_continue_the_chain(ctx: &
             encoding: HashEncoding::Legacy,
             prev_hash: head.as_ref().map_or(GENESIS_HASH.to_string(), |h| h.hash.clone()),
             hash: String::new(),
+            personal: Vec::new(),
         };
         event.hash = event.compute_hash().unwrap();
         append_as_first_release(&mut raw, &event).await;
@@ -60,7 +61,7 @@ pub async fn legacy_events_keep_verifying_and_new_ones_continue_the_chain(ctx: &
         .unwrap();
     let stored = store.tree_hashes(&root).await.unwrap();
     let mut frontier = modelops_audit::tree::Frontier::new();
-    for e in chain(&*ctx.store, None, 10).await {
+    for e in sealed_chain(&*ctx.store, None, 10).await {
         frontier.push(modelops_audit::tree::leaf_hash(&e).unwrap());
     }
     let from_store = modelops_audit::TreeRead::Root { size: 4 }
@@ -70,7 +71,7 @@ pub async fn legacy_events_keep_verifying_and_new_ones_continue_the_chain(ctx: &
 
     let events = chain(&*ctx.store, None, 10).await;
     let encodings: Vec<HashEncoding> = events.iter().map(|e| e.encoding).collect();
-    assert_eq!(encodings, [HashEncoding::Legacy, HashEncoding::Legacy, HashEncoding::Legacy, HashEncoding::Jcs]);
+    assert_eq!(encodings, [HashEncoding::Legacy, HashEncoding::Legacy, HashEncoding::Legacy, HashEncoding::Sealed]);
     assert_eq!(events[3].prev_hash, events[2].hash, "the new event extends the old chain");
     assert_eq!(verify_chain(&*ctx.store).await.unwrap().unwrap().events, 4);
 
@@ -113,6 +114,6 @@ async fn a_database_written_by_the_first_release_upgrades_and_verifies() {
     let v3 = registry.create_version(&actor("ana"), &name("credit-risk"), new_version()).await.unwrap();
     assert_eq!(v3.number, 3);
     let all = chain(&*store, None, 100).await;
-    assert_eq!((all.len(), all[9].encoding), (10, HashEncoding::Jcs));
+    assert_eq!((all.len(), all[9].encoding), (10, HashEncoding::Sealed));
     assert_eq!(verify_chain(&*store).await.unwrap().unwrap().events, 10);
 }

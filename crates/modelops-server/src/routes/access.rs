@@ -104,6 +104,7 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("POST", "/api/v1/users", act(A::UserCreate), ""),
         e("GET", "/api/v1/users/{user}", SignedIn, ""),
         e("PATCH", "/api/v1/users/{user}", act(A::UserUpdate), "an admin cannot disable themself or drop their own admin role"),
+        e("POST", "/api/v1/users/{user}/erase", act(A::UserErase), "an admin cannot erase themself"),
         e("GET", "/api/v1/tokens", SignedIn, "one's own; other users' (`user=`, `user=*`): admins"),
         e("POST", "/api/v1/tokens", act(A::TokenCreate), "for oneself; for another user: admins"),
         e("POST", "/api/v1/tokens/{id}/revoke", act(A::TokenRevoke), "one's own; other users': admins"),

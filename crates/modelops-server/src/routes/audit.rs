@@ -29,7 +29,7 @@ pub(crate) async fn list_events(State(registry): State<Registry>, _actor: Actor,
         after_sequence: params.after_sequence,
         page: PageRequest::new(params.page_size, params.page_token)?,
     };
-    let page = registry.list_events(&query).await?;
+    let page = if params.sealed == Some(true) { registry.list_sealed_events(&query).await? } else { registry.list_events(&query).await? };
     Ok(Json(AuditList { events: page.items.into_iter().map(Into::into).collect(), next_page_token: page.next_page_token }))
 }
 

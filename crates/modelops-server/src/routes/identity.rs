@@ -72,6 +72,19 @@ pub(crate) async fn update_user(
     Ok(Json(registry.update_user(&principal, &user, patch).await?.into()))
 }
 
+/// Erases a person (admins; GDPR Art. 17): their key is destroyed, so their
+/// name and comments in the audit log no longer open and read as their
+/// pseudonym; every other record naming them holds the pseudonym; they are
+/// disabled and their tokens revoked. The audit log still verifies end to
+/// end. Irreversible.
+#[utoipa::path(post, path = "/api/v1/users/{user}/erase", tag = "identity",
+    params(("user" = String, Path, description = "User name")),
+    responses((status = 200, description = "The erasure", body = crate::wire::ErasureResponse), WriteErrors))]
+pub(crate) async fn erase_user(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<crate::wire::ErasureResponse>> {
+    let erasure = registry.erase_user(&principal, &path.user()?).await?;
+    Ok(Json(crate::wire::ErasureResponse { pseudonym: erasure.pseudonym, legacy_events: erasure.legacy_events }))
+}
+
 /// Lists tokens: the caller's, or (admins) another user's or everyone's
 /// (`user=*`). Never the secrets.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "identity",

@@ -58,6 +58,7 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(identity::whoami))
         .routes(routes!(identity::list_users, identity::create_user))
         .routes(routes!(identity::get_user, identity::update_user))
+        .routes(routes!(identity::erase_user))
         .routes(routes!(identity::list_tokens, identity::create_token))
         .routes(routes!(identity::revoke_token))
         .routes(routes!(policy::get_policy, policy::load_policy))

@@ -79,7 +79,10 @@ pub struct InclusionProofResponse {
     pub entry: String,
     /// The audit path, hex, from the leaf's sibling up.
     pub hashes: Vec<String>,
+    /// The event as hashed: personal values as `sealed:` commitments.
     pub event: AuditEventResponse,
+    /// The same event as people read it (names and comments opened).
+    pub readable_event: AuditEventResponse,
     pub checkpoint: CheckpointWire,
 }
 
@@ -105,6 +108,7 @@ impl From<modelops_registry::audit::Inclusion> for InclusionProofResponse {
             entry: i.proof.entry,
             hashes: i.proof.hashes,
             event: i.event.into(),
+            readable_event: i.readable.into(),
             checkpoint: i.checkpoint.into(),
         }
     }
@@ -158,4 +162,14 @@ pub struct RangeParams {
 pub struct CompactRangeResponse {
     pub size: u64,
     pub hashes: Vec<String>,
+}
+
+/// What erasing a person did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErasureResponse {
+    /// What their name reads as from now on.
+    pub pseudonym: String,
+    /// Events hashed by a release before personal values were sealed that
+    /// still name them (erasing those would break the chain).
+    pub legacy_events: u64,
 }

@@ -775,6 +775,7 @@ impl TryFrom<AuditEventResponse> for AuditEvent {
             encoding: modelops_core::audit::HashEncoding::try_from(e.encoding)?,
             prev_hash: e.prev_hash,
             hash: e.hash,
+            personal: Vec::new(),
         })
     }
 }
@@ -818,6 +819,9 @@ pub struct AuditParams {
     pub until: Option<DateTime<Utc>>,
     /// Events after this sequence number (an export resuming).
     pub after_sequence: Option<i64>,
+    /// `true`: events as hashed, personal values as `sealed:` commitments
+    /// (what an export bundle carries); default: as people read them.
+    pub sealed: Option<bool>,
     #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,

@@ -8,6 +8,7 @@ use super::{time_to_db, Db, ThisStore};
 use crate::cursor::{paginate, push_prefix_filter, AuditCursor};
 use crate::error::db_err;
 use chrono::{DateTime, Utc};
+use modelops_audit::personal::{self, PersonKey};
 use modelops_audit::tree::{first_stored_index, leaf_hash, leaf_index, stored_count, Hash, TreeRead};
 use modelops_core::audit::{AuditEvent, AuditQuery, ChainHead, ChainRecord, PendingEvent, StoredCheckpoint};
 use modelops_core::Error;
@@ -29,10 +30,20 @@ impl AuditAppend for Tx {
     }
 
     async fn record(&mut self, pending: PendingEvent) -> Result<AuditEvent> {
-        let event = pending.seal(self.head.as_ref(), self.now)?;
+        // Personal values leave the hashed bytes (modelops-audit::personal).
+        let names = personal::people(&pending);
+        let keys = person_keys(&mut self.tx, &names, self.now).await?;
+        let actor_ref = keys.get(&pending.actor).map_or_else(|| pending.actor.clone(), |k| k.id.clone());
+        let (hashed, sealed) = personal::seal(pending, &keys).map_err(tree_err)?;
+        let event = hashed.seal_personal(self.head.as_ref(), self.now, sealed)?;
+        let personal_text = if event.personal.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&event.personal).map_err(|e| Error::Internal(format!("cannot store personal values: {e}")))?)
+        };
         sqlx::query(
-            "INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding, personal, actor_ref) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(event.sequence)
         .bind(time_to_db(&event.time))
@@ -44,6 +55,8 @@ impl AuditAppend for Tx {
         .bind(&event.prev_hash)
         .bind(&event.hash)
         .bind(event.encoding.as_stored())
+        .bind(personal_text)
+        .bind(actor_ref)
         .execute(&mut *self.tx)
         .await
         .map_err(db_err)?;
@@ -56,6 +69,109 @@ impl AuditAppend for Tx {
         append_to_tree(&mut self.tx, &event).await?;
         self.head = Some(event.head());
         Ok(event)
+    }
+}
+
+/// The keys of the people `names`, creating those who have none yet.
+async fn person_keys(tx: &mut super::tx::SqlTx, names: &std::collections::BTreeSet<String>, now: DateTime<Utc>) -> Result<HashMap<String, PersonKey>> {
+    let mut out = HashMap::with_capacity(names.len());
+    if names.is_empty() {
+        return Ok(out);
+    }
+    let mut qb = QueryBuilder::<Db>::new("SELECT id, name, key FROM personal_keys WHERE name IN (");
+    let mut list = qb.separated(", ");
+    for name in names {
+        list.push_bind(name.clone());
+    }
+    qb.push(")");
+    for row in qb.build().fetch_all(&mut **tx).await.map_err(db_err)? {
+        let name: String = col(&row, "name")?;
+        let key: Vec<u8> = col(&row, "key")?;
+        let key: [u8; 32] = key.try_into().map_err(|_| Error::Internal(format!("the personal key of `{name}` is not 32 bytes")))?;
+        out.insert(name, PersonKey { id: col(&row, "id")?, key });
+    }
+    for name in names {
+        if !out.contains_key(name) {
+            let person = PersonKey { id: personal::new_person_id(), key: personal::new_person_key() };
+            sqlx::query("INSERT INTO personal_keys (id, name, key, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&person.id)
+                .bind(name)
+                .bind(person.key.to_vec())
+                .bind(time_to_db(&now))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            out.insert(name.clone(), person);
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl modelops_core::repo::PersonalData for Tx {
+    async fn erase_person(&mut self, name: &str) -> Result<String> {
+        let names = std::collections::BTreeSet::from([name.to_string()]);
+        let person = person_keys(&mut self.tx, &names, self.now).await?.remove(name).ok_or_else(|| Error::Internal("no person key".into()))?;
+        let pseudonym = personal::pseudonym(&person.id);
+        super::open_erasure_window(&mut self.tx).await?;
+        // Every column that holds a person's name, and the free text they wrote.
+        let renames: &[&str] = &[
+            "UPDATE api_tokens SET created_by = $1 WHERE created_by = $2",
+            "UPDATE users SET created_by = $1 WHERE created_by = $2",
+            "UPDATE approvals SET approver = $1, comment = '' WHERE approver = $2",
+            "UPDATE reviews SET reviewer = $1, comment = '' WHERE reviewer = $2",
+            "UPDATE evidence SET created_by = $1 WHERE created_by = $2",
+            "UPDATE policies SET loaded_by = $1 WHERE loaded_by = $2",
+            "UPDATE models SET owner = $1 WHERE owner = $2",
+            "UPDATE models SET created_by = $1 WHERE created_by = $2",
+            "UPDATE model_versions SET created_by = $1 WHERE created_by = $2",
+            "UPDATE runs SET user_id = $1 WHERE user_id = $2",
+        ];
+        for sql in renames {
+            sqlx::query(sql).bind(&pseudonym).bind(name).execute(&mut *self.tx).await.map_err(db_err)?;
+        }
+        // Names inside JSON documents (a model's developers, a deployment's author).
+        let quoted_name = serde_json::to_string(name).map_err(|e| Error::Internal(e.to_string()))?;
+        let quoted_pseudonym = serde_json::to_string(&pseudonym).map_err(|e| Error::Internal(e.to_string()))?;
+        for sql in [
+            "UPDATE models SET governance = REPLACE(governance, $2, $1) WHERE governance LIKE '%' || $2 || '%'",
+            "UPDATE deployments SET body = REPLACE(body, $2, $1) WHERE body LIKE '%' || $2 || '%'",
+        ] {
+            sqlx::query(sql).bind(&quoted_pseudonym).bind(&quoted_name).execute(&mut *self.tx).await.map_err(db_err)?;
+        }
+        // The user row last: its tokens point at it by name.
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1").bind(name).fetch_optional(&mut *self.tx).await.map_err(db_err)?;
+        if exists.is_some() {
+            sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE user_name = $1 AND revoked_at IS NULL")
+                .bind(name)
+                .bind(time_to_db(&self.now))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+            super::defer_foreign_keys(&mut self.tx).await?;
+            sqlx::query("UPDATE users SET name = $1, disabled = $3 WHERE name = $2")
+                .bind(&pseudonym)
+                .bind(name)
+                .bind(true)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+            // PostgreSQL cascades this; SQLite checks it at the commit.
+            sqlx::query("UPDATE api_tokens SET user_name = $1 WHERE user_name = $2")
+                .bind(&pseudonym)
+                .bind(name)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        // The key and the name go together: nothing opens their values now.
+        sqlx::query("DELETE FROM personal_keys WHERE id = $1").bind(&person.id).execute(&mut *self.tx).await.map_err(db_err)?;
+        super::close_erasure_window(&mut self.tx).await?;
+        Ok(pseudonym)
+    }
+
+    async fn person_id(&mut self, name: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT id FROM personal_keys WHERE name = $1").bind(name).fetch_optional(&mut *self.tx).await.map_err(db_err)
     }
 }
 
@@ -153,7 +269,8 @@ pub(super) async fn backfill_tree(store: &ThisStore) -> Result<u64> {
                 "the audit Merkle tree holds {stored} hashes, which is no tree of whole events: the database was edited; run `modelops audit verify`"
             )));
         }
-        let rows = sqlx::query(concat!("SELECT sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding FROM audit_events", " WHERE sequence > $1 ORDER BY sequence LIMIT 1000"))
+        let sql = format!("{EVENT_COLUMNS} WHERE sequence > $1 ORDER BY sequence LIMIT 1000");
+        let rows = sqlx::query(&sql)
             .bind(index_to_db(size))
             .fetch_all(&mut *tx)
             .await
@@ -192,7 +309,9 @@ impl AuditLog for ThisStore {
             }
         }
         if let Some(actor) = &query.actor {
-            qb.push(" AND actor = ").push_bind(actor.clone());
+            // Sealed events name their actor by pseudonymous id.
+            qb.push(" AND (actor = ").push_bind(actor.clone());
+            qb.push(" OR actor_ref = (SELECT id FROM personal_keys WHERE name = ").push_bind(actor.clone()).push("))");
         }
         if let Some(action) = &query.action {
             qb.push(" AND action = ").push_bind(action.clone());
@@ -252,6 +371,38 @@ impl AuditLog for ThisStore {
         };
         let row = query.fetch_optional(self.reader()).await.map_err(db_err)?;
         row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn person_keys(&self, ids: &[String]) -> Result<HashMap<String, [u8; 32]>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new("SELECT id, key FROM personal_keys WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.clone());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(self.reader()).await.map_err(db_err)? {
+                let id: String = col(&row, "id")?;
+                let key: Vec<u8> = col(&row, "key")?;
+                let key: [u8; 32] = key.try_into().map_err(|_| Error::Internal(format!("the personal key `{id}` is not 32 bytes")))?;
+                out.insert(id, key);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn count_plain_actor_events(&self, name: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE actor = $1 AND encoding < 3")
+            .bind(name)
+            .fetch_one(self.reader())
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn scrub(&self) -> Result<()> {
+        super::scrub(self.writer_pool()).await
     }
 
     async fn add_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool> {

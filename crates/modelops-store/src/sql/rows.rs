@@ -150,6 +150,10 @@ fn event_fields(row: &DbRow, sequence: i64) -> Result<AuditEvent> {
         },
         prev_hash: col(row, "prev_hash")?,
         hash: col(row, "hash")?,
+        personal: match col::<Option<String>>(row, "personal")? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| corrupt("audit personal", e))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -172,7 +176,7 @@ pub(super) fn event_from_row(row: &DbRow) -> Result<AuditEvent> {
     event_fields(row, sequence).map_err(|e| Error::Internal(format!("audit event {sequence} cannot be read ({e}); `modelops audit verify` reports where the chain is broken")))
 }
 
-pub(super) const EVENT_COLUMNS: &str = "SELECT sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding FROM audit_events";
+pub(super) const EVENT_COLUMNS: &str = "SELECT sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding, personal FROM audit_events";
 
 // ------------------------------------------------------------ governance
 

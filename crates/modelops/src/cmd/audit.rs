@@ -113,6 +113,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         AuditCommand::Log { subject, actor, action, since, until, page_size, page_token } => {
             let query = AuditParams {
                 after_sequence: None,
+                sealed: None,
                 subject,
                 actor,
                 action,
@@ -223,9 +224,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 println!(
                     "event {seq} ({} by {} on {}) is in the log of {} events signed at {}: {} hashes, root {}",
-                    answer.event.action,
-                    answer.event.actor,
-                    answer.event.subject,
+                    answer.readable_event.action,
+                    answer.readable_event.actor,
+                    answer.readable_event.subject,
                     signed.size,
                     signed.time.to_rfc3339(),
                     answer.hashes.len(),
@@ -316,7 +317,7 @@ fn verify_checkpoint(path: &std::path::Path, proof: Option<&std::path::Path>, ke
     let outcome: anyhow::Result<String> = if value.get("sequence").is_some() {
         let answer: InclusionProofResponse = serde_json::from_value(value).with_context(|| format!("`{}` is not an inclusion proof", proof.display()))?;
         check_inclusion(&answer, &checkpoint).map(|()| {
-            format!("event {} ({} by {} on {}) is in the log of {} events signed at {}", answer.sequence, answer.event.action, answer.event.actor, answer.event.subject, checkpoint.size, checkpoint.time.to_rfc3339())
+            format!("event {} ({} by {} on {}) is in the log of {} events signed at {}", answer.sequence, answer.readable_event.action, answer.readable_event.actor, answer.readable_event.subject, checkpoint.size, checkpoint.time.to_rfc3339())
         })
     } else {
         let answer: ConsistencyProofResponse = serde_json::from_value(value).with_context(|| format!("`{}` is not a consistency proof", proof.display()))?;
@@ -480,7 +481,10 @@ async fn export(client_args: &ClientArgs, since: Option<&str>, output: &std::pat
     let mut token: Option<String> = None;
     'pages: loop {
         let page: AuditList = client
-            .get_query("/api/v1/audit", &AuditParams { after_sequence: Some(first - 1), page_size: Some(1000), page_token: token.clone(), ..Default::default() })
+            .get_query(
+                "/api/v1/audit",
+                &AuditParams { after_sequence: Some(first - 1), sealed: Some(true), page_size: Some(1000), page_token: token.clone(), ..Default::default() },
+            )
             .await?;
         for event in page.events {
             if event.sequence > last_sequence {

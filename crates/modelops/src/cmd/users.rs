@@ -4,7 +4,7 @@ use super::models::{parse_flag, path_segment};
 use crate::client::{Client, ClientArgs};
 use crate::output::{print_json, print_record, print_table};
 use anyhow::bail;
-use modelops_server::wire::{CreateUserRequest, Role, UpdateUserRequest, UserList, UserResponse};
+use modelops_server::wire::{CreateUserRequest, ErasureResponse, Role, UpdateUserRequest, UserList, UserResponse};
 use reqwest::Method;
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +43,15 @@ pub enum UsersCommand {
     Disable { name: String },
     /// Enable a disabled user again.
     Enable { name: String },
+    /// Erase a person (GDPR Art. 17): their name and comments become
+    /// unreadable everywhere, their records carry a pseudonym, the audit log
+    /// still verifies. Irreversible.
+    Erase {
+        name: String,
+        /// Confirms the erasure cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 const USER_COLUMNS: &[(&str, &str)] =
@@ -91,6 +100,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         UsersCommand::Disable { name } => {
             let body = UpdateUserRequest { disabled: Some(true), ..UpdateUserRequest::default() };
             show(&client.send_json(Method::PATCH, &user_path(&name), &body).await?)
+        }
+        UsersCommand::Erase { name, yes } => {
+            if !yes {
+                bail!("erasing `{name}` cannot be undone: add --yes to confirm");
+            }
+            let erased: ErasureResponse = client.post(&format!("{}/erase", user_path(&name))).await?;
+            if json_out {
+                print_json(&erased)
+            } else {
+                println!("erased `{name}`: their records now read `{}`; the audit log still verifies", erased.pseudonym);
+                if erased.legacy_events > 0 {
+                    println!(
+                        "note: {} audit events written before personal data was sealed still name them in hashed bytes (see docs/audit.md)",
+                        erased.legacy_events
+                    );
+                }
+                Ok(())
+            }
         }
         UsersCommand::Enable { name } => {
             let body = UpdateUserRequest { disabled: Some(false), ..UpdateUserRequest::default() };
