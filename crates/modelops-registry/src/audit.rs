@@ -202,7 +202,17 @@ impl Registry {
     /// (the latest when `None`).
     pub async fn inclusion_proof(&self, principal: &Principal, sequence: i64, size: Option<u64>) -> Result<Inclusion> {
         self.authorize(principal, Action::AuditRead, "audit").await?;
-        let checkpoint = self.stored_checkpoint(size).await?;
+        let mut checkpoint = self.store().checkpoint(size).await?;
+        // Asked against the latest and the event is newer than it: sign the
+        // log as it stands (the server would within the interval anyway).
+        let uncovered = checkpoint.as_ref().is_none_or(|c| leaf_index(sequence).is_some_and(|i| i >= c.size));
+        if size.is_none() && uncovered && self.audit_signing.is_some() {
+            checkpoint = Some(self.sign_checkpoint_now().await?.checkpoint);
+        }
+        let checkpoint = match checkpoint {
+            Some(c) => c,
+            None => self.stored_checkpoint(size).await?,
+        };
         let index = leaf_index(sequence)
             .filter(|i| *i < checkpoint.size)
             .ok_or_else(|| Error::invalid("seq", format!("`{sequence}` is not an event of the checkpoint of {} events", checkpoint.size)))?;

@@ -143,6 +143,28 @@ fn walk(s: &Server) {
     let denials = denials.as_array().map_or_else(|| denials["events"].as_array().unwrap().len(), |a| a.len());
     assert!(denials >= 5, "{denials}");
     assert_eq!(s.json(&["audit", "verify"])["ok"], true);
+
+    // An auditor with the public key alone: one event's proof, then an export, offline.
+    let key = ok(s.cli(&["audit", "key"]), "audit key").trim().to_string();
+    let proof = s.path("event5.json");
+    ok(s.cli(&["audit", "prove", "5", "-o", proof.to_str().unwrap()]), "audit prove");
+    let checked = ok(
+        s.cli(&["audit", "verify", "--checkpoint", s.path("event5.note").to_str().unwrap(), "--proof", proof.to_str().unwrap(), "--key", &key]),
+        "verify the proof",
+    );
+    assert!(checked.starts_with("proof verified: event 5 "), "{checked}");
+    let bundle = s.path("bundle");
+    ok(s.cli(&["audit", "export", "-o", bundle.to_str().unwrap()]), "audit export");
+    let verified = ok(s.cli(&["audit", "verify", "--bundle", bundle.to_str().unwrap(), "--key", &key]), "verify the bundle");
+    assert!(verified.starts_with("bundle verified: events 1..="), "{verified}");
+
+    // GDPR erasure: val's name is gone from every record, and the log still verifies.
+    let erased = ok(s.cli(&["users", "erase", "val", "--yes"]), "users erase");
+    assert!(erased.contains("erased `val`"), "{erased}");
+    let approvals = s.json(&["audit", "log", "--action", "version.approve"]).to_string();
+    assert!(approvals.contains("erased-") && approvals.contains("\"vic\""), "{approvals}");
+    let after = s.json(&["audit", "verify"]);
+    assert_eq!(after["ok"], true, "{after}");
 }
 
 #[test]
