@@ -54,6 +54,10 @@ impl NewUser {
         if RESERVED_USER_NAMES.contains(&principal.name()) {
             return Err(Error::invalid("name", format!("{} is reserved: the audit log uses it for the server itself", quote(principal.name()))));
         }
+        // What an erased person's name becomes (modelops-audit::personal).
+        if principal.name().starts_with("erased-") {
+            return Err(Error::invalid("name", format!("{} is reserved: names starting with `erased-` are the pseudonyms of erased people", quote(principal.name()))));
+        }
         if self.roles.is_empty() {
             return Err(Error::invalid("roles", format!("a user needs at least one role: {}", role_list())));
         }

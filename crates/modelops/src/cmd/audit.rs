@@ -321,16 +321,7 @@ fn verify_checkpoint(path: &std::path::Path, proof: Option<&std::path::Path>, ke
         })
     } else {
         let answer: ConsistencyProofResponse = serde_json::from_value(value).with_context(|| format!("`{}` is not a consistency proof", proof.display()))?;
-        // The checkpoint given is the trusted one: the older end or the newer.
-        let newer = SignedCheckpoint::open(&answer.to_checkpoint.note, key)?;
-        let older = if checkpoint.size == answer.from { checkpoint.clone() } else {
-            let from = answer.from_checkpoint.as_ref().context("the proof carries no checkpoint of its older size")?;
-            SignedCheckpoint::open(&from.note, key)?
-        };
-        if checkpoint.size != older.size && checkpoint != newer {
-            bail!("the proof links {} and {} events, not the checkpoint given ({} events)", answer.from, answer.to, checkpoint.size);
-        }
-        answer.proof().verify(&older, &newer).map(|()| format!("the log of {} events extends the log of {} events unchanged", newer.size, older.size)).map_err(Into::into)
+        check_consistency(&answer, &checkpoint, key)
     };
     match outcome {
         Ok(message) => {
@@ -342,6 +333,23 @@ fn verify_checkpoint(path: &std::path::Path, proof: Option<&std::path::Path>, ke
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// A consistency proof file against the checkpoint given (the trusted one:
+/// its older end or its newer); every failure is a verdict, not an error.
+fn check_consistency(answer: &ConsistencyProofResponse, checkpoint: &SignedCheckpoint, key: &PublicKey) -> anyhow::Result<String> {
+    let newer = SignedCheckpoint::open(&answer.to_checkpoint.note, key).context("the proof's newer checkpoint")?;
+    let older = if checkpoint.size == answer.from {
+        checkpoint.clone()
+    } else {
+        let from = answer.from_checkpoint.as_ref().context("the proof carries no checkpoint of its older size")?;
+        SignedCheckpoint::open(&from.note, key).context("the proof's older checkpoint")?
+    };
+    if checkpoint.size != older.size && *checkpoint != newer {
+        bail!("the proof links {} and {} events, not the checkpoint given ({} events)", answer.from, answer.to, checkpoint.size);
+    }
+    answer.proof().verify(&older, &newer)?;
+    Ok(format!("the log of {} events extends the log of {} events unchanged", newer.size, older.size))
 }
 
 /// Compares the log (a database, or the server's) with the checkpoints
@@ -381,8 +389,12 @@ async fn verify_witnesses(client_args: &ClientArgs, database_url: Option<&str>, 
         }
         None => {
             let client = Client::new(client_args)?;
-            let latest: SignedCheckpointResponse = client.post("/api/v1/audit/checkpoints").await?;
-            let latest = SignedCheckpoint::open(&latest.checkpoint.note, key).context("the server's latest checkpoint")?;
+            // A fresh checkpoint when the caller may sign, else the latest.
+            let note = match client.post::<SignedCheckpointResponse>("/api/v1/audit/checkpoints").await {
+                Ok(signed) => signed.checkpoint.note,
+                Err(_) => client.get_text("/api/v1/audit/checkpoints/latest", &()).await?,
+            };
+            let latest = SignedCheckpoint::open(&note, key).context("the server's latest checkpoint")?;
             let mut failure = None;
             for witnessed in &checkpoints {
                 if witnessed.size > latest.size {
