@@ -301,16 +301,16 @@ pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + Pre
 /// Rows read per batch by [`verify_chain`].
 pub const VERIFY_BATCH: u32 = 1000;
 
-/// Re-computes the whole audit chain of `log` in batches, with constant memory.
-///
-/// Every stored row is checked, whatever its sequence number, so a row
-/// inserted with sequence 0 or below is reported too. The outer `Result` is
-/// a failure to read; the inner one is the verdict, naming the first broken
-/// link. Events appended while this runs are either verified too or ignored,
-/// never reported as a break: the head is re-read when the stored events run
-/// out.
-pub async fn verify_chain(log: &dyn AuditLog) -> Result<Result<VerifySummary, ChainBreak>> {
-    let mut verifier = ChainVerifier::new();
+/// Hands every stored row of `log` to `check` in sequence order, in
+/// batches with constant memory, until `check` fails; returns its failure,
+/// or the head recorded when the rows ran out. Every stored row is handed
+/// over, whatever its sequence number (a row inserted with sequence 0 or
+/// below too). Events appended meanwhile are either handed over or ignored,
+/// never reported missing: the head is re-read when the rows run out.
+pub async fn stream_chain<E>(
+    log: &dyn AuditLog,
+    mut check: impl FnMut(&ChainRecord) -> Result<(), E> + Send,
+) -> Result<Result<Option<ChainHead>, E>> {
     let mut after: Option<i64> = None;
     loop {
         let mut batch = log.read_chain(after, VERIFY_BATCH).await?;
@@ -322,14 +322,26 @@ pub async fn verify_chain(log: &dyn AuditLog) -> Result<Result<VerifySummary, Ch
                 batch = log.read_chain(after, VERIFY_BATCH).await?;
             }
             if batch.is_empty() {
-                return Ok(verifier.finish(head.as_ref()));
+                return Ok(Ok(head));
             }
         }
         for record in &batch {
-            if let Err(broken) = verifier.push_record(record) {
-                return Ok(Err(broken));
+            if let Err(failure) = check(record) {
+                return Ok(Err(failure));
             }
             after = Some(record.sequence());
         }
     }
+}
+
+/// Re-computes the whole audit chain of `log` in batches, with constant memory.
+///
+/// The outer `Result` is a failure to read; the inner one is the verdict,
+/// naming the first broken link (see [`stream_chain`]).
+pub async fn verify_chain(log: &dyn AuditLog) -> Result<Result<VerifySummary, ChainBreak>> {
+    let mut verifier = ChainVerifier::new();
+    Ok(match stream_chain(log, |record| verifier.push_record(record)).await? {
+        Ok(head) => verifier.finish(head.as_ref()),
+        Err(broken) => Err(broken),
+    })
 }

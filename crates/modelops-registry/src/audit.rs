@@ -311,25 +311,10 @@ pub async fn verify_log_against(
     checkpoints: Vec<SignedCheckpoint>,
 ) -> Result<std::result::Result<LogSummary, Failure>> {
     let mut verifier = LogVerifier::new(checkpoints);
-    let mut after: Option<i64> = None;
-    loop {
-        let mut batch = log.read_chain(after, VERIFY_BATCH).await?;
-        if batch.is_empty() {
-            let head = log.head().await?;
-            if head.as_ref().is_some_and(|h| after.is_none_or(|a| h.sequence > a)) {
-                batch = log.read_chain(after, VERIFY_BATCH).await?;
-            }
-            if batch.is_empty() {
-                return Ok(verifier.finish(head.as_ref()));
-            }
-        }
-        for record in &batch {
-            if let Err(failure) = verifier.push(record) {
-                return Ok(Err(failure));
-            }
-            after = Some(record.sequence());
-        }
-    }
+    Ok(match modelops_core::repo::stream_chain(log, |record| verifier.push(record)).await? {
+        Ok(head) => verifier.finish(head.as_ref()),
+        Err(failure) => Err(failure),
+    })
 }
 
 fn refuse(reason: String) -> Error {
