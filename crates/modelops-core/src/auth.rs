@@ -69,6 +69,16 @@ string_enum!(
         // Read recorded predictions: the inputs customers sent, which may
         // be personal data.
         PredictionsRead => "predictions.read",
+        // A version's reference profile, set once.
+        ReferenceSet => "version.reference",
+        MonitorCreate => "monitor.create",
+        MonitorDelete => "monitor.delete",
+        // Ground truth for recorded calls, days later included.
+        LabelsRecord => "labels.record",
+        // By the server: an alert rule fired or resolved, a retraining
+        // request opened.
+        AlertFire => "alert.fire",
+        AlertResolve => "alert.resolve",
         // Read: the inventory, the audit log and the reports, for any signed-in user.
         Read => "read",
         // Predict: run a version on inputs (the inference APIs). Changes nothing.
@@ -100,6 +110,14 @@ impl Action {
             // every signed-in viewer.
             PredictionsRead => &[Role::Developer, Role::Validator, Role::Approver, Role::Deployer, Role::Admin, Role::Auditor],
             EvidenceAdd => &[Role::Developer, Role::Validator, Role::Admin],
+            ReferenceSet => &[Role::Developer, Role::Validator, Role::Admin],
+            // Those who operate deployments, and those who built the model.
+            MonitorCreate | MonitorDelete => &[Role::Developer, Role::Deployer, Role::Admin],
+            // The systems that learn the outcome (a service account with
+            // the developer or deployer role).
+            LabelsRecord => &[Role::Developer, Role::Deployer, Role::Admin],
+            // Only the server (`Principal::system`, an admin) fires alerts.
+            AlertFire | AlertResolve => &[Role::Admin],
             ReviewRecord => &[Role::Validator, Role::Approver, Role::Admin],
             // Developers upload model artifacts, validators their reports.
             ArtifactUpload => &[Role::Developer, Role::Validator, Role::Admin],

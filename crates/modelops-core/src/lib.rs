@@ -17,6 +17,7 @@ pub mod deployment;
 pub mod error;
 pub mod governance;
 pub mod model;
+pub mod monitoring;
 pub mod name;
 pub mod page;
 pub mod repo;

@@ -269,6 +269,62 @@ pub trait PredictionLog: Send + Sync {
     async fn prune_predictions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64>;
 }
 
+/// Live monitoring's governed changes, inside a transaction with their
+/// audit events: reference profiles (set once), monitors, alerts firing
+/// and resolving, retraining requests.
+#[async_trait]
+pub trait MonitorWrites: Send {
+    /// `AlreadyExists` when the version has one: a reference is immutable.
+    async fn insert_reference(&mut self, reference: &crate::monitoring::ReferenceProfile) -> Result<()>;
+    /// `AlreadyExists` when the deployment has a monitor of that name.
+    async fn insert_monitor(&mut self, monitor: &crate::monitoring::Monitor) -> Result<()>;
+    /// Removes a monitor with its state and results; false when absent.
+    async fn delete_monitor(&mut self, deployment: &ModelName, name: &str) -> Result<bool>;
+    /// Returns the alert's id.
+    async fn insert_alert(&mut self, alert: &crate::monitoring::Alert) -> Result<i64>;
+    async fn resolve_alert(&mut self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Returns the request's id.
+    async fn insert_retrain_request(&mut self, request: &crate::monitoring::RetrainRequest) -> Result<i64>;
+}
+
+/// Live monitoring's reads and bookkeeping. Like the prediction log, each
+/// method is its own statement or transaction, outside the write lock and
+/// without an audit event: window results, engine state, labels and
+/// webhook delivery attempts are recomputable or recorded elsewhere.
+#[async_trait]
+pub trait MonitorStore: Send + Sync {
+    async fn reference(&self, model: &ModelName, version: u32) -> Result<Option<crate::monitoring::ReferenceProfile>>;
+    /// Monitors of one deployment, or of all, by deployment and name.
+    async fn monitors(&self, deployment: Option<&ModelName>) -> Result<Vec<crate::monitoring::Monitor>>;
+    /// The engine's state of a monitor (JSON), if it saved one.
+    async fn monitor_state(&self, deployment: &ModelName, name: &str) -> Result<Option<String>>;
+    async fn put_monitor_state(&self, deployment: &ModelName, name: &str, state: &str) -> Result<()>;
+    /// Inserts or replaces the result of (monitor, window start, version).
+    async fn put_result(&self, result: &crate::monitoring::WindowResult) -> Result<()>;
+    /// Results of a monitor whose window starts at or after `since`, oldest
+    /// first, at most `limit`.
+    async fn results(&self, deployment: &ModelName, monitor: &str, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<crate::monitoring::WindowResult>>;
+    /// Stores labels (request id → JSON label; a later label replaces an
+    /// earlier one) and returns, for each request id of `labels`, the time
+    /// of its recorded call if the deployment has one.
+    async fn put_labels(&self, deployment: &ModelName, labels: &[(String, String)], at: DateTime<Utc>) -> Result<Vec<Option<DateTime<Utc>>>>;
+    /// Recorded calls of a deployment in `[since, until)` that have a label,
+    /// with the label's JSON, in id order after `after_id`, at most `limit`.
+    async fn labeled_predictions(
+        &self,
+        deployment: &ModelName,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(crate::deployment::PredictionRecord, String)>>;
+    /// Alerts, newest first: of one deployment or all, firing only or all.
+    async fn alerts(&self, deployment: Option<&ModelName>, firing_only: bool, limit: u32) -> Result<Vec<crate::monitoring::Alert>>;
+    /// Replaces an alert's detail (delivery attempts as they happen).
+    async fn update_alert_detail(&self, id: i64, detail: &serde_json::Value) -> Result<()>;
+    async fn retrain_requests(&self, model: Option<&ModelName>) -> Result<Vec<crate::monitoring::RetrainRequest>>;
+}
+
 /// Personal data inside a transaction (erasure, DESIGN §6).
 #[async_trait]
 pub trait PersonalData: Send {
@@ -284,13 +340,13 @@ pub trait PersonalData: Send {
 
 /// One change in progress. Dropping it rolls back.
 #[async_trait]
-pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrites + AuditAppend + PersonalData {
+pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrites + MonitorWrites + AuditAppend + PersonalData {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
 /// A backend: every area's reads, and transactions for changes.
 #[async_trait]
-pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + crate::tracking::TrackingStore {
+pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + MonitorStore + crate::tracking::TrackingStore {
     /// Begins a change for the permit's actor, taking the write lock and
     /// reading the chain head under it.
     async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;

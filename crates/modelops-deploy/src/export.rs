@@ -114,7 +114,26 @@ impl ParquetExport {
     }
 
     /// Writes the Parquet file (zstd) to `out`; returns the rows written.
-    pub fn finish<W: std::io::Write + Send>(mut self, out: W) -> Result<u64> {
+    pub fn finish<W: std::io::Write + Send>(self, out: W) -> Result<u64> {
+        let rows = self.rows as u64;
+        let batch = self.into_batch()?;
+        let schema = batch.schema();
+        let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+        let mut writer = ArrowWriter::try_new(out, schema, Some(properties)).map_err(|e| internal(format!("writing parquet: {e}")))?;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = WRITE_SLICE.min(batch.num_rows() - offset);
+            writer.write(&batch.slice(offset, len)).map_err(|e| internal(format!("writing parquet: {e}")))?;
+            offset += len;
+        }
+        writer.close().map_err(|e| internal(format!("writing parquet: {e}")))?;
+        Ok(rows)
+    }
+
+    /// The table as one arrow batch, the columns [`finish`](Self::finish)
+    /// writes: what live monitors summarise, so that their numbers are
+    /// those of the exported file.
+    pub fn into_batch(mut self) -> Result<RecordBatch> {
         let written = self.written_columns();
         let call_fields = [
             Field::new("request_id", DataType::Utf8, false),
@@ -141,17 +160,7 @@ impl ParquetExport {
             arrays.push(array);
         }
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|e| internal(format!("building the prediction table: {e}")))?;
-        let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
-        let mut writer = ArrowWriter::try_new(out, schema, Some(properties)).map_err(|e| internal(format!("writing parquet: {e}")))?;
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let len = WRITE_SLICE.min(batch.num_rows() - offset);
-            writer.write(&batch.slice(offset, len)).map_err(|e| internal(format!("writing parquet: {e}")))?;
-            offset += len;
-        }
-        writer.close().map_err(|e| internal(format!("writing parquet: {e}")))?;
-        Ok(self.rows as u64)
+        RecordBatch::try_new(schema, arrays).map_err(|e| internal(format!("building the prediction table: {e}")))
     }
 
     fn add(&mut self, record: &PredictionRecord, call: ParsedCall) {

@@ -5,7 +5,8 @@
 //! rollback condition in CEL over them ([`condition`]), the prediction
 //! recorder: a bounded queue drained in batches into the store off the
 //! request path, every record not kept counted ([`recorder`]), and the
-//! export of recorded predictions to Parquet ([`export`]).
+//! export of recorded predictions to Parquet ([`export`]), and cumulative
+//! traffic per deployment, version and route for monitoring ([`traffic`]).
 //!
 //! Must not depend on: HTTP frameworks, SQL or a concrete store (records go
 //! through `modelops_core::repo::PredictionLog`; deployments are changed
@@ -18,5 +19,6 @@ pub mod plan;
 pub mod recorder;
 pub mod service;
 pub mod stats;
+pub mod traffic;
 
 pub use service::{DeployConfig, DeploymentStatus, Deployments, Routed};

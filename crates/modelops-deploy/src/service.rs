@@ -14,6 +14,7 @@ use crate::condition::{Condition, Verdict};
 use crate::plan::{self, ChangeRequest, CreateRequest};
 use crate::recorder::{PendingRecord, RecordCounters, Recorder};
 use crate::stats::{RouteStats, StatsSnapshot};
+use crate::traffic::{RouteTraffic, TrafficSnapshot, TrafficTable};
 use modelops_core::auth::{Action, Principal};
 use modelops_core::deployment::{Deployment, DeploymentState, RecordRoute};
 use modelops_core::name::ModelName;
@@ -58,12 +59,14 @@ struct LiveRoute {
     until: u32,
     weight: u32,
     stats: Arc<RouteStats>,
+    traffic: Arc<RouteTraffic>,
 }
 
 struct LiveShadow {
     served: ServedVersion,
     percent: f64,
     stats: Arc<RouteStats>,
+    traffic: Arc<RouteTraffic>,
 }
 
 /// A canary's judge for the current step.
@@ -197,6 +200,8 @@ struct Inner {
     config: DeployConfig,
     table: RwLock<HashMap<String, Arc<Live>>>,
     counters: RwLock<HashMap<String, Arc<DeploymentCounters>>>,
+    /// Cumulative calls per deployment, version and route (monitoring).
+    traffic: TrafficTable,
     /// Wakes the controller when a canary's step may have ended.
     wake: tokio::sync::Notify,
     /// Serialises the controller's changes with table refreshes.
@@ -224,6 +229,7 @@ impl Deployments {
                 config,
                 table: RwLock::new(HashMap::new()),
                 counters: RwLock::new(HashMap::new()),
+                traffic: TrafficTable::default(),
                 wake: tokio::sync::Notify::new(),
                 installing: tokio::sync::Mutex::new(()),
                 retired: RwLock::new(HashMap::new()),
@@ -285,6 +291,22 @@ impl Deployments {
         let current = self.stored(name).await?;
         let next = plan::rollback(&current, principal.name())?;
         self.apply(principal, Action::DeploymentRollback, &current, next).await
+    }
+
+    /// Rolls back a running canary for `reason` (a monitoring alert's), as
+    /// the server: the stable version takes all traffic again, the reason
+    /// in the audit chain. `None` when no canary of `version` runs.
+    /// Only a canary of `version` (the version the alert is about) is
+    /// rolled back: an alert on the stable version says nothing against
+    /// the canary.
+    pub async fn trip_canary(&self, name: &ModelName, version: u32, reason: String) -> Result<Option<DeploymentStatus>> {
+        let _installing = self.inner.installing.lock().await;
+        let current = self.stored(name).await?;
+        if current.canary.as_ref().is_none_or(|c| c.plan.version != version) {
+            return Ok(None);
+        }
+        let Some(next) = plan::trip(&current, reason) else { return Ok(None) };
+        self.apply(&Principal::system(), Action::DeploymentRollback, &current, next).await.map(Some)
     }
 
     /// Takes a deployment out of service; its records are kept.
@@ -400,7 +422,8 @@ impl Deployments {
                 .and_then(|p| p.routes.iter().find(|r| r.served.version.number == route.version && r.weight == route.weight))
                 .map_or_else(|| Arc::new(RouteStats::new()), |r| r.stats.clone());
             until += route.weight;
-            routes.push(LiveRoute { served, until, weight: route.weight, stats });
+            let traffic = self.inner.traffic.of(deployment.name.as_str(), route.version, RecordRoute::Primary);
+            routes.push(LiveRoute { served, until, weight: route.weight, stats, traffic });
         }
         let shadows = deployment
             .shadows
@@ -410,7 +433,8 @@ impl Deployments {
                 let stats = previous
                     .and_then(|p| p.shadows.iter().find(|x| x.served.version.number == s.version))
                     .map_or_else(|| Arc::new(RouteStats::new()), |x| x.stats.clone());
-                Some(LiveShadow { served, percent: s.percent, stats })
+                let traffic = self.inner.traffic.of(deployment.name.as_str(), s.version, RecordRoute::Shadow);
+                Some(LiveShadow { served, percent: s.percent, stats, traffic })
             })
             .collect();
         let canary = match (&deployment.canary, built.condition) {
@@ -438,6 +462,15 @@ impl Deployments {
 
     fn live(&self, name: &str) -> Option<Arc<Live>> {
         self.inner.table.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// Cumulative calls, errors and latency histogram per deployment,
+    /// version and route since start-up (never reset, unlike the routes'
+    /// statistics), and the prediction-record counters of every deployment
+    /// served or called: what monitoring scrapes.
+    pub fn traffic(&self) -> TrafficSnapshot {
+        let served: Vec<String> = self.inner.table.read().unwrap_or_else(std::sync::PoisonError::into_inner).keys().cloned().collect();
+        self.inner.traffic.snapshot(served, |name| self.inner.recorder.counters(name))
     }
 
     /// Whether a deployment of this name is served (the OIP routes serve a
@@ -526,6 +559,7 @@ impl Deployments {
         let result = self.inner.serving.predict_with(&route.served, input).await;
         let took = started.elapsed();
         observe(&route.stats, &result, took);
+        route.traffic.record(took, result.is_err());
         live.counters.calls.fetch_add(1, Relaxed);
         if result.is_err() {
             live.counters.errors.fetch_add(1, Relaxed);
@@ -548,6 +582,7 @@ impl Deployments {
                 let live = routed.live.clone();
                 let served = shadow.served.clone();
                 let stats = shadow.stats.clone();
+                let traffic = shadow.traffic.clone();
                 let inputs = inputs.clone();
                 let request_id = request_id.to_string();
                 let parameters = parameters.clone();
@@ -559,6 +594,7 @@ impl Deployments {
                     let result = this.inner.serving.predict_with(&served, input).await;
                     let took = started.elapsed();
                     observe(&stats, &result, took);
+                    traffic.record(took, result.is_err());
                     if sampled {
                         this.inner.recorder.submit(pending(&live, &served, RecordRoute::Shadow, &request_id, at, inputs, &result, took));
                     }

@@ -364,6 +364,28 @@ fn read_parquet(path: &Path, columns: Option<&[String]>, progress: Progress<'_>)
     Ok(Table { path: path.to_path_buf(), rows, columns })
 }
 
+/// An in-memory arrow batch as a [`Table`], column by column exactly as
+/// [`read_table`] reads the same batch written to Parquet (same shapes,
+/// same [`SourceType`]s): the server's live monitors summarise recorded
+/// predictions this way, so their numbers equal those of the offline
+/// commands on the exported file. `path` names the source in messages.
+pub fn table_from_batch(batch: &arrow::record_batch::RecordBatch, path: &Path) -> Result<Table> {
+    let rows = batch.num_rows();
+    let schema = batch.schema();
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, array) in schema.fields().iter().zip(batch.columns()) {
+        let mut sink = ColumnSink::new(field.data_type(), rows);
+        sink.push(array).map_err(|reason| column_error(path, field.name(), reason))?;
+        let data = sink.finish(rows);
+        let mut source = source_of(field.data_type(), field.is_nullable());
+        if let (SourceType::Int { .. }, ColumnData::Numeric(v)) = (&source, &data) {
+            source = SourceType::Int { has_missing: v.iter().any(|x| x.is_nan()) };
+        }
+        columns.push(Column { name: field.name().clone(), source, data });
+    }
+    Ok(Table { path: path.to_path_buf(), rows, columns })
+}
+
 /// Accumulates arrow arrays of one column into our representation.
 enum ColumnSink {
     Numeric(Vec<f64>),

@@ -7,11 +7,14 @@
 //! ([`performance`]), group fairness over a protected attribute
 //! ([`fairness`]), both together over a scored table ([`evaluation`]), and
 //! the self-contained HTML report and text renderings ([`report`]).
+//! Performance without labels, estimated from the scores as NannyML's CBPE
+//! does it, is [`cbpe`].
 //! Errors are one [`error::Error`].
 //!
 //! Must not depend on: HTTP, SQL, tokio or any storage. Callers hand in
 //! columns and get back plain, serialisable results.
 
+pub mod cbpe;
 pub mod data;
 pub mod drift;
 pub mod error;

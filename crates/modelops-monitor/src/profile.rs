@@ -684,6 +684,50 @@ impl ColumnAggregate {
     }
 
     pub fn merge(&mut self, other: &ColumnAggregate) {
+        let was_empty = self.count == 0 && self.sample.is_none();
+        self.merge_counts(other);
+        match (&mut self.sample, &other.sample) {
+            (Some(a), Some(b)) => a.extend_from_slice(b),
+            (None, Some(b)) if was_empty => self.sample = Some(b.clone()),
+            _ => {}
+        }
+    }
+
+    /// [`merge`](Self::merge), keeping at most `cap` raw values: a uniform
+    /// sample of every value merged so far (reservoir sampling, Vitter's
+    /// algorithm R). While the values merged number `cap` or fewer the
+    /// sample is every value, in order, so the result equals `merge`'s;
+    /// beyond, the K-S and Wasserstein scores computed from it carry
+    /// sampling error (see docs/monitoring.md). The choice of which value
+    /// to replace is a hash of its position, not a random draw, so one
+    /// stream of values always keeps the same sample.
+    pub fn merge_capped(&mut self, other: &ColumnAggregate, cap: usize) {
+        let before = self.count;
+        let was_empty = before == 0 && self.sample.is_none();
+        self.merge_counts(other);
+        let Some(incoming) = &other.sample else { return };
+        let sample = match &mut self.sample {
+            Some(s) => s,
+            None if was_empty => self.sample.insert(Vec::with_capacity(incoming.len().min(cap))),
+            None => return,
+        };
+        for (k, &x) in incoming.iter().enumerate() {
+            let seen = before + k as u64;
+            if sample.len() < cap {
+                sample.push(x);
+            } else {
+                let j = splitmix64(seen) % (seen + 1);
+                if let Ok(j) = usize::try_from(j) {
+                    if j < cap {
+                        sample[j] = x;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything but the raw sample.
+    fn merge_counts(&mut self, other: &ColumnAggregate) {
         self.count += other.count;
         self.missing += other.missing;
         self.moments.merge(&other.moments);
@@ -701,12 +745,15 @@ impl ColumnAggregate {
         for (k, v) in &other.categories {
             *self.categories.entry(k.clone()).or_default() += v;
         }
-        match (&mut self.sample, &other.sample) {
-            (Some(a), Some(b)) => a.extend_from_slice(b),
-            (None, Some(b)) if self.count == other.count => self.sample = Some(b.clone()),
-            _ => {}
-        }
     }
+}
+
+/// A well-mixed 64-bit hash of `x` (splitmix64's finaliser).
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -823,6 +870,30 @@ mod tests {
                 prop_assert!((left.moments.m2 - whole.moments.m2).abs() <= 1e-9 * (1.0 + whole.moments.m2.abs()));
                 prop_assert_eq!(left.moments.min, whole.moments.min);
                 prop_assert_eq!(left.moments.max, whole.moments.max);
+            }
+        }
+
+        #[test]
+        fn capped_merges_equal_the_whole_below_the_cap_and_stay_bounded_above(
+            reference in proptest::collection::vec(-100.0f64..100.0, 1..50),
+            parts in proptest::collection::vec(proptest::collection::vec(-150.0f64..150.0, 0..40), 0..8),
+            cap in 1usize..200,
+        ) {
+            let profile = profile_of(&reference);
+            let all: Vec<f64> = parts.concat();
+            let whole = ColumnAggregate::of(&profile, &numeric("x", all.clone()), true);
+            let mut merged = ColumnAggregate::default();
+            for part in &parts {
+                merged.merge_capped(&ColumnAggregate::of(&profile, &numeric("x", part.clone()), true), cap);
+            }
+            prop_assert_eq!(merged.count, whole.count);
+            prop_assert_eq!(&merged.bins, &whole.bins);
+            let sample = merged.sample.clone().unwrap_or_default();
+            if all.len() <= cap {
+                prop_assert_eq!(sample, all);
+            } else {
+                prop_assert_eq!(sample.len(), cap);
+                prop_assert!(sample.iter().all(|x| all.contains(x)));
             }
         }
 

@@ -40,6 +40,7 @@ pub mod audit;
 pub mod deployments;
 pub mod governance;
 pub mod mlflow;
+pub mod monitoring;
 pub mod reports;
 pub mod tracking;
 mod verify;

@@ -192,6 +192,7 @@ pub struct RawPath {
     user: Option<String>,
     id: Option<String>,
     sha256: Option<String>,
+    monitor: Option<String>,
 }
 
 /// Path parameters of a route.
@@ -253,6 +254,13 @@ impl ApiPath {
         let user = segment(&self.0.user, "user")?;
         modelops_core::name::check_filter("user", user)?;
         Ok(user.to_string())
+    }
+
+    /// A monitor's name (checked like a new one's: an unknown name is 404).
+    pub fn monitor(&self) -> Result<String, ApiError> {
+        let name = segment(&self.0.monitor, "monitor")?;
+        modelops_core::monitoring::check_short_name("monitor", name)?;
+        Ok(name.to_string())
     }
 
     /// A content digest in the path.

@@ -132,6 +132,7 @@ pub struct AppState {
     pub registry: Registry,
     pub serving: Serving,
     pub deployments: Deployments,
+    pub watch: modelops_watch::Watch,
     pub identity: identity::Identity,
     pub config: ServerConfig,
 }
@@ -144,7 +145,8 @@ impl AppState {
         let serving = Serving::new(registry.clone(), ServingConfig::default());
         let recorder = modelops_deploy::recorder::Recorder::start(registry.prediction_log(), Default::default());
         let deployments = Deployments::new(registry.clone(), serving.clone(), recorder, DeployConfig::default());
-        Self { registry, serving, deployments, identity: identity::Identity::new(tokens), config }
+        let watch = modelops_watch::Watch::new(registry.clone(), deployments.clone(), modelops_watch::WatchConfig::default());
+        Self { registry, serving, deployments, watch, identity: identity::Identity::new(tokens), config }
     }
 
     /// Serves models with `serving` (its cache and runtime configuration),
@@ -152,6 +154,7 @@ impl AppState {
     pub fn with_serving(mut self, serving: Serving) -> Self {
         let recorder = self.deployments.recorder().clone();
         self.deployments = Deployments::new(self.registry.clone(), serving.clone(), recorder, DeployConfig::default());
+        self.watch = modelops_watch::Watch::new(self.registry.clone(), self.deployments.clone(), modelops_watch::WatchConfig::default());
         self.serving = serving;
         self
     }
@@ -160,7 +163,16 @@ impl AppState {
     /// serving; its recorder and settings). Start its controller with
     /// [`Deployments::start`].
     pub fn with_deployments(mut self, deployments: Deployments) -> Self {
+        self.watch = modelops_watch::Watch::new(self.registry.clone(), deployments.clone(), modelops_watch::WatchConfig::default());
         self.deployments = deployments;
+        self
+    }
+
+    /// Monitors deployments with `watch` (built over this state's
+    /// deployments; its settings). Start its engine with
+    /// [`modelops_watch::Watch::start`].
+    pub fn with_watch(mut self, watch: modelops_watch::Watch) -> Self {
+        self.watch = watch;
         self
     }
 
@@ -183,6 +195,7 @@ pub struct ApiState {
     pub registry: Registry,
     pub serving: Serving,
     pub deployments: Deployments,
+    pub watch: modelops_watch::Watch,
     pub identity: identity::Identity,
     pub body_idle_timeout: Duration,
 }
@@ -193,6 +206,7 @@ impl FromRef<AppState> for ApiState {
             registry: app.registry.clone(),
             serving: app.serving.clone(),
             deployments: app.deployments.clone(),
+            watch: app.watch.clone(),
             identity: app.identity.clone(),
             body_idle_timeout: app.config.body_idle_timeout,
         }
@@ -233,6 +247,7 @@ impl FromRef<ApiState> for identity::Identity {
         (name = "policy", description = "The governance policy: gates per risk tier as CEL conditions"),
         (name = "reports", description = "Inventory, model governance and EU AI Act Annex IV reports"),
         (name = "deployments", description = "Named endpoints moving a model's traffic between versions: direct, A/B, canary with automatic rollback, shadow; rollback; recorded predictions"),
+        (name = "monitoring", description = "Live monitoring: reference profiles, monitors over deployments' recorded predictions, window results, labels, alerts, retraining requests"),
         (name = "inference", description = "Run a version on rows (the Open Inference Protocol is served under /v2)"),
         (name = "health", description = "Liveness and readiness"),
     ),

@@ -29,7 +29,8 @@
 //! newest being the active one; `deployments.rs`: deployments, stored whole
 //! as JSON beside the columns queries use, and the prediction records,
 //! appended in multi-row batches and pruned by age outside the write lock;
-//! `audit.rs`; `tx.rs`: the transaction;
+//! `monitoring.rs`: reference profiles, monitors, window results, labels,
+//! alerts and retraining requests; `audit.rs`; `tx.rs`: the transaction;
 //! `rows.rs`: row mapping), written once in the SQL both dialects agree on
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`) and compiled into each
 //! backend module by `shared_sql!`; `sqlite.rs` and `postgres.rs` hold what
@@ -72,6 +73,9 @@ macro_rules! shared_sql {
         }
         mod deployments {
             include!("sql/deployments.rs");
+        }
+        mod monitoring {
+            include!("sql/monitoring.rs");
         }
     };
 }

@@ -79,6 +79,13 @@ answers!(
     ConsistencyProofResponse => "a consistency proof",
     CompactRangeResponse => "a compact range",
     ErasureResponse => "an erasure",
+    modelops_server::wire::MonitorResponse => "a monitor",
+    modelops_server::wire::MonitorList => "a monitor list",
+    modelops_server::wire::WindowResultList => "a monitor's window results",
+    modelops_server::wire::ReferenceResponse => "a reference profile",
+    modelops_server::wire::LabelsResponse => "a label outcome",
+    modelops_server::wire::AlertList => "an alert list",
+    modelops_server::wire::RetrainRequestList => "a list of retraining requests",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.
@@ -100,6 +107,9 @@ impl RequestBody for DecisionRequest {}
 impl RequestBody for EvidenceRequest {}
 impl RequestBody for ReviewRequest {}
 impl RequestBody for LoadPolicyRequest {}
+impl RequestBody for modelops_server::wire::CreateMonitorRequest {}
+impl RequestBody for modelops_server::wire::SetReferenceRequest {}
+impl RequestBody for modelops_server::wire::LabelsRequest {}
 impl RequestBody for PredictRequest {}
 
 /// An API token: shown by no `Debug`, `Display` or help text.

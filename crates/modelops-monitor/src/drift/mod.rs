@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Column, ColumnData, SourceType, Table};
 use crate::error::{Error, Result};
-pub use crate::profile::Profile;
+pub use crate::profile::{ColumnAggregate, Profile};
 
 /// Which rules compute the numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -304,6 +304,33 @@ pub fn compare_profile(
         ));
     }
     sound::compare(profile, profile_path, current, options)
+}
+
+/// Drift of a window summarised per column against `profile` (default
+/// mode): equal to [`compare_profile`] over the window's rows when each
+/// aggregate is [`ColumnAggregate::of`] those rows, or a merge of the
+/// aggregates of its parts (see [`ColumnAggregate::merge_capped`] for a
+/// capped sample). `columns` pairs each compared column with its aggregate.
+pub fn compare_aggregates(
+    profile: &Profile,
+    profile_path: &str,
+    current: &Source,
+    columns: &[(String, ColumnAggregate)],
+    options: &DriftOptions,
+) -> Result<DriftReport> {
+    if options.mode == Mode::Evidently {
+        return Err(Error::InvalidInput(
+            "evidently mode needs the raw reference and current values; windows are summarised against a profile (default mode)"
+                .to_string(),
+        ));
+    }
+    sound::compare_aggregates(profile, profile_path, current, columns, options)
+}
+
+/// Whether the default mode keeps the raw current values of a column
+/// (K-S and Wasserstein need them; every other method works on counts).
+pub fn needs_sample(column: &crate::profile::ColumnProfile, options: &DriftOptions) -> bool {
+    sound::needs_sample(column, options)
 }
 
 fn summarise(mode: Mode, reference: Source, current: Source, drift_share: f64, columns: Vec<ColumnDrift>) -> DriftReport {

@@ -69,7 +69,39 @@ pub(super) fn compare(profile: &Profile, profile_path: &str, current: &Table, op
     ))
 }
 
-fn needs_sample(p: &ColumnProfile, options: &DriftOptions) -> bool {
+/// Drift of a current window already summarised column by column (the
+/// server's live monitors merge [`ColumnAggregate`]s batch by batch): the
+/// same per-column rules and numbers as [`compare`] over the window's rows.
+/// `columns` are the columns compared, in order; a column without an
+/// aggregate had no values in the window.
+pub(super) fn compare_aggregates(
+    profile: &Profile,
+    profile_path: &str,
+    current: &Source,
+    columns: &[(String, ColumnAggregate)],
+    options: &DriftOptions,
+) -> Result<DriftReport> {
+    let results = columns
+        .par_iter()
+        .map(|(name, agg)| {
+            let p = profile.column(name).ok_or_else(|| Error::FileColumn {
+                path: profile_path.to_string(),
+                column: name.clone(),
+                reason: "no such column in the reference".to_string(),
+            })?;
+            Ok(column_drift(p, agg, profile_path, &current.path, options))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(summarise(
+        Mode::Default,
+        Source { path: profile_path.to_string(), rows: profile.rows },
+        current.clone(),
+        options.drift_share,
+        results,
+    ))
+}
+
+pub(super) fn needs_sample(p: &ColumnProfile, options: &DriftOptions) -> bool {
     match options.method {
         Some(m) => matches!(m, Method::Ks | Method::Wasserstein),
         None => p.numeric.as_ref().is_some_and(|n| n.values.is_none() || n.values.as_ref().is_some_and(|v| v.len() > 5)),

@@ -7,7 +7,7 @@
 //! the drift engine's result types directly, so the page does not change
 //! when a statistic gains a field; the drift command fills the view.
 
-mod html;
+pub mod html;
 mod svg;
 mod text;
 

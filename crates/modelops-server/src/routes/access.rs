@@ -120,6 +120,7 @@ pub fn endpoints() -> Vec<EndpointAccess> {
             "the Open Inference Protocol under `/v2` takes the same token and roles",
         ),
         e("GET", "/api/v1/inference/metrics", SignedIn, ""),
+        e("GET", "/metrics", SignedIn, "Prometheus text format; a scrape config sends the token (`authorization: {credentials: <token>}`)"),
         e("GET", "/api/v1/deployments", SignedIn, ""),
         e(
             "POST",
@@ -133,6 +134,16 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("POST", "/api/v1/deployments/{name}/rollback", act(A::DeploymentRollback), "the version rolled back to passes the `production` gate"),
         e("POST", "/api/v1/deployments/{name}/predict", act(A::Predict), "`/v2/models/{name}/infer` serves the deployment too"),
         e("GET", "/api/v1/deployments/{name}/predictions", act(A::PredictionsRead), "the inputs callers sent: not for viewers"),
+        e("GET", "/api/v1/models/{name}/versions/{version}/reference", SignedIn, ""),
+        e("PUT", "/api/v1/models/{name}/versions/{version}/reference", act(A::ReferenceSet), "once per version: a second is 409"),
+        e("GET", "/api/v1/deployments/{name}/monitors", SignedIn, ""),
+        e("POST", "/api/v1/deployments/{name}/monitors", act(A::MonitorCreate), ""),
+        e("GET", "/api/v1/deployments/{name}/monitors/{monitor}", SignedIn, ""),
+        e("DELETE", "/api/v1/deployments/{name}/monitors/{monitor}", act(A::MonitorDelete), ""),
+        e("GET", "/api/v1/deployments/{name}/monitors/{monitor}/results", SignedIn, ""),
+        e("POST", "/api/v1/deployments/{name}/labels", act(A::LabelsRecord), ""),
+        e("GET", "/api/v1/alerts", SignedIn, ""),
+        e("GET", "/api/v1/retrain-requests", SignedIn, ""),
     ]
 }
 

@@ -23,7 +23,9 @@ pub(crate) mod deployments;
 mod governance;
 mod health;
 mod identity;
+pub(crate) mod metrics;
 mod models;
+mod monitoring;
 mod policy;
 mod predict;
 mod tags;
@@ -76,11 +78,20 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
     // Inference has its own body limit (set on the route) and answers 5xx
     // of its own (502/504 from upstreams); it shares the JSON slots.
     let json = json.routes(routes!(predict::predict)).routes(routes!(predict::metrics));
+    // Prometheus' scrape: any valid token (see routes/metrics.rs).
+    let json = json.routes(routes!(metrics::metrics));
     let json = json
         .routes(routes!(deployments::list_deployments, deployments::create_deployment))
         .routes(routes!(deployments::get_deployment, deployments::update_deployment, deployments::retire_deployment))
         .routes(routes!(deployments::rollback_deployment))
-        .routes(routes!(deployments::predict_deployment));
+        .routes(routes!(deployments::predict_deployment))
+        .routes(routes!(monitoring::get_reference, monitoring::set_reference))
+        .routes(routes!(monitoring::list_monitors, monitoring::create_monitor))
+        .routes(routes!(monitoring::get_monitor, monitoring::delete_monitor))
+        .routes(routes!(monitoring::monitor_results))
+        .routes(routes!(monitoring::record_labels))
+        .routes(routes!(monitoring::list_alerts))
+        .routes(routes!(monitoring::list_retrain_requests));
     // Verifying millions of events, or reporting on a model with a long
     // history, may take longer than a JSON request may.
     let transfers = OpenApiRouter::new()

@@ -10,6 +10,7 @@ mod audit;
 mod bad_input;
 mod identity;
 mod logging;
+mod metrics;
 mod models;
 mod openapi;
 mod roles;

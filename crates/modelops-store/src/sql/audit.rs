@@ -126,6 +126,8 @@ impl modelops_core::repo::PersonalData for Tx {
             "UPDATE models SET created_by = $1 WHERE created_by = $2",
             "UPDATE model_versions SET created_by = $1 WHERE created_by = $2",
             "UPDATE runs SET user_id = $1 WHERE user_id = $2",
+            "UPDATE reference_profiles SET created_by = $1 WHERE created_by = $2",
+            "UPDATE monitors SET created_by = $1 WHERE created_by = $2",
         ];
         for sql in renames {
             sqlx::query(sql).bind(&pseudonym).bind(name).execute(&mut *self.tx).await.map_err(db_err)?;

@@ -7,12 +7,15 @@ mod alias;
 mod audit;
 mod deploy;
 mod drift;
+mod estimate;
 mod evaluate;
 mod evidence;
 mod gate;
 mod gc;
 mod login;
 mod models;
+mod monitor;
+mod monitor_report;
 mod policy;
 mod predict;
 mod profile;
@@ -56,6 +59,14 @@ pub enum Command {
     Rollback(deploy::RollbackArgs),
     /// Predictions recorded by deployments: list them, export a window to Parquet.
     Predictions(deploy::PredictionsArgs),
+    /// Live monitors on deployments: create, list, show their windows (table, JSON, HTML), remove.
+    Monitor(monitor::Args),
+    /// A version's reference profile, what live monitors compare with: set (once), show.
+    Reference(monitor::ReferenceArgs),
+    /// Send ground-truth labels for a deployment's recorded calls (JSON or CSV of request_id,label).
+    Labels(monitor::LabelsArgs),
+    /// Alerts raised by monitors, and the retraining requests they opened.
+    Alerts(monitor::AlertsArgs),
     /// The governance policy: show the server's, check a file offline, load one.
     Policy(policy::Args),
     /// Inventory, model and EU AI Act Annex IV reports (Markdown, HTML, JSON).
@@ -76,6 +87,8 @@ pub enum Command {
     Gc(gc::Args),
     /// Performance and fairness of a scored CSV/Parquet file (offline).
     Evaluate(evaluate::Args),
+    /// Estimated performance of a binary classifier on unlabelled data, from a labelled reference (NannyML's CBPE; offline).
+    Estimate(estimate::Args),
     /// Data drift between a reference (file or profile) and a current file (offline).
     Drift(drift::Args),
     /// Reference profiles for drift: fit once from training data, reuse per window.
@@ -99,6 +112,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Deploy(args) => block_on(deploy::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Rollback(args) => block_on(deploy::rollback(args)).map(|()| ExitCode::SUCCESS),
         Command::Predictions(args) => block_on(deploy::predictions(args)).map(|()| ExitCode::SUCCESS),
+        Command::Monitor(args) => block_on(monitor::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Reference(args) => block_on(monitor::run_reference(args)).map(|()| ExitCode::SUCCESS),
+        Command::Labels(args) => block_on(monitor::run_labels(args)).map(|()| ExitCode::SUCCESS),
+        Command::Alerts(args) => block_on(monitor::run_alerts(args)).map(|()| ExitCode::SUCCESS),
         Command::Policy(args) => policy::run(args),
         Command::Report(args) => block_on(report::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => block_on(audit::run(args)),
@@ -109,6 +126,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tokens(args) => block_on(tokens::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Gc(args) => block_on(gc::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Estimate(args) => estimate::run(args),
         Command::Drift(args) => drift::run(args),
         Command::Profile(command) => profile::run(command),
     }

@@ -83,6 +83,9 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let deployments = modelops_deploy::Deployments::new(registry.clone(), serving, recorder.clone(), deploy_config);
     let controller = deployments.start().await;
     let state = state.with_deployments(deployments);
+    // Live monitoring: monitors follow the deployments' prediction logs.
+    let watcher = state.watch.start();
+    let watch = state.watch.clone();
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
     // Errors are logged once, by the server's own middleware, with their detail.
     // Only when asked for: a span per request costs ~10% of a small
@@ -128,6 +131,9 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         reload.abort();
     }
     controller.abort();
+    watcher.abort();
+    // Webhooks in flight get a moment to finish (each attempt is bounded).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), watch.settle()).await;
     checkpoints.abort();
     // Records still queued are written before the database closes.
     if tokio::time::timeout(POOL_CLOSE, recorder.shutdown()).await.is_err() {

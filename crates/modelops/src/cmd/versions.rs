@@ -144,6 +144,9 @@ pub struct PushArgs {
     /// A tag `key=value` (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     tags: Vec<(String, String)>,
+    /// Training data (CSV/Parquet, fitted here) or a saved profile (`.json`): the version's reference profile for live monitoring, set right after the push.
+    #[arg(long)]
+    reference: Option<PathBuf>,
 }
 
 const VERSION_COLUMNS: &[(&str, &str)] = &[
@@ -242,7 +245,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 signature,
                 card,
                 tags,
+                reference,
             } = *push;
+            // Fitted before the upload: a bad reference file fails fast.
+            let reference = reference.map(|p| super::monitor::reference_for_push(&p)).transpose()?;
             // Check everything local before sending gigabytes.
             let filename = file
                 .file_name()
@@ -272,6 +278,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 tags: tags.into_iter().collect(),
             };
             let version: VersionResponse = client.send_json(Method::POST, &format!("/api/v1/models/{}/versions", path_segment(&model)), &body).await?;
+            if let Some((text, source)) = reference {
+                super::monitor::set_reference(&client, &model, version.version, text, source, false).await?;
+            }
             show(&version)
         }
         VersionsCommand::List { model, state, page_size, page_token } => {
