@@ -118,7 +118,7 @@ def send(s, deployment, frame, threads=4):
         rid = f"{deployment}-{time.time_ns()}-{i}"
         r = session.post(
             f"{s.url}/api/v1/deployments/{deployment}/predict",
-            json={"rows": [{"x": float(row.x), "y": float(row.y)}]},
+            json={"rows": [{c: float(getattr(row, c)) for c in frame.columns}]},
             headers=dict(s.headers(), **{"x-request-id": rid}),
         )
         assert r.status_code == 200, r.text
@@ -172,13 +172,13 @@ def test_drift_appears_on_shifted_traffic_equals_offline_drift_and_fires_a_signe
     assert [m["name"] for m in listed] == ["drift"]
 
     wait_window_boundary()
-    calm_ids = send(s, "churn-live", training(n=300, seed=1).iloc[:300])
+    calm_ids = send(s, "churn-live", training(n=300, seed=1)[["x", "y"]])
     calm = closed_window_with(s, "churn-live", "drift", 300)
     assert calm["result"]["drift"]["dataset_drift"] is False, calm
     assert {c["column"] for c in calm["result"]["drift"]["columns"]} == {"x", "y", "score"}
 
     wait_window_boundary()
-    send(s, "churn-live", training(n=400, seed=2, shift=1.5))
+    send(s, "churn-live", training(n=400, seed=2, shift=1.5)[["x", "y"]])
     shifted = closed_window_with(s, "churn-live", "drift", 400)
     drift = shifted["result"]["drift"]
     assert drift["dataset_drift"] is True
@@ -257,7 +257,7 @@ def test_drift_appears_on_shifted_traffic_equals_offline_drift_and_fires_a_signe
     after = results(s, "churn-live", "drift")
     assert [(w["start"], w["rows"], w["closed"]) for w in after if w["closed"]] == [(w["start"], w["rows"], w["closed"]) for w in before if w["closed"]]
     wait_window_boundary()
-    send(s, "churn-live", training(n=200, seed=3, shift=1.5))
+    send(s, "churn-live", training(n=200, seed=3, shift=1.5)[["x", "y"]])
     closed_window_with(s, "churn-live", "drift", 200)
     time.sleep(1.5)
     # Still firing from before the restart: not fired a second time.
@@ -285,12 +285,12 @@ def test_bad_monitors_are_refused_naming_the_field(s):
         assert field in r.text, (field, r.text)
     # A version without a reference: windows say why drift is not computed.
     s.cli("monitor", "create", "churn-bad", "count", "--rows", "40", "--min-rows", "10")
-    send(s, "churn-bad", training(n=40, seed=4))
+    send(s, "churn-bad", training(n=40, seed=4)[["x", "y"]])
     w = wait_for(lambda: [w for w in results(s, "churn-bad", "count") if w["closed"]])
     assert "no reference profile" in w[0]["result"]["drift"]["not_computed"]
     # Too few rows: not computed, not a verdict.
     s.cli("monitor", "create", "churn-bad", "tiny", "--rows", "5", "--min-rows", "10")
-    send(s, "churn-bad", training(n=5, seed=5))
+    send(s, "churn-bad", training(n=5, seed=5)[["x", "y"]])
     w = wait_for(lambda: [w for w in results(s, "churn-bad", "tiny") if w["closed"]])
     assert "fewer than the monitor's min_rows" in w[0]["result"]["not_computed"]
     assert s.cli("monitor", "rm", "churn-bad", "tiny").returncode == 0
@@ -310,7 +310,7 @@ def test_an_alert_rolls_back_a_drifting_canary(s, receiver):
     s.cli("deploy", "set", "churn-canary", "--canary", broken, "--steps", "50,100", "--hold-requests", "100000", "--condition", "false")
     d = json.loads(s.cli("deploy", "show", "churn-canary", "--json").stdout)
     assert d["state"] == "progressing"
-    send(s, "churn-canary", training(n=400, seed=6))
+    send(s, "churn-canary", training(n=400, seed=6)[["x", "y"]])
 
     def rolled_back():
         d = json.loads(s.cli("deploy", "show", "churn-canary", "--json").stdout)
@@ -322,3 +322,56 @@ def test_an_alert_rolls_back_a_drifting_canary(s, receiver):
     alerts = json.loads(s.cli("alerts", "list", "--deployment", "churn-canary", "--json").stdout)["alerts"]
     assert [a["version"] for a in alerts] == [broken], alerts
     assert alerts[0]["detail"]["actions"][0]["outcome"]["rolled_back"] is True
+
+
+CLASSIFIER = """
+kind: rules
+inputs: [{name: x, type: double}]
+outputs: [{name: label, type: int}, {name: proba, type: double}]
+mode: first_match
+rules:
+  - {name: positive, when: x >= 0.5, then: {label: "1", proba: "x"}}
+default: {label: "0", proba: "x"}
+"""
+
+
+def test_label_free_estimate_of_a_window_equals_the_offline_estimate(s, tmp_path):
+    """CBPE per window: the server's estimate over a closed window equals
+    `modelops estimate` (itself checked against nannyml) on the exported
+    window, with the estimator fitted on the same reference."""
+    s.cli("models", "create", "approve-loan", "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
+    rng = np.random.default_rng(11)
+    x = rng.beta(2, 2, 3000)
+    reference = pd.DataFrame({"x": x, "proba": x, "label": (x >= 0.5).astype("int64"), "y_true": (rng.random(3000) < x).astype("int64")})
+    ref_path = tmp_path / "reference.parquet"
+    reference.to_parquet(ref_path)
+    path = tmp_path / "classifier.yaml"
+    path.write_text(CLASSIFIER)
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"intended_use": "estimate tests"}))
+    v = json.loads(s.cli("versions", "push", "approve-loan", path, "--card", card, "--reference", ref_path,
+                         "--label", "y_true", "--score", "proba", "--prediction", "label", "--json").stdout)["version"]
+    assert json.loads(s.cli("reference", "show", "approve-loan", v, "--json").stdout)["estimator"] is True
+    s.cli("versions", "submit", "approve-loan", v)
+    out = subprocess.run([modelops_bin(), "versions", "approve", "approve-loan", str(v), "--comment", "ok"], capture_output=True, text=True, env=s.vic_env)
+    assert out.returncode == 0, out.stderr
+    s.cli("deploy", "create", "loans", "--model", "approve-loan", "--version", v)
+    s.cli("monitor", "create", "loans", "quality", "--every", f"{WINDOW_S}s", "--features", "x,proba,label",
+          "--prediction", "label", "--score", "proba")
+    wait_window_boundary()
+    # The current data drifted towards confident scores: the estimate moves.
+    current = pd.DataFrame({"x": rng.beta(0.6, 0.6, 500)})
+    send(s, "loans", current)
+    w = closed_window_with(s, "loans", "quality", 500)
+    estimated = w["result"]["estimated"]
+    assert estimated["method"] == "cbpe" and estimated["rows"] == 500
+    window = tmp_path / "loans.parquet"
+    s.cli("predictions", "export", "loans", "--since", w["start"], "--until", w["end"], "-o", window)
+    offline = json.loads(s.cli("estimate", "--reference", ref_path, "--current", window, "--score", "proba",
+                               "--prediction", "label", "--label", "y_true", "--chunk-size", "500", "--json").stdout)
+    chunk = offline["chunks"][0]["estimate"] if "estimate" in offline["chunks"][0] else offline["chunks"][0]
+    for metric in ["accuracy", "roc_auc", "precision", "recall", "f1"]:
+        assert estimated[metric] == pytest.approx(chunk[metric], rel=1e-12), metric
+    # And in /metrics, for Prometheus.
+    text = requests.get(f"{s.url}/metrics", headers=s.headers()).text
+    assert f'modelops_monitor_estimated_performance{{deployment="loans",monitor="quality",version="{v}",metric="accuracy"}}' in text

@@ -42,6 +42,10 @@ pub struct ReferenceProfile {
     /// Where it came from: the file it was fitted from, or a window.
     pub source: String,
     pub rows: u64,
+    /// The label-free performance estimator (CBPE) fitted on the reference's
+    /// scores and labels, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimator: Option<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }

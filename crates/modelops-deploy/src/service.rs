@@ -293,6 +293,14 @@ impl Deployments {
         self.apply(principal, Action::DeploymentRollback, &current, next).await
     }
 
+    /// The signature a version of a deployment's model is served with (its
+    /// stored one, or the artifact's when it stores none): what its
+    /// recorded calls hold.
+    pub async fn served_signature(&self, model: &ModelName, version: u32) -> Result<modelops_core::version::Signature> {
+        let served = self.inner.serving.version(&Principal::system(), model, &VersionRef::Number(version)).await?;
+        Ok(served.signature.as_ref().clone())
+    }
+
     /// Rolls back a running canary for `reason` (a monitoring alert's), as
     /// the server: the stable version takes all traffic again, the reason
     /// in the audit chain. `None` when no canary of `version` runs.

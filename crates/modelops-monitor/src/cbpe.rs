@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Column, ColumnData};
+use crate::data::{Column, ColumnData, Table};
 use crate::error::{Error, Result};
 use crate::performance;
 
@@ -734,6 +734,46 @@ fn stratified_shuffle_split(
 }
 
 // ---------------------------------------------------------------------------
+// Tables
+
+impl Cbpe {
+    /// Fits on a table's `fields` columns; rows missing any of the three
+    /// are left out. Returns the estimator and the rows left out.
+    pub fn fit_table(table: &Table, fields: Fields) -> Result<(Cbpe, usize)> {
+        let scores = score_values(table.require(&fields.score)?)?;
+        let predictions = binary_values(table.require(&fields.prediction)?)?;
+        let labels = binary_values(table.require(&fields.label)?)?;
+        let (mut s, mut p, mut l) = (Vec::new(), Vec::new(), Vec::new());
+        for ((si, pi), li) in scores.iter().zip(&predictions).zip(&labels) {
+            if let (Some(si), Some(pi), Some(li)) = (si, pi, li) {
+                s.push(*si);
+                p.push(*pi);
+                l.push(*li);
+            }
+        }
+        let missing = table.rows - s.len();
+        Ok((Cbpe::fit_with_fields(fields, &s, &l, &p)?, missing))
+    }
+
+    /// Estimates over a table's `score` and `prediction` columns; rows
+    /// missing either are left out. Returns the estimate and the rows left
+    /// out.
+    pub fn estimate_table(&self, table: &Table, score: &str, prediction: &str) -> Result<(Estimate, usize)> {
+        let scores = score_values(table.require(score)?)?;
+        let predictions = binary_values(table.require(prediction)?)?;
+        let (mut s, mut p) = (Vec::new(), Vec::new());
+        for (si, pi) in scores.iter().zip(&predictions) {
+            if let (Some(si), Some(pi)) = (si, pi) {
+                s.push(*si);
+                p.push(*pi);
+            }
+        }
+        let missing = table.rows - s.len();
+        Ok((self.estimate(&s, &p)?, missing))
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Columns
 
 /// A score column as probabilities, `None` where missing. Text columns are
@@ -758,11 +798,14 @@ pub fn binary_values(column: &Column) -> Result<Vec<Option<bool>>> {
     match &column.data {
         ColumnData::Numeric(v) => v
             .iter()
-            .map(|&x| match x {
-                x if x.is_nan() => Ok(None),
-                x if x == 0.0 => Ok(Some(false)),
-                x if x == 1.0 => Ok(Some(true)),
-                x => Err(bad(&crate::data::format_number(x))),
+            .map(|&x| {
+                if x.is_nan() {
+                    Ok(None)
+                } else if x == 0.0 || x == 1.0 {
+                    Ok(Some(x == 1.0))
+                } else {
+                    Err(bad(&crate::data::format_number(x)))
+                }
             })
             .collect(),
         ColumnData::Categorical(c) => {
@@ -908,7 +951,7 @@ mod tests {
         assert_eq!(err.to_string(), "column `score`: row 7: score `1.5` is not a probability in [0, 1]");
         bad[7] = f64::NAN;
         assert!(Cbpe::fit(&bad, &y, &pred).unwrap_err().to_string().contains("`NaN`"));
-        let err = Cbpe::fit(&p, &vec![true; 100], &pred).unwrap_err();
+        let err = Cbpe::fit(&p, &[true; 100], &pred).unwrap_err();
         assert!(err.to_string().starts_with("column `label`: the reference has 0 row(s) labelled `false`"), "{err}");
         let cbpe = Cbpe::fit(&p, &y, &pred).unwrap();
         assert!(cbpe.estimate(&p, &pred[..3]).is_err());

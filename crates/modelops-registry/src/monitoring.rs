@@ -51,7 +51,7 @@ impl Registry {
             )),
             other => other,
         })?;
-        let after = json!({"sha256": reference.sha256, "source": reference.source, "rows": reference.rows});
+        let after = json!({"sha256": reference.sha256, "source": reference.source, "rows": reference.rows, "estimator": reference.estimator.is_some()});
         tx.record(event(tx.as_ref(), Action::ReferenceSet, subject, None, Some(after))).await?;
         tx.commit().await?;
         Ok(reference)

@@ -23,13 +23,14 @@ use crate::alert::{self, Delivery};
 use crate::spec::{self, Columns};
 use crate::window::{self, Part, WindowAgg};
 use chrono::{DateTime, TimeZone, Utc};
-use modelops_core::auth::Principal;
+use modelops_core::auth::{Action, Principal};
 use modelops_core::deployment::{PredictionQuery, PredictionRecord};
 use modelops_core::monitoring::{ActionKind, Alert, AlertState, LabelOutcome, Monitor, MonitorSpec, ReferenceProfile, RetrainRequest, WindowResult};
 use modelops_core::name::{quote, ModelName};
 use modelops_core::{Error, Result};
 use modelops_deploy::service::Deployments;
 use modelops_expr::Expression;
+use modelops_monitor::cbpe::Cbpe;
 use modelops_monitor::drift::{compare_aggregates, DriftOptions, Method, Mode, Profile, Source};
 use modelops_monitor::evaluation::{evaluate, Spec as EvalSpec};
 use modelops_registry::Registry;
@@ -177,14 +178,22 @@ pub struct WatchMetrics {
     pub webhook_failures: u64,
 }
 
+/// A model's version: `(model, version)`.
+type VersionKey = (String, u32);
+/// A monitor: `(deployment, monitor)`.
+type MonitorKey = (String, String);
+
 struct Inner {
     registry: Registry,
     deployments: Deployments,
     config: WatchConfig,
-    runs: tokio::sync::Mutex<HashMap<(String, String), Run>>,
-    profiles: Mutex<HashMap<(String, u32), Option<Arc<Profile>>>>,
+    runs: tokio::sync::Mutex<HashMap<MonitorKey, Run>>,
+    /// Reference profiles by version; `None`: the version has none (yet).
+    profiles: Mutex<HashMap<VersionKey, Option<Arc<Profile>>>>,
+    estimators: Mutex<HashMap<VersionKey, Arc<Cbpe>>>,
     gauges: RwLock<BTreeMap<(String, String, u32), WindowGauges>>,
-    status: RwLock<HashMap<(String, String), (RunStats, Vec<String>)>>,
+    /// Each monitor's counters and firing rules, as of the last pass.
+    status: RwLock<HashMap<MonitorKey, (RunStats, Vec<String>)>>,
     degraded: RwLock<BTreeMap<String, BTreeSet<String>>>,
     /// Label times waiting for their windows' performance: deployment → times.
     relabelled: Mutex<BTreeMap<String, BTreeSet<DateTime<Utc>>>>,
@@ -222,6 +231,7 @@ impl Watch {
                 config,
                 runs: tokio::sync::Mutex::new(HashMap::new()),
                 profiles: Mutex::new(HashMap::new()),
+                estimators: Mutex::new(HashMap::new()),
                 gauges: RwLock::new(BTreeMap::new()),
                 status: RwLock::new(HashMap::new()),
                 degraded: RwLock::new(BTreeMap::new()),
@@ -255,10 +265,15 @@ impl Watch {
 
     /// Sets a version's reference profile from the profile's JSON (as
     /// `modelops profile fit` writes it), validated first.
-    pub async fn set_reference(&self, principal: &Principal, model: &ModelName, version: u32, profile_json: &str, source: &str) -> Result<ReferenceProfile> {
+    pub async fn set_reference(&self, principal: &Principal, model: &ModelName, version: u32, profile_json: &str, source: &str, estimator: Option<&str>) -> Result<ReferenceProfile> {
+        // Who may comes before what is wrong with the input.
+        self.inner.registry.check_access(principal, Action::ReferenceSet, &format!("model/{model}/version/{version}")).await?;
         let profile = Profile::from_json(profile_json, "profile").map_err(|e| Error::invalid("profile", e.to_string()))?;
         let source = if source.is_empty() { profile.source.clone() } else { source.to_string() };
         modelops_core::model::check_text("source", &source, 1024)?;
+        if let Some(text) = estimator {
+            Cbpe::from_json(text).map_err(|e| Error::invalid("estimator", e.to_string()))?;
+        }
         let reference = ReferenceProfile {
             model: model.clone(),
             version,
@@ -266,6 +281,7 @@ impl Watch {
             profile: profile_json.to_string(),
             source,
             rows: profile.rows as u64,
+            estimator: estimator.map(str::to_string),
             created_at: Utc::now(),
             created_by: String::new(),
         };
@@ -279,6 +295,7 @@ impl Watch {
     /// Creates a monitor, its features and conditions checked against the
     /// deployment's versions' signatures.
     pub async fn create_monitor(&self, principal: &Principal, deployment: &ModelName, spec: MonitorSpec) -> Result<Monitor> {
+        self.inner.registry.check_access(principal, Action::MonitorCreate, &format!("deployment/{deployment}/monitor/{}", spec.name)).await?;
         spec.check()?;
         let d = self.inner.registry.get_deployment(principal, deployment).await?;
         let mut columns = Columns::default();
@@ -289,8 +306,7 @@ impl Watch {
             versions.insert(c.stable);
         }
         for v in versions {
-            let version = self.inner.registry.get_version(&d.model, v).await?;
-            columns.merge(Columns::of(&version.signature));
+            columns.merge(Columns::of(&self.inner.deployments.served_signature(&d.model, v).await?));
         }
         spec::check(&spec, deployment.as_str(), &columns)?;
         let monitor = Monitor { deployment: deployment.clone(), spec, created_at: Utc::now(), created_by: String::new() };
@@ -334,6 +350,7 @@ impl Watch {
     /// counted and named; the windows of the joined calls get their
     /// performance recomputed on the next tick.
     pub async fn record_labels(&self, principal: &Principal, deployment: &ModelName, labels: &[(String, Value)]) -> Result<LabelOutcome> {
+        self.inner.registry.check_access(principal, Action::LabelsRecord, &format!("deployment/{deployment}")).await?;
         let mut kind: Option<&'static str> = None;
         let mut stored = Vec::with_capacity(labels.len());
         for (i, (id, label)) in labels.iter().enumerate() {
@@ -504,7 +521,13 @@ impl Watch {
         }
         let stored = self.inner.registry.monitor_store().reference(model, version).await?;
         let profile = match stored {
-            Some(r) => Some(Arc::new(Profile::from_json(&r.profile, "stored profile").map_err(|e| Error::Internal(format!("the reference profile of {model}/{version}: {e}")))?)),
+            Some(r) => {
+                if let Some(text) = &r.estimator {
+                    let estimator = Cbpe::from_json(text).map_err(|e| Error::Internal(format!("the estimator of {model}/{version}: {e}")))?;
+                    self.inner.estimators.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), Arc::new(estimator));
+                }
+                Some(Arc::new(Profile::from_json(&r.profile, "stored profile").map_err(|e| Error::Internal(format!("the reference profile of {model}/{version}: {e}")))?))
+            }
             None => None,
         };
         self.inner.profiles.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, profile.clone());
@@ -725,6 +748,9 @@ impl Watch {
                 }
             };
             body.insert("drift".into(), drift);
+            if let Some(estimated) = self.estimated(run, version, window.start, window.end).await? {
+                body.insert("estimated".into(), estimated);
+            }
             if spec.performance.is_some() {
                 let (performance, fairness, labelled) = self.performance(run, version, window.start, window.end).await?;
                 body.insert("performance".into(), performance);
@@ -799,6 +825,47 @@ impl Watch {
             Ok(x) => x,
             Err(reason) => (json!({ "not_computed": reason }), None, 0),
         })
+    }
+
+    /// The label-free performance estimate (CBPE) of the window's calls of
+    /// `version`, when the monitor names a score column and the version's
+    /// reference came with an estimator. Computed from the window's calls
+    /// read again from the log (at most [`MAX_LABELLED_RECORDS`]).
+    async fn estimated(&self, run: &Run, version: u32, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Option<Value>> {
+        let Some(settings) = &run.monitor.spec.performance else { return Ok(None) };
+        let Some(score) = settings.score.clone() else { return Ok(None) };
+        let key = (run.model.as_str().to_string(), version);
+        let Some(estimator) = self.inner.estimators.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned() else {
+            return Ok(Some(json!({"not_computed": format!("the reference of version {version} has no label-free estimator (set it with `modelops reference set … --label COL --score COL --prediction COL`)")})));
+        };
+        let store = self.inner.registry.monitor_store();
+        let mut records = Vec::new();
+        let mut after = None;
+        loop {
+            let query = PredictionQuery { deployment: run.monitor.deployment.clone(), since: Some(start), until: Some(end), after_id: after, limit: LABELLED_PAGE };
+            let page = store.list_predictions(&query).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let n = page.len();
+            records.extend(page.into_iter().filter(|r| r.version == version && r.error.is_none()));
+            if n < LABELLED_PAGE as usize || records.len() >= MAX_LABELLED_RECORDS {
+                break;
+            }
+        }
+        let prediction = settings.prediction.clone();
+        let computed = tokio::task::spawn_blocking(move || -> std::result::Result<Value, String> {
+            let table = window::table_of(&records, "window").map_err(|e| e.to_string())?;
+            let (estimate, missing) = estimator.estimate_table(&table, &score, &prediction).map_err(|e| e.to_string())?;
+            let mut value = serde_json::to_value(&estimate).map_err(|e| e.to_string())?;
+            if let Some(o) = value.as_object_mut() {
+                o.insert("rows_left_out".into(), json!(missing));
+                o.insert("method".into(), json!("cbpe"));
+            }
+            Ok(value)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("estimating performance: {e}")))?;
+        Ok(Some(computed.unwrap_or_else(|reason| json!({ "not_computed": reason }))))
     }
 
     /// Recomputes the performance of windows whose calls got labels.
@@ -1077,9 +1144,13 @@ fn split_counted(records: &[PredictionRecord], profile: Option<&Profile>, spec: 
     Ok(parts)
 }
 
-/// Numeric fields of a JSON object.
+/// Numeric fields of a JSON object that are metrics (not row counts).
 fn numbers(value: Option<&Value>) -> BTreeMap<String, f64> {
-    value.and_then(Value::as_object).map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect()).unwrap_or_default()
+    const COUNTS: [&str; 3] = ["rows", "rows_left_out", "labeled_rows"];
+    value
+        .and_then(Value::as_object)
+        .map(|o| o.iter().filter(|(k, _)| !COUNTS.contains(&k.as_str())).filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect())
+        .unwrap_or_default()
 }
 
 /// The context alert conditions read (see [`spec::schema`]).

@@ -124,9 +124,90 @@ impl MetricsSources {
 /// sources use the same two ways.
 pub(crate) fn sources(state: &ApiState) -> MetricsSources {
     let serving = state.serving.clone();
+    let watch = state.watch.clone();
     MetricsSources::new()
         .with_collector(DeploymentMetrics(state.deployments.clone()))
         .with_families(move |encoder| encode_inference(encoder, &serving.metrics()))
+        .with_families(move |encoder| encode_monitoring(encoder, &watch.metrics()))
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Live monitoring: the latest closed window of each monitor and serving
+/// version (drift per feature, performance, its estimate, fairness), the
+/// alerts firing, degraded deployments, the engine's counters. Features are
+/// bounded by the monitor (at most 1,000 columns); metrics by the
+/// statistics computed.
+fn encode_monitoring(encoder: &mut DescriptorEncoder, m: &modelops_watch::WatchMetrics) -> fmt::Result {
+    let window = |w: &modelops_watch::WindowGauges| -> Labels {
+        vec![("deployment", w.deployment.clone()), ("monitor", w.monitor.clone()), ("version", w.version.to_string())]
+    };
+    let with = |mut labels: Labels, key: &'static str, value: &str| {
+        labels.push((key, value.to_string()));
+        labels
+    };
+    gauge_family(
+        encoder,
+        "modelops_monitor_drift_score",
+        "Drift score of each feature in the latest closed window (a p-value for ks, chisquare and z; a distance otherwise), by method.",
+        m.windows.iter().flat_map(|w| w.drift.iter().map(move |(feature, score, _, method)| (with(with(window(w), "feature", feature), "method", method), *score))),
+    )?;
+    gauge_family(
+        encoder,
+        "modelops_monitor_drift_detected",
+        "1 when the feature drifted in the latest closed window.",
+        m.windows.iter().flat_map(|w| w.drift.iter().map(move |(feature, _, detected, _)| (with(window(w), "feature", feature), i64::from(*detected)))),
+    )?;
+    gauge_family(
+        encoder,
+        "modelops_monitor_drifted_feature_share",
+        "Share of the monitored features that drifted in the latest closed window.",
+        m.windows.iter().filter_map(|w| w.drift_share.map(|s| (window(w), s))),
+    )?;
+    gauge_family(
+        encoder,
+        "modelops_monitor_dataset_drift",
+        "1 when the latest closed window drifted as a dataset (the share reached the monitor's drift_share).",
+        m.windows.iter().filter_map(|w| w.dataset_drift.map(|d| (window(w), i64::from(d)))),
+    )?;
+    gauge_family(encoder, "modelops_monitor_window_rows", "Predicted rows in the latest closed window.", m.windows.iter().map(|w| (window(w), w.rows as i64)))?;
+    for (name, help, pick) in [
+        ("modelops_monitor_performance", "Performance over the labelled calls of the latest closed window, by metric.", 0),
+        ("modelops_monitor_estimated_performance", "Label-free performance estimate (CBPE) of the latest closed window, by metric.", 1),
+        ("modelops_monitor_fairness", "Fairness gaps over the protected attribute in the latest closed window, by metric.", 2),
+    ] {
+        gauge_family(
+            encoder,
+            name,
+            help,
+            m.windows.iter().flat_map(move |w| {
+                let values = match pick {
+                    0 => &w.performance,
+                    1 => &w.estimated,
+                    _ => &w.fairness,
+                };
+                values.iter().map(move |(metric, v)| (with(window(w), "metric", metric), *v))
+            }),
+        )?;
+    }
+    gauge_family(
+        encoder,
+        "modelops_alerts_firing",
+        "1 for each alert rule firing now.",
+        m.firing.iter().map(|(d, monitor, rule)| (vec![("deployment", d.clone()), ("monitor", monitor.clone()), ("rule", rule.clone())], 1i64)),
+    )?;
+    gauge_family(encoder, "modelops_deployment_degraded", "1 while an alert marks the deployment degraded.", m.degraded.iter().map(|d| (vec![("deployment", d.clone())], 1i64)))?;
+    let monitor = |d: &String, name: &String| -> Labels { vec![("deployment", d.clone()), ("monitor", name.clone())] };
+    counter_family(encoder, "modelops_monitor_rows_read", "Predicted rows a monitor read from the prediction log.", m.monitors.iter().map(|(d, n, s)| (monitor(d, n), s.rows_read)))?;
+    counter_family(encoder, "modelops_monitor_windows_closed", "Windows a monitor closed.", m.monitors.iter().map(|(d, n, s)| (monitor(d, n), s.windows_closed)))?;
+    counter_family(
+        encoder,
+        "modelops_monitor_late_records",
+        "Recorded calls that arrived after their window had closed (left out).",
+        m.monitors.iter().map(|(d, n, s)| (monitor(d, n), s.late_records)),
+    )?;
+    counter_family(encoder, "modelops_alert_webhook_attempts", "Webhook delivery attempts.", std::iter::once((Labels::new(), m.webhook_attempts)))?;
+    counter_family(encoder, "modelops_alert_webhook_failures", "Webhook delivery attempts that failed.", std::iter::once((Labels::new(), m.webhook_failures)))
 }
 
 /// Prometheus metrics of this process: deployments' traffic, latency and
@@ -157,15 +238,15 @@ pub fn gauge_family<L: EncodeLabelSet, V: EncodeGaugeValue>(
     Ok(())
 }
 
-/// Writes one counter family: `name` without `_total` (the encoder appends
-/// it), `help`, one series per (labels, value).
+/// Writes one counter family: `name` (the encoder appends `_total`; a name
+/// given with it is taken without), `help`, one series per (labels, value).
 pub fn counter_family<L: EncodeLabelSet, V: EncodeCounterValue>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     series: impl IntoIterator<Item = (L, V)>,
 ) -> fmt::Result {
-    debug_assert!(!name.ends_with("_total"), "the encoder appends `_total` to {name}");
+    let name = name.strip_suffix("_total").unwrap_or(name);
     let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, value) in series {
         family.encode_family(&labels)?.encode_counter::<NoLabelSet, V, f64>(&value, None)?;
@@ -313,5 +394,18 @@ mod tests {
         assert!(text.starts_with("# HELP modelops_build_info The modelops version"), "{text}");
         assert!(text.contains(&format!("modelops_build_info{{version=\"{}\"}} 1\n", env!("CARGO_PKG_VERSION"))), "{text}");
         assert!(text.contains("# TYPE modelops_monitor_drift_score gauge\nmodelops_monitor_drift_score{deployment=\"d\"} 0.25\n"), "{text}");
+    }
+
+    #[test]
+    fn counters_are_named_with_one_total() {
+        let text = MetricsSources::new()
+            .with_families(|encoder| {
+                counter_family(encoder, "modelops_a", "A.", [([("deployment", "d")], 2u64)])?;
+                counter_family(encoder, "modelops_b_total", "B.", [([("deployment", "d")], 0.5)])
+            })
+            .render()
+            .unwrap_or_default();
+        assert!(text.contains("# TYPE modelops_a_total counter\nmodelops_a_total{deployment=\"d\"} 2\n"), "{text}");
+        assert!(text.contains("# TYPE modelops_b_total counter\nmodelops_b_total{deployment=\"d\"} 0.5\n"), "{text}");
     }
 }

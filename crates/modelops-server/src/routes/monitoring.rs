@@ -108,6 +108,7 @@ fn reference_response(r: ReferenceProfile, with_profile: bool) -> ReferenceRespo
         sha256: r.sha256,
         source: r.source,
         rows: r.rows,
+        estimator: r.estimator.is_some(),
         created_at: r.created_at,
         created_by: r.created_by,
         profile,
@@ -131,7 +132,11 @@ pub(crate) async fn set_reference(
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     };
-    let stored = watch.set_reference(&principal, &path.model()?, path.version()?, &text, request.source.as_deref().unwrap_or("")).await?;
+    let estimator = request.estimator.map(|e| match e {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    });
+    let stored = watch.set_reference(&principal, &path.model()?, path.version()?, &text, request.source.as_deref().unwrap_or(""), estimator.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(reference_response(stored, false))))
 }
 

@@ -18,6 +18,12 @@ pub struct SetReferenceRequest {
     /// `source` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The label-free performance estimator (CBPE) fitted on the same
+    /// reference's scores and labels (`modelops reference set … --label`),
+    /// as text or an object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub estimator: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -27,9 +33,12 @@ pub struct ReferenceResponse {
     pub sha256: String,
     pub source: String,
     pub rows: u64,
+    /// Whether a label-free performance estimator (CBPE) came with it.
+    #[serde(default)]
+    pub estimator: bool,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
-    /// The profile itself (with `?include=profile`).
+    /// The profile itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub profile: Option<Value>,

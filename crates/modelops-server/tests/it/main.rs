@@ -12,6 +12,7 @@ mod identity;
 mod logging;
 mod metrics;
 mod models;
+mod monitoring;
 mod openapi;
 mod roles;
 mod versions;

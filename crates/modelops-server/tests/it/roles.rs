@@ -63,7 +63,16 @@ fn concrete(path: &str, f: &Fixture) -> String {
         .replace("{id}", &f.token_id)
         .replace("{size}", "latest")
         .replace("{seq}", "1")
+        .replace("{monitor}", "drift")
         .replace("{sha256}", &crate::support::sha256_hex(b"rules"))
+}
+
+/// A valid reference profile's JSON.
+fn reference_profile() -> String {
+    use modelops_monitor::data::{Column, ColumnData, SourceType, Table};
+    let x = Column { name: "x".into(), source: SourceType::Float, data: ColumnData::Numeric(vec![1.0, 2.0, 3.0]) };
+    let table = Table { path: "train.csv".into(), rows: 3, columns: vec![x] };
+    modelops_monitor::profile::Profile::fit(&table, None, &[], &[]).unwrap().to_json().unwrap()
 }
 
 /// A body each route accepts from someone its role allows.
@@ -85,6 +94,9 @@ fn body(method: &str, path: &str, i: usize) -> Option<Value> {
         ("POST", "/api/v1/models/{name}/versions/{version}/predict" | "/api/v1/deployments/{name}/predict") => json!({"rows": []}),
         ("POST", "/api/v1/deployments") => json!({"name": format!("d{i}"), "model": "m", "version": 2}),
         ("PATCH", "/api/v1/deployments/{name}") => json!({"sampling": 0.5}),
+        ("PUT", "/api/v1/models/{name}/versions/{version}/reference") => json!({"profile": reference_profile()}),
+        ("POST", "/api/v1/deployments/{name}/monitors") => json!({"name": format!("m{i}"), "window": {"rows": 10}}),
+        ("POST", "/api/v1/deployments/{name}/labels") => json!({"labels": [{"request_id": "r", "label": 1}]}),
         ("PUT", "/api/v1/policy") => json!({"source": modelops_governance::policy::Policy::DEFAULT_SOURCE, "format": "toml"}),
         _ => return None,
     })
@@ -172,8 +184,10 @@ async fn every_role_on_every_route() {
             // on that version (409, it does not load), then reading,
             // changing, rolling back, retiring, calling and listing the
             // records of a deployment that was therefore never made (404);
-            // and erasing the fixture's user, who is the caller (409).
-            assert!(successes + 16 >= allowed, "admin: {successes} of {allowed} allowed calls succeeded");
+            // and erasing the fixture's user, who is the caller (409); and
+            // 7 monitoring routes: the 6 on that deployment (404) and
+            // reading a version's reference profile before it is set (404).
+            assert!(successes + 23 >= allowed, "admin: {successes} of {allowed} allowed calls succeeded");
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct App {
     #[allow(dead_code)] // for tests that set up state through the use cases
     pub registry: Registry,
     pub artifacts_dir: PathBuf,
+    /// Live monitoring, not started: tests run its passes themselves.
+    #[allow(dead_code)]
+    pub watch: modelops_watch::Watch,
     _dir: tempfile::TempDir,
 }
 
@@ -88,7 +91,8 @@ impl App {
         // header names the actor (`roles` tests run with real tokens).
         let authenticator = authenticator.unwrap_or_else(|| Arc::new(modelops_server::identity::TrustedHeader));
         let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() }).with_authenticator(authenticator);
-        Self { router: router(state), registry, artifacts_dir, _dir: dir }
+        let watch = state.watch.clone();
+        Self { router: router(state), registry, artifacts_dir, watch, _dir: dir }
     }
 
     /// An app with token authentication, as the binary runs it, and the
@@ -107,7 +111,8 @@ impl App {
         let admin = registry.bootstrap_admin().await.unwrap().unwrap().secret;
         // The default: token authentication.
         let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });
-        (Self { router: router(state), registry, artifacts_dir, _dir: dir }, admin)
+        let watch = state.watch.clone();
+        (Self { router: router(state), registry, artifacts_dir, watch, _dir: dir }, admin)
     }
 
     /// A request with a bearer token and an optional JSON body.

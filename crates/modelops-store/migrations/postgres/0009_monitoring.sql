@@ -8,6 +8,7 @@ CREATE TABLE reference_profiles (
     profile    TEXT NOT NULL,
     source     TEXT NOT NULL,
     rows_count BIGINT NOT NULL,
+    estimator  TEXT,
     created_at TIMESTAMPTZ NOT NULL,
     created_by TEXT NOT NULL,
     PRIMARY KEY (model, version)

@@ -11,6 +11,9 @@ CREATE TABLE reference_profiles (
     profile    TEXT NOT NULL,
     source     TEXT NOT NULL,
     rows_count INTEGER NOT NULL,
+    -- The label-free performance estimator (CBPE) fitted on the same
+    -- reference's scores and labels, JSON; absent without labels.
+    estimator  TEXT,
     created_at TEXT NOT NULL,
     created_by TEXT NOT NULL,
     PRIMARY KEY (model, version)

@@ -37,6 +37,7 @@ fn reference_from_row(row: &DbRow) -> Result<ReferenceProfile> {
         profile: col(row, "profile")?,
         source: col(row, "source")?,
         rows: to_u64("reference rows", col(row, "rows_count")?)?,
+        estimator: col(row, "estimator")?,
         created_at: time_from_db(col::<TimeCol>(row, "created_at")?)?,
         created_by: col(row, "created_by")?,
     })
@@ -91,8 +92,8 @@ fn alert_from_row(row: &DbRow) -> Result<Alert> {
 impl MonitorWrites for Tx {
     async fn insert_reference(&mut self, r: &ReferenceProfile) -> Result<()> {
         let done = sqlx::query(
-            "INSERT INTO reference_profiles (model, version, sha256, profile, source, rows_count, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (model, version) DO NOTHING",
+            "INSERT INTO reference_profiles (model, version, sha256, profile, source, rows_count, estimator, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (model, version) DO NOTHING",
         )
         .bind(r.model.as_str())
         .bind(i64::from(r.version))
@@ -100,6 +101,7 @@ impl MonitorWrites for Tx {
         .bind(&r.profile)
         .bind(&r.source)
         .bind(to_i64("rows", r.rows)?)
+        .bind(r.estimator.as_deref())
         .bind(time_to_db(&r.created_at))
         .bind(&r.created_by)
         .execute(&mut *self.tx)
@@ -197,7 +199,7 @@ impl MonitorWrites for Tx {
 impl MonitorStore for ThisStore {
     async fn reference(&self, model: &ModelName, version: u32) -> Result<Option<ReferenceProfile>> {
         let row = sqlx::query(
-            "SELECT model, version, sha256, profile, source, rows_count, created_at, created_by \
+            "SELECT model, version, sha256, profile, source, rows_count, estimator, created_at, created_by \
              FROM reference_profiles WHERE model = $1 AND version = $2",
         )
         .bind(model.as_str())

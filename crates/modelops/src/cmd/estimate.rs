@@ -9,6 +9,7 @@
 //! missing column, a value that is not a probability or not binary, a
 //! reference with one class).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -82,12 +83,13 @@ struct Chunk {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match estimate(&args) {
         Ok(report) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", render_table(&report));
+            let text =
+                if args.json { serde_json::to_string_pretty(&report)? + "\n" } else { render_table(&report) };
+            // A reader that stops early (`| head`) is not an error.
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write the estimates"),
+                _ => Ok(ExitCode::SUCCESS),
             }
-            Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -25,7 +25,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum MonitorCommand {
     /// Create a monitor on a deployment, from flags or a JSON file (`--file`, the API's request body).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List a deployment's monitors (every deployment's without one).
     List { deployment: Option<String> },
     /// A monitor's windows: drift, performance, fairness over time (`--format json|html`).
@@ -123,7 +123,13 @@ pub struct ReferenceArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum ReferenceCommand {
     /// Set a version's reference profile (once: it is immutable): from a profile (`.json`), from training data (CSV/Parquet, fitted here), or from a window of a deployment's recorded predictions.
-    Set {
+    Set(Box<SetReferenceArgs>),
+    /// Show a version's reference profile (`--json` for the whole profile).
+    Show { model: String, version: u32 },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SetReferenceArgs {
         model: String,
         version: u32,
         /// A profile (`modelops profile fit`'s JSON) or data to fit one from.
@@ -142,9 +148,24 @@ pub enum ReferenceCommand {
         /// Treat these columns as numerical (comma-separated).
         #[arg(long, value_delimiter = ',')]
         numerical: Vec<String>,
-    },
-    /// Show a version's reference profile (`--json` for the whole profile).
-    Show { model: String, version: u32 },
+        #[command(flatten)]
+        estimator: EstimatorArgs,
+}
+
+/// The columns a label-free performance estimator (CBPE, binary
+/// classifiers) is fitted from: the reference's true label, the model's
+/// predicted label and its score for the positive class.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct EstimatorArgs {
+    /// The reference's true labels (0/1 or true/false): fits the label-free performance estimate (CBPE) beside the profile.
+    #[arg(long, requires_all = ["score", "prediction"])]
+    pub label: Option<String>,
+    /// The model's probability of the positive class in the reference.
+    #[arg(long, requires = "label")]
+    pub score: Option<String>,
+    /// The model's predicted label (0/1) in the reference.
+    #[arg(long, requires = "label")]
+    pub prediction: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -288,7 +309,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         MonitorCommand::Create(create) => {
             let deployment = create.deployment.clone();
-            let request = create_request(create)?;
+            let request = create_request(*create)?;
             let m: MonitorResponse = client.send_json(Method::POST, &format!("/api/v1/deployments/{}/monitors", path_segment(&deployment)), &request).await?;
             if json_out {
                 return print_json(&m);
@@ -381,25 +402,51 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// The profile text for `file`: a saved profile as it is, data fitted here.
-fn profile_text(file: &Path, categorical: &[String], numerical: &[String]) -> anyhow::Result<(String, String)> {
+/// A reference to set: the profile's text, where it came from, and the
+/// label-free estimator's text when one was fitted.
+pub struct ReferenceText {
+    pub profile: String,
+    pub source: String,
+    pub estimator: Option<String>,
+}
+
+/// The reference for `file`: a saved profile as it is, data fitted here
+/// (with the estimator when `estimator` names its columns).
+fn profile_text(file: &Path, categorical: &[String], numerical: &[String], estimator: &EstimatorArgs) -> anyhow::Result<ReferenceText> {
     let source = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        if estimator.label.is_some() {
+            bail!("--label fits the estimator from data: give the training data (CSV/Parquet), not a saved profile");
+        }
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
         Profile::from_json(&text, &file.display().to_string())?;
-        return Ok((text, source));
+        return Ok(ReferenceText { profile: text, source, estimator: None });
     }
     let table = super::drift::read(file, None)?;
     let profile = Profile::fit(&table, None, categorical, numerical)?;
-    Ok((profile.to_json()?, source))
+    let estimator = match (&estimator.label, &estimator.score, &estimator.prediction) {
+        (Some(label), Some(score), Some(prediction)) => {
+            let fields = modelops_monitor::cbpe::Fields { score: score.clone(), label: label.clone(), prediction: prediction.clone() };
+            let (cbpe, missing) = modelops_monitor::cbpe::Cbpe::fit_table(&table, fields).with_context(|| format!("`{}`", file.display()))?;
+            eprintln!(
+                "label-free estimator fitted on {} rows ({missing} left out for a missing value); calibration {}",
+                cbpe.reference_rows,
+                if cbpe.calibration.needed { "applied" } else { "not needed" }
+            );
+            Some(cbpe.to_json()?)
+        }
+        _ => None,
+    };
+    Ok(ReferenceText { profile: profile.to_json()?, source, estimator })
 }
 
 pub async fn run_reference(args: ReferenceArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
     match args.command {
-        ReferenceCommand::Set { model, version, file, from_deployment, since, until, categorical, numerical } => {
-            let (text, source) = match (file, from_deployment) {
-                (Some(file), _) => profile_text(&file, &categorical, &numerical)?,
+        ReferenceCommand::Set(set) => {
+            let SetReferenceArgs { model, version, file, from_deployment, since, until, categorical, numerical, estimator } = *set;
+            let reference = match (file, from_deployment) {
+                (Some(file), _) => profile_text(&file, &categorical, &numerical, &estimator)?,
                 (None, Some(deployment)) => {
                     let dir = tempfile::tempdir()?;
                     let parquet = dir.path().join("window.parquet");
@@ -412,13 +459,13 @@ pub async fn run_reference(args: ReferenceArgs) -> anyhow::Result<()> {
                         query.append_pair("until", until);
                     }
                     client.download(&format!("/api/v1/deployments/{}/predictions?{}", path_segment(&deployment), query.finish()), &parquet, None).await?;
-                    let (text, _) = profile_text(&parquet, &categorical, &numerical)?;
-                    let window = format!("deployment {deployment} from {} until {}", since.as_deref().unwrap_or("the start"), until.as_deref().unwrap_or("now"));
-                    (text, window)
+                    let mut reference = profile_text(&parquet, &categorical, &numerical, &estimator)?;
+                    reference.source = format!("deployment {deployment} from {} until {}", since.as_deref().unwrap_or("the start"), until.as_deref().unwrap_or("now"));
+                    reference
                 }
                 (None, None) => bail!("give a profile or data file, or --from-deployment"),
             };
-            set_reference(&client, &model, version, text, source, args.client.json).await
+            set_reference(&client, &model, version, reference, args.client.json).await
         }
         ReferenceCommand::Show { model, version } => {
             let r: ReferenceResponse = client.get(&format!("/api/v1/models/{}/versions/{version}/reference", path_segment(&model))).await?;
@@ -433,8 +480,8 @@ pub async fn run_reference(args: ReferenceArgs) -> anyhow::Result<()> {
 }
 
 /// Sets a reference profile (shared with `versions push --reference`).
-pub async fn set_reference(client: &Client, model: &str, version: u32, text: String, source: String, json_out: bool) -> anyhow::Result<()> {
-    let request = SetReferenceRequest { profile: Value::String(text), source: Some(source) };
+pub async fn set_reference(client: &Client, model: &str, version: u32, reference: ReferenceText, json_out: bool) -> anyhow::Result<()> {
+    let request = SetReferenceRequest { profile: Value::String(reference.profile), source: Some(reference.source), estimator: reference.estimator.map(Value::String) };
     let r: ReferenceResponse = client.send_json(Method::PUT, &format!("/api/v1/models/{}/versions/{version}/reference", path_segment(model)), &request).await?;
     if json_out {
         return print_json(&r);
@@ -444,8 +491,8 @@ pub async fn set_reference(client: &Client, model: &str, version: u32, text: Str
 }
 
 /// Reads `--reference FILE` for `versions push`.
-pub fn reference_for_push(file: &Path) -> anyhow::Result<(String, String)> {
-    profile_text(file, &[], &[])
+pub fn reference_for_push(file: &Path, estimator: &EstimatorArgs) -> anyhow::Result<ReferenceText> {
+    profile_text(file, &[], &[], estimator)
 }
 
 fn read_labels(file: &Path) -> anyhow::Result<Vec<LabelWire>> {

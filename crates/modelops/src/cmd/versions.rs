@@ -147,6 +147,8 @@ pub struct PushArgs {
     /// Training data (CSV/Parquet, fitted here) or a saved profile (`.json`): the version's reference profile for live monitoring, set right after the push.
     #[arg(long)]
     reference: Option<PathBuf>,
+    #[command(flatten)]
+    estimator: super::monitor::EstimatorArgs,
 }
 
 const VERSION_COLUMNS: &[(&str, &str)] = &[
@@ -246,9 +248,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 card,
                 tags,
                 reference,
+                estimator,
             } = *push;
             // Fitted before the upload: a bad reference file fails fast.
-            let reference = reference.map(|p| super::monitor::reference_for_push(&p)).transpose()?;
+            let reference = reference.map(|p| super::monitor::reference_for_push(&p, &estimator)).transpose()?;
             // Check everything local before sending gigabytes.
             let filename = file
                 .file_name()
@@ -278,8 +281,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 tags: tags.into_iter().collect(),
             };
             let version: VersionResponse = client.send_json(Method::POST, &format!("/api/v1/models/{}/versions", path_segment(&model)), &body).await?;
-            if let Some((text, source)) = reference {
-                super::monitor::set_reference(&client, &model, version.version, text, source, false).await?;
+            if let Some(reference) = reference {
+                super::monitor::set_reference(&client, &model, version.version, reference, false).await?;
             }
             show(&version)
         }
