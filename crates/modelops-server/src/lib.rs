@@ -42,6 +42,12 @@
 //! | GET | `/api/v1/reports/inventory`, `/api/v1/reports/models/{name}[/annex-iv]` | governance reports (`format`: md, html or json) |
 //! | POST | `/api/v1/models/{name}/versions/{version}/predict` | run a version (number or alias) on `rows` or `columns`, optionally explained |
 //! | GET | `/api/v1/inference/metrics` | calls, rows, errors, upstream timeouts, tokens, cost per served version |
+//! | GET, POST, PATCH, DELETE | `/api/v1/deployments[/{name}]`, `…/rollback`, `…/predict`, `…/predictions` | deployments, their calls and recorded predictions |
+//! | GET, PUT | `/api/v1/models/{name}/versions/{version}/reference` | a version's reference profile (set once) |
+//! | GET, POST, DELETE | `/api/v1/deployments/{name}/monitors[/{monitor}]`, `…/{monitor}/results` | live monitors and their windows |
+//! | POST | `/api/v1/deployments/{name}/labels` | ground truth for recorded calls |
+//! | GET | `/api/v1/alerts`, `/api/v1/retrain-requests` | alerts raised by monitors; the retraining requests they opened |
+//! | GET | `/metrics` | Prometheus text exposition (routes/metrics.rs) |
 //! | GET, POST | `/v2…` | the Open Inference Protocol ([`inference::oip`]): health, metadata, ready, infer (JSON and binary tensors) |
 //! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |
 //!
