@@ -219,6 +219,19 @@ def test_drift_appears_on_shifted_traffic_equals_offline_drift_and_fires_a_signe
     audit = json.loads(s.cli("audit", "log", "--action", "alert.fire", "--json").stdout)
     assert len(audit["events"]) == 1
 
+    # Prometheus sees the same window (parsed by the official client), the
+    # alert firing and the deployment degraded: what Grafana charts.
+    from prometheus_client.parser import text_string_to_metric_families
+    text = requests.get(f"{s.url}/metrics", headers=s.headers()).text
+    samples = {(m.name, tuple(sorted(x.labels.items()))): x.value for m in text_string_to_metric_families(text) for x in m.samples}
+    base = (("deployment", "churn-live"), ("monitor", "drift"), ("version", str(v)))
+    score_x = samples[("modelops_monitor_drift_score", tuple(sorted(base + (("feature", "x"), ("method", online["x"]["method"])))))]
+    assert score_x == pytest.approx(online["x"]["score"], rel=1e-12)
+    assert samples[("modelops_monitor_drift_detected", tuple(sorted(base + (("feature", "x"),))))] == 1
+    assert samples[("modelops_monitor_dataset_drift", base)] == 1
+    assert samples[("modelops_alerts_firing", (("deployment", "churn-live"), ("monitor", "drift"), ("rule", "shifted")))] == 1
+    assert samples[("modelops_deployment_degraded", (("deployment", "churn-live"),))] == 1
+
     # Late labels for the calm window: its performance appears, the shifted
     # window's stays "no labels".
     labels = tmp_path / "labels.json"

@@ -46,14 +46,16 @@ FAMILIES = {
     "modelops_inference_cost": ("counter", {"model", "version"}),
 }
 
-# What the live-monitoring component will expose (not yet served here).
+# What live monitoring exposes (families without series until a window closes).
 MONITOR_METRICS = {
     "modelops_monitor_drift_score",
     "modelops_monitor_drift_detected",
     "modelops_monitor_drifted_feature_share",
+    "modelops_monitor_dataset_drift",
     "modelops_monitor_performance",
     "modelops_monitor_estimated_performance",
     "modelops_alerts_firing",
+    "modelops_deployment_degraded",
 }
 
 DASHBOARD = REPO / "deploy" / "grafana" / "modelops-dashboard.json"
