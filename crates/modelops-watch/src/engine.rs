@@ -121,6 +121,12 @@ struct Run {
     /// Read records with `at >=` this (time windows).
     since: DateTime<Utc>,
     cursor: Option<i64>,
+    /// The time of the last record read, and whether the last read reached
+    /// the head of the log: a time window closes only once the reader is
+    /// past its end (catching up on a backlog, later batches may still
+    /// hold its records).
+    read_at: Option<DateTime<Utc>>,
+    caught_up: bool,
     windows: BTreeMap<Key, WindowAgg>,
     last_provisional: Option<std::time::Instant>,
     state: PersistedState,
@@ -505,6 +511,8 @@ impl Watch {
             rules,
             since,
             cursor,
+            read_at: None,
+            caught_up: false,
             windows: BTreeMap::new(),
             last_provisional: None,
             state,
@@ -545,9 +553,11 @@ impl Watch {
                 limit: self.inner.config.read_batch,
             };
             let records = store.list_predictions(&query).await?;
+            let full = records.len() as u32 >= self.inner.config.read_batch;
+            run.caught_up = !full;
             let Some(last) = records.last() else { break };
             run.cursor = Some(last.id);
-            let full = records.len() as u32 >= self.inner.config.read_batch;
+            run.read_at = run.read_at.max(Some(last.at));
             self.ingest(run, records).await?;
             if run.monitor.spec.window.rows.is_some() {
                 self.close_full(run).await?;
@@ -658,7 +668,17 @@ impl Watch {
     async fn close_due(&self, run: &mut Run, every: i64) -> Result<()> {
         let now = Utc::now().timestamp_millis();
         let grace = millis(self.inner.config.grace);
-        let due: Vec<Key> = run.windows.keys().filter(|(start, _)| start.saturating_add(every).saturating_add(grace) <= now).copied().collect();
+        // Past its end by the grace period, and the log read past it too.
+        let read = if run.caught_up { i64::MAX } else { run.read_at.map_or(i64::MIN, |t| t.timestamp_millis()) };
+        let due: Vec<Key> = run
+            .windows
+            .keys()
+            .filter(|(start, _)| {
+                let closes = start.saturating_add(every).saturating_add(grace);
+                closes <= now && closes <= read
+            })
+            .copied()
+            .collect();
         if due.is_empty() {
             // Nothing recorded for a while: the closed frontier still moves,
             // so a restart does not read an idle log from far back.
