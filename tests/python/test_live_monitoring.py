@@ -388,3 +388,58 @@ def test_label_free_estimate_of_a_window_equals_the_offline_estimate(s, tmp_path
     # And in /metrics, for Prometheus.
     text = requests.get(f"{s.url}/metrics", headers=s.headers()).text
     assert f'modelops_monitor_estimated_performance{{deployment="loans",monitor="quality",version="{v}",metric="accuracy"}}' in text
+
+
+class Hanging(BaseHTTPRequestHandler):
+    """A webhook receiver that never answers in time."""
+
+    calls = 0
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        Hanging.calls += 1
+        time.sleep(3)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_hanging_webhook_costs_bounded_recorded_attempts_and_never_blocks_monitoring(tmp_path_factory):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{httpd.server_address[1]}/slow"
+    data_dir = tmp_path_factory.mktemp("watch-hang")
+    proc, s = start_server(data_dir, "--alert-webhook-timeout", "1", "--alert-webhook-attempts", "2")
+    try:
+        s.workdir = data_dir
+        s.cli("users", "create", "vic", "--role", "validator")
+        vic = json.loads(s.cli("tokens", "create", "--name", "t", "--user", "vic", "--json").stdout)
+        s.vic_env = dict(s.env, MODELOPS_TOKEN=vic["token"])
+        s.cli("models", "create", "churn", "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
+        s.train = data_dir / "train.parquet"
+        training().to_parquet(s.train)
+        v = approved(s)
+        s.cli("deploy", "create", "hang", "--model", "churn", "--version", v)
+        s.cli("monitor", "create", "hang", "m", "--rows", "100", "--min-rows", "50", "--alert", "always=rows > 0", "--webhook", hook)
+        send(s, "hang", training(n=300, seed=8)[["x", "y"]])
+        # Three windows close while the receiver hangs: monitoring does not wait for it.
+        windows = wait_for(lambda: [w for w in results(s, "hang", "m") if w["closed"]] if len([w for w in results(s, "hang", "m") if w["closed"]]) == 3 else None)
+        assert len(windows) == 3
+
+        def recorded():
+            alerts = json.loads(s.cli("alerts", "list", "--deployment", "hang", "--json").stdout)["alerts"]
+            return alerts if alerts and len(alerts[0]["detail"]["deliveries"]) == 2 else None
+
+        alerts = wait_for(recorded)
+        attempts = alerts[0]["detail"]["deliveries"]
+        assert [a["attempt"] for a in attempts] == [1, 2]
+        assert all("no answer within 1000 ms" in a["error"] for a in attempts), attempts
+        # Bounded: no third attempt, ever.
+        time.sleep(3)
+        alerts = json.loads(s.cli("alerts", "list", "--deployment", "hang", "--json").stdout)["alerts"]
+        assert len(alerts) == 1 and len(alerts[0]["detail"]["deliveries"]) == 2
+    finally:
+        stop_server(proc)
+        httpd.shutdown()

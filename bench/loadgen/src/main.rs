@@ -26,8 +26,12 @@
 //!   and the process's peak memory along the run.
 //! - `audit-bundle`, `audit-db`, `audit-proofs` (`bench/audit.sh`): the
 //!   verifiable audit log at a million events (see `audit.rs`).
+//! - `monitor-ingest` (`bench/monitoring.sh`): live monitoring's engine
+//!   reading a million recorded calls, its memory along the run, where the
+//!   time goes, and a closed window's drift (see `monitor.rs`).
 
 mod audit;
+mod monitor;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -155,6 +159,34 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000)]
         proofs: u32,
     },
+    /// Live monitoring's engine over `--records` recorded calls appended to
+    /// a copy of a data dir set up by `bench/monitoring.sh` (as JSON).
+    MonitorIngest {
+        /// The data dir (a copy; `modelops serve` must not run on it).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// A deployment of the 10-input rules model that nobody calls.
+        #[arg(long, default_value = "ingest")]
+        deployment: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// The monitor's count windows (rows).
+        #[arg(long, default_value_t = 1_000_000)]
+        window_rows: u64,
+        /// Records per append (one transaction each).
+        #[arg(long, default_value_t = 10_000)]
+        append_batch: usize,
+        /// RSS sampled this often during the engine's run.
+        #[arg(long, default_value_t = 100)]
+        sample_ms: u64,
+        /// Then time the ingest path's sections in a second pass.
+        #[arg(long)]
+        split: bool,
+        /// Rebuild the first closed window, time its drift, and write it
+        /// here (window.parquet, profile.json, server_window.json).
+        #[arg(long)]
+        window_out: Option<std::path::PathBuf>,
+    },
     /// Times inclusion proofs of random events over HTTP (as JSON).
     AuditProofs {
         #[arg(long)]
@@ -181,6 +213,9 @@ async fn main() -> anyhow::Result<()> {
         Cmd::AuditBundle { events, checkpoint_every, output } => audit::audit_bundle(&output, events, checkpoint_every),
         Cmd::AuditDb { dir, events, batch, proofs } => audit::audit_db(&dir, events, batch, proofs).await,
         Cmd::AuditProofs { server, count, max_seq } => audit::audit_proofs(&server, count, max_seq).await,
+        Cmd::MonitorIngest { dir, deployment, records, window_rows, append_batch, sample_ms, split, window_out } => {
+            monitor::monitor_ingest(monitor::IngestArgs { dir, deployment, records, window_rows, append_batch, sample_ms, split, window_out }).await
+        }
     }
 }
 

@@ -90,6 +90,12 @@ pub struct ServerArgs {
     /// repeat or separate with commas.
     #[arg(long = "audit-witness", env = "MODELOPS_AUDIT_WITNESSES", value_delimiter = ',')]
     pub audit_witnesses: Vec<String>,
+    /// Seconds one alert webhook attempt may take, connection included [default: 5].
+    #[arg(long, env = "MODELOPS_ALERT_WEBHOOK_TIMEOUT")]
+    pub alert_webhook_timeout: Option<u64>,
+    /// Attempts per alert webhook delivery, the first included (0.5 s, 1 s, 2 s … apart) [default: 4].
+    #[arg(long, env = "MODELOPS_ALERT_WEBHOOK_ATTEMPTS")]
+    pub alert_webhook_attempts: Option<u64>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -118,6 +124,8 @@ struct FileConfig {
     audit_checkpoint_interval: Option<u64>,
     #[serde(default)]
     audit_witnesses: Vec<String>,
+    alert_webhook_timeout: Option<u64>,
+    alert_webhook_attempts: Option<u64>,
     /// `[llm]`: upstreams (`[llm.upstreams.NAME]`: base_url, api_key_env,
     /// timeouts, retries) and prices (`[llm.prices."MODEL"]`). Keys come
     /// only from the environment variables named here.
@@ -154,6 +162,8 @@ pub struct Config {
     pub audit_origin: Option<String>,
     pub audit_checkpoint_interval: Duration,
     pub audit_witnesses: Vec<String>,
+    pub alert_webhook_timeout: Duration,
+    pub alert_webhook_attempts: u32,
     /// LLM upstreams and external servers, their secrets read from the
     /// environment.
     pub runtime: modelops_runtime::RuntimeConfig,
@@ -226,6 +236,11 @@ impl ServerArgs {
             seconds("audit_checkpoint_interval", self.audit_checkpoint_interval.or(file.audit_checkpoint_interval), 300)?;
         let audit_witnesses = if self.audit_witnesses.is_empty() { file.audit_witnesses } else { self.audit_witnesses.clone() };
         let audit_witnesses: Vec<String> = audit_witnesses.into_iter().map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
+        let alert_webhook_timeout = seconds("alert_webhook_timeout", self.alert_webhook_timeout.or(file.alert_webhook_timeout), 5)?;
+        let alert_webhook_attempts = match self.alert_webhook_attempts.or(file.alert_webhook_attempts).unwrap_or(4) {
+            n @ 1..=20 => n as u32,
+            n => bail!("invalid `alert_webhook_attempts`: `{n}` is not from 1 to 20"),
+        };
         let runtime = modelops_runtime::RuntimeConfig {
             llm: file.llm.unwrap_or_default().resolve_from_env()?,
             external: file.external.unwrap_or_default().resolve_from_env()?,
@@ -252,6 +267,8 @@ impl ServerArgs {
             audit_origin: self.audit_origin.clone().or(file.audit_origin),
             audit_checkpoint_interval,
             audit_witnesses,
+            alert_webhook_timeout,
+            alert_webhook_attempts,
             runtime,
         })
     }

@@ -82,8 +82,17 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let deploy_config = modelops_deploy::DeployConfig { retention: config.prediction_retention, ..Default::default() };
     let deployments = modelops_deploy::Deployments::new(registry.clone(), serving, recorder.clone(), deploy_config);
     let controller = deployments.start().await;
-    let state = state.with_deployments(deployments);
+    let state = state.with_deployments(deployments.clone());
     // Live monitoring: monitors follow the deployments' prediction logs.
+    let watch_config = modelops_watch::WatchConfig {
+        webhook: modelops_watch::alert::WebhookConfig {
+            timeout: config.alert_webhook_timeout,
+            attempts: config.alert_webhook_attempts,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let state = state.with_watch(modelops_watch::Watch::new(registry.clone(), deployments, watch_config));
     let watcher = state.watch.start();
     let watch = state.watch.clone();
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
