@@ -280,6 +280,7 @@ fn window_rows(list: &WindowResultList) -> Vec<Value> {
                 .unwrap_or_default();
             let metrics = r.get("performance").and_then(|p| p.get("metrics"));
             let metric = |name: &str| metrics.and_then(|m| m.get(name)).and_then(Value::as_f64).map(|v| format!("{v:.4}")).unwrap_or_default();
+            let estimated = |name: &str| r.get("estimated").and_then(|e| e.get(name)).and_then(Value::as_f64).map(|v| format!("{v:.4}")).unwrap_or_default();
             let note = r
                 .get("not_computed")
                 .or_else(|| drift.and_then(|d| d.get("not_computed")))
@@ -296,6 +297,8 @@ fn window_rows(list: &WindowResultList) -> Vec<Value> {
                 "labeled": r.get("labeled_rows"),
                 "accuracy": metric("accuracy"),
                 "roc_auc": metric("roc_auc"),
+                "est_accuracy": estimated("accuracy"),
+                "est_roc_auc": estimated("roc_auc"),
                 "rmse": metric("rmse"),
                 "note": note,
             })
@@ -375,6 +378,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             ("labeled", "/labeled"),
                             ("accuracy", "/accuracy"),
                             ("roc auc", "/roc_auc"),
+                            ("est. accuracy", "/est_accuracy"),
+                            ("est. roc auc", "/est_roc_auc"),
                             ("rmse", "/rmse"),
                             ("note", "/note"),
                         ],

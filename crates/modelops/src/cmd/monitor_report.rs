@@ -86,6 +86,12 @@ pub fn html(list: &WindowResultList) -> String {
                 metrics.entry(k.clone()).or_insert_with(|| Series { name: k.clone(), points: Vec::new() }).points.push((i, v));
             }
         }
+        for k in ["accuracy", "roc_auc"] {
+            if let Some(v) = w.result.get("estimated").and_then(|e| e.get(k)).and_then(Value::as_f64) {
+                let name = format!("{k} (estimated, CBPE)");
+                metrics.entry(name.clone()).or_insert_with(|| Series { name, points: Vec::new() }).points.push((i, v));
+            }
+        }
     }
     let common_threshold = thresholds.first().copied().filter(|t| thresholds.iter().all(|x| x == t));
     let mut out = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>");
@@ -97,7 +103,7 @@ pub fn html(list: &WindowResultList) -> String {
     let score_series: Vec<Series> = scores.into_values().collect();
     out.push_str(&chart("Drift score per column (dashed: threshold)", &labels, &score_series, common_threshold));
     let metric_series: Vec<Series> = metrics.into_values().collect();
-    out.push_str(&chart("Performance over labelled calls", &labels, &metric_series, None));
+    out.push_str(&chart("Performance: measured over labelled calls, and estimated without labels", &labels, &metric_series, None));
     out.push_str("<h2>Windows</h2><table><tr><th>start</th><th>end</th><th>version</th><th>rows</th><th>state</th><th>drift share</th><th>drifted</th><th>labelled</th><th>note</th></tr>");
     for w in &list.results {
         let drift = w.result.get("drift");
