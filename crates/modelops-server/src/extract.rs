@@ -193,6 +193,8 @@ pub struct RawPath {
     id: Option<String>,
     sha256: Option<String>,
     monitor: Option<String>,
+    size: Option<String>,
+    seq: Option<String>,
 }
 
 /// Path parameters of a route.
@@ -254,6 +256,24 @@ impl ApiPath {
         let user = segment(&self.0.user, "user")?;
         modelops_core::name::check_filter("user", user)?;
         Ok(user.to_string())
+    }
+
+    /// An audit checkpoint's tree size, or `latest` (`None`).
+    pub fn checkpoint_size(&self) -> Result<Option<u64>, ApiError> {
+        match segment(&self.0.size, "size")? {
+            "latest" => Ok(None),
+            text => text
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| ApiError::invalid("size", format!("{} is not a tree size or `latest`", quote(&text.chars().take(40).collect::<String>())))),
+        }
+    }
+
+    /// An audit event's sequence number.
+    pub fn seq(&self) -> Result<i64, ApiError> {
+        let text = segment(&self.0.seq, "seq")?;
+        text.parse::<i64>()
+            .map_err(|_| ApiError::invalid("seq", format!("{} is not an event's sequence number", quote(&text.chars().take(40).collect::<String>()))))
     }
 
     /// A monitor's name (checked like a new one's: an unknown name is 404).

@@ -2,12 +2,12 @@
 
 use super::ReadErrors;
 use crate::error::ApiResult;
-use crate::extract::{Actor, ApiQuery};
+use crate::extract::{Actor, ApiQuery, ApiPath};
 use crate::wire::{
     AuditList, AuditParams, CheckpointList, CheckpointParams, CompactRangeResponse, ConsistencyParams, ConsistencyProofResponse,
     InclusionProofResponse, ProofParams, RangeParams, SignedCheckpointResponse, VerifyResponse, WitnessFailureWire,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -90,13 +90,8 @@ pub(crate) async fn sign_checkpoint(State(registry): State<Registry>, Actor(prin
 #[utoipa::path(get, path = "/api/v1/audit/checkpoints/{size}", tag = "audit",
     params(("size" = String, Path, description = "The checkpoint's tree size, or `latest`")),
     responses((status = 200, description = "The signed note", body = String, content_type = "text/plain"), ReadErrors))]
-pub(crate) async fn get_checkpoint(State(registry): State<Registry>, Actor(principal): Actor, Path(size): Path<String>) -> ApiResult<impl IntoResponse> {
-    let size = match size.as_str() {
-        "latest" => None,
-        text => Some(text.parse::<u64>().map_err(|_| {
-            modelops_core::Error::invalid("size", format!("`{}` is not a tree size or `latest`", text.chars().take(40).collect::<String>()))
-        })?),
-    };
+pub(crate) async fn get_checkpoint(State(registry): State<Registry>, Actor(principal): Actor, path: ApiPath) -> ApiResult<impl IntoResponse> {
+    let size = path.checkpoint_size()?;
     let checkpoint = registry.checkpoint(&principal, size).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], checkpoint.note))
 }
@@ -110,10 +105,10 @@ pub(crate) async fn get_checkpoint(State(registry): State<Registry>, Actor(princ
 pub(crate) async fn inclusion_proof(
     State(registry): State<Registry>,
     Actor(principal): Actor,
-    Path(seq): Path<i64>,
+    path: ApiPath,
     ApiQuery(params): ApiQuery<ProofParams>,
 ) -> ApiResult<Json<InclusionProofResponse>> {
-    Ok(Json(registry.inclusion_proof(&principal, seq, params.checkpoint).await?.into()))
+    Ok(Json(registry.inclusion_proof(&principal, path.seq()?, params.checkpoint).await?.into()))
 }
 
 /// The consistency proof between two signed checkpoints (RFC 9162

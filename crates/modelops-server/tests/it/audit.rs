@@ -65,3 +65,18 @@ async fn the_actor_header_names_who_acted() {
         .unwrap();
     app.send(request).await.invalid("x-modelops-actor");
 }
+
+#[tokio::test]
+async fn bad_checkpoint_sizes_and_sequence_numbers_are_named_in_json() {
+    let (app, admin) = crate::support::App::with_tokens().await;
+    for (uri, field) in [
+        ("/api/v1/audit/checkpoints/abc", "size"),
+        ("/api/v1/audit/checkpoints/-1", "size"),
+        ("/api/v1/audit/events/x/proof", "seq"),
+        ("/api/v1/audit/events/99999999999999999999/proof", "seq"),
+    ] {
+        let answer = app.call_as(&admin, axum::http::Method::GET, uri, None).await;
+        let message = answer.invalid(field);
+        assert!(message.contains('`'), "{uri}: {message}");
+    }
+}
