@@ -1126,7 +1126,7 @@ fn drift_options(spec: &MonitorSpec) -> DriftOptions {
 
 /// Summarises `records` (one version, one window) whole.
 fn summarise_all(records: &[PredictionRecord], profile: Option<&Profile>, spec: &MonitorSpec, options: &DriftOptions) -> Result<Part> {
-    let table = window::table_of(records, "recorded predictions")?;
+    let table = window::table_for(records, "recorded predictions", profile, spec.features.as_deref())?;
     let mut part = Part {
         rows: table.rows as u64,
         first_id: records.first().map_or(0, |r| r.id),
@@ -1144,7 +1144,7 @@ fn summarise_all(records: &[PredictionRecord], profile: Option<&Profile>, spec: 
 /// Splits `records` (one version, in id order) into parts that fill the
 /// open window (holding `open_rows`) and then windows of `size` rows.
 fn split_counted(records: &[PredictionRecord], profile: Option<&Profile>, spec: &MonitorSpec, options: &DriftOptions, open_rows: u64, size: u64) -> Result<Vec<Part>> {
-    let table = window::table_of(records, "recorded predictions")?;
+    let table = window::table_for(records, "recorded predictions", profile, spec.features.as_deref())?;
     let owners = window::record_of_rows(&table);
     let mut parts = Vec::new();
     let mut at = 0usize;

@@ -4,6 +4,13 @@
 //! through) → one [`ColumnAggregate`] per monitored column, merged into the
 //! window's with a bounded raw sample. And the labelled table a window's
 //! performance is computed over.
+//!
+//! The engine's ingest reads the monitored columns straight from the
+//! records' JSON ([`table_for`], [`fast_table`]) when every record is of
+//! numeric tensors, without building the rest of the exported table (the
+//! call columns, text columns): the same values, a third of the work. Any
+//! other record goes the whole way, so what the export refuses or converts
+//! (name collisions, mixed types, text) is decided in one place.
 
 use chrono::{DateTime, Utc};
 use modelops_core::deployment::PredictionRecord;
@@ -11,7 +18,7 @@ use modelops_core::{Error, Result};
 use modelops_deploy::export::ParquetExport;
 use modelops_monitor::data::{table_from_batch, Categorical, Column, ColumnData, SourceType, Table};
 use modelops_monitor::drift::{needs_sample, ColumnAggregate, DriftOptions, Profile};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 /// The name of the label column added to a labelled window's table; no
@@ -68,6 +75,19 @@ pub fn table_of(records: &[PredictionRecord], name: &str) -> Result<Table> {
     table_from_batch(&batch, Path::new(name)).map_err(|e| Error::Internal(format!("summarising recorded predictions: {e}")))
 }
 
+/// The recorded calls as the exported table, with at least the columns a
+/// window of `profile` summarises (and `row`): the same values and types
+/// [`table_of`] gives those columns. Records of numeric tensors are read
+/// straight into those columns ([`fast_table`]); anything else goes the
+/// whole way through the export.
+pub fn table_for(records: &[PredictionRecord], name: &str, profile: Option<&Profile>, features: Option<&[String]>) -> Result<Table> {
+    let wanted: Vec<&str> = profile.map(|p| watched(p, features).into_iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
+    match fast_table(records, name, &wanted) {
+        Some(table) => Ok(table),
+        None => table_of(records, name),
+    }
+}
+
 /// The columns a window of `profile` summarises: the monitor's features
 /// (those the profile has), or every column of the profile.
 pub fn watched<'p>(profile: &'p Profile, features: Option<&[String]>) -> Vec<&'p modelops_monitor::profile::ColumnProfile> {
@@ -100,6 +120,468 @@ pub fn slice(column: &Column, range: std::ops::Range<usize>) -> Column {
         ColumnData::Unsupported { type_name, .. } => ColumnData::Unsupported { type_name: type_name.clone(), rows: range.len() },
     };
     Column { name: column.name.clone(), source: column.source, data }
+}
+
+// ------------------------------------------------------------ fast path
+
+/// The call's own columns of the exported table (`modelops_deploy::export`).
+const CALL_COLUMNS: [&str; 7] = ["request_id", "at", "version", "route", "latency_us", "error", "row"];
+/// Nested `data` arrays deeper than this go the general way.
+const FAST_DEPTH: usize = 4;
+
+/// The columns `wanted` and `row` of the exported table of `records`, read
+/// from the records' JSON without building the rest of the table: the
+/// column values [`table_of`] gives (`modelops_deploy::export` then
+/// `modelops_monitor::data::table_from_batch`), for the cases it handles —
+/// every wanted column numeric (FP32/FP64/INT*/UINT*) in every call, no
+/// column name colliding with a call column or across inputs and outputs,
+/// every tensor reading as the export reads it. `None` for anything else
+/// (a record the export refuses included), which the caller sends the
+/// general way: this path never decides what the export would.
+pub fn fast_table(records: &[PredictionRecord], name: &str, wanted: &[&str]) -> Option<Table> {
+    if wanted.iter().any(|w| *w != "row" && CALL_COLUMNS.contains(w)) {
+        return None;
+    }
+    let wanted: Vec<&str> = wanted.iter().copied().filter(|w| *w != "row").collect();
+    let mut columns: Vec<FastColumn> = wanted.iter().map(|w| FastColumn::new(w)).collect();
+    // A column named twice in `wanted`: the first takes the values.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(wanted.len());
+    for (i, w) in wanted.iter().enumerate() {
+        index.entry(*w).or_insert(i);
+    }
+    let mut row = Vec::with_capacity(records.len());
+    // The value columns of the calls with rows, per side (the export makes
+    // a column only for those): an output named like an input is renamed.
+    let mut inputs_seen: HashSet<String> = HashSet::new();
+    let mut outputs_seen: HashSet<String> = HashSet::new();
+    // Calls of one deployment mostly share their tensors' names, types and
+    // widths: the checks of the names and the column of each value are
+    // worked out again only when these change.
+    let mut layout = Layout::default();
+    let mut tensors = Vec::new();
+    let mut elems = Vec::new();
+    let mut rows = 0usize;
+    for record in records {
+        tensors.clear();
+        elems.clear();
+        let inputs = fast::read(&record.inputs, &mut tensors, &mut elems)?;
+        let outputs = fast::read(&record.outputs, &mut tensors, &mut elems)?;
+        let split = inputs.len();
+        debug_assert_eq!(outputs.start, split);
+        let side_rows = |side: &[fast::Tensor<'_>]| -> Option<Option<usize>> {
+            let mut n = None;
+            for t in side {
+                let (&first, rest) = t.shape.split_first()?;
+                match n {
+                    Some(m) if m != first => return None,
+                    _ => n = Some(first),
+                }
+                let width = rest.iter().try_fold(1usize, |w, d| w.checked_mul(*d))?;
+                if width.checked_mul(first)? != t.elems.len() {
+                    return None;
+                }
+            }
+            Some(n)
+        };
+        let n = match (side_rows(&tensors[..split])?, side_rows(&tensors[split..])?) {
+            (Some(i), Some(o)) if i != o => return None,
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => 0,
+        };
+        i32::try_from(n).ok()?;
+        if !layout.matches(&tensors, split) {
+            layout = Layout::of(&tensors, split, &index)?;
+        }
+        if n > 0 && !layout.registered {
+            for (i, t) in tensors.iter().enumerate() {
+                let seen = if i < split { &mut inputs_seen } else { &mut outputs_seen };
+                let width = t.shape[1..].iter().product::<usize>();
+                for j in 0..width {
+                    seen.insert(if width == 1 { t.name.to_string() } else { format!("{}_{j}", t.name) });
+                }
+            }
+            layout.registered = true;
+        }
+        // Every element reads as its tensor's datatype says (the export
+        // refuses the call otherwise); the monitored ones become values.
+        for (t, targets) in tensors.iter().zip(&layout.targets) {
+            let values = &elems[t.elems.clone()];
+            if targets.iter().all(Option::is_none) {
+                fast::check(&t.datatype, values)?;
+                continue;
+            }
+            let float = fast::is_float(&t.datatype)?;
+            let width = targets.len();
+            for (j, target) in targets.iter().enumerate() {
+                match target {
+                    // A call without rows makes no column (nor widens one).
+                    Some(at) if n > 0 => {
+                        let column = &mut columns[*at];
+                        column.present = true;
+                        column.float |= float;
+                        column.values.resize(rows, f64::NAN);
+                        for r in 0..n {
+                            column.values.push(fast::number(&t.datatype, &values[r * width + j])?);
+                        }
+                    }
+                    _ => {
+                        for r in 0..n {
+                            fast::number(&t.datatype, &values[r * width + j])?;
+                        }
+                    }
+                }
+            }
+        }
+        row.extend((0..n).map(|r| r as f64));
+        rows += n;
+    }
+    if inputs_seen.iter().any(|c| outputs_seen.contains(c)) {
+        return None;
+    }
+    let mut out = vec![Column { name: "row".into(), source: SourceType::Int { has_missing: false }, data: ColumnData::Numeric(row) }];
+    let mut taken = HashSet::new();
+    for mut column in columns {
+        if !column.present || !taken.insert(column.name.clone()) {
+            continue;
+        }
+        column.values.resize(rows, f64::NAN);
+        let source = if column.float { SourceType::Float } else { SourceType::Int { has_missing: column.values.iter().any(|x| x.is_nan()) } };
+        out.push(Column { name: column.name, source, data: ColumnData::Numeric(column.values) });
+    }
+    Some(Table { path: Path::new(name).to_path_buf(), rows, columns: out })
+}
+
+/// The tensors' names, datatypes and row shapes of a call, inputs then
+/// outputs, and where each of their values goes.
+#[derive(Default)]
+struct Layout {
+    tensors: Vec<(String, String, Vec<usize>)>,
+    inputs: usize,
+    /// Per tensor, per value of a row: the monitored column it fills.
+    targets: Vec<Vec<Option<usize>>>,
+    /// Whether its columns were added to the columns seen.
+    registered: bool,
+}
+
+impl Layout {
+    fn matches(&self, tensors: &[fast::Tensor<'_>], inputs: usize) -> bool {
+        self.inputs == inputs
+            && self.tensors.len() == tensors.len()
+            && self.tensors.iter().zip(tensors).all(|((name, datatype, shape), t)| *name == t.name && *datatype == t.datatype && shape[..] == t.shape[1..])
+    }
+
+    /// `None` when a name collides: with a call column, or twice in a side.
+    fn of(tensors: &[fast::Tensor<'_>], inputs: usize, index: &HashMap<&str, usize>) -> Option<Layout> {
+        let mut layout = Layout { inputs, ..Layout::default() };
+        for (side, start) in [(&tensors[..inputs], 0), (&tensors[inputs..], inputs)] {
+            let mut names: Vec<String> = Vec::new();
+            for (k, t) in side.iter().enumerate() {
+                let width = t.shape[1..].iter().product::<usize>();
+                let mut targets = Vec::with_capacity(width);
+                for j in 0..width {
+                    let column = if width == 1 { t.name.to_string() } else { format!("{}_{j}", t.name) };
+                    if CALL_COLUMNS.contains(&column.as_str()) {
+                        return None;
+                    }
+                    targets.push(index.get(column.as_str()).copied());
+                    names.push(column);
+                }
+                debug_assert_eq!(layout.targets.len(), start + k);
+                layout.targets.push(targets);
+                layout.tensors.push((t.name.to_string(), t.datatype.to_string(), t.shape[1..].to_vec()));
+            }
+            names.sort_unstable();
+            if names.windows(2).any(|w| w[0] == w[1]) {
+                return None;
+            }
+        }
+        Some(layout)
+    }
+}
+
+struct FastColumn {
+    name: String,
+    values: Vec<f64>,
+    /// Filled by a call with rows (else the export has no such column).
+    present: bool,
+    /// Filled by a float tensor (the column is float64, else int64).
+    float: bool,
+}
+
+impl FastColumn {
+    fn new(name: &str) -> Self {
+        FastColumn { name: name.to_string(), values: Vec::new(), present: false, float: false }
+    }
+}
+
+/// Reading a recorded tensor array without `serde_json::Value`s: names
+/// and strings borrowed from the record, elements into one buffer.
+mod fast {
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::Number;
+    use std::borrow::Cow;
+    use std::fmt;
+    use std::ops::Range;
+
+    pub(super) struct Tensor<'a> {
+        pub name: Cow<'a, str>,
+        pub datatype: Cow<'a, str>,
+        pub shape: Vec<usize>,
+        pub elems: Range<usize>,
+    }
+
+    /// One element of `data`, as `serde_json::Value` would hold it.
+    pub(super) enum Elem<'a> {
+        Number(Number),
+        Null,
+        Bool,
+        Str(Cow<'a, str>),
+    }
+
+    /// Reads `json` (an array of tensors) onto `tensors`; their range.
+    pub(super) fn read<'a>(json: &'a str, tensors: &mut Vec<Tensor<'a>>, elems: &mut Vec<Elem<'a>>) -> Option<Range<usize>> {
+        let start = tensors.len();
+        let mut de = serde_json::Deserializer::from_str(json);
+        Tensors { tensors, elems }.deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(start..tensors.len())
+    }
+
+    /// Whether the export reads a tensor of `datatype` holding `values`:
+    /// the datatype known, every element of its kind
+    /// (`modelops_runtime::tensor_json::decode`).
+    pub(super) fn check(datatype: &str, values: &[Elem<'_>]) -> Option<()> {
+        match datatype {
+            "BOOL" => values.iter().all(|v| matches!(v, Elem::Bool) || matches!(v, Elem::Number(n) if matches!(n.as_u64(), Some(0 | 1)))).then_some(()),
+            "BYTES" => values.iter().all(|v| matches!(v, Elem::Str(_))).then_some(()),
+            datatype => {
+                is_float(datatype)?;
+                values.iter().try_for_each(|v| number(datatype, v).map(|_| ()))
+            }
+        }
+    }
+
+    pub(super) fn is_float(datatype: &str) -> Option<bool> {
+        match datatype {
+            "FP32" | "FP64" => Some(true),
+            "INT8" | "INT16" | "INT32" | "UINT8" | "UINT16" | "INT64" | "UINT32" | "UINT64" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The value the exported table's column holds for an element of a
+    /// numeric tensor (NaN: null), as `decode`, the export's builders and
+    /// `table_from_batch` make it; `None` where `decode` refuses it.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    pub(super) fn number(datatype: &str, v: &Elem<'_>) -> Option<f64> {
+        let float = || -> Option<f64> {
+            match v {
+                Elem::Number(n) => n.as_f64(),
+                Elem::Null => Some(f64::NAN),
+                Elem::Str(s) if s == "NaN" => Some(f64::NAN),
+                Elem::Str(s) if s == "Infinity" || s == "inf" => Some(f64::INFINITY),
+                Elem::Str(s) if s == "-Infinity" || s == "-inf" => Some(f64::NEG_INFINITY),
+                _ => None,
+            }
+        };
+        let int = |lo: i64, hi: i64| -> Option<f64> {
+            match v {
+                Elem::Number(n) => n.as_i64().filter(|x| (lo..=hi).contains(x)).map(|x| x as f64),
+                _ => None,
+            }
+        };
+        // Non-finite floats are nulls in the export: missing.
+        let finite = |x: f64| if x.is_finite() { x } else { f64::NAN };
+        match datatype {
+            "FP32" => float().map(|x| finite(f64::from(x as f32))),
+            "FP64" => float().map(finite),
+            "INT8" => int(i64::from(i8::MIN), i64::from(i8::MAX)),
+            "INT16" => int(i64::from(i16::MIN), i64::from(i16::MAX)),
+            "INT32" => int(i64::from(i32::MIN), i64::from(i32::MAX)),
+            "UINT8" => int(0, i64::from(u8::MAX)),
+            "UINT16" => int(0, i64::from(u16::MAX)),
+            "UINT32" => int(0, i64::from(u32::MAX)),
+            "UINT64" => int(0, i64::MAX),
+            "INT64" => int(i64::MIN, i64::MAX),
+            _ => None,
+        }
+    }
+
+    struct Tensors<'s, 'a> {
+        tensors: &'s mut Vec<Tensor<'a>>,
+        elems: &'s mut Vec<Elem<'a>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Tensors<'_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Tensors<'_, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of tensors")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(TensorSeed { tensors: &mut *self.tensors, elems: &mut *self.elems })?.is_some() {}
+            Ok(())
+        }
+    }
+
+    struct TensorSeed<'s, 'a> {
+        tensors: &'s mut Vec<Tensor<'a>>,
+        elems: &'s mut Vec<Elem<'a>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for TensorSeed<'_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    enum Field {
+        Name,
+        Datatype,
+        Shape,
+        Data,
+        Other,
+    }
+
+    impl<'de> de::Deserialize<'de> for Field {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Field;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a field name")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                    Ok(match v {
+                        "name" => Field::Name,
+                        "datatype" => Field::Datatype,
+                        "shape" => Field::Shape,
+                        "data" => Field::Data,
+                        _ => Field::Other,
+                    })
+                }
+            }
+            d.deserialize_identifier(V)
+        }
+    }
+
+    /// A string borrowed from the input when it has no escapes.
+    struct Text<'a>(Cow<'a, str>);
+
+    impl<'de> de::Deserialize<'de> for Text<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Text<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(v.to_string())))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    impl<'de> Visitor<'de> for TensorSeed<'_, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a tensor")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let (mut name, mut datatype, mut shape, mut elems) = (None, None, None, None);
+            while let Some(field) = map.next_key::<Field>()? {
+                match field {
+                    Field::Name if name.is_none() => name = Some(map.next_value::<Text<'de>>()?.0),
+                    Field::Datatype if datatype.is_none() => datatype = Some(map.next_value::<Text<'de>>()?.0),
+                    Field::Shape if shape.is_none() => shape = Some(map.next_value::<Vec<usize>>()?),
+                    Field::Data if elems.is_none() => {
+                        let start = self.elems.len();
+                        map.next_value_seed(Data { elems: &mut *self.elems, depth: 0 })?;
+                        elems = Some(start..self.elems.len());
+                    }
+                    Field::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    _ => return Err(de::Error::custom("duplicate field")),
+                }
+            }
+            match (name, datatype, shape, elems) {
+                (Some(name), Some(datatype), Some(shape), Some(elems)) => {
+                    self.tensors.push(Tensor { name, datatype, shape, elems });
+                    Ok(())
+                }
+                _ => Err(de::Error::custom("missing field")),
+            }
+        }
+    }
+
+    /// `data`: a scalar or nested arrays of scalars, flattened row-major.
+    struct Data<'s, 'a> {
+        elems: &'s mut Vec<Elem<'a>>,
+        depth: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Data<'_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Data<'_, 'de> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("tensor data")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            if self.depth >= super::FAST_DEPTH {
+                return Err(de::Error::custom("nested too deep for the fast path"));
+            }
+            while seq.next_element_seed(Data { elems: &mut *self.elems, depth: self.depth + 1 })?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            self.elems.push(Elem::Bool);
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+            self.elems.push(Elem::Number(v.into()));
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+            self.elems.push(Elem::Number(v.into()));
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+            // As `serde_json::Value` keeps it (JSON has no non-finite numbers).
+            self.elems.push(Number::from_f64(v).map_or(Elem::Null, Elem::Number));
+            Ok(())
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+            self.elems.push(Elem::Str(Cow::Borrowed(v)));
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            self.elems.push(Elem::Str(Cow::Owned(v.to_string())));
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.elems.push(Elem::Null);
+            Ok(())
+        }
+    }
 }
 
 /// For each row of a table of `records`, the index of its record: the
@@ -160,4 +642,162 @@ pub fn labelled_table(records: &[PredictionRecord], labels: &[serde_json::Value]
     };
     table.columns.push(column);
     Ok(table)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use modelops_core::deployment::RecordRoute;
+    use modelops_core::name::ModelName;
+
+    fn record(id: i64, inputs: &str, outputs: &str) -> PredictionRecord {
+        PredictionRecord {
+            id,
+            request_id: format!("req-{id}"),
+            at: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc) + chrono::Duration::seconds(id),
+            deployment: ModelName::parse("d").unwrap(),
+            model: ModelName::parse("m").unwrap(),
+            version: 1,
+            route: RecordRoute::Primary,
+            inputs: inputs.into(),
+            outputs: outputs.into(),
+            error: None,
+            latency_us: 5,
+        }
+    }
+
+    fn tensor(name: &str, datatype: &str, shape: &[usize], data: &str) -> String {
+        format!(r#"{{"name":"{name}","datatype":"{datatype}","shape":{shape:?},"data":{data}}}"#)
+    }
+
+    /// The fast table's columns are the general table's, bit for bit.
+    fn same(records: &[PredictionRecord], wanted: &[&str]) {
+        let fast = fast_table(records, "t", wanted).expect("the fast path takes these records");
+        let full = table_of(records, "t").unwrap();
+        assert_eq!(fast.rows, full.rows);
+        assert_eq!(fast.path, full.path);
+        for name in wanted.iter().chain(&["row"]) {
+            match (fast.column(name), full.column(name)) {
+                (None, None) => {}
+                (Some(a), Some(b)) => {
+                    assert_eq!(a.source, b.source, "{name}");
+                    let (a, b) = (a.as_numeric().unwrap(), b.as_numeric().unwrap());
+                    assert_eq!(a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "{name}");
+                }
+                (a, b) => panic!("{name}: fast {:?}, full {:?}", a.map(|c| &c.name), b.map(|c| &c.name)),
+            }
+        }
+        let table = table_for(records, "t", None, None).unwrap();
+        assert_eq!(table.rows, full.rows);
+    }
+
+    #[test]
+    fn the_fast_path_reads_the_columns_the_export_gives() {
+        let a = record(
+            1,
+            &format!(
+                "[{},{},{},{}]",
+                tensor("x", "FP64", &[2], "[1.5, null]"),
+                tensor("f", "FP32", &[2, 1], r#"[[0.1], ["Infinity"]]"#),
+                tensor("m", "INT64", &[2, 2], "[[1, -2], [3, 9007199254740993]]"),
+                tensor("s", "BYTES", &[2], r#"["a", "b\"c"]"#)
+            ),
+            &format!("[{},{}]", tensor("p", "FP32", &[2, 2], "[0.25, 0.75, 0.5, \"NaN\"]"), tensor("label", "INT32", &[2], "[1, 0]")),
+        );
+        // A failed call: inputs only; `f` is an integer here (the column widens to float).
+        let failed = record(2, &format!("[{},{}]", tensor("x", "FP64", &[1], "[3]"), tensor("f", "INT16", &[1], "[7]")), "[]");
+        // A column missing, a new one, and an unknown field ignored.
+        let other = record(
+            3,
+            &format!("[{}]", r#"{"name":"x","datatype":"FP64","shape":[1],"data":2e-3,"parameters":{"a":1}}"#),
+            &format!("[{},{}]", tensor("label", "UINT8", &[1], "[255]"), tensor("ok", "BOOL", &[1], "[1]")),
+        );
+        let empty = record(4, &format!("[{}]", tensor("x", "FP64", &[0], "[]")), "[]");
+        let records = vec![a, failed, other, empty];
+        let wanted = ["x", "f", "m_0", "m_1", "p_0", "p_1", "label", "absent"];
+        same(&records, &wanted);
+        for i in 0..records.len() {
+            same(&records[i..], &wanted);
+            same(&records[..i], &wanted);
+        }
+        same(&records, &[]);
+    }
+
+    #[test]
+    fn random_numeric_records_read_alike() {
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let types = ["FP64", "FP32", "INT64", "INT32", "UINT8"];
+        for _ in 0..200 {
+            let mut records = Vec::new();
+            for id in 0..(1 + next(6)) {
+                let rows = next(3) as usize;
+                let mut side = |prefix: &str| {
+                    let mut tensors = Vec::new();
+                    for t in 0..next(4) {
+                        let datatype = types[next(types.len() as u64) as usize];
+                        let width = 1 + next(2) as usize;
+                        let values: Vec<String> = (0..rows * width)
+                            .map(|_| match (datatype, next(8)) {
+                                ("FP64" | "FP32", 0) => "null".into(),
+                                ("FP64" | "FP32", 1) => "\"NaN\"".into(),
+                                ("FP64" | "FP32", 2) => "1e300".into(),
+                                ("FP64" | "FP32", _) => format!("{}", (next(2_000_001) as f64 - 1e6) / 7.0),
+                                ("UINT8", _) => format!("{}", next(256)),
+                                _ => format!("{}", next(2001) as i64 - 1000),
+                            })
+                            .collect();
+                        let shape = if width == 1 { vec![rows] } else { vec![rows, width] };
+                        tensors.push(tensor(&format!("{prefix}{t}"), datatype, &shape, &format!("[{}]", values.join(","))));
+                    }
+                    format!("[{}]", tensors.join(","))
+                };
+                let (inputs, outputs) = (side("i"), side("o"));
+                records.push(record(id as i64, &inputs, &outputs));
+            }
+            same(&records, &["i0", "i1", "i1_0", "i1_1", "i2", "o0", "o1_1", "o3"]);
+        }
+    }
+
+    #[test]
+    fn what_the_export_decides_goes_the_general_way() {
+        let x = tensor("x", "FP64", &[1], "[1]");
+        let cases = [
+            // An input named like a call column, an output like an input.
+            record(1, &format!("[{}]", tensor("error", "FP64", &[1], "[1]")), "[]"),
+            record(2, &format!("[{x}]"), &format!("[{}]", tensor("x", "FP64", &[1], "[2]"))),
+            // A monitored column of text, and one mixing numbers and text.
+            record(3, &format!("[{x},{}]", tensor("s", "BYTES", &[1], r#"["a"]"#)), "[]"),
+            // Records the export refuses.
+            record(4, "not json", "[]"),
+            record(5, &format!("[{}]", tensor("x", "FP64", &[2], "[1]")), "[]"),
+            record(6, &format!("[{}]", tensor("x", "INT8", &[1], "[300]")), "[]"),
+            record(7, &format!("[{x}]"), &format!("[{}]", tensor("y", "FP64", &[2], "[1, 2]"))),
+            record(8, &format!("[{x},{x}]"), "[]"),
+            record(9, &format!("[{}]", tensor("x", "FP16", &[1], "[1]")), "[]"),
+            record(10, &format!("[{}]", tensor("x", "FP64", &[], "[1]")), "[]"),
+            record(11, &format!("[{}]", tensor("x", "FP16", &[0], "[]")), "[]"),
+            record(12, &format!("[{x},{}]", tensor("z", "FP16", &[0, 2], "[]")), "[]"),
+            record(13, &format!("[{x},{}]", tensor("z", "BOOL", &[1], "[2]")), "[]"),
+            record(14, &format!("[{x},{}]", tensor("x_1", "FP64", &[1], "[2]")), &format!("[{}]", tensor("x", "FP64", &[1, 2], "[1, 2]"))),
+        ];
+        for (i, case) in cases.iter().enumerate() {
+            let records = [record(0, &format!("[{x}]"), "[]"), case.clone()];
+            let wanted = ["x", "s"];
+            assert!(fast_table(&records, "t", &wanted).is_none(), "case {i}");
+            match (table_for(&records, "t", None, None), table_of(&records, "t")) {
+                (Ok(a), Ok(b)) => assert_eq!(a.rows, b.rows),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("case {i}: {a:?} / {b:?}"),
+            }
+        }
+        // Call columns other than `row` are not read here.
+        assert!(fast_table(&[record(0, &format!("[{x}]"), "[]")], "t", &["latency_us"]).is_none());
+    }
 }
