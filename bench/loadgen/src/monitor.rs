@@ -11,18 +11,19 @@
 //! the process's RSS every `--sample-ms` along the run.
 //!
 //! With `--split` a second pass over the same log times the ingest path's
-//! sections one by one, batch by batch as the engine reads them: the
-//! SQLite read (`list_predictions`), the parse of the records' JSON into
-//! arrow builders (`ParquetExport::push`), the arrow batch
-//! (`into_batch`), the batch as a monitor table (`table_from_batch`; the
-//! engine's `window::table_of` is these three), the aggregates
+//! sections, batch by batch as the engine reads them: the SQLite read
+//! (`list_predictions`), the monitored columns read from the records' JSON
+//! (`window::table_for`, the engine's way), the aggregates
 //! (`window::summarise`) and the merge into the window's (`WindowAgg::merge`,
-//! the bounded reservoir). With `--window-out DIR` that pass also rebuilds
-//! the first closed window's aggregates, times the drift computed from them
-//! (`compare_aggregates`, what the engine does when a window closes),
-//! checks it against the result the engine stored, and writes the window's
-//! records as Parquet (`ParquetExport`, as `modelops predictions export`),
-//! the reference profile and the engine's drift, for `modelops drift`.
+//! the bounded reservoir); and, for comparison, the general way
+//! (`window::table_of`: the parse into arrow builders `ParquetExport::push`,
+//! `into_batch`, `table_from_batch`). With `--window-out DIR` that pass
+//! also rebuilds the first closed window's aggregates, times the drift
+//! computed from them (`compare_aggregates`, what the engine does when a
+//! window closes), checks it against the result the engine stored, and
+//! writes the window's records as Parquet (`ParquetExport`, as `modelops
+//! predictions export`), the reference profile and the engine's drift, for
+//! `modelops drift`.
 
 use crate::{memory_mib, round2};
 use anyhow::{bail, Context};
@@ -216,6 +217,9 @@ pub async fn set_reference(dir: &Path, model: &str, version: u32, profile: &Path
 }
 
 pub async fn monitor_ingest(args: IngestArgs) -> anyhow::Result<()> {
+    if args.records == 0 {
+        bail!("--records must be at least 1");
+    }
     let (_, rss_at_start) = memory_mib();
     let (registry, watch, recorder, admin) = open(&args.dir).await?;
     let config = WatchConfig::default();

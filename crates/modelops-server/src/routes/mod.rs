@@ -85,7 +85,6 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(deployments::get_deployment, deployments::update_deployment, deployments::retire_deployment))
         .routes(routes!(deployments::rollback_deployment))
         .routes(routes!(deployments::predict_deployment))
-        .routes(routes!(monitoring::get_reference, monitoring::set_reference))
         .routes(routes!(monitoring::list_monitors, monitoring::create_monitor))
         .routes(routes!(monitoring::get_monitor, monitoring::delete_monitor))
         .routes(routes!(monitoring::monitor_results))
@@ -103,6 +102,13 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(governance::download_evidence))
         .routes(routes!(audit::verify_chain))
         .routes(routes!(deployments::list_predictions));
+    // A reference profile keeps up to 10,000 values per numeric column:
+    // megabytes of JSON for a wide model, past the JSON limit.
+    let transfers = transfers.merge(
+        OpenApiRouter::new()
+            .routes(routes!(monitoring::get_reference, monitoring::set_reference))
+            .layer(axum::extract::DefaultBodyLimit::max(monitoring::REFERENCE_BODY_LIMIT)),
+    );
     let json = json.layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(overloaded))

@@ -20,6 +20,9 @@ use modelops_core::monitoring::{ActionKind, AlertAction, AlertRule, DriftSetting
 use modelops_core::name::{quote, ModelName};
 use modelops_watch::{MonitorStatus, Watch};
 
+/// The largest reference body: a profile and its estimator.
+pub(crate) const REFERENCE_BODY_LIMIT: usize = 256 * 1024 * 1024;
+
 impl JsonRequest for SetReferenceRequest {}
 impl JsonRequest for CreateMonitorRequest {}
 impl JsonRequest for LabelsRequest {}

@@ -80,6 +80,13 @@ async fn setup(app: &App) -> Profile {
     assert_eq!(again.status, StatusCode::CONFLICT, "{again:?}");
     let broken = as_(app, "dana", Method::PUT, "/api/v1/models/scoring/versions/1/reference", Some(json!({"profile": "{\"format\": \"other\"}"}))).await;
     assert!(broken.invalid("profile").contains("profile"));
+    // A wide reference (10,000 kept values per column: megabytes of JSON)
+    // passes the JSON limit; it is refused here only as the second one.
+    let wide: Vec<Column> = (0..8).map(|i| Column { name: format!("c{i}"), source: SourceType::Float, data: ColumnData::Numeric((0..10_000).map(|k| f64::from(i) + (f64::from(k) * std::f64::consts::FRAC_1_SQRT_2).fract()).collect()) }).collect();
+    let wide = Profile::fit(&Table { path: "wide.parquet".into(), rows: 10_000, columns: wide }, None, &[], &[]).unwrap().to_json().unwrap();
+    assert!(wide.len() > 1024 * 1024, "{}", wide.len());
+    let big = as_(app, "dana", Method::PUT, "/api/v1/models/scoring/versions/1/reference", Some(json!({"profile": wide}))).await;
+    assert_eq!(big.status, StatusCode::CONFLICT, "{big:?}");
     let shown = as_(app, "viv", Method::GET, "/api/v1/models/scoring/versions/1/reference", None).await;
     assert_eq!(shown.body["source"], "train.parquet");
     assert_eq!(shown.body["profile"]["rows"], 500);
