@@ -5,9 +5,8 @@
 # (bench/monitoring.sh writes it), pushed, approved, and deployed twice on a
 # fresh SQLite data dir of the release `modelops serve`: `live` (called by
 # wrk) and `ingest` (never called; the in-process runs fill its log); its
-# reference profile fitted on $TRAIN_ROWS rows of training data (set in
-# process: bench/loadgen set-reference, the profile being larger than the
-# server's JSON body limit).
+# reference profile fitted on $TRAIN_ROWS rows of training data
+# (`versions push --reference train.parquet`).
 # 1. Ingest (bench/loadgen monitor-ingest, in process, on a copy of the data
 #    dir with the server stopped): a count-window monitor (windows of
 #    $WINDOW_ROWS rows, every column of the profile) on `ingest`, N records
@@ -27,7 +26,9 @@
 # 3. Inference latency with and without a monitor: the server restarted,
 #    wrk on /api/v1/deployments/live/predict (one row per call, every call
 #    recorded) for $DURATION at each of $CONCURRENCY connections, monitor
-#    off then on (`--every 10s`, every column), $ROUNDS rounds taking turns.
+#    off then on (`--every 10s`, every column, created just after a window
+#    boundary), $ROUNDS rounds taking turns; how far the engine was behind
+#    the log when wrk stopped and how long it took to catch up.
 # Prints tables and writes bench/out/monitoring.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -125,7 +126,7 @@ mo users create vic --role validator >/dev/null
 vic_token=$(mo tokens create --name bench --user vic 2>/dev/null)
 echo '{"intended_use": "benchmark of live monitoring"}' > "$tmp/card.json"
 mo models create scorer --kind rules --owner admin --risk-tier low >/dev/null
-mo versions push scorer "$tmp/model.yaml" --card "$tmp/card.json" >/dev/null
+mo versions push scorer "$tmp/model.yaml" --card "$tmp/card.json" --reference "$tmp/train.parquet" >/dev/null 2>&1
 mo versions submit scorer 1 >/dev/null
 MODELOPS_TOKEN=$vic_token mo versions approve scorer 1 --comment "benchmark" >/dev/null
 mo deploy create live --model scorer --version 1 >/dev/null
@@ -133,11 +134,6 @@ mo deploy create ingest --model scorer --version 1 >/dev/null
 answer=$(curl -fsS -H "$auth" -H 'content-type: application/json' -d @"$tmp/body.json" "$mo_url/api/v1/deployments/live/predict")
 echo "$answer" | python3 -c 'import json,sys; a=json.load(sys.stdin); assert "score" in json.dumps(a), a' || { echo "live answered: $answer" >&2; exit 1; }
 stop_server
-# The reference profile (11 float columns, a 10,000-value sample each:
-# ~2 MB of JSON) is past the server's 1 MiB JSON body limit, so
-# `versions push --reference` answers 413: set in process instead.
-"$bin" profile fit "$tmp/train.parquet" -o "$tmp/profile.json" >/dev/null 2>&1
-"$loadgen" set-reference --dir "$tmp/data" --model scorer --version 1 --profile "$tmp/profile.json" >/dev/null
 # The data dir as set up; each in-process run works on a copy.
 cp -a "$tmp/data" "$tmp/template"
 
@@ -205,6 +201,8 @@ run_wrk() { # concurrency duration
     wrk -t"$threads" -c"$1" -d"$2" -H "$auth" -s "$tmp/predict.lua" "$url" | tail -n 1
 }
 status() { curl -fsS -H "$auth" "$mo_url/api/v1/deployments/live/monitors/$1"; }
+rows_read() { status "$1" | python3 -c 'import json,sys; print((json.load(sys.stdin).get("live") or {}).get("rows_read", 0))'; }
+written() { curl -fsS -H "$auth" "$mo_url/api/v1/deployments/live" | python3 -c 'import json,sys; print(json.load(sys.stdin)["live"]["records"]["written"])'; }
 # Waits until the recorder has written what the last case queued.
 drain() {
     local last="" now
@@ -228,14 +226,28 @@ for c in $CONCURRENCY; do
         off=$(run_wrk "$c" "$DURATION")
         drain
         name="lat-c$c-r$round"
+        # Created just after a 10 s boundary: its first window (aligned to
+        # the epoch) holds none of the calls of the round without it.
+        sleep "$(python3 -c 'import time; print(10 - time.time() % 10 + 0.05)')"
         mo monitor create live "$name" --every 10s >/dev/null
         echo "wrk c=$c round $round: monitor on ($name)" >&2
         on=$(run_wrk "$c" "$DURATION")
+        # Whether the engine kept up: the rows it had read when wrk ended,
+        # the calls written by then, and how long it took to read the rest.
+        at_end=$(rows_read "$name")
+        written_at_end=$(written)
+        drain
+        started=$SECONDS last=-1 now=""
+        for _ in $(seq 120); do
+            now=$(rows_read "$name")
+            [ "$now" = "$last" ] && break
+            last=$now
+            sleep 1
+        done
         live=$(status "$name" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("live")))')
         mo monitor rm live "$name" >/dev/null
-        drain
         [ "$round" -eq 1 ] || echo "," >> "$tmp/latency.json"
-        echo "{\"off\": $off, \"on\": $on, \"monitor\": $live}" >> "$tmp/latency.json"
+        echo "{\"off\": $off, \"on\": $on, \"monitor\": $live, \"rows_read_when_wrk_ended\": $at_end, \"written_when_wrk_ended\": $written_at_end, \"rows_read_settled\": $now, \"settle_seconds\": $((SECONDS - started))}" >> "$tmp/latency.json"
     done
     echo "]" >> "$tmp/latency.json"
 done
@@ -271,7 +283,7 @@ for n, runs in by_n.items():
         marks = " / ".join(f"{v:.0f}" for v in m["rss_at_25_50_75_100"])
         print(f"{n:9} | {x['engine']['rows_per_second']:10.0f} in {x['engine']['seconds']:6.2f} s, {len(x['engine']['passes'])} passes | {x['append']['records_per_second']:8.0f} | {m['rss_before_run']:10.0f} {m['peak_rss_during_run']:6.0f} {marks:>24}")
     print(f"{'':9} | median {med(rates):.0f} rows/s; windows closed {runs[0]['engine']['windows_closed']} ({runs[0]['engine']['closed_window_rows']})")
-print("\nWhere the time goes (second pass over the same log, batches of 5,000 as the engine reads them; medians over runs, µs per row)")
+print(f"\nWhere the time goes (second pass over the same log, one thread, batches of {r['ingest'][0]['engine']['read_batch']:,} as the engine reads them; medians over runs, µs per row)")
 for n, runs in by_n.items():
     m = lambda f: med([f(x["split"]) for x in runs])
     print(f"{n:9}: SQLite read {m(lambda s: s['sqlite_read']['us_per_row']):.2f}, monitored columns from the JSON {m(lambda s: s['fast_table']['us_per_row']):.2f}, "
@@ -300,11 +312,11 @@ equal = [c["column"] for c in cap["offline"]["columns"] if server[c["column"]]["
 print(f"a window of {cap['server_window']['rows']} rows (every value in the reservoir): {len(equal)} of {len(cap['offline']['columns'])} columns' scores identical to modelops drift's; "
       f"compare_aggregates {cap['run']['drift']['compare_aggregates_ms']['median']:.1f} ms")
 print(f"\n3. /api/v1/deployments/live/predict, every call recorded; wrk {r['duration']} per case, monitor off then on (every 10 s, all columns)")
-print(f"{'c':>3} {'round':>5} | {'off req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'on req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'req/s on/off':>12} {'p50 on/off':>10} {'p99 on/off':>10} | monitor rows read, windows")
+print(f"{'c':>3} {'round':>5} | {'off req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'on req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'req/s on/off':>12} {'p50 on/off':>10} {'p99 on/off':>10} | monitor: rows read, behind when wrk ended (caught up in s), windows")
 for c, rounds in r["latency"].items():
     for i, x in enumerate(rounds, 1):
         a, b, m = x["off"], x["on"], x["monitor"] or {}
-        print(f"{c[1:]:>3} {i:5} | {a['per_second']:9.0f} {a['p50_ms']:7.3f} {a['p99_ms']:7.3f} | {b['per_second']:9.0f} {b['p50_ms']:7.3f} {b['p99_ms']:7.3f} | {b['per_second'] / a['per_second']:12.3f} {b['p50_ms'] / a['p50_ms']:10.3f} {b['p99_ms'] / a['p99_ms']:10.3f} | {m.get('rows_read')}, {m.get('windows_closed')}"
+        print(f"{c[1:]:>3} {i:5} | {a['per_second']:9.0f} {a['p50_ms']:7.3f} {a['p99_ms']:7.3f} | {b['per_second']:9.0f} {b['p50_ms']:7.3f} {b['p99_ms']:7.3f} | {b['per_second'] / a['per_second']:12.3f} {b['p50_ms'] / a['p50_ms']:10.3f} {b['p99_ms'] / a['p99_ms']:10.3f} | {x['rows_read_settled']}, {x['rows_read_settled'] - x['rows_read_when_wrk_ended']} ({x['settle_seconds']} s), {m.get('windows_closed')}"
               + (f"  ({a['non_2xx'] + b['non_2xx']} non-2xx, {a['errors'] + b['errors']} socket errors)" if a['non_2xx'] + b['non_2xx'] + a['errors'] + b['errors'] else ""))
     mo = lambda k, side: med([x[side][k] for x in rounds])
     print(f"{c[1:]:>3} {'med':>5} | {mo('per_second', 'off'):9.0f} {mo('p50_ms', 'off'):7.3f} {mo('p99_ms', 'off'):7.3f} | {mo('per_second', 'on'):9.0f} {mo('p50_ms', 'on'):7.3f} {mo('p99_ms', 'on'):7.3f} | "

@@ -443,3 +443,57 @@ def test_a_hanging_webhook_costs_bounded_recorded_attempts_and_never_blocks_moni
     finally:
         stop_server(proc)
         httpd.shutdown()
+
+
+def test_evidently_mode_windows_are_evidentlys_numbers_on_the_window(s, tmp_path):
+    """Evidently mode: a closed window's drift is Evidently's DataDriftPreset
+    over the window's every call against the reference data kept with the
+    version — checked against Evidently itself on the exported window, and
+    equal to `modelops drift --mode evidently` on the same files."""
+    from test_drift_evidently import assert_same, evidently_results
+
+    s.cli("models", "create", "pricing", "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
+    reference = training(n=1500, seed=21)
+    ref_path = tmp_path / "pricing-train.parquet"
+    reference.to_parquet(ref_path, index=False)
+    path = tmp_path / "rules.yaml"
+    path.write_text(MODEL % "")
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"intended_use": "evidently mode tests"}))
+    v = json.loads(s.cli("versions", "push", "pricing", path, "--card", card, "--reference", ref_path,
+                         "--store-reference-data", "--json").stdout)["version"]
+    shown = json.loads(s.cli("reference", "show", "pricing", v, "--json").stdout)
+    assert shown["data"]["filename"] == "pricing-train.parquet"
+    # Kept data is an artifact that garbage collection keeps.
+    gc = json.loads(s.cli("gc", "--dry-run", "--grace", "0s", "--json").stdout)
+    assert shown["data"]["sha256"] not in json.dumps(gc)
+    s.cli("versions", "submit", "pricing", v)
+    out = subprocess.run([modelops_bin(), "versions", "approve", "pricing", str(v), "--comment", "ok"], capture_output=True, text=True, env=s.vic_env)
+    assert out.returncode == 0, out.stderr
+    s.cli("deploy", "create", "prices", "--model", "pricing", "--version", v)
+
+    # A version whose reference kept only its profile cannot be watched in evidently mode.
+    plain = approved(s, " + 0.0")
+    s.cli("deploy", "create", "plain", "--model", "churn", "--version", plain)
+    refused = s.cli("monitor", "create", "plain", "ev", "--every", "4s", "--mode", "evidently", check=False)
+    assert refused.returncode != 0 and "drift.mode" in refused.stderr and "--store-data" in refused.stderr, refused.stderr
+
+    s.cli("monitor", "create", "prices", "ev", "--every", f"{WINDOW_S}s", "--mode", "evidently")
+    wait_window_boundary()
+    current = training(n=400, seed=22, shift=0.3)[["x", "y"]]
+    send(s, "prices", current)
+    w = closed_window_with(s, "prices", "ev", 400)
+    ours = w["result"]["drift"]
+    assert ours["mode"] == "evidently", ours
+    window = tmp_path / "prices-window.parquet"
+    s.cli("predictions", "export", "prices", "--since", w["start"], "--until", w["end"], "-o", window)
+    exported = pd.read_parquet(window)
+    assert len(exported) == 400
+    theirs, share = evidently_results(reference, exported[["x", "y", "score"]])
+    assert_same(ours, theirs, share)
+    assert ours["dataset_drift"] is True
+    offline = json.loads(s.cli("drift", "--mode", "evidently", "--reference", ref_path, "--current", window,
+                               "--columns", "x,y,score", "--json").stdout)
+    for c in offline["columns"]:
+        mine = next(m for m in ours["columns"] if m["column"] == c["column"])
+        assert (mine["score"], mine["drift_detected"], mine["method"]) == (c["score"], c["drift_detected"], c["method"]), c["column"]

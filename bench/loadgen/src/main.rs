@@ -187,18 +187,6 @@ enum Cmd {
         #[arg(long)]
         window_out: Option<std::path::PathBuf>,
     },
-    /// Sets a version's reference profile (a `modelops profile fit` file)
-    /// in a data dir, in process: past the server's JSON body limit.
-    SetReference {
-        #[arg(long)]
-        dir: std::path::PathBuf,
-        #[arg(long)]
-        model: String,
-        #[arg(long)]
-        version: u32,
-        #[arg(long)]
-        profile: std::path::PathBuf,
-    },
     /// Times inclusion proofs of random events over HTTP (as JSON).
     AuditProofs {
         #[arg(long)]
@@ -225,7 +213,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::AuditBundle { events, checkpoint_every, output } => audit::audit_bundle(&output, events, checkpoint_every),
         Cmd::AuditDb { dir, events, batch, proofs } => audit::audit_db(&dir, events, batch, proofs).await,
         Cmd::AuditProofs { server, count, max_seq } => audit::audit_proofs(&server, count, max_seq).await,
-        Cmd::SetReference { dir, model, version, profile } => monitor::set_reference(&dir, &model, version, &profile).await,
         Cmd::MonitorIngest { dir, deployment, records, window_rows, append_batch, sample_ms, split, window_out } => {
             monitor::monitor_ingest(monitor::IngestArgs { dir, deployment, records, window_rows, append_batch, sample_ms, split, window_out }).await
         }

@@ -202,20 +202,6 @@ async fn open(dir: &Path) -> anyhow::Result<(modelops_registry::Registry, Watch,
     Ok((registry, watch, recorder, Principal::new("bench", [Role::Admin])?))
 }
 
-/// Sets a version's reference profile from a profile file (`modelops
-/// profile fit`) in process: a profile of 11 float columns fitted on more
-/// than ~5,000 rows is larger than the server's 1 MiB JSON body limit, so
-/// `modelops versions push --reference` / `reference set` refuse it (413).
-pub async fn set_reference(dir: &Path, model: &str, version: u32, profile: &Path) -> anyhow::Result<()> {
-    let (_, watch, recorder, admin) = open(dir).await?;
-    let text = std::fs::read_to_string(profile).with_context(|| format!("cannot read {}", profile.display()))?;
-    let source = profile.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let set = watch.set_reference(&admin, &ModelName::parse(model)?, version, &text, &source, None).await?;
-    println!("{}", serde_json::json!({"model": model, "version": version, "rows": set.rows, "profile_bytes": text.len(), "sha256": set.sha256}));
-    recorder.shutdown().await;
-    Ok(())
-}
-
 pub async fn monitor_ingest(args: IngestArgs) -> anyhow::Result<()> {
     if args.records == 0 {
         bail!("--records must be at least 1");
@@ -381,7 +367,7 @@ async fn split_pass(
     let mut export_seconds = 0.0;
     loop {
         let t = Instant::now();
-        let query = PredictionQuery { deployment: monitor.deployment.clone(), since: Some(monitor.created_at), until: None, after_id: cursor, limit: read_batch };
+        let query = PredictionQuery { deployment: monitor.deployment.clone(), since: Some(monitor.created_at), until: None, after_id: cursor, limit: read_batch, payload_only: true };
         let records = store.list_predictions(&query).await?;
         read += t.elapsed().as_secs_f64();
         let Some(last) = records.last() else { break };

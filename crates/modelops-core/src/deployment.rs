@@ -396,6 +396,13 @@ pub struct PredictionQuery {
     pub until: Option<DateTime<Utc>>,
     pub after_id: Option<i64>,
     pub limit: u32,
+    /// Reads only what a reader of the tensors needs — `id`, `at`,
+    /// `version`, `inputs`, `outputs`, `error` — and leaves the rest empty
+    /// (`request_id` and `model` "", route primary, latency 0). Live
+    /// monitoring follows the log this way: each column read costs the
+    /// store a copy and an allocation, and the five it skips made reading
+    /// a one-row call about a third slower.
+    pub payload_only: bool,
 }
 
 #[cfg(test)]

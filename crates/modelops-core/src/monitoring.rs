@@ -46,8 +46,43 @@ pub struct ReferenceProfile {
     /// scores and labels, as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimator: Option<String>,
+    /// The reference data itself, kept as an artifact when asked: what
+    /// evidently-mode monitors compare whole windows with (Evidently works
+    /// on raw values, which a profile does not hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<ReferenceData>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+}
+
+/// The file a reference profile was fitted from, stored as an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceData {
+    pub sha256: String,
+    /// Its name as uploaded; the extension says how it reads (`.parquet`,
+    /// `.csv`).
+    pub filename: String,
+}
+
+/// How a monitor computes a window's drift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftMode {
+    /// Against the version's reference profile, from aggregates merged as
+    /// calls arrive (bounded memory; provisional results while open).
+    #[default]
+    Default,
+    /// Evidently's `DataDriftPreset`, number for number, over every call
+    /// of the window against the reference data kept with the version;
+    /// computed when the window closes (the window's calls read again).
+    Evidently,
+}
+
+impl DriftMode {
+    pub fn is_default(&self) -> bool {
+        *self == DriftMode::Default
+    }
 }
 
 /// How a monitor cuts the stream of recorded rows into windows.
@@ -79,6 +114,8 @@ impl Window {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriftSettings {
+    #[serde(default, skip_serializing_if = "DriftMode::is_default")]
+    pub mode: DriftMode,
     /// One method for every column (Evidently's key: `ks`, `psi`, …)
     /// instead of the default choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,7 +133,7 @@ fn default_drift_share() -> f64 {
 
 impl Default for DriftSettings {
     fn default() -> Self {
-        Self { method: None, threshold: None, drift_share: default_drift_share() }
+        Self { mode: DriftMode::Default, method: None, threshold: None, drift_share: default_drift_share() }
     }
 }
 

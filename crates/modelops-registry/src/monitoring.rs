@@ -51,7 +51,10 @@ impl Registry {
             )),
             other => other,
         })?;
-        let after = json!({"sha256": reference.sha256, "source": reference.source, "rows": reference.rows, "estimator": reference.estimator.is_some()});
+        let mut after = json!({"sha256": reference.sha256, "source": reference.source, "rows": reference.rows, "estimator": reference.estimator.is_some()});
+        if let Some(data) = &reference.data {
+            after["data"] = json!({"sha256": data.sha256, "filename": data.filename});
+        }
         tx.record(event(tx.as_ref(), Action::ReferenceSet, subject, None, Some(after))).await?;
         tx.commit().await?;
         Ok(reference)

@@ -129,7 +129,12 @@ impl SqliteStore {
         let reader = if in_memory {
             writer.clone()
         } else {
-            SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await.map_err(db_err)?
+            // Rows cross from the connection's thread to the caller through
+            // a bounded channel; sqlx's 50 makes a long read (the monitors
+            // following the prediction log read 5,000 at a time) wake the
+            // caller every few rows. 1,024 rows is at most a few MB.
+            let readers = options.read_only(true).row_buffer_size(1024);
+            SqlitePoolOptions::new().max_connections(READERS).connect_with(readers).await.map_err(db_err)?
         };
         let store = Self { writer, reader, clock };
         audit::backfill_tree(&store).await?;

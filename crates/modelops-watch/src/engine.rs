@@ -25,12 +25,14 @@ use crate::window::{self, Part, WindowAgg};
 use chrono::{DateTime, TimeZone, Utc};
 use modelops_core::auth::{Action, Principal};
 use modelops_core::deployment::{PredictionQuery, PredictionRecord};
-use modelops_core::monitoring::{ActionKind, Alert, AlertState, LabelOutcome, Monitor, MonitorSpec, ReferenceProfile, RetrainRequest, WindowResult};
+use modelops_core::monitoring::{ActionKind, Alert, AlertState, DriftMode, LabelOutcome, Monitor, MonitorSpec, ReferenceData, ReferenceProfile, RetrainRequest, WindowResult};
+use modelops_core::version::Sha256Hex;
 use modelops_core::name::{quote, ModelName};
 use modelops_core::{Error, Result};
 use modelops_deploy::service::Deployments;
 use modelops_expr::Expression;
 use modelops_monitor::cbpe::Cbpe;
+use modelops_monitor::data::Table;
 use modelops_monitor::drift::{compare_aggregates, DriftOptions, Method, Mode, Profile, Source};
 use modelops_monitor::evaluation::{evaluate, Spec as EvalSpec};
 use modelops_registry::Registry;
@@ -40,6 +42,19 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+/// A reference to set on a version (`Watch::set_reference`).
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceInput<'a> {
+    /// `modelops profile fit`'s JSON.
+    pub profile: &'a str,
+    /// Where it came from; the profile's own `source` when empty.
+    pub source: &'a str,
+    /// The label-free estimator (CBPE) fitted beside it, as JSON.
+    pub estimator: Option<&'a str>,
+    /// The data file to keep with it (an uploaded artifact).
+    pub data: Option<ReferenceData>,
+}
 
 /// The engine's settings.
 #[derive(Debug, Clone)]
@@ -63,7 +78,9 @@ impl Default for WatchConfig {
             tick: Duration::from_secs(1),
             grace: Duration::from_secs(3),
             reservoir: 100_000,
-            read_batch: 5_000,
+            // Measured (bench/monitoring.sh, 1M one-row calls): 5,000 →
+            // ~165k rows/s, 10,000 → ~215k, 20,000 → ~203k with more memory.
+            read_batch: 10_000,
             provisional_every: Duration::from_secs(5),
             webhook: alert::WebhookConfig::default(),
         }
@@ -72,6 +89,9 @@ impl Default for WatchConfig {
 
 /// The most labelled rows a window's performance is computed over.
 const MAX_LABELLED_RECORDS: usize = 1_000_000;
+/// The most calls a window's label-free estimate or evidently-mode drift
+/// reads again from the log.
+const MAX_WINDOW_RECORDS: usize = 1_000_000;
 /// Records read per query when reading a window's labelled calls.
 const LABELLED_PAGE: u32 = 10_000;
 /// Batches read per monitor per tick, so one busy deployment does not
@@ -127,6 +147,10 @@ struct Run {
     /// hold its records).
     read_at: Option<DateTime<Utc>>,
     caught_up: bool,
+    /// Whether a reference profile watches a column of the call itself
+    /// (`latency_us`, say, when it was fitted on an export): then the log
+    /// is read whole, not only the tensors (`PredictionQuery::payload_only`).
+    call_columns: bool,
     windows: BTreeMap<Key, WindowAgg>,
     last_provisional: Option<std::time::Instant>,
     state: PersistedState,
@@ -197,6 +221,8 @@ struct Inner {
     /// Reference profiles by version; `None`: the version has none (yet).
     profiles: Mutex<HashMap<VersionKey, Option<Arc<Profile>>>>,
     estimators: Mutex<HashMap<VersionKey, Arc<Cbpe>>>,
+    /// Reference data read for evidently-mode monitors, by version.
+    reference_data: Mutex<HashMap<VersionKey, Arc<Table>>>,
     gauges: RwLock<BTreeMap<(String, String, u32), WindowGauges>>,
     /// Each monitor's counters and firing rules, as of the last pass.
     status: RwLock<HashMap<MonitorKey, (RunStats, Vec<String>)>>,
@@ -237,6 +263,7 @@ impl Watch {
                 config,
                 runs: tokio::sync::Mutex::new(HashMap::new()),
                 profiles: Mutex::new(HashMap::new()),
+                reference_data: Mutex::new(HashMap::new()),
                 estimators: Mutex::new(HashMap::new()),
                 gauges: RwLock::new(BTreeMap::new()),
                 status: RwLock::new(HashMap::new()),
@@ -270,8 +297,11 @@ impl Watch {
     // ------------------------------------------------------------ use cases
 
     /// Sets a version's reference profile from the profile's JSON (as
-    /// `modelops profile fit` writes it), validated first.
-    pub async fn set_reference(&self, principal: &Principal, model: &ModelName, version: u32, profile_json: &str, source: &str, estimator: Option<&str>) -> Result<ReferenceProfile> {
+    /// `modelops profile fit` writes it), validated first; with `data`, the
+    /// file it was fitted from (an uploaded artifact, which must read and
+    /// hold the profile's columns) is kept for evidently-mode monitors.
+    pub async fn set_reference(&self, principal: &Principal, model: &ModelName, version: u32, input: ReferenceInput<'_>) -> Result<ReferenceProfile> {
+        let ReferenceInput { profile: profile_json, source, estimator, data } = input;
         // Who may comes before what is wrong with the input.
         self.inner.registry.check_access(principal, Action::ReferenceSet, &format!("model/{model}/version/{version}")).await?;
         let profile = Profile::from_json(profile_json, "profile").map_err(|e| Error::invalid("profile", e.to_string()))?;
@@ -279,6 +309,12 @@ impl Watch {
         modelops_core::model::check_text("source", &source, 1024)?;
         if let Some(text) = estimator {
             Cbpe::from_json(text).map_err(|e| Error::invalid("estimator", e.to_string()))?;
+        }
+        if let Some(data) = &data {
+            let table = self.read_reference_data(data).await?;
+            if let Some(missing) = profile.columns.iter().find(|c| table.column(&c.name).is_none()) {
+                return Err(Error::invalid("data", format!("`{}` has no column `{}`, which the profile has", data.filename, missing.name)));
+            }
         }
         let reference = ReferenceProfile {
             model: model.clone(),
@@ -288,6 +324,7 @@ impl Watch {
             source,
             rows: profile.rows as u64,
             estimator: estimator.map(str::to_string),
+            data,
             created_at: Utc::now(),
             created_by: String::new(),
         };
@@ -296,6 +333,43 @@ impl Watch {
 
     pub async fn reference(&self, principal: &Principal, model: &ModelName, version: u32) -> Result<ReferenceProfile> {
         self.inner.registry.reference(principal, model, version).await
+    }
+
+    /// Reads kept reference data (Parquet or CSV, by its file name) into a
+    /// table, as `modelops drift --reference` reads the same file.
+    async fn read_reference_data(&self, data: &ReferenceData) -> Result<Table> {
+        let sha = Sha256Hex::parse_field("data.sha256", data.sha256.clone())?;
+        let extension = std::path::Path::new(&data.filename).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(extension.as_deref(), Some("parquet" | "csv")) {
+            return Err(Error::invalid("data.filename", format!("{} is not a `.parquet` or `.csv` file", quote(&data.filename))));
+        }
+        if !self.inner.registry.artifacts().exists(&sha).await.map_err(Error::from)? {
+            return Err(Error::invalid("data.sha256", format!("no artifact `{sha}` has been uploaded; upload the file first (`POST /api/v1/artifacts`)")));
+        }
+        let bytes = self.inner.registry.read_artifact(&sha).await?;
+        let filename = data.filename.clone();
+        tokio::task::spawn_blocking(move || -> Result<Table> {
+            let dir = tempfile::tempdir().map_err(|e| Error::Internal(format!("a temporary directory for the reference data: {e}")))?;
+            let path = dir.path().join(format!("reference.{}", extension.unwrap_or_default()));
+            std::fs::write(&path, &bytes).map_err(|e| Error::Internal(format!("writing the reference data: {e}")))?;
+            let mut table = modelops_monitor::data::read_table(&path, None).map_err(|e| Error::invalid("data", format!("`{filename}` does not read: {e}")))?;
+            table.path = std::path::PathBuf::from(filename);
+            Ok(table)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("reading the reference data: {e}")))?
+    }
+
+    /// A version's kept reference data, read once.
+    async fn reference_data(&self, model: &ModelName, version: u32) -> Result<Option<Arc<Table>>> {
+        let key = (model.as_str().to_string(), version);
+        if let Some(t) = self.inner.reference_data.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+            return Ok(Some(t.clone()));
+        }
+        let Some(data) = self.inner.registry.monitor_store().reference(model, version).await?.and_then(|r| r.data) else { return Ok(None) };
+        let table = Arc::new(self.read_reference_data(&data).await.map_err(|e| Error::Internal(format!("the reference data of {model}/{version}: {e}")))?);
+        self.inner.reference_data.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, table.clone());
+        Ok(Some(table))
     }
 
     /// Creates a monitor, its features and conditions checked against the
@@ -311,10 +385,24 @@ impl Watch {
             versions.insert(c.plan.version);
             versions.insert(c.stable);
         }
-        for v in versions {
-            columns.merge(Columns::of(&self.inner.deployments.served_signature(&d.model, v).await?));
+        for v in &versions {
+            columns.merge(Columns::of(&self.inner.deployments.served_signature(&d.model, *v).await?));
         }
         spec::check(&spec, deployment.as_str(), &columns)?;
+        if spec.drift.mode == DriftMode::Evidently {
+            // A version set up for the default mode only would never get a
+            // verdict: say so now rather than in every window.
+            for v in &versions {
+                if let Some(r) = self.inner.registry.monitor_store().reference(&d.model, *v).await? {
+                    if r.data.is_none() {
+                        return Err(Error::invalid(
+                            "drift.mode",
+                            format!("evidently mode compares windows with the reference data, and version {v} of `{}` kept only its profile (set the reference of a new version with `modelops reference set … --store-data`)", d.model),
+                        ));
+                    }
+                }
+            }
+        }
         let monitor = Monitor { deployment: deployment.clone(), spec, created_at: Utc::now(), created_by: String::new() };
         let created = self.inner.registry.create_monitor(principal, monitor).await?;
         self.inner.wake.notify_one();
@@ -513,6 +601,7 @@ impl Watch {
             cursor,
             read_at: None,
             caught_up: false,
+            call_columns: false,
             windows: BTreeMap::new(),
             last_provisional: None,
             state,
@@ -543,34 +632,75 @@ impl Watch {
     }
 
     async fn advance(&self, run: &mut Run) -> Result<()> {
-        let store = self.inner.registry.monitor_store();
-        for _ in 0..BATCHES_PER_TICK {
-            let query = PredictionQuery {
-                deployment: run.monitor.deployment.clone(),
-                since: Some(run.since),
-                until: None,
-                after_id: run.cursor,
-                limit: self.inner.config.read_batch,
-            };
-            let records = store.list_predictions(&query).await?;
-            let full = records.len() as u32 >= self.inner.config.read_batch;
-            run.caught_up = !full;
-            let Some(last) = records.last() else { break };
-            run.cursor = Some(last.id);
-            run.read_at = run.read_at.max(Some(last.at));
-            self.ingest(run, records).await?;
-            if run.monitor.spec.window.rows.is_some() {
-                self.close_full(run).await?;
-            }
-            if !full {
-                break;
-            }
+        if !self.follow(run).await? {
+            // A profile watches the calls' own columns: read again, whole.
+            self.follow(run).await?;
         }
         if let Some(every) = run.monitor.spec.window.every_ms {
             self.close_due(run, i64::try_from(every).unwrap_or(i64::MAX)).await?;
         }
         self.provisional(run).await;
         Ok(())
+    }
+
+    /// Reads the log from the run's cursor into its windows, up to
+    /// `BATCHES_PER_TICK` batches. `false` when it stopped at a batch that
+    /// must be read whole (`Run::call_columns`, now set), before merging it.
+    async fn follow(&self, run: &mut Run) -> Result<bool> {
+        // Reading the log and summarising what was read take turns on two
+        // threads: the next batch is read (by the store's connection) while
+        // the last is summarised (on the blocking pool), which nearly halves
+        // a backlog's catch-up time on two cores.
+        let (deployment, since, limit, payload_only) = (run.monitor.deployment.clone(), run.since, self.inner.config.read_batch, !run.call_columns);
+        let read = |after_id: Option<i64>| {
+            let store = self.inner.registry.monitor_store();
+            let query = PredictionQuery {
+                deployment: deployment.clone(),
+                since: Some(since),
+                until: None,
+                after_id,
+                limit,
+                payload_only,
+            };
+            tokio::spawn(async move { store.list_predictions(&query).await })
+        };
+        let mut next = Some(read(run.cursor));
+        for batch in 0..BATCHES_PER_TICK {
+            let Some(reading) = next.take() else { break };
+            let records = reading.await.map_err(|e| Error::Internal(format!("reading the prediction log: {e}")))??;
+            let full = records.len() as u32 >= self.inner.config.read_batch;
+            run.caught_up = !full;
+            let Some(last) = records.last() else { break };
+            let (cursor, read_at) = (run.cursor, run.read_at);
+            run.cursor = Some(last.id);
+            run.read_at = run.read_at.max(Some(last.at));
+            if full && batch + 1 < BATCHES_PER_TICK {
+                next = Some(read(run.cursor));
+            }
+            if payload_only && self.watches_call_columns(run, &records).await? {
+                (run.cursor, run.read_at, run.call_columns) = (cursor, read_at, true);
+                return Ok(false);
+            }
+            self.ingest(run, records).await?;
+            if run.monitor.spec.window.rows.is_some() {
+                self.close_full(run).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether the profile of a version among `records` watches a column
+    /// the payload-only read leaves empty.
+    async fn watches_call_columns(&self, run: &Run, records: &[PredictionRecord]) -> Result<bool> {
+        let versions: BTreeSet<u32> = records.iter().map(|r| r.version).collect();
+        for version in versions {
+            if let Some(profile) = self.profile(&run.model, version).await? {
+                if window::watches_call_columns(&profile, run.monitor.spec.features.as_deref()) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Merges records into their windows.
@@ -749,7 +879,9 @@ impl Watch {
             body.insert("not_computed".into(), json!(format!("{} rows in the window, fewer than the monitor's min_rows {}", window.rows, spec.min_rows)));
         } else {
             let drift = match self.profile(&run.model, version).await? {
-                None => json!({"not_computed": format!("version {version} of `{}` has no reference profile (set one with `modelops versions reference`)", run.model)}),
+                None => json!({"not_computed": format!("version {version} of `{}` has no reference profile (set one with `modelops reference set`)", run.model)}),
+                Some(_) if spec.drift.mode == DriftMode::Evidently && !closed => json!({"not_computed": "evidently mode computes a window's drift when it closes"}),
+                Some(profile) if spec.drift.mode == DriftMode::Evidently => self.evidently_drift(run, version, window, &profile).await?,
                 Some(profile) => {
                     let columns: Vec<(String, modelops_monitor::drift::ColumnAggregate)> = window::watched(&profile, spec.features.as_deref())
                         .into_iter()
@@ -858,20 +990,7 @@ impl Watch {
         let Some(estimator) = self.inner.estimators.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned() else {
             return Ok(Some(json!({"not_computed": format!("the reference of version {version} has no label-free estimator (set it with `modelops reference set … --label COL --score COL --prediction COL`)")})));
         };
-        let store = self.inner.registry.monitor_store();
-        let mut records = Vec::new();
-        let mut after = None;
-        loop {
-            let query = PredictionQuery { deployment: run.monitor.deployment.clone(), since: Some(start), until: Some(end), after_id: after, limit: LABELLED_PAGE };
-            let page = store.list_predictions(&query).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            let n = page.len();
-            records.extend(page.into_iter().filter(|r| r.version == version && r.error.is_none()));
-            if n < LABELLED_PAGE as usize || records.len() >= MAX_LABELLED_RECORDS {
-                break;
-            }
-        }
+        let (records, _) = self.window_records(run, version, start, end, |r| r.error.is_none()).await?;
         let prediction = settings.prediction.clone();
         let computed = tokio::task::spawn_blocking(move || -> std::result::Result<Value, String> {
             let table = window::table_of(&records, "window").map_err(|e| e.to_string())?;
@@ -886,6 +1005,57 @@ impl Watch {
         .await
         .map_err(|e| Error::Internal(format!("estimating performance: {e}")))?;
         Ok(Some(computed.unwrap_or_else(|reason| json!({ "not_computed": reason }))))
+    }
+
+    /// The window's calls of `version` that `keep` keeps, read again from
+    /// the log, at most `MAX_WINDOW_RECORDS`; and whether there were more.
+    async fn window_records(&self, run: &Run, version: u32, start: DateTime<Utc>, end: DateTime<Utc>, keep: impl Fn(&PredictionRecord) -> bool) -> Result<(Vec<PredictionRecord>, bool)> {
+        let store = self.inner.registry.monitor_store();
+        let mut records = Vec::new();
+        let mut after = None;
+        loop {
+            let query = PredictionQuery { deployment: run.monitor.deployment.clone(), since: Some(start), until: Some(end), after_id: after, limit: LABELLED_PAGE, payload_only: false };
+            let page = store.list_predictions(&query).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let n = page.len();
+            records.extend(page.into_iter().filter(|r| r.version == version && keep(r)));
+            if records.len() > MAX_WINDOW_RECORDS {
+                records.truncate(MAX_WINDOW_RECORDS);
+                return Ok((records, true));
+            }
+            if n < LABELLED_PAGE as usize {
+                break;
+            }
+        }
+        Ok((records, false))
+    }
+
+    /// A closed window's drift in evidently mode: every call of the window
+    /// against the reference data, by `modelops-monitor`'s Evidently port
+    /// (the numbers `modelops drift --mode evidently` gives for the
+    /// exported window and the reference file).
+    async fn evidently_drift(&self, run: &Run, version: u32, window: &WindowAgg, profile: &Profile) -> Result<Value> {
+        let Some(reference) = self.reference_data(&run.model, version).await? else {
+            return Ok(json!({"not_computed": format!("evidently mode compares windows with the reference data, and version {version} of `{}` kept only its profile", run.model)}));
+        };
+        let (records, more) = self.window_records(run, version, window.start, window.end, |_| true).await?;
+        if more {
+            return Ok(json!({"not_computed": format!("evidently mode compares whole windows of at most {MAX_WINDOW_RECORDS} calls; this one has more (use the default mode, or smaller windows)")}));
+        }
+        let spec = &run.monitor.spec;
+        let mut options = drift_options(spec);
+        options.mode = Mode::Evidently;
+        options.columns = Some(window::watched(profile, spec.features.as_deref()).into_iter().map(|c| c.name.clone()).collect());
+        let name = format!("deployment `{}` version {version}, {} to {}", run.monitor.deployment, window.start.to_rfc3339(), window.end.to_rfc3339());
+        let report = tokio::task::spawn_blocking(move || -> std::result::Result<Value, String> {
+            let current = window::table_of(&records, &name).map_err(|e| e.to_string())?;
+            let report = modelops_monitor::drift::compare_tables((*reference).clone(), current, &options).map_err(|e| e.to_string())?;
+            serde_json::to_value(report).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("computing drift: {e}")))?;
+        Ok(report.unwrap_or_else(|reason| json!({ "not_computed": reason })))
     }
 
     /// Recomputes the performance of windows whose calls got labels.

@@ -22,4 +22,4 @@ pub mod engine;
 pub mod spec;
 pub mod window;
 
-pub use engine::{MonitorStatus, Watch, WatchConfig, WatchMetrics, WindowGauges};
+pub use engine::{MonitorStatus, ReferenceInput, Watch, WatchConfig, WatchMetrics, WindowGauges};

@@ -282,7 +282,7 @@ async fn ab_is_sticky_and_shadows_are_recorded_not_answered(ctx: &Ctx) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     ctx.deployments.recorder().flush().await;
-    let query = PredictionQuery { deployment: name("ab"), since: None, until: None, after_id: None, limit: 10_000 };
+    let query = PredictionQuery { deployment: name("ab"), since: None, until: None, after_id: None, limit: 10_000, payload_only: false };
     let records = ctx.registry.list_predictions(&dep(), &query).await.unwrap();
     let shadow: Vec<_> = records.iter().filter(|r| r.route == RecordRoute::Shadow).collect();
     assert_eq!(shadow.len(), 20);
@@ -310,7 +310,7 @@ async fn records_not_kept_are_counted(ctx: &Ctx) {
     assert_eq!(counters.submitted, u64::from(calls), "{counters:?}");
     assert_eq!(counters.written + counters.dropped + counters.failed, u64::from(calls), "{counters:?}");
     assert!(counters.dropped > 0, "a queue of 4 cannot hold a burst of {calls}: {counters:?}");
-    let query = PredictionQuery { deployment: name("busy"), since: None, until: None, after_id: None, limit: 10_000 };
+    let query = PredictionQuery { deployment: name("busy"), since: None, until: None, after_id: None, limit: 10_000, payload_only: false };
     assert_eq!(ctx.registry.list_predictions(&dep(), &query).await.unwrap().len() as u64, counters.written);
 
     // Sampling: a tenth recorded, the rest counted as not sampled.

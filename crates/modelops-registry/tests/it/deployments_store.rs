@@ -202,7 +202,7 @@ fn record(i: i64) -> PredictionRecord {
 }
 
 fn query(deployment: &str, after_id: Option<i64>, limit: u32) -> PredictionQuery {
-    PredictionQuery { deployment: name(deployment), since: None, until: None, after_id, limit }
+    PredictionQuery { deployment: name(deployment), since: None, until: None, after_id, limit, payload_only: false }
 }
 
 /// Every record of `deployment` after `after_id`, read in pages of `limit`.
@@ -280,10 +280,19 @@ pub async fn prediction_records_append_page_and_prune(ctx: &Ctx) {
         until: until.map(at),
         after_id,
         limit,
+        payload_only: false,
     };
     let in_window = |lo: i64, hi: i64| churn_all.iter().filter(|r| r.at >= at(lo) && r.at < at(hi)).cloned().collect::<Vec<_>>();
     let got = log.list_predictions(&window(Some(100), Some(200), None, 1000)).await.unwrap();
     assert_eq!(got, in_window(100, 200));
+    // Live monitoring's narrower read: the same calls, tensors and times,
+    // the fields it does not read left empty.
+    let payloads = log.list_predictions(&PredictionQuery { payload_only: true, ..window(Some(100), Some(200), None, 1000) }).await.unwrap();
+    assert_eq!(payloads.len(), got.len());
+    for (p, r) in payloads.iter().zip(&got) {
+        assert_eq!((p.id, p.at, p.version, &p.inputs, &p.outputs, &p.error), (r.id, r.at, r.version, &r.inputs, &r.outputs, &r.error));
+        assert_eq!((p.request_id.as_str(), p.model.as_str(), p.latency_us), ("", "", 0));
+    }
     assert_eq!((got.first().unwrap().request_id.as_str(), got.last().unwrap().request_id.as_str()), ("req-00100", "req-00199"));
     let got = log.list_predictions(&window(Some(2400), None, None, 1000)).await.unwrap();
     assert_eq!(got, in_window(2400, 2500));

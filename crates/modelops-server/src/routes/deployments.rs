@@ -316,7 +316,7 @@ pub(crate) async fn list_predictions(
             if !(1..=1000).contains(&limit) {
                 return Err(ApiError::invalid("max_results", format!("`{limit}` is not from 1 to 1000")));
             }
-            let query = PredictionQuery { deployment, since, until, after_id, limit: limit + 1 };
+            let query = PredictionQuery { deployment, since, until, after_id, limit: limit + 1, payload_only: false };
             let mut records = registry.list_predictions(&principal, &query).await?;
             let next_page_token = (records.len() > limit as usize).then(|| {
                 records.truncate(limit as usize);
@@ -330,7 +330,7 @@ pub(crate) async fn list_predictions(
             let mut total = 0usize;
             let mut skipped = 0u64;
             loop {
-                let query = PredictionQuery { deployment: deployment.clone(), since, until, after_id, limit: EXPORT_PAGE };
+                let query = PredictionQuery { deployment: deployment.clone(), since, until, after_id, limit: EXPORT_PAGE, payload_only: false };
                 let page = registry.list_predictions(&principal, &query).await?;
                 total += page.len();
                 if total > MAX_EXPORT_RECORDS {

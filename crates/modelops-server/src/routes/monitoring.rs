@@ -7,7 +7,7 @@ use super::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Actor, ApiJson, ApiPath, ApiQuery, JsonRequest};
 use crate::wire::{
-    AlertList, AlertParams, AlertResponse, CreateMonitorRequest, LabelsRequest, LabelsResponse, MonitorList, MonitorResponse, ReferenceResponse,
+    AlertList, AlertParams, AlertResponse, CreateMonitorRequest, LabelsRequest, LabelsResponse, MonitorList, MonitorResponse, ReferenceDataWire, ReferenceResponse,
     RetrainParams, RetrainRequestList, RetrainRequestResponse, ResultParams, SetReferenceRequest, WindowResultList, WindowResultResponse,
 };
 use crate::ApiState;
@@ -16,9 +16,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use modelops_core::deployment::parse_duration;
-use modelops_core::monitoring::{ActionKind, AlertAction, AlertRule, DriftSettings, MonitorSpec, PerformanceSettings, ReferenceProfile, Window};
+use modelops_core::monitoring::{ActionKind, AlertAction, AlertRule, DriftMode, DriftSettings, MonitorSpec, PerformanceSettings, ReferenceData, ReferenceProfile, Window};
 use modelops_core::name::{quote, ModelName};
-use modelops_watch::{MonitorStatus, Watch};
+use modelops_watch::{MonitorStatus, ReferenceInput, Watch};
 
 /// The largest reference body: a profile and its estimator.
 pub(crate) const REFERENCE_BODY_LIMIT: usize = 256 * 1024 * 1024;
@@ -80,6 +80,11 @@ impl TryFrom<CreateMonitorRequest> for MonitorSpec {
             window,
             features: r.features,
             drift: DriftSettings {
+                mode: match r.drift.mode.as_deref() {
+                    None | Some("default") => DriftMode::Default,
+                    Some("evidently") => DriftMode::Evidently,
+                    Some(other) => return Err(ApiError::invalid("drift.mode", format!("{} is not a drift mode: `default` or `evidently`", quote(other)))),
+                },
                 method: r.drift.method,
                 threshold: r.drift.threshold,
                 drift_share: r.drift.drift_share.unwrap_or(DriftSettings::default().drift_share),
@@ -112,6 +117,7 @@ fn reference_response(r: ReferenceProfile, with_profile: bool) -> ReferenceRespo
         source: r.source,
         rows: r.rows,
         estimator: r.estimator.is_some(),
+        data: r.data.map(|d| ReferenceDataWire { sha256: d.sha256, filename: d.filename }),
         created_at: r.created_at,
         created_by: r.created_by,
         profile,
@@ -139,7 +145,9 @@ pub(crate) async fn set_reference(
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     });
-    let stored = watch.set_reference(&principal, &path.model()?, path.version()?, &text, request.source.as_deref().unwrap_or(""), estimator.as_deref()).await?;
+    let data = request.data.map(|d| ReferenceData { sha256: d.sha256, filename: d.filename });
+    let input = ReferenceInput { profile: &text, source: request.source.as_deref().unwrap_or(""), estimator: estimator.as_deref(), data };
+    let stored = watch.set_reference(&principal, &path.model()?, path.version()?, input).await?;
     Ok((StatusCode::CREATED, Json(reference_response(stored, false))))
 }
 

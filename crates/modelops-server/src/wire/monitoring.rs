@@ -24,6 +24,20 @@ pub struct SetReferenceRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub estimator: Option<Value>,
+    /// The file the profile was fitted from, uploaded first
+    /// (`POST /api/v1/artifacts`), kept with the version: evidently-mode
+    /// monitors compare whole windows with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<ReferenceDataWire>,
+}
+
+/// Reference data kept as an artifact.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceDataWire {
+    pub sha256: String,
+    /// `.parquet` or `.csv`: how it reads.
+    pub filename: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -36,6 +50,9 @@ pub struct ReferenceResponse {
     /// Whether a label-free performance estimator (CBPE) came with it.
     #[serde(default)]
     pub estimator: bool,
+    /// The reference data kept with it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<ReferenceDataWire>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     /// The profile itself.
@@ -57,6 +74,12 @@ pub struct WindowWire {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DriftWire {
+    /// `default` (against the reference profile, from aggregates, in
+    /// bounded memory) or `evidently` (Evidently's numbers over every call
+    /// of a closed window against the reference data kept with the
+    /// version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     /// One method for every column (`ks`, `wasserstein`, `psi`,
     /// `jensenshannon`, `chisquare`, `z`, `kl_div`, `hellinger`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

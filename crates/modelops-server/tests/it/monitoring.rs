@@ -213,3 +213,169 @@ async fn bad_monitors_and_labels_are_refused_naming_the_field() {
     labels(json!({"labels": [{"request_id": "", "label": 1}]})).await.invalid("labels[0].request_id");
     assert_eq!(labels(json!({"labels": [{"request_id": "a", "label": 1}]})).await.body["unknown"], 1);
 }
+
+/// A reference fitted on an export (`reference set --from-deployment`)
+/// watches the call's own columns too: the engine then reads the log whole,
+/// and a window's `latency_us` drift is computed over the calls' real
+/// latencies, not the zeros of the tensors-only read.
+#[tokio::test]
+async fn a_profile_of_the_calls_own_columns_is_computed_over_their_values() {
+    let app = App::new().await;
+    setup(&app).await;
+    // Version 2, its reference holding `latency_us` beside the tensors.
+    let up = app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/api/v1/artifacts?filename=rules.yaml")
+                .header("x-modelops-actor", "dana")
+                .header("content-type", "application/octet-stream")
+                .body(Body::from(RULES.replace("x * 0.1", "x * 0.2")))
+                .unwrap(),
+        )
+        .await;
+    let body = json!({"artifact": {"sha256": up.body["sha256"], "filename": "rules.yaml"}, "card": {"intended_use": "monitoring tests"}});
+    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions", Some(body)).await.status, StatusCode::CREATED);
+    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions/2/submit", None).await.status, StatusCode::OK);
+    assert_eq!(as_(&app, "vic", Method::POST, "/api/v1/models/scoring/versions/2/approve", Some(json!({"comment": "ok"}))).await.status, StatusCode::OK);
+    let created = as_(&app, "dep", Method::POST, "/api/v1/deployments", Some(json!({"name": "timed", "model": "scoring", "version": 2}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let monitor = json!({"name": "calls", "window": {"rows": 40}, "min_rows": 10});
+    assert_eq!(as_(&app, "dep", Method::POST, "/api/v1/deployments/timed/monitors", Some(monitor)).await.status, StatusCode::CREATED);
+
+    let xs = spread(40, 0.0, 5);
+    for x in &xs {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/deployments/timed/predict")
+            .header("x-modelops-actor", "ana")
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"rows": [{"x": x}]}).to_string()))
+            .unwrap();
+        assert_eq!(app.send(request).await.status, StatusCode::OK);
+    }
+    let listed = as_(&app, "dana", Method::GET, "/api/v1/deployments/timed/predictions?max_results=100", None).await;
+    let records = listed.body["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 40, "{listed:?}");
+    // The reference's latencies: the recorded ones, so that the window,
+    // read whole, does not drift on them (read without them, it would: 0 µs).
+    let latencies: Vec<f64> = records.iter().map(|r| r["latency_us"].as_f64().unwrap()).collect();
+    assert!(latencies.iter().all(|l| *l > 0.0), "{latencies:?}");
+    let mut reference = table(&spread(300, 0.0, 4));
+    reference.columns.push(Column { name: "latency_us".into(), source: SourceType::Int { has_missing: false }, data: ColumnData::Numeric((0..300).map(|i| latencies[i % latencies.len()]).collect()) });
+    let profile = Profile::fit(&reference, None, &[], &[]).unwrap();
+    let set = as_(&app, "dana", Method::PUT, "/api/v1/models/scoring/versions/2/reference", Some(json!({"profile": profile.to_json().unwrap()}))).await;
+    assert_eq!(set.status, StatusCode::CREATED, "{set:?}");
+    app.watch.run_once().await;
+    let answer = as_(&app, "viv", Method::GET, "/api/v1/deployments/timed/monitors/calls/results", None).await;
+    let results = answer.body["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 1, "{answer:?}");
+
+    // Offline: the same calls' x, score and latency against the reference.
+    let mut current = table(&xs);
+    current.columns[1].data = ColumnData::Numeric(xs.iter().map(|x| x * 0.2).collect());
+    current.columns.push(Column { name: "latency_us".into(), source: SourceType::Int { has_missing: false }, data: ColumnData::Numeric(latencies) });
+    let offline = compare_profile(&profile, "p", &current, &DriftOptions::default()).unwrap();
+    let online = &results[0]["result"]["drift"]["columns"];
+    for c in &offline.columns {
+        let mine = online.as_array().unwrap().iter().find(|m| m["column"] == c.column.as_str()).unwrap_or_else(|| panic!("{} missing: {online}", c.column));
+        assert_eq!(mine["score"].as_f64(), c.score, "{}", c.column);
+    }
+    let latency = online.as_array().unwrap().iter().find(|m| m["column"] == "latency_us").unwrap();
+    assert_eq!(latency["drift_detected"], false, "{latency}");
+}
+
+/// Uploads `bytes` as an artifact named `filename`; its sha256.
+async fn upload(app: &App, filename: &str, bytes: Vec<u8>) -> String {
+    let up = app
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!("/api/v1/artifacts?filename={filename}"))
+                .header("x-modelops-actor", "dana")
+                .header("content-type", "application/octet-stream")
+                .body(Body::from(bytes))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::CREATED, "{up:?}");
+    up.body["sha256"].as_str().unwrap().to_string()
+}
+
+/// Evidently mode: the reference data kept with the version (an uploaded
+/// CSV), a closed window's drift equal to the Evidently port's over the
+/// same calls; and what is refused, naming the field.
+#[tokio::test]
+async fn evidently_mode_compares_a_closed_window_with_the_kept_reference_data() {
+    let app = App::new().await;
+    setup(&app).await;
+    let rules = upload(&app, "rules.yaml", RULES.replace("x * 0.1", "x * 0.1 + 0.0").into_bytes()).await;
+    let body = json!({"artifact": {"sha256": rules, "filename": "rules.yaml"}, "card": {"intended_use": "monitoring tests"}});
+    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions", Some(body)).await.status, StatusCode::CREATED);
+    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions/2/submit", None).await.status, StatusCode::OK);
+    assert_eq!(as_(&app, "vic", Method::POST, "/api/v1/models/scoring/versions/2/approve", Some(json!({"comment": "ok"}))).await.status, StatusCode::OK);
+
+    let xs = spread(600, 0.0, 7);
+    let csv: String = std::iter::once("x,score\n".to_string()).chain(xs.iter().map(|x| format!("{x},{}\n", x * 0.1))).collect();
+    let data = upload(&app, "train.csv", csv.clone().into_bytes()).await;
+    let profile = Profile::fit(&table(&xs), None, &[], &[]).unwrap().to_json().unwrap();
+    let put = |body: Value| {
+        let app = &app;
+        async move { as_(app, "dana", Method::PUT, "/api/v1/models/scoring/versions/2/reference", Some(body)).await }
+    };
+    put(json!({"profile": profile, "data": {"sha256": "ab".repeat(32), "filename": "train.csv"}})).await.invalid("data.sha256");
+    put(json!({"profile": profile, "data": {"sha256": "nope", "filename": "train.csv"}})).await.invalid("data.sha256");
+    put(json!({"profile": profile, "data": {"sha256": data, "filename": "train.txt"}})).await.invalid("data.filename");
+    let other = upload(&app, "other.csv", b"a,b\n1,2\n".to_vec()).await;
+    assert!(put(json!({"profile": profile, "data": {"sha256": other, "filename": "other.csv"}})).await.invalid("data").contains("`x`"));
+    let set = put(json!({"profile": profile, "data": {"sha256": data, "filename": "train.csv"}})).await;
+    assert_eq!(set.status, StatusCode::CREATED, "{set:?}");
+    assert_eq!(set.body["data"]["filename"], "train.csv");
+    // Garbage collection keeps the kept data.
+    let gc = as_(&app, "admin", Method::POST, "/api/v1/artifacts/gc", Some(json!({"dry_run": true, "grace_seconds": 0}))).await;
+    assert_eq!(gc.status, StatusCode::OK, "{gc:?}");
+    assert!(!gc.body.to_string().contains(&data), "{gc:?}");
+
+    // Version 1 kept only its profile: evidently mode is refused on its deployment.
+    let monitor = json!({"name": "ev", "window": {"rows": 50}, "min_rows": 10, "drift": {"mode": "evidently"}});
+    assert!(as_(&app, "dep", Method::POST, "/api/v1/deployments/live/monitors", Some(monitor.clone())).await.invalid("drift.mode").contains("--store-data"));
+    let bad = json!({"name": "ev", "window": {"rows": 50}, "drift": {"mode": "exact"}});
+    as_(&app, "dep", Method::POST, "/api/v1/deployments/live/monitors", Some(bad)).await.invalid("drift.mode");
+
+    let created = as_(&app, "dep", Method::POST, "/api/v1/deployments", Some(json!({"name": "ev", "model": "scoring", "version": 2}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    assert_eq!(as_(&app, "dep", Method::POST, "/api/v1/deployments/ev/monitors", Some(monitor)).await.status, StatusCode::CREATED);
+    let current = spread(50, 0.3, 8);
+    for x in &current {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/deployments/ev/predict")
+            .header("x-modelops-actor", "ana")
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"rows": [{"x": x}]}).to_string()))
+            .unwrap();
+        assert_eq!(app.send(request).await.status, StatusCode::OK);
+    }
+    assert_eq!(as_(&app, "dana", Method::GET, "/api/v1/deployments/ev/predictions?max_results=1", None).await.status, StatusCode::OK);
+    app.watch.run_once().await;
+    let answer = as_(&app, "viv", Method::GET, "/api/v1/deployments/ev/monitors/ev/results", None).await;
+    let results = answer.body["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 1, "{answer:?}");
+    let online = &results[0]["result"]["drift"];
+    assert_eq!(online["mode"], "evidently", "{online}");
+
+    // Offline: the Evidently port over the same calls and the same file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.csv"), csv).unwrap();
+    let reference = modelops_monitor::data::read_table(&dir.path().join("train.csv"), None).unwrap();
+    let options = DriftOptions { mode: modelops_monitor::drift::Mode::Evidently, columns: Some(vec!["x".into(), "score".into()]), ..DriftOptions::default() };
+    let offline = modelops_monitor::drift::compare_tables(reference, table(&current), &options).unwrap();
+    assert_eq!(offline.columns.len(), 2);
+    for c in &offline.columns {
+        let mine = online["columns"].as_array().unwrap().iter().find(|m| m["column"] == c.column.as_str()).unwrap();
+        assert_eq!(mine["score"].as_f64(), c.score, "{}", c.column);
+        assert_eq!(mine["method"], json!(c.method), "{}", c.column);
+        assert_eq!(mine["drift_detected"].as_bool(), Some(c.drift_detected));
+    }
+    assert_eq!(online["dataset_drift"].as_bool(), Some(offline.dataset_drift));
+}

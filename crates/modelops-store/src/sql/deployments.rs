@@ -95,6 +95,23 @@ fn prediction_from_row(row: &DbRow) -> Result<PredictionRecord> {
     })
 }
 
+/// A row of `PredictionQuery::payload_only`'s narrower select.
+fn payload_from_row(row: &DbRow) -> Result<PredictionRecord> {
+    Ok(PredictionRecord {
+        id: col(row, "id")?,
+        request_id: String::new(),
+        at: time_from_db(col::<TimeCol>(row, "at")?)?,
+        deployment: ModelName::from_stored(String::new()),
+        model: ModelName::from_stored(String::new()),
+        version: to_u32(col(row, "version")?)?,
+        route: RecordRoute::Primary,
+        inputs: col(row, "inputs")?,
+        outputs: col(row, "outputs")?,
+        error: col(row, "error")?,
+        latency_us: 0,
+    })
+}
+
 #[async_trait::async_trait]
 impl DeploymentReads for ThisStore {
     async fn get_deployment(&self, name: &ModelName) -> Result<Option<Deployment>> {
@@ -218,7 +235,11 @@ impl PredictionLog for ThisStore {
     }
 
     async fn list_predictions(&self, query: &PredictionQuery) -> Result<Vec<PredictionRecord>> {
-        let mut qb = QueryBuilder::<Db>::new(concat!("SELECT id, ", prediction_columns!(), " FROM prediction_records WHERE deployment = "));
+        let mut qb = QueryBuilder::<Db>::new(if query.payload_only {
+            "SELECT id, at, version, inputs, outputs, error FROM prediction_records WHERE deployment = "
+        } else {
+            concat!("SELECT id, ", prediction_columns!(), " FROM prediction_records WHERE deployment = ")
+        });
         qb.push_bind(query.deployment.as_str().to_owned());
         if let Some(after) = query.after_id {
             qb.push(" AND id > ").push_bind(after);
@@ -231,7 +252,11 @@ impl PredictionLog for ThisStore {
         }
         qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
         let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
-        rows.iter().map(prediction_from_row).collect()
+        if query.payload_only {
+            rows.iter().map(payload_from_row).collect()
+        } else {
+            rows.iter().map(prediction_from_row).collect()
+        }
     }
 
     async fn prune_predictions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {

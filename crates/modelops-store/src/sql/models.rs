@@ -215,9 +215,10 @@ impl ModelReads for ThisStore {
         let digests: Vec<String> =
             sqlx::query_scalar(
                 // Evidence documents (validation reports) and the files written
-                // through MLflow's artifact proxy are artifacts too: gc must keep them.
+                // through MLflow's artifact proxy are artifacts too, and so is
+                // kept reference data: gc must keep them.
                 "SELECT artifact_sha256 FROM model_versions UNION SELECT document_sha256 FROM evidence WHERE document_sha256 IS NOT NULL \
-                 UNION SELECT sha256 FROM mlflow_artifacts",
+                 UNION SELECT sha256 FROM mlflow_artifacts UNION SELECT data_sha256 FROM reference_profiles WHERE data_sha256 IS NOT NULL",
             )
             .fetch_all(self.reader())
             .await

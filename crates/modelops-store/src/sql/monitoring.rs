@@ -11,7 +11,7 @@ use super::{time_from_db, time_to_db, Db, DbRow, ThisStore, TimeCol};
 use crate::error::{corrupt, db_err};
 use chrono::{DateTime, Utc};
 use modelops_core::deployment::{PredictionRecord, RecordRoute};
-use modelops_core::monitoring::{Alert, AlertState, Monitor, MonitorSpec, ReferenceProfile, RetrainRequest, WindowResult};
+use modelops_core::monitoring::{Alert, AlertState, Monitor, MonitorSpec, ReferenceData, ReferenceProfile, RetrainRequest, WindowResult};
 use modelops_core::name::ModelName;
 use modelops_core::repo::{MonitorStore, MonitorWrites};
 use modelops_core::{Error, Result};
@@ -38,6 +38,10 @@ fn reference_from_row(row: &DbRow) -> Result<ReferenceProfile> {
         source: col(row, "source")?,
         rows: to_u64("reference rows", col(row, "rows_count")?)?,
         estimator: col(row, "estimator")?,
+        data: match (col::<Option<String>>(row, "data_sha256")?, col::<Option<String>>(row, "data_filename")?) {
+            (Some(sha256), Some(filename)) => Some(ReferenceData { sha256, filename }),
+            _ => None,
+        },
         created_at: time_from_db(col::<TimeCol>(row, "created_at")?)?,
         created_by: col(row, "created_by")?,
     })
@@ -92,8 +96,8 @@ fn alert_from_row(row: &DbRow) -> Result<Alert> {
 impl MonitorWrites for Tx {
     async fn insert_reference(&mut self, r: &ReferenceProfile) -> Result<()> {
         let done = sqlx::query(
-            "INSERT INTO reference_profiles (model, version, sha256, profile, source, rows_count, estimator, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (model, version) DO NOTHING",
+            "INSERT INTO reference_profiles (model, version, sha256, profile, source, rows_count, estimator, created_at, created_by, data_sha256, data_filename) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (model, version) DO NOTHING",
         )
         .bind(r.model.as_str())
         .bind(i64::from(r.version))
@@ -104,6 +108,8 @@ impl MonitorWrites for Tx {
         .bind(r.estimator.as_deref())
         .bind(time_to_db(&r.created_at))
         .bind(&r.created_by)
+        .bind(r.data.as_ref().map(|d| d.sha256.as_str()))
+        .bind(r.data.as_ref().map(|d| d.filename.as_str()))
         .execute(&mut *self.tx)
         .await
         .map_err(db_err)?;
@@ -199,7 +205,7 @@ impl MonitorWrites for Tx {
 impl MonitorStore for ThisStore {
     async fn reference(&self, model: &ModelName, version: u32) -> Result<Option<ReferenceProfile>> {
         let row = sqlx::query(
-            "SELECT model, version, sha256, profile, source, rows_count, estimator, created_at, created_by \
+            "SELECT model, version, sha256, profile, source, rows_count, estimator, created_at, created_by, data_sha256, data_filename \
              FROM reference_profiles WHERE model = $1 AND version = $2",
         )
         .bind(model.as_str())

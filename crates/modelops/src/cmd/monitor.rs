@@ -8,8 +8,9 @@ use anyhow::{anyhow, bail, Context};
 use modelops_monitor::profile::Profile;
 use modelops_server::wire::{
     AlertActionWire, AlertList, AlertRuleWire, CreateMonitorRequest, DriftWire, LabelWire, LabelsRequest, LabelsResponse, MonitorList, MonitorResponse,
-    PerformanceWire, ReferenceResponse, RetrainRequestList, SetReferenceRequest, WindowResultList, WindowWire,
+    PerformanceWire, ReferenceDataWire, ReferenceResponse, RetrainRequestList, SetReferenceRequest, WindowResultList, WindowWire,
 };
+use modelops_server::wire::ArtifactResponse;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -64,6 +65,9 @@ pub struct CreateArgs {
     /// Columns to watch (comma-separated); the reference profile's when absent.
     #[arg(long, value_delimiter = ',')]
     pub features: Option<Vec<String>>,
+    /// How drift is computed: `default` (against the reference profile, from aggregates, with provisional results) or `evidently` (Evidently's numbers over every call of a closed window against the reference data kept with `reference set --store-data`).
+    #[arg(long, value_parser = ["default", "evidently"])]
+    pub mode: Option<String>,
     /// One drift method for every column (`ks`, `psi`, `wasserstein`, …).
     #[arg(long)]
     pub method: Option<String>,
@@ -150,6 +154,9 @@ pub struct SetReferenceArgs {
         numerical: Vec<String>,
         #[command(flatten)]
         estimator: EstimatorArgs,
+        /// Keep the data itself with the version (uploaded as an artifact), for monitors in evidently mode, which compare whole windows with the raw reference.
+        #[arg(long)]
+        store_data: bool,
 }
 
 /// The columns a label-free performance estimator (CBPE, binary
@@ -239,7 +246,7 @@ fn create_request(args: CreateArgs) -> anyhow::Result<CreateMonitorRequest> {
         name,
         window: WindowWire { every: args.every, rows: args.rows },
         features: args.features,
-        drift: DriftWire { method: args.method, threshold: args.threshold, drift_share: args.drift_share },
+        drift: DriftWire { mode: args.mode, method: args.method, threshold: args.threshold, drift_share: args.drift_share },
         performance: args.prediction.map(|prediction| PerformanceWire { prediction, score: args.score, pos_label: args.pos_label, fairness_attribute: args.fairness_attribute }),
         min_rows: args.min_rows,
         alerts,
@@ -413,6 +420,18 @@ pub struct ReferenceText {
     pub profile: String,
     pub source: String,
     pub estimator: Option<String>,
+    /// The data file, when it is to be kept with the version.
+    pub data: Option<ReferenceDataWire>,
+}
+
+/// Uploads reference data to keep with the version (`--store-data`).
+pub async fn upload_reference_data(client: &Client, file: &Path) -> anyhow::Result<ReferenceDataWire> {
+    let filename = file.file_name().and_then(|n| n.to_str()).with_context(|| format!("`{}` is not a file name", file.display()))?.to_string();
+    if !["parquet", "csv"].iter().any(|e| file.extension().is_some_and(|x| x.eq_ignore_ascii_case(e))) {
+        bail!("--store-data keeps the data a profile is fitted from: give a CSV or Parquet file, not `{}`", file.display());
+    }
+    let uploaded: ArtifactResponse = client.upload("/api/v1/artifacts", &[("filename", filename.clone())], file).await?;
+    Ok(ReferenceDataWire { sha256: uploaded.sha256, filename })
 }
 
 /// The reference for `file`: a saved profile as it is, data fitted here
@@ -425,7 +444,7 @@ fn profile_text(file: &Path, categorical: &[String], numerical: &[String], estim
         }
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))?;
         Profile::from_json(&text, &file.display().to_string())?;
-        return Ok(ReferenceText { profile: text, source, estimator: None });
+        return Ok(ReferenceText { profile: text, source, estimator: None, data: None });
     }
     let table = super::drift::read(file, None)?;
     let profile = Profile::fit(&table, None, categorical, numerical)?;
@@ -442,16 +461,22 @@ fn profile_text(file: &Path, categorical: &[String], numerical: &[String], estim
         }
         _ => None,
     };
-    Ok(ReferenceText { profile: profile.to_json()?, source, estimator })
+    Ok(ReferenceText { profile: profile.to_json()?, source, estimator, data: None })
 }
 
 pub async fn run_reference(args: ReferenceArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
     match args.command {
         ReferenceCommand::Set(set) => {
-            let SetReferenceArgs { model, version, file, from_deployment, since, until, categorical, numerical, estimator } = *set;
+            let SetReferenceArgs { model, version, file, from_deployment, since, until, categorical, numerical, estimator, store_data } = *set;
             let reference = match (file, from_deployment) {
-                (Some(file), _) => profile_text(&file, &categorical, &numerical, &estimator)?,
+                (Some(file), _) => {
+                    let mut reference = profile_text(&file, &categorical, &numerical, &estimator)?;
+                    if store_data {
+                        reference.data = Some(upload_reference_data(&client, &file).await?);
+                    }
+                    reference
+                }
                 (None, Some(deployment)) => {
                     let dir = tempfile::tempdir()?;
                     let parquet = dir.path().join("window.parquet");
@@ -466,6 +491,9 @@ pub async fn run_reference(args: ReferenceArgs) -> anyhow::Result<()> {
                     client.download(&format!("/api/v1/deployments/{}/predictions?{}", path_segment(&deployment), query.finish()), &parquet, None).await?;
                     let mut reference = profile_text(&parquet, &categorical, &numerical, &estimator)?;
                     reference.source = format!("deployment {deployment} from {} until {}", since.as_deref().unwrap_or("the start"), until.as_deref().unwrap_or("now"));
+                    if store_data {
+                        reference.data = Some(upload_reference_data(&client, &parquet).await?);
+                    }
                     reference
                 }
                 (None, None) => bail!("give a profile or data file, or --from-deployment"),
@@ -486,12 +514,20 @@ pub async fn run_reference(args: ReferenceArgs) -> anyhow::Result<()> {
 
 /// Sets a reference profile (shared with `versions push --reference`).
 pub async fn set_reference(client: &Client, model: &str, version: u32, reference: ReferenceText, json_out: bool) -> anyhow::Result<()> {
-    let request = SetReferenceRequest { profile: Value::String(reference.profile), source: Some(reference.source), estimator: reference.estimator.map(Value::String) };
+    let request = SetReferenceRequest { profile: Value::String(reference.profile), source: Some(reference.source), estimator: reference.estimator.map(Value::String), data: reference.data };
     let r: ReferenceResponse = client.send_json(Method::PUT, &format!("/api/v1/models/{}/versions/{version}/reference", path_segment(model)), &request).await?;
     if json_out {
         return print_json(&r);
     }
-    eprintln!("reference profile of {} rows ({}) set on {}/{} — sha256 {}", r.rows, r.source, r.model, r.version, r.sha256);
+    eprintln!(
+        "reference profile of {} rows ({}) set on {}/{} — sha256 {}{}",
+        r.rows,
+        r.source,
+        r.model,
+        r.version,
+        r.sha256,
+        r.data.as_ref().map(|d| format!("; data kept: {} ({})", d.filename, d.sha256)).unwrap_or_default()
+    );
     Ok(())
 }
 

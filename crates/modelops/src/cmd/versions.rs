@@ -149,6 +149,9 @@ pub struct PushArgs {
     reference: Option<PathBuf>,
     #[command(flatten)]
     estimator: super::monitor::EstimatorArgs,
+    /// Keep the reference data itself with the version, for monitors in evidently mode.
+    #[arg(long, requires = "reference")]
+    store_reference_data: bool,
 }
 
 const VERSION_COLUMNS: &[(&str, &str)] = &[
@@ -249,8 +252,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 tags,
                 reference,
                 estimator,
+                store_reference_data,
             } = *push;
             // Fitted before the upload: a bad reference file fails fast.
+            let reference_file = reference.clone();
             let reference = reference.map(|p| super::monitor::reference_for_push(&p, &estimator)).transpose()?;
             // Check everything local before sending gigabytes.
             let filename = file
@@ -281,7 +286,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 tags: tags.into_iter().collect(),
             };
             let version: VersionResponse = client.send_json(Method::POST, &format!("/api/v1/models/{}/versions", path_segment(&model)), &body).await?;
-            if let Some(reference) = reference {
+            if let Some(mut reference) = reference {
+                if store_reference_data {
+                    if let Some(file) = &reference_file {
+                        reference.data = Some(super::monitor::upload_reference_data(&client, file).await?);
+                    }
+                }
                 super::monitor::set_reference(&client, &model, version.version, reference, false).await?;
             }
             show(&version)
