@@ -11,7 +11,7 @@
 use crate::checkpoint::SignedCheckpoint;
 use crate::tree::{Frontier, Hash};
 use chrono::SecondsFormat;
-use modelops_core::audit::{ChainBreak, ChainHead, ChainRecord, ChainVerifier};
+use modelops_core::audit::{ChainBreak, ChainHead, ChainRecord, ChainVerifier, EventLink};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -63,6 +63,28 @@ pub struct LogSummary {
     pub checkpoints_matched: Vec<u64>,
 }
 
+/// A row reduced to what verifying it in order needs: the event's link and
+/// Merkle leaf, its content already checked ([`Prepared::of`] — the costly
+/// part, which needs no other event, so callers run it in parallel and drop
+/// the event where it was parsed).
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Event { link: EventLink, leaf: Option<Hash> },
+    Unreadable(ChainRecord),
+}
+
+impl Prepared {
+    pub fn of(record: ChainRecord) -> Prepared {
+        match record {
+            ChainRecord::Event(event) => {
+                let (link, canonical) = EventLink::of(event);
+                Prepared::Event { link, leaf: canonical.map(|c| tlog_tiles::record_hash(&c)) }
+            }
+            unreadable @ ChainRecord::Unreadable { .. } => Prepared::Unreadable(unreadable),
+        }
+    }
+}
+
 /// Verifies events pushed in sequence order against checkpoints whose
 /// signatures the caller checked.
 #[derive(Debug, Clone)]
@@ -106,6 +128,18 @@ impl LogVerifier {
     pub fn push(&mut self, record: &ChainRecord) -> Result<(), Failure> {
         let canonical = self.chain.push_record_bytes(record)?;
         self.push_leaf(tlog_tiles::record_hash(&canonical))
+    }
+
+    /// [`LogVerifier::push`] of a row [`Prepared::of`] made.
+    pub fn push_prepared(&mut self, prepared: Prepared) -> Result<(), Failure> {
+        match prepared {
+            Prepared::Event { link, leaf } => {
+                self.chain.push_link(link)?;
+                // A link whose content did not check broke the chain above.
+                self.push_leaf(leaf.unwrap_or_else(|| tlog_tiles::record_hash(&[])))
+            }
+            Prepared::Unreadable(record) => self.push(&record),
+        }
     }
 
     /// Checks the next leaf (its event already checked by the caller).

@@ -258,6 +258,44 @@ impl AuditEvent {
     pub fn head(&self) -> ChainHead {
         ChainHead { sequence: self.sequence, hash: self.hash.clone() }
     }
+
+    /// Recomputes the event's hash from its content: its canonical bytes,
+    /// or why it does not match (altered) or cannot be hashed.
+    pub fn check_content(&self) -> Result<Vec<u8>, String> {
+        let canonical = self.canonical_bytes().map_err(|e| format!("content cannot be hashed, so it was not written by modelops: {e}"))?;
+        let recomputed = self.hash_of(&canonical);
+        if recomputed != self.hash {
+            return Err(format!(
+                "content does not match its hash (stored `{}`, recomputed `{recomputed}` with encoding `{}`): the event was altered",
+                self.hash,
+                self.encoding.as_stored()
+            ));
+        }
+        Ok(canonical)
+    }
+}
+
+/// An event reduced to what linking it into the chain needs, its content
+/// already checked against its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLink {
+    pub sequence: i64,
+    pub prev_hash: String,
+    pub hash: String,
+    /// `Err(reason)`: the content does not match the hash, or cannot be hashed.
+    pub content: Result<(), String>,
+}
+
+impl EventLink {
+    /// The link of `event` and, when its content checks, its canonical bytes.
+    pub fn of(event: AuditEvent) -> (EventLink, Option<Vec<u8>>) {
+        let checked = event.check_content();
+        let (content, canonical) = match checked {
+            Ok(c) => (Ok(()), Some(c)),
+            Err(reason) => (Err(reason), None),
+        };
+        (EventLink { sequence: event.sequence, prev_hash: event.prev_hash, hash: event.hash, content }, canonical)
+    }
 }
 
 /// The newest event's sequence and hash.
@@ -351,35 +389,35 @@ impl ChainVerifier {
 
     /// [`ChainVerifier::push`], returning the event's canonical bytes.
     pub fn push_bytes(&mut self, event: &AuditEvent) -> Result<Vec<u8>, ChainBreak> {
-        let expected_prev = self.check_sequence(event.sequence)?;
-        if event.prev_hash != expected_prev {
-            return Err(ChainBreak {
-                sequence: event.sequence,
-                reason: format!(
-                    "previous hash `{}` does not match the hash of event {} `{expected_prev}`",
-                    event.prev_hash,
-                    event.sequence - 1
-                ),
-            });
-        }
-        let canonical = event.canonical_bytes().map_err(|e| ChainBreak {
-            sequence: event.sequence,
-            reason: format!("content cannot be hashed, so it was not written by modelops: {e}"),
-        })?;
-        let recomputed = event.hash_of(&canonical);
-        if recomputed != event.hash {
-            return Err(ChainBreak {
-                sequence: event.sequence,
-                reason: format!(
-                    "content does not match its hash (stored `{}`, recomputed `{recomputed}` with encoding `{}`): the event was altered",
-                    event.hash,
-                    event.encoding.as_stored()
-                ),
-            });
-        }
+        self.check_link(event.sequence, &event.prev_hash)?;
+        let canonical = event.check_content().map_err(|reason| ChainBreak { sequence: event.sequence, reason })?;
         self.last = Some(event.head());
         self.checked += 1;
         Ok(canonical)
+    }
+
+    /// [`ChainVerifier::push`] for an event reduced to its link, its
+    /// content checked apart ([`EventLink::of`]) — so that the costly part,
+    /// parsing and hashing, can run in parallel, and the event be dropped
+    /// where it was made.
+    pub fn push_link(&mut self, link: EventLink) -> Result<(), ChainBreak> {
+        self.check_link(link.sequence, &link.prev_hash)?;
+        link.content.map_err(|reason| ChainBreak { sequence: link.sequence, reason })?;
+        self.last = Some(ChainHead { sequence: link.sequence, hash: link.hash });
+        self.checked += 1;
+        Ok(())
+    }
+
+    /// The event's place: the next sequence number, after the last event's hash.
+    fn check_link(&self, sequence: i64, prev_hash: &str) -> Result<(), ChainBreak> {
+        let expected_prev = self.check_sequence(sequence)?;
+        if prev_hash != expected_prev {
+            return Err(ChainBreak {
+                sequence,
+                reason: format!("previous hash `{prev_hash}` does not match the hash of event {} `{expected_prev}`", sequence - 1),
+            });
+        }
+        Ok(())
     }
 
     /// Checks the next row in sequence order when it could not be read as an
