@@ -506,8 +506,9 @@ pub async fn run_reference(args: ReferenceArgs) -> anyhow::Result<()> {
                 return print_json(&r);
             }
             let columns = r.profile.as_ref().and_then(|p| p.get("columns")).and_then(Value::as_array).map(|c| c.iter().filter_map(|c| c.get("name").and_then(Value::as_str)).collect::<Vec<_>>().join(", "));
-            print_record(&json!({"model": r.model, "version": r.version, "source": r.source, "rows": r.rows, "sha256": r.sha256, "columns": columns, "set": r.created_at, "by": r.created_by}),
-                &[("model", "/model"), ("version", "/version"), ("source", "/source"), ("rows", "/rows"), ("columns", "/columns"), ("sha256", "/sha256"), ("set", "/set"), ("by", "/by")])
+            let data = r.data.as_ref().map_or_else(|| "not kept (default-mode monitors only)".to_string(), |d| format!("{} ({})", d.filename, d.sha256));
+            print_record(&json!({"model": r.model, "version": r.version, "source": r.source, "rows": r.rows, "sha256": r.sha256, "columns": columns, "data": data, "set": r.created_at, "by": r.created_by}),
+                &[("model", "/model"), ("version", "/version"), ("source", "/source"), ("rows", "/rows"), ("columns", "/columns"), ("sha256", "/sha256"), ("data", "/data"), ("set", "/set"), ("by", "/by")])
         }
     }
 }
