@@ -714,6 +714,12 @@ def test_an_export_bundle_verifies_with_no_server_and_an_edit_is_named(tmp_path_
         bad = offline("audit", "verify", "--bundle", bundle, "--key", key)
         assert bad.returncode == 2, output(bad)
         assert "does NOT verify" in bad.stdout and re.search(rf"\bevent {seq}\b", bad.stdout), bad.stdout
+        # And with a later line that is not even text: the earlier break is
+        # still the one named (lines are checked in order, in parallel chunks).
+        path.write_bytes(("\n".join(lines[:6]) + "\n").encode() + b"\xff\xfe not utf-8\n" + ("\n".join(lines[7:]) + "\n").encode())
+        bad = offline("audit", "verify", "--bundle", bundle, "--key", key)
+        assert bad.returncode != 0, output(bad)
+        assert re.search(rf"\bevent {seq}\b", bad.stdout + bad.stderr) and "UTF-8" not in bad.stdout + bad.stderr, output(bad)
         # The last event dropped: the last checkpoint signs more.
         path.write_text("\n".join(original.splitlines()[:-1]) + "\n")
         bad = offline("audit", "verify", "--bundle", bundle, "--key", key)

@@ -166,8 +166,20 @@ pub fn verify_bundle(dir: &Path, key: &PublicKey) -> Result<BundleReport, Bundle
     // are parsed and hashed on every core, then linked in order here.
     let mut lines = std::io::BufReader::with_capacity(1 << 20, file).lines();
     let mut n = 0usize;
-    loop {
-        let chunk: Vec<String> = lines.by_ref().take(PARALLEL_CHUNK).collect::<std::io::Result<_>>().map_err(io(&path))?;
+    let mut unread = None;
+    while unread.is_none() {
+        // A line that does not read ends the chunk; the lines before it are
+        // checked first, so an earlier break is the one reported.
+        let mut chunk = Vec::with_capacity(PARALLEL_CHUNK);
+        for line in lines.by_ref().take(PARALLEL_CHUNK) {
+            match line {
+                Ok(line) => chunk.push(line),
+                Err(e) => {
+                    unread = Some(e);
+                    break;
+                }
+            }
+        }
         if chunk.is_empty() {
             break;
         }
@@ -190,6 +202,9 @@ pub fn verify_bundle(dir: &Path, key: &PublicKey) -> Result<BundleReport, Bundle
         for p in prepared {
             verifier.push_prepared(p).map_err(BundleError::Failed)?;
         }
+    }
+    if let Some(e) = unread {
+        return Err(io(&path)(e).into());
     }
     let log = verifier.finish_here().map_err(BundleError::Failed)?;
     let last_sequence = log.head.as_ref().map_or(0, |h| h.sequence);

@@ -1031,15 +1031,51 @@ impl Watch {
         Ok((records, false))
     }
 
+    /// The calls of `version` with ids `first..=last` (a count window),
+    /// at most `MAX_WINDOW_RECORDS`; and whether there were more.
+    async fn records_by_id(&self, run: &Run, version: u32, first: i64, last: i64) -> Result<(Vec<PredictionRecord>, bool)> {
+        let store = self.inner.registry.monitor_store();
+        let mut records = Vec::new();
+        let mut after = Some(first.saturating_sub(1));
+        loop {
+            let query = PredictionQuery { deployment: run.monitor.deployment.clone(), since: None, until: None, after_id: after, limit: LABELLED_PAGE, payload_only: false };
+            let page = store.list_predictions(&query).await?;
+            let Some(tail) = page.last() else { break };
+            after = Some(tail.id);
+            let (n, past_end) = (page.len(), tail.id >= last);
+            records.extend(page.into_iter().filter(|r| r.id <= last && r.version == version));
+            if records.len() > MAX_WINDOW_RECORDS {
+                records.truncate(MAX_WINDOW_RECORDS);
+                return Ok((records, true));
+            }
+            if past_end || n < LABELLED_PAGE as usize {
+                break;
+            }
+        }
+        Ok((records, false))
+    }
+
     /// A closed window's drift in evidently mode: every call of the window
     /// against the reference data, by `modelops-monitor`'s Evidently port
     /// (the numbers `modelops drift --mode evidently` gives for the
     /// exported window and the reference file).
     async fn evidently_drift(&self, run: &Run, version: u32, window: &WindowAgg, profile: &Profile) -> Result<Value> {
-        let Some(reference) = self.reference_data(&run.model, version).await? else {
-            return Ok(json!({"not_computed": format!("evidently mode compares windows with the reference data, and version {version} of `{}` kept only its profile", run.model)}));
+        // What fails here is reported on the window, never loses it.
+        let reference = match self.reference_data(&run.model, version).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(json!({"not_computed": format!("evidently mode compares windows with the reference data, and version {version} of `{}` kept only its profile", run.model)})),
+            Err(e) => return Ok(json!({ "not_computed": e.to_string() })),
         };
-        let (records, more) = self.window_records(run, version, window.start, window.end, |_| true).await?;
+        // A time window is its calls' times; a count window its calls' ids
+        // (ids follow the order calls were recorded, times when they began).
+        let read = match run.monitor.spec.window.every_ms {
+            Some(_) => self.window_records(run, version, window.start, window.end, |_| true).await,
+            None => self.records_by_id(run, version, window.first_id, window.last_id).await,
+        };
+        let (records, more) = match read {
+            Ok(r) => r,
+            Err(e) => return Ok(json!({ "not_computed": format!("reading the window's calls again: {e}") })),
+        };
         if more {
             return Ok(json!({"not_computed": format!("evidently mode compares whole windows of at most {MAX_WINDOW_RECORDS} calls; this one has more (use the default mode, or smaller windows)")}));
         }
@@ -1048,8 +1084,12 @@ impl Watch {
         options.mode = Mode::Evidently;
         options.columns = Some(window::watched(profile, spec.features.as_deref()).into_iter().map(|c| c.name.clone()).collect());
         let name = format!("deployment `{}` version {version}, {} to {}", run.monitor.deployment, window.start.to_rfc3339(), window.end.to_rfc3339());
+        let expected_rows = run.monitor.spec.window.rows.map(|_| window.rows);
         let report = tokio::task::spawn_blocking(move || -> std::result::Result<Value, String> {
             let current = window::table_of(&records, &name).map_err(|e| e.to_string())?;
+            if expected_rows.is_some_and(|rows| rows != current.rows as u64) {
+                return Err("a call's rows straddle this count window's edge, and evidently mode compares whole calls: use a time window for calls of many rows".to_string());
+            }
             let report = modelops_monitor::drift::compare_tables((*reference).clone(), current, &options).map_err(|e| e.to_string())?;
             serde_json::to_value(report).map_err(|e| e.to_string())
         })

@@ -424,12 +424,18 @@ pub struct ReferenceText {
     pub data: Option<ReferenceDataWire>,
 }
 
-/// Uploads reference data to keep with the version (`--store-data`).
-pub async fn upload_reference_data(client: &Client, file: &Path) -> anyhow::Result<ReferenceDataWire> {
+/// The file name of reference data that can be kept (CSV or Parquet).
+pub fn check_reference_data(file: &Path) -> anyhow::Result<String> {
     let filename = file.file_name().and_then(|n| n.to_str()).with_context(|| format!("`{}` is not a file name", file.display()))?.to_string();
     if !["parquet", "csv"].iter().any(|e| file.extension().is_some_and(|x| x.eq_ignore_ascii_case(e))) {
         bail!("--store-data keeps the data a profile is fitted from: give a CSV or Parquet file, not `{}`", file.display());
     }
+    Ok(filename)
+}
+
+/// Uploads reference data to keep with the version (`--store-data`).
+pub async fn upload_reference_data(client: &Client, file: &Path) -> anyhow::Result<ReferenceDataWire> {
+    let filename = check_reference_data(file)?;
     let uploaded: ArtifactResponse = client.upload("/api/v1/artifacts", &[("filename", filename.clone())], file).await?;
     Ok(ReferenceDataWire { sha256: uploaded.sha256, filename })
 }

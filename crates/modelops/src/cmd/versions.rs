@@ -256,6 +256,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             } = *push;
             // Fitted before the upload: a bad reference file fails fast.
             let reference_file = reference.clone();
+            if store_reference_data {
+                // Refused before anything is created: a version must not be left without its reference.
+                if let Some(file) = &reference_file {
+                    super::monitor::check_reference_data(file)?;
+                }
+            }
             let reference = reference.map(|p| super::monitor::reference_for_push(&p, &estimator)).transpose()?;
             // Check everything local before sending gigabytes.
             let filename = file
