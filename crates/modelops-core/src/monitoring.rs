@@ -65,6 +65,19 @@ pub struct ReferenceData {
     pub filename: String,
 }
 
+impl ReferenceData {
+    /// A digest, and a bare `.parquet` or `.csv` file name (how it reads).
+    pub fn validate(&self) -> Result<()> {
+        crate::version::Sha256Hex::parse_field("data.sha256", self.sha256.clone())?;
+        crate::version::check_file_name("data.filename", &self.filename)?;
+        let extension = std::path::Path::new(&self.filename).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(extension.as_deref(), Some("parquet" | "csv")) {
+            return Err(Error::invalid("data.filename", format!("{} is not a `.parquet` or `.csv` file", quote(&self.filename))));
+        }
+        Ok(())
+    }
+}
+
 /// How a monitor computes a window's drift.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

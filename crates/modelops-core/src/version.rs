@@ -239,13 +239,7 @@ impl NewVersion {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.artifact.filename.is_empty() {
-            return Err(Error::invalid("artifact.filename", "must not be empty"));
-        }
-        check_text("artifact.filename", &self.artifact.filename, MAX_SHORT_TEXT_LEN)?;
-        if self.artifact.filename.contains('/') || self.artifact.filename.contains('\\') {
-            return Err(Error::invalid("artifact.filename", format!("{} must be a bare file name", quote(&self.artifact.filename))));
-        }
+        check_file_name("artifact.filename", &self.artifact.filename)?;
         check_text("description", &self.description, MAX_TEXT_LEN)?;
         check_tags(&self.tags)?;
         check_card(&self.card)?;
@@ -353,6 +347,19 @@ fn check_signature(sig: &Signature) -> Result<()> {
                 return Err(Error::invalid(format!("{side}[{i}].shape"), format!("dimension `{d}` must be positive or -1")));
             }
         }
+    }
+    Ok(())
+}
+
+/// An uploaded file's name as stored beside its digest: not empty, short,
+/// no control characters, no directory.
+pub fn check_file_name(field: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    check_text(field, name, MAX_SHORT_TEXT_LEN)?;
+    if name.contains('/') || name.contains('\\') {
+        return Err(Error::invalid(field, format!("{} must be a bare file name", quote(name))));
     }
     Ok(())
 }

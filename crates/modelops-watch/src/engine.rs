@@ -338,11 +338,9 @@ impl Watch {
     /// Reads kept reference data (Parquet or CSV, by its file name) into a
     /// table, as `modelops drift --reference` reads the same file.
     async fn read_reference_data(&self, data: &ReferenceData) -> Result<Table> {
+        data.validate()?;
         let sha = Sha256Hex::parse_field("data.sha256", data.sha256.clone())?;
         let extension = std::path::Path::new(&data.filename).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if !matches!(extension.as_deref(), Some("parquet" | "csv")) {
-            return Err(Error::invalid("data.filename", format!("{} is not a `.parquet` or `.csv` file", quote(&data.filename))));
-        }
         if !self.inner.registry.artifacts().exists(&sha).await.map_err(Error::from)? {
             return Err(Error::invalid("data.sha256", format!("no artifact `{sha}` has been uploaded; upload the file first (`POST /api/v1/artifacts`)")));
         }

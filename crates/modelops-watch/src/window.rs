@@ -510,6 +510,20 @@ mod fast {
                 }
             }
 
+            /// `[item, item, …]`, each read by `item`.
+            fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+                self.eat(b'[')?;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    item(self)?;
+                    if self.eat(b',').is_none() {
+                        return self.eat(b']');
+                    }
+                }
+            }
+
             fn word(&mut self, word: &str) -> Option<()> {
                 let end = self.at + word.len();
                 (self.text.get(self.at..end)? == word).then(|| self.at = end)
@@ -518,16 +532,7 @@ mod fast {
 
         pub(super) fn tensors<'a>(json: &'a str, tensors: &mut Vec<Tensor<'a>>, elems: &mut Vec<Elem<'a>>) -> Option<()> {
             let mut b = Bytes { text: json, at: 0 };
-            b.eat(b'[')?;
-            if b.eat(b']').is_none() {
-                loop {
-                    tensor(&mut b, tensors, elems)?;
-                    if b.eat(b',').is_none() {
-                        b.eat(b']')?;
-                        break;
-                    }
-                }
-            }
+            b.array(|b| tensor(b, tensors, elems))?;
             b.peek().is_none().then_some(())
         }
 
@@ -542,34 +547,22 @@ mod fast {
                     "datatype" if datatype.is_none() => datatype = Some(b.string()?),
                     "shape" if shape.is_none() => {
                         let mut dims = Vec::with_capacity(2);
-                        b.eat(b'[')?;
-                        if b.eat(b']').is_none() {
-                            loop {
-                                let (text, integer) = b.number()?;
-                                if !integer || text.starts_with('-') {
-                                    return None;
-                                }
-                                dims.push(text.parse::<usize>().ok()?);
-                                if b.eat(b',').is_none() {
-                                    b.eat(b']')?;
-                                    break;
-                                }
+                        b.array(|b| {
+                            let (text, integer) = b.number()?;
+                            if !integer || text.starts_with('-') {
+                                return None;
                             }
-                        }
+                            dims.push(text.parse::<usize>().ok()?);
+                            Some(())
+                        })?;
                         shape = Some(dims);
                     }
                     "data" if data.is_none() => {
                         let start = elems.len();
-                        b.eat(b'[')?;
-                        if b.eat(b']').is_none() {
-                            loop {
-                                elems.push(b.elem()?);
-                                if b.eat(b',').is_none() {
-                                    b.eat(b']')?;
-                                    break;
-                                }
-                            }
-                        }
+                        b.array(|b| {
+                            elems.push(b.elem()?);
+                            Some(())
+                        })?;
                         data = Some(start..elems.len());
                     }
                     _ => return None,

@@ -37,17 +37,7 @@ async fn as_(app: &App, actor: &str, method: Method, uri: &str, body: Option<Val
 /// A version of `scoring` pushed by dana and submitted; approved by vic
 /// when `approve`.
 async fn version(app: &App, approve: bool) -> u64 {
-    let up = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/artifacts?filename=rules.yaml")
-                .header("x-modelops-actor", "dana")
-                .header("content-type", "application/octet-stream")
-                .body(Body::from(RULES))
-                .unwrap(),
-        )
-        .await;
+    let up = app.upload_named("dana", "rules.yaml", RULES.as_bytes()).await;
     assert!(up.status.is_success(), "{up:?}");
     let body = json!({"artifact": {"sha256": up.body["sha256"], "filename": "rules.yaml"}, "card": {"intended_use": "metrics tests"}});
     let created = as_(app, "dana", Method::POST, "/api/v1/models/scoring/versions", Some(body)).await;

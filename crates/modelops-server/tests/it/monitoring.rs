@@ -54,21 +54,7 @@ fn spread(n: usize, lo: f64, seed: u64) -> Vec<f64> {
 async fn setup(app: &App) -> Profile {
     let model = json!({"name": "scoring", "kind": "rules", "risk_tier": "low", "owner": "dana", "developers": ["dana"]});
     assert_eq!(as_(app, "dana", Method::POST, "/api/v1/models", Some(model)).await.status, StatusCode::CREATED);
-    let up = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/artifacts?filename=rules.yaml")
-                .header("x-modelops-actor", "dana")
-                .header("content-type", "application/octet-stream")
-                .body(Body::from(RULES))
-                .unwrap(),
-        )
-        .await;
-    let body = json!({"artifact": {"sha256": up.body["sha256"], "filename": "rules.yaml"}, "card": {"intended_use": "monitoring tests"}});
-    assert_eq!(as_(app, "dana", Method::POST, "/api/v1/models/scoring/versions", Some(body)).await.status, StatusCode::CREATED);
-    assert_eq!(as_(app, "dana", Method::POST, "/api/v1/models/scoring/versions/1/submit", None).await.status, StatusCode::OK);
-    assert_eq!(as_(app, "vic", Method::POST, "/api/v1/models/scoring/versions/1/approve", Some(json!({"comment": "ok"}))).await.status, StatusCode::OK);
+    assert_eq!(push_approved(app, RULES).await, 1);
 
     let profile = Profile::fit(&table(&spread(500, 0.0, 1)), None, &[], &[]).unwrap();
     let text = profile.to_json().unwrap();
@@ -96,11 +82,11 @@ async fn setup(app: &App) -> Profile {
     profile
 }
 
-async fn send(app: &App, xs: &[f64], prefix: &str) {
+async fn send(app: &App, deployment: &str, xs: &[f64], prefix: &str) {
     for (i, x) in xs.iter().enumerate() {
         let request = Request::builder()
             .method(Method::POST)
-            .uri("/api/v1/deployments/live/predict")
+            .uri(format!("/api/v1/deployments/{deployment}/predict"))
             .header("x-modelops-actor", "ana")
             .header("x-request-id", format!("{prefix}-{i}"))
             .header("content-type", "application/json")
@@ -110,7 +96,7 @@ async fn send(app: &App, xs: &[f64], prefix: &str) {
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     }
     // Listing the records flushes the recorder: every call is in the log.
-    assert_eq!(as_(app, "dana", Method::GET, "/api/v1/deployments/live/predictions?max_results=1", None).await.status, StatusCode::OK);
+    assert_eq!(as_(app, "dana", Method::GET, &format!("/api/v1/deployments/{deployment}/predictions?max_results=1"), None).await.status, StatusCode::OK);
 }
 
 async fn windows(app: &App) -> Vec<Value> {
@@ -133,8 +119,8 @@ async fn windows_equal_offline_drift_labels_join_late_and_alerts_record_every_at
     // Window 1: like the reference. Window 2: shifted by 0.4.
     let calm = spread(200, 0.0, 2);
     let shifted = spread(200, 0.4, 3);
-    send(&app, &calm, "calm").await;
-    send(&app, &shifted, "shifted").await;
+    send(&app, "live", &calm, "calm").await;
+    send(&app, "live", &shifted, "shifted").await;
     app.watch.run_once().await;
     let results = windows(&app).await;
     assert_eq!(results.len(), 2, "{results:#?}");
@@ -223,37 +209,14 @@ async fn a_profile_of_the_calls_own_columns_is_computed_over_their_values() {
     let app = App::new().await;
     setup(&app).await;
     // Version 2, its reference holding `latency_us` beside the tensors.
-    let up = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/artifacts?filename=rules.yaml")
-                .header("x-modelops-actor", "dana")
-                .header("content-type", "application/octet-stream")
-                .body(Body::from(RULES.replace("x * 0.1", "x * 0.2")))
-                .unwrap(),
-        )
-        .await;
-    let body = json!({"artifact": {"sha256": up.body["sha256"], "filename": "rules.yaml"}, "card": {"intended_use": "monitoring tests"}});
-    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions", Some(body)).await.status, StatusCode::CREATED);
-    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions/2/submit", None).await.status, StatusCode::OK);
-    assert_eq!(as_(&app, "vic", Method::POST, "/api/v1/models/scoring/versions/2/approve", Some(json!({"comment": "ok"}))).await.status, StatusCode::OK);
+    assert_eq!(push_approved(&app, &RULES.replace("x * 0.1", "x * 0.2")).await, 2);
     let created = as_(&app, "dep", Method::POST, "/api/v1/deployments", Some(json!({"name": "timed", "model": "scoring", "version": 2}))).await;
     assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
     let monitor = json!({"name": "calls", "window": {"rows": 40}, "min_rows": 10});
     assert_eq!(as_(&app, "dep", Method::POST, "/api/v1/deployments/timed/monitors", Some(monitor)).await.status, StatusCode::CREATED);
 
     let xs = spread(40, 0.0, 5);
-    for x in &xs {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri("/api/v1/deployments/timed/predict")
-            .header("x-modelops-actor", "ana")
-            .header("content-type", "application/json")
-            .body(Body::from(json!({"rows": [{"x": x}]}).to_string()))
-            .unwrap();
-        assert_eq!(app.send(request).await.status, StatusCode::OK);
-    }
+    send(&app, "timed", &xs, "timed").await;
     let listed = as_(&app, "dana", Method::GET, "/api/v1/deployments/timed/predictions?max_results=100", None).await;
     let records = listed.body["records"].as_array().unwrap().clone();
     assert_eq!(records.len(), 40, "{listed:?}");
@@ -287,19 +250,22 @@ async fn a_profile_of_the_calls_own_columns_is_computed_over_their_values() {
 
 /// Uploads `bytes` as an artifact named `filename`; its sha256.
 async fn upload(app: &App, filename: &str, bytes: Vec<u8>) -> String {
-    let up = app
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri(format!("/api/v1/artifacts?filename={filename}"))
-                .header("x-modelops-actor", "dana")
-                .header("content-type", "application/octet-stream")
-                .body(Body::from(bytes))
-                .unwrap(),
-        )
-        .await;
+    let up = app.upload_named("dana", filename, &bytes).await;
     assert_eq!(up.status, StatusCode::CREATED, "{up:?}");
     up.body["sha256"].as_str().unwrap().to_string()
+}
+
+/// Pushes `rules` as the next version of `scoring`, submitted and approved;
+/// its number.
+async fn push_approved(app: &App, rules: &str) -> u64 {
+    let sha = upload(app, "rules.yaml", rules.as_bytes().to_vec()).await;
+    let body = json!({"artifact": {"sha256": sha, "filename": "rules.yaml"}, "card": {"intended_use": "monitoring tests"}});
+    let created = as_(app, "dana", Method::POST, "/api/v1/models/scoring/versions", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let n = created.body["version"].as_u64().unwrap();
+    assert_eq!(as_(app, "dana", Method::POST, &format!("/api/v1/models/scoring/versions/{n}/submit"), None).await.status, StatusCode::OK);
+    assert_eq!(as_(app, "vic", Method::POST, &format!("/api/v1/models/scoring/versions/{n}/approve"), Some(json!({"comment": "ok"}))).await.status, StatusCode::OK);
+    n
 }
 
 /// Evidently mode: the reference data kept with the version (an uploaded
@@ -309,11 +275,7 @@ async fn upload(app: &App, filename: &str, bytes: Vec<u8>) -> String {
 async fn evidently_mode_compares_a_closed_window_with_the_kept_reference_data() {
     let app = App::new().await;
     setup(&app).await;
-    let rules = upload(&app, "rules.yaml", RULES.replace("x * 0.1", "x * 0.1 + 0.0").into_bytes()).await;
-    let body = json!({"artifact": {"sha256": rules, "filename": "rules.yaml"}, "card": {"intended_use": "monitoring tests"}});
-    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions", Some(body)).await.status, StatusCode::CREATED);
-    assert_eq!(as_(&app, "dana", Method::POST, "/api/v1/models/scoring/versions/2/submit", None).await.status, StatusCode::OK);
-    assert_eq!(as_(&app, "vic", Method::POST, "/api/v1/models/scoring/versions/2/approve", Some(json!({"comment": "ok"}))).await.status, StatusCode::OK);
+    assert_eq!(push_approved(&app, &RULES.replace("x * 0.1", "x * 0.1 + 0.0")).await, 2);
 
     let xs = spread(600, 0.0, 7);
     let csv: String = std::iter::once("x,score\n".to_string()).chain(xs.iter().map(|x| format!("{x},{}\n", x * 0.1))).collect();
@@ -326,6 +288,10 @@ async fn evidently_mode_compares_a_closed_window_with_the_kept_reference_data() 
     put(json!({"profile": profile, "data": {"sha256": "ab".repeat(32), "filename": "train.csv"}})).await.invalid("data.sha256");
     put(json!({"profile": profile, "data": {"sha256": "nope", "filename": "train.csv"}})).await.invalid("data.sha256");
     put(json!({"profile": profile, "data": {"sha256": data, "filename": "train.txt"}})).await.invalid("data.filename");
+    // A NUL, a directory, a name past the limit: named, nothing stored (PostgreSQL refuses NUL in text).
+    for name in ["tr\u{0}ain.csv".to_string(), "../train.csv".to_string(), format!("{}.csv", "a".repeat(300))] {
+        put(json!({"profile": profile, "data": {"sha256": data, "filename": name}})).await.invalid("data.filename");
+    }
     let other = upload(&app, "other.csv", b"a,b\n1,2\n".to_vec()).await;
     assert!(put(json!({"profile": profile, "data": {"sha256": other, "filename": "other.csv"}})).await.invalid("data").contains("`x`"));
     let set = put(json!({"profile": profile, "data": {"sha256": data, "filename": "train.csv"}})).await;
@@ -346,17 +312,7 @@ async fn evidently_mode_compares_a_closed_window_with_the_kept_reference_data() 
     assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
     assert_eq!(as_(&app, "dep", Method::POST, "/api/v1/deployments/ev/monitors", Some(monitor)).await.status, StatusCode::CREATED);
     let current = spread(50, 0.3, 8);
-    for x in &current {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri("/api/v1/deployments/ev/predict")
-            .header("x-modelops-actor", "ana")
-            .header("content-type", "application/json")
-            .body(Body::from(json!({"rows": [{"x": x}]}).to_string()))
-            .unwrap();
-        assert_eq!(app.send(request).await.status, StatusCode::OK);
-    }
-    assert_eq!(as_(&app, "dana", Method::GET, "/api/v1/deployments/ev/predictions?max_results=1", None).await.status, StatusCode::OK);
+    send(&app, "ev", &current, "ev").await;
     app.watch.run_once().await;
     let answer = as_(&app, "viv", Method::GET, "/api/v1/deployments/ev/monitors/ev/results", None).await;
     let results = answer.body["results"].as_array().unwrap().clone();

@@ -182,6 +182,18 @@ impl App {
         self.call(Method::POST, "/api/v1/models", Some(body)).await
     }
 
+    /// Uploads `data` as `filename`, acting as `actor`.
+    pub async fn upload_named(&self, actor: &str, filename: &str, data: &[u8]) -> Answer {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/v1/artifacts?filename={filename}"))
+            .header("x-modelops-actor", actor)
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(data.to_vec()))
+            .unwrap();
+        self.send(request).await
+    }
+
     pub async fn upload(&self, data: &[u8]) -> Answer {
         let request = Request::builder()
             .method(Method::POST)
