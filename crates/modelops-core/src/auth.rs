@@ -79,6 +79,13 @@ string_enum!(
         // request opened.
         AlertFire => "alert.fire",
         AlertResolve => "alert.resolve",
+        // A model's retraining job defined, changed or removed.
+        RetrainDefine => "retrain.define",
+        // A retraining run started: by hand, or by the server (an alert, a schedule).
+        RetrainStart => "retrain.start",
+        // By the server: a run's job ended, or its version moved on
+        // (approved by policy, canary started, promoted, rolled back).
+        RetrainProgress => "retrain.progress",
         // Read: the inventory, the audit log and the reports, for any signed-in user.
         Read => "read",
         // Predict: run a version on inputs (the inference APIs). Changes nothing.
@@ -117,7 +124,11 @@ impl Action {
             // the developer or deployer role).
             LabelsRecord => &[Role::Developer, Role::Deployer, Role::Admin],
             // Only the server (`Principal::system`, an admin) fires alerts.
-            AlertFire | AlertResolve => &[Role::Admin],
+            AlertFire | AlertResolve | RetrainProgress => &[Role::Admin],
+            // The model's developers define its job (the registry checks
+            // they are); deployers may also start a run by hand.
+            RetrainDefine => &[Role::Developer, Role::Admin],
+            RetrainStart => &[Role::Developer, Role::Deployer, Role::Admin],
             ReviewRecord => &[Role::Validator, Role::Approver, Role::Admin],
             // Developers upload model artifacts, validators their reports.
             ArtifactUpload => &[Role::Developer, Role::Validator, Role::Admin],
@@ -160,6 +171,10 @@ pub struct Principal {
     /// models of their team as well as those listing them as developers.
     #[serde(default)]
     team: Option<String>,
+    /// Set for a retraining run's token: the principal acts only on that
+    /// model (see [`Principal::check_scope`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<crate::retrain::TokenScope>,
 }
 
 impl Principal {
@@ -171,7 +186,7 @@ impl Principal {
             return Err(Error::invalid("actor", format!("{} is not a valid actor name", quote(&name))));
         }
         crate::name::check_visible("actor", &name)?;
-        Ok(Self { name, roles: roles.into_iter().collect(), team: None })
+        Ok(Self { name, roles: roles.into_iter().collect(), team: None, scope: None })
     }
 
     /// The principal as a member of `team` (empty: none).
@@ -185,6 +200,38 @@ impl Principal {
         self.team.as_deref()
     }
 
+    /// The principal as a retraining run's token makes it: a developer of
+    /// the run's model and nothing else, whatever roles the user holds.
+    pub fn scoped(mut self, scope: crate::retrain::TokenScope) -> Self {
+        self.roles = [Role::Developer].into();
+        self.scope = Some(scope);
+        self
+    }
+
+    pub fn scope(&self) -> Option<&crate::retrain::TokenScope> {
+        self.scope.as_ref()
+    }
+
+    /// A scoped principal may read, call models, upload artifacts and
+    /// track runs anywhere, and change only its own model's versions,
+    /// tags, evidence and reference data; anything else is refused,
+    /// naming the scope.
+    pub fn check_scope(&self, action: Action, subject: &str) -> Result<()> {
+        let Some(scope) = &self.scope else { return Ok(()) };
+        use Action::*;
+        let anywhere = matches!(action, Read | Predict | Track | ArtifactUpload | AccessDenied | AuditRead);
+        let own_model = matches!(action, VersionCreate | VersionUpdate | VersionSubmit | EvidenceAdd | ReferenceSet | TagSet | TagDelete);
+        let prefix = crate::audit::model_subject(scope.model.as_str());
+        let on_own = subject == prefix || subject.starts_with(&format!("{prefix}/"));
+        if anywhere || (own_model && on_own) {
+            return Ok(());
+        }
+        Err(Error::forbidden(
+            "scope",
+            format!("the token of retraining run {} may only register versions of `{}`, not perform `{action}` on `{subject}`", scope.run, scope.model),
+        ))
+    }
+
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -192,7 +239,7 @@ impl Principal {
     /// The server itself, as the actor of what no user asked for (the
     /// bootstrap admin, a policy given at start-up).
     pub fn system() -> Self {
-        Self { name: "system".into(), roles: [Role::Admin].into(), team: None }
+        Self { name: "system".into(), roles: [Role::Admin].into(), team: None, scope: None }
     }
 
     pub fn name(&self) -> &str {

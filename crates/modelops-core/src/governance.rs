@@ -139,6 +139,10 @@ pub struct ApiToken {
     pub created_by: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// A retraining run's token: what it may act on. Left out of the
+    /// stored form otherwise, so earlier token events hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::retrain::TokenScope>,
 }
 
 impl ApiToken {

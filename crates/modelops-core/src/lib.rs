@@ -21,6 +21,7 @@ pub mod monitoring;
 pub mod name;
 pub mod page;
 pub mod repo;
+pub mod retrain;
 pub mod tracking;
 pub mod version;
 

@@ -115,7 +115,9 @@ impl Model {
         let allowed = principal.has_role(crate::auth::Role::Admin)
             || self.owner == name
             || self.developers.iter().any(|d| d == name)
-            || (!self.team.is_empty() && principal.team() == Some(self.team.as_str()));
+            || (!self.team.is_empty() && principal.team() == Some(self.team.as_str()))
+            // A retraining run's token acts as a developer of its model.
+            || principal.scope().is_some_and(|s| s.model == self.name);
         if allowed {
             return Ok(());
         }

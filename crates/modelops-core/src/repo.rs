@@ -325,6 +325,47 @@ pub trait MonitorStore: Send + Sync {
     async fn retrain_requests(&self, model: Option<&ModelName>) -> Result<Vec<crate::monitoring::RetrainRequest>>;
 }
 
+/// Retraining's governed changes, inside a transaction with their audit
+/// events: jobs defined, runs started and moved on, requests answered.
+/// The reads here see the transaction's own writes, under the write lock:
+/// "at most one run per model" and the cool-down are decided on them.
+#[async_trait]
+pub trait RetrainWrites: Send {
+    /// Inserts or replaces the model's job.
+    async fn put_retrain_job(&mut self, job: &crate::retrain::RetrainJob) -> Result<()>;
+    /// False when the model had none.
+    async fn delete_retrain_job(&mut self, model: &ModelName) -> Result<bool>;
+    async fn retrain_job_in(&mut self, model: &ModelName) -> Result<Option<crate::retrain::RetrainJob>>;
+    /// Returns the run's id.
+    async fn insert_job_run(&mut self, run: &crate::retrain::JobRun) -> Result<i64>;
+    async fn update_job_run(&mut self, run: &crate::retrain::JobRun) -> Result<()>;
+    async fn job_run_in(&mut self, id: i64) -> Result<Option<crate::retrain::JobRun>>;
+    /// The model's run that has not reached a final state, if any.
+    async fn active_job_run_in(&mut self, model: &ModelName) -> Result<Option<crate::retrain::JobRun>>;
+    /// When the model's latest run started by an alert or a schedule began.
+    async fn last_triggered_run_in(&mut self, model: &ModelName) -> Result<Option<DateTime<Utc>>>;
+    /// Marks a retraining request answered (`started run 4`, `skipped: …`).
+    async fn set_retrain_request_state(&mut self, id: i64, state: &str) -> Result<()>;
+}
+
+/// Retraining's reads and the runs' output, outside the write lock.
+#[async_trait]
+pub trait RetrainStore: Send + Sync {
+    async fn retrain_job(&self, model: &ModelName) -> Result<Option<crate::retrain::RetrainJob>>;
+    async fn retrain_jobs(&self) -> Result<Vec<crate::retrain::RetrainJob>>;
+    async fn job_run(&self, id: i64) -> Result<Option<crate::retrain::JobRun>>;
+    /// Runs newest first: of one model or all, at most `limit`.
+    async fn job_runs(&self, model: Option<&ModelName>, limit: u32) -> Result<Vec<crate::retrain::JobRun>>;
+    /// Runs that have not reached a final state, oldest first.
+    async fn active_job_runs(&self) -> Result<Vec<crate::retrain::JobRun>>;
+    /// Requests still `open`, oldest first.
+    async fn open_retrain_requests(&self) -> Result<Vec<crate::monitoring::RetrainRequest>>;
+    /// The run's output so far (the tail kept, at most `MAX_LOG_BYTES`).
+    async fn job_run_log(&self, id: i64) -> Result<String>;
+    /// Replaces the run's kept output.
+    async fn put_job_run_log(&self, id: i64, log: &str) -> Result<()>;
+}
+
 /// Personal data inside a transaction (erasure, DESIGN §6).
 #[async_trait]
 pub trait PersonalData: Send {
@@ -340,13 +381,13 @@ pub trait PersonalData: Send {
 
 /// One change in progress. Dropping it rolls back.
 #[async_trait]
-pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrites + MonitorWrites + AuditAppend + PersonalData {
+pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrites + MonitorWrites + RetrainWrites + AuditAppend + PersonalData {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
 /// A backend: every area's reads, and transactions for changes.
 #[async_trait]
-pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + MonitorStore + crate::tracking::TrackingStore {
+pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + MonitorStore + RetrainStore + crate::tracking::TrackingStore {
     /// Begins a change for the permit's actor, taking the write lock and
     /// reading the chain head under it.
     async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;

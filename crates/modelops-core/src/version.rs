@@ -99,6 +99,12 @@ pub struct Lineage {
     /// Another version of the same model this one was derived from.
     pub parent_version: Option<u32>,
     pub mlflow_run_id: Option<String>,
+    /// The retraining run that registered this version, and the window
+    /// that triggered it: set by the registry from the run's token, never
+    /// by the client. Absent from the stored form otherwise, so versions
+    /// stored before it existed read and hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain: Option<crate::retrain::RetrainLineage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -117,16 +117,7 @@ impl ParquetExport {
     pub fn finish<W: std::io::Write + Send>(self, out: W) -> Result<u64> {
         let rows = self.rows as u64;
         let batch = self.into_batch()?;
-        let schema = batch.schema();
-        let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
-        let mut writer = ArrowWriter::try_new(out, schema, Some(properties)).map_err(|e| internal(format!("writing parquet: {e}")))?;
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let len = WRITE_SLICE.min(batch.num_rows() - offset);
-            writer.write(&batch.slice(offset, len)).map_err(|e| internal(format!("writing parquet: {e}")))?;
-            offset += len;
-        }
-        writer.close().map_err(|e| internal(format!("writing parquet: {e}")))?;
+        write_parquet(&batch, out)?;
         Ok(rows)
     }
 
@@ -482,6 +473,23 @@ fn describe(error: &JsonDataError) -> String {
         JsonDataError::Element { index, value, expected } => format!("value {index} (`{value}`) is not {expected}"),
         JsonDataError::Unsupported(datatype) => format!("datatype `{datatype}` is not read"),
     }
+}
+
+/// Writes `batch` as a Parquet file (zstd), as [`ParquetExport::finish`]
+/// does; for tables built from an export's batch (a retraining window with
+/// its ground truth).
+pub fn write_parquet<W: std::io::Write + Send>(batch: &RecordBatch, out: W) -> Result<()> {
+    let schema = batch.schema();
+    let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+    let mut writer = ArrowWriter::try_new(out, schema, Some(properties)).map_err(|e| internal(format!("writing parquet: {e}")))?;
+    let mut offset = 0;
+    while offset < batch.num_rows() {
+        let len = WRITE_SLICE.min(batch.num_rows() - offset);
+        writer.write(&batch.slice(offset, len)).map_err(|e| internal(format!("writing parquet: {e}")))?;
+        offset += len;
+    }
+    writer.close().map_err(|e| internal(format!("writing parquet: {e}")))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -137,7 +137,11 @@ pub(crate) struct CachedToken {
 
 impl CachedToken {
     fn new((record, hash, user): (ApiToken, String, User)) -> Self {
-        let principal = user.principal().ok();
+        // A retraining run's token acts for its run only.
+        let principal = user.principal().ok().map(|p| match &record.scope {
+            Some(scope) => p.scoped(scope.clone()),
+            None => p,
+        });
         Self { record, hash, user, principal }
     }
 }
@@ -532,6 +536,18 @@ impl Registry {
     }
 
     async fn insert_token(tx: &mut dyn WriteTx, user: &str, name: &str, expires_at: Option<DateTime<Utc>>) -> Result<NewToken> {
+        Self::insert_scoped_token(tx, user, name, expires_at, None).await
+    }
+
+    /// A token as [`Registry::insert_token`] makes it, restricted to a
+    /// retraining run when `scope` is given.
+    pub(crate) async fn insert_scoped_token(
+        tx: &mut dyn WriteTx,
+        user: &str,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+        scope: Option<modelops_core::retrain::TokenScope>,
+    ) -> Result<NewToken> {
         let (id, secret) = random_token();
         let token = ApiToken {
             id,
@@ -541,6 +557,7 @@ impl Registry {
             created_by: tx.actor().to_string(),
             expires_at,
             revoked_at: None,
+            scope,
         };
         tx.insert_token(&token, &hash_token_secret(&secret)).await?;
         let pending = PendingTokenEvent::created(tx, &token);
@@ -710,6 +727,12 @@ impl Registry {
         Ok(token)
     }
 
+    /// Forgets every token read for authentication (a revocation made
+    /// outside `revoke_token`).
+    pub(crate) fn forget_cached_tokens(&self) {
+        self.inner.auth_cache.clear();
+    }
+
     /// Tokens of `user` (the caller's own; anyone's for admins), or of
     /// every user with `None` (admins).
     pub async fn list_tokens(&self, principal: &Principal, user: Option<&str>) -> Result<Vec<ApiToken>> {
@@ -847,6 +870,41 @@ impl Registry {
         tx.record(pending).await?;
         tx.commit().await?;
         Ok(TransitionOutcome { version: after, gate: Some(gate), previous_production: None })
+    }
+
+    /// In validation → approved by the server, for a retraining run, when
+    /// the `approved` gate allows it with the approvals already given —
+    /// the policy asks for no (further) person. Returns the gate's
+    /// decision; the version moves only when it allows. Nothing is
+    /// approved on anyone's behalf: no approval is recorded.
+    pub async fn approve_by_policy(&self, model: &ModelName, number: u32, run: i64) -> Result<GateDecision> {
+        let principal = Principal::system();
+        let subject = version_subject(model.as_str(), number);
+        let permit = self.authorize(&principal, Action::VersionApprove, &subject).await?;
+        let mut tx = self.store().begin(&permit).await?;
+        let m = lock_active_model(tx.as_mut(), model).await?;
+        let before = tx.version(model, number).await?.ok_or_else(|| version_not_found(model, number))?;
+        Transition::Approve.check_from(model, number, before.state)?;
+        let gate = self.evaluate_gate(tx.as_mut(), &m, &before, &principal, GateTarget::Approved, None).await?;
+        if !gate.allowed {
+            return Ok(gate);
+        }
+        let after = self.change_state(tx.as_mut(), &before, VersionState::Approved).await?;
+        let record = json!({
+            "state": after.state.as_str(),
+            "gate": gate_record(&gate),
+            "by_policy": format!("retraining run {run}: the `approved` gate allows it without a further approval"),
+        });
+        let pending = event(tx.as_ref(), Action::VersionApprove, subject, Some(json!({ "state": before.state.as_str() })), Some(record));
+        tx.record(pending).await?;
+        tx.commit().await?;
+        Ok(gate)
+    }
+
+    /// What the `approved` gate still lacks for a version, as the system
+    /// sees it (for a run's "waiting for …" reason).
+    pub async fn pending_gate(&self, model: &ModelName, number: u32, target: GateTarget) -> Result<GateDecision> {
+        self.check_gate(&Principal::system(), model, number, target).await
     }
 
     async fn change_state(&self, tx: &mut dyn WriteTx, version: &ModelVersion, state: VersionState) -> Result<ModelVersion> {

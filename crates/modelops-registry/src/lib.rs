@@ -42,6 +42,7 @@ pub mod governance;
 pub mod mlflow;
 pub mod monitoring;
 pub mod reports;
+pub mod retrain;
 pub mod tracking;
 mod verify;
 pub use governance::{DecisionOutcome, DueReview, Erasure, NewToken, TransitionOutcome, VersionGovernance};
@@ -198,7 +199,7 @@ impl Registry {
     /// recorded as an `access.denied` event (in its own transaction: nothing
     /// else happens) and returned with its reasons.
     pub(crate) async fn authorize(&self, principal: &Principal, action: Action, subject: &str) -> Result<Permit> {
-        match authorize(principal, action) {
+        match principal.check_scope(action, subject).and_then(|()| authorize(principal, action)) {
             Ok(permit) => Ok(permit),
             // The refusal stands whether or not it could be recorded.
             Err(Error::Forbidden(denial)) => Err(self.record_denial(principal, action, subject, denial, None).await),
@@ -424,10 +425,25 @@ impl Registry {
             }
         }
         let number = tx.next_version_number(model).await?;
+        // Only a retraining run's token says a version was retrained, and
+        // then the run's own record says from what.
+        new.lineage.retrain = None;
+        let mut run = None;
+        if let Some(scope) = principal.scope() {
+            let (lineage, registered) = retrain::lineage_for_run(tx.as_mut(), scope, number).await?;
+            if new.lineage.parent_version.is_none() {
+                new.lineage.parent_version = registered.parent_version;
+            }
+            new.lineage.retrain = Some(lineage);
+            run = Some(registered);
+        }
         let version = new.into_version(model.clone(), number, size, tx.now(), tx.actor());
         tx.insert_version(&version).await?;
         let pending = event(tx.as_ref(), Action::VersionCreate, version_subject(model.as_str(), number), None, Some(snapshot(&version)?));
         tx.record(pending).await?;
+        if let Some(run) = run {
+            tx.update_job_run(&run).await?;
+        }
         tx.commit().await?;
         Ok(version)
     }

@@ -47,6 +47,9 @@
 //! | GET, POST, DELETE | `/api/v1/deployments/{name}/monitors[/{monitor}]`, `…/{monitor}/results` | live monitors and their windows |
 //! | POST | `/api/v1/deployments/{name}/labels` | ground truth for recorded calls |
 //! | GET | `/api/v1/alerts`, `/api/v1/retrain-requests` | alerts raised by monitors; the retraining requests they opened |
+//! | GET, PUT, DELETE | `/api/v1/models/{name}/retrain-job` | a model's retraining job (`/api/v1/retrain-jobs`: every model's) |
+//! | POST | `/api/v1/models/{name}/retrain` | a run by hand |
+//! | GET | `/api/v1/retrain-runs`, `/api/v1/retrain-runs/{id}`, `…/log`, `…/window` | runs, their output, the window each was fed (Parquet) |
 //! | GET | `/metrics` | Prometheus text exposition (routes/metrics.rs) |
 //! | GET, POST | `/v2…` | the Open Inference Protocol ([`inference::oip`]): health, metadata, ready, infer (JSON and binary tensors) |
 //! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |
@@ -139,6 +142,7 @@ pub struct AppState {
     pub serving: Serving,
     pub deployments: Deployments,
     pub watch: modelops_watch::Watch,
+    pub retrain: modelops_retrain::Retraining,
     pub identity: identity::Identity,
     pub config: ServerConfig,
 }
@@ -152,7 +156,8 @@ impl AppState {
         let recorder = modelops_deploy::recorder::Recorder::start(registry.prediction_log(), Default::default());
         let deployments = Deployments::new(registry.clone(), serving.clone(), recorder, DeployConfig::default());
         let watch = modelops_watch::Watch::new(registry.clone(), deployments.clone(), modelops_watch::WatchConfig::default());
-        Self { registry, serving, deployments, watch, identity: identity::Identity::new(tokens), config }
+        let retrain = modelops_retrain::Retraining::new(registry.clone(), deployments.clone(), modelops_retrain::RetrainConfig::default());
+        Self { registry, serving, deployments, watch, retrain, identity: identity::Identity::new(tokens), config }
     }
 
     /// Serves models with `serving` (its cache and runtime configuration),
@@ -161,6 +166,7 @@ impl AppState {
         let recorder = self.deployments.recorder().clone();
         self.deployments = Deployments::new(self.registry.clone(), serving.clone(), recorder, DeployConfig::default());
         self.watch = modelops_watch::Watch::new(self.registry.clone(), self.deployments.clone(), modelops_watch::WatchConfig::default());
+        self.retrain = modelops_retrain::Retraining::new(self.registry.clone(), self.deployments.clone(), modelops_retrain::RetrainConfig::default());
         self.serving = serving;
         self
     }
@@ -170,6 +176,7 @@ impl AppState {
     /// [`Deployments::start`].
     pub fn with_deployments(mut self, deployments: Deployments) -> Self {
         self.watch = modelops_watch::Watch::new(self.registry.clone(), deployments.clone(), modelops_watch::WatchConfig::default());
+        self.retrain = modelops_retrain::Retraining::new(self.registry.clone(), deployments.clone(), modelops_retrain::RetrainConfig::default());
         self.deployments = deployments;
         self
     }
@@ -179,6 +186,14 @@ impl AppState {
     /// [`modelops_watch::Watch::start`].
     pub fn with_watch(mut self, watch: modelops_watch::Watch) -> Self {
         self.watch = watch;
+        self
+    }
+
+    /// Runs the closed loop with `retrain` (built over this state's
+    /// deployments; its settings). Start its loop with
+    /// [`modelops_retrain::Retraining::start`].
+    pub fn with_retraining(mut self, retrain: modelops_retrain::Retraining) -> Self {
+        self.retrain = retrain;
         self
     }
 
@@ -202,6 +217,7 @@ pub struct ApiState {
     pub serving: Serving,
     pub deployments: Deployments,
     pub watch: modelops_watch::Watch,
+    pub retrain: modelops_retrain::Retraining,
     pub identity: identity::Identity,
     pub body_idle_timeout: Duration,
 }
@@ -213,6 +229,7 @@ impl FromRef<AppState> for ApiState {
             serving: app.serving.clone(),
             deployments: app.deployments.clone(),
             watch: app.watch.clone(),
+            retrain: app.retrain.clone(),
             identity: app.identity.clone(),
             body_idle_timeout: app.config.body_idle_timeout,
         }
@@ -253,6 +270,7 @@ impl FromRef<ApiState> for identity::Identity {
         (name = "policy", description = "The governance policy: gates per risk tier as CEL conditions"),
         (name = "reports", description = "Inventory, model governance and EU AI Act Annex IV reports"),
         (name = "deployments", description = "Named endpoints moving a model's traffic between versions: direct, A/B, canary with automatic rollback, shadow; rollback; recorded predictions"),
+        (name = "retraining", description = "The closed loop: each model's retraining job, its runs (triggered by alerts, a schedule or by hand), their output and the window each was fed"),
         (name = "monitoring", description = "Live monitoring: reference profiles, monitors over deployments' recorded predictions, window results, labels, alerts, retraining requests"),
         (name = "inference", description = "Run a version on rows (the Open Inference Protocol is served under /v2)"),
         (name = "health", description = "Liveness and readiness"),

@@ -30,7 +30,8 @@
 //! as JSON beside the columns queries use, and the prediction records,
 //! appended in multi-row batches and pruned by age outside the write lock;
 //! `monitoring.rs`: reference profiles, monitors, window results, labels,
-//! alerts and retraining requests; `audit.rs`; `tx.rs`: the transaction;
+//! alerts and retraining requests; `retrain.rs`: retraining jobs and runs;
+//! `audit.rs`; `tx.rs`: the transaction;
 //! `rows.rs`: row mapping), written once in the SQL both dialects agree on
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`) and compiled into each
 //! backend module by `shared_sql!`; `sqlite.rs` and `postgres.rs` hold what
@@ -76,6 +77,9 @@ macro_rules! shared_sql {
         }
         mod monitoring {
             include!("sql/monitoring.rs");
+        }
+        mod retrain {
+            include!("sql/retrain.rs");
         }
     };
 }

@@ -86,6 +86,11 @@ answers!(
     modelops_server::wire::LabelsResponse => "a label outcome",
     modelops_server::wire::AlertList => "an alert list",
     modelops_server::wire::RetrainRequestList => "a list of retraining requests",
+    modelops_server::wire::RetrainJobResponse => "a retraining job",
+    modelops_server::wire::RetrainJobList => "a list of retraining jobs",
+    modelops_server::wire::JobRunResponse => "a retraining run",
+    modelops_server::wire::JobRunList => "a list of retraining runs",
+    modelops_server::wire::JobRunLog => "a retraining run's output",
 );
 
 /// A wire request type: the only JSON bodies the CLI sends.
@@ -111,6 +116,7 @@ impl RequestBody for modelops_server::wire::CreateMonitorRequest {}
 impl RequestBody for modelops_server::wire::SetReferenceRequest {}
 impl RequestBody for modelops_server::wire::LabelsRequest {}
 impl RequestBody for PredictRequest {}
+impl RequestBody for modelops_server::wire::JobSpecWire {}
 
 /// An API token: shown by no `Debug`, `Display` or help text.
 #[derive(Clone, PartialEq, Eq)]

@@ -71,6 +71,7 @@ fn version(number: u32, state: VersionState) -> ModelVersion {
             training_metrics: [("auc".to_owned(), 0.83)].into(),
             parent_version: (number > 1).then_some(number - 1),
             mlflow_run_id: Some("a1b2c3d4".into()),
+            retrain: None,
         },
         signature: Signature {
             inputs: vec![

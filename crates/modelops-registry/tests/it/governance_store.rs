@@ -113,6 +113,7 @@ fn token(id: &str, user: &str, created: i64, expires_at: Option<DateTime<Utc>>) 
         created_by: user.into(),
         expires_at,
         revoked_at: None,
+        scope: None,
     }
 }
 

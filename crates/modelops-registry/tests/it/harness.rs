@@ -173,6 +173,7 @@ pub fn new_version() -> NewVersion {
             training_metrics: [("auc".to_string(), 0.8125), ("log_loss".to_string(), 0.1)].into(),
             parent_version: None,
             mlflow_run_id: None,
+            retrain: None,
         },
         signature: Signature::default(),
         card: ModelCard { markdown: "# card".into(), intended_use: "loans".into(), ..Default::default() },

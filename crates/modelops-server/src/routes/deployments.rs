@@ -48,24 +48,30 @@ fn hold_of(field: &str, requests: Option<u64>, duration: Option<&str>) -> Result
 }
 
 fn canary(wire: CanaryWire) -> Result<CanaryRequest, ApiError> {
-    let default = match &wire.hold {
-        Some(HoldWire { requests, duration }) => hold_of("canary.hold", *requests, duration.as_deref())?,
+    let steps = canary_steps("canary", wire.steps, wire.hold)?;
+    Ok(CanaryRequest { version: wire.version, steps, condition: wire.condition })
+}
+
+/// Steps as given (a weight, or a weight with its own hold) with the hold
+/// of those that give none (100 calls when absent); errors name
+/// `{field}.hold`, `{field}.steps[i]`.
+pub(crate) fn canary_steps(field: &str, steps: Vec<StepWire>, hold: Option<HoldWire>) -> Result<Vec<CanaryStep>, ApiError> {
+    let default = match &hold {
+        Some(HoldWire { requests, duration }) => hold_of(&format!("{field}.hold"), *requests, duration.as_deref())?,
         None => Hold { requests: Some(100), duration_ms: None },
     };
-    let steps = wire
-        .steps
+    steps
         .into_iter()
         .enumerate()
         .map(|(i, step)| match step {
             StepWire::Weight(weight) => Ok(CanaryStep { weight, hold: default }),
             StepWire::Held(step) => {
-                let own = hold_of(&format!("canary.steps[{i}]"), step.requests, step.duration.as_deref())?;
+                let own = hold_of(&format!("{field}.steps[{i}]"), step.requests, step.duration.as_deref())?;
                 let hold = if own.requests.is_none() && own.duration_ms.is_none() { default } else { own };
                 Ok(CanaryStep { weight: step.weight, hold })
             }
         })
-        .collect::<Result<_, ApiError>>()?;
-    Ok(CanaryRequest { version: wire.version, steps, condition: wire.condition })
+        .collect()
 }
 
 fn routes(wire: Option<Vec<RouteWire>>) -> Option<Vec<Route>> {

@@ -28,6 +28,7 @@ mod models;
 mod monitoring;
 mod policy;
 mod predict;
+mod retrain;
 mod tags;
 mod versions;
 
@@ -90,7 +91,13 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(monitoring::monitor_results))
         .routes(routes!(monitoring::record_labels))
         .routes(routes!(monitoring::list_alerts))
-        .routes(routes!(monitoring::list_retrain_requests));
+        .routes(routes!(monitoring::list_retrain_requests))
+        .routes(routes!(retrain::get_job, retrain::put_job, retrain::delete_job))
+        .routes(routes!(retrain::list_jobs))
+        .routes(routes!(retrain::retrain))
+        .routes(routes!(retrain::list_runs))
+        .routes(routes!(retrain::get_run))
+        .routes(routes!(retrain::run_log));
     // Verifying millions of events, or reporting on a model with a long
     // history, may take longer than a JSON request may.
     let transfers = OpenApiRouter::new()
@@ -101,7 +108,8 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(versions::download_artifact))
         .routes(routes!(governance::download_evidence))
         .routes(routes!(audit::verify_chain))
-        .routes(routes!(deployments::list_predictions));
+        .routes(routes!(deployments::list_predictions))
+        .routes(routes!(retrain::run_window));
     // A reference profile keeps up to 10,000 values per numeric column:
     // megabytes of JSON for a wide model, past the JSON limit.
     let transfers = transfers.merge(

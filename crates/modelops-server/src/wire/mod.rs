@@ -464,6 +464,10 @@ pub struct LineageWire {
     #[serde(default)]
     #[schema(max_length = 2048)]
     pub mlflow_run_id: Option<String>,
+    /// The retraining run that registered the version and the window that
+    /// triggered it: set by the server from the run's token (read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain: Option<RetrainLineageWire>,
 }
 
 impl TryFrom<LineageWire> for core_version::Lineage {
@@ -478,6 +482,10 @@ impl TryFrom<LineageWire> for core_version::Lineage {
             training_metrics: l.training_metrics,
             parent_version: l.parent_version,
             mlflow_run_id: l.mlflow_run_id,
+            retrain: match l.retrain {
+                None => None,
+                Some(_) => return Err(Error::invalid("lineage.retrain", "is set by the server for versions a retraining run registers, never by the client")),
+            },
         })
     }
 }
@@ -493,6 +501,12 @@ impl From<core_version::Lineage> for LineageWire {
             training_metrics: l.training_metrics,
             parent_version: l.parent_version,
             mlflow_run_id: l.mlflow_run_id,
+            retrain: l.retrain.map(|r| RetrainLineageWire {
+                job_run: r.job_run,
+                trigger: r.trigger.as_str().into(),
+                alert: r.alert,
+                window: r.window.map(|w| TriggerWindowWire { deployment: w.deployment.to_string(), monitor: w.monitor, start: w.start, end: w.end, version: w.version }),
+            }),
         }
     }
 }
@@ -914,7 +928,9 @@ mod governance;
 mod predict;
 mod deployments;
 mod monitoring;
+mod retrain;
 pub use audit_log::*;
+pub use retrain::*;
 pub use monitoring::*;
 pub use predict::*;
 pub use deployments::*;

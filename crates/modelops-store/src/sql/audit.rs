@@ -128,6 +128,7 @@ impl modelops_core::repo::PersonalData for Tx {
             "UPDATE runs SET user_id = $1 WHERE user_id = $2",
             "UPDATE reference_profiles SET created_by = $1 WHERE created_by = $2",
             "UPDATE monitors SET created_by = $1 WHERE created_by = $2",
+            "UPDATE retrain_jobs SET run_as = $1 WHERE run_as = $2",
         ];
         for sql in renames {
             sqlx::query(sql).bind(&pseudonym).bind(name).execute(&mut *self.tx).await.map_err(db_err)?;
@@ -138,6 +139,7 @@ impl modelops_core::repo::PersonalData for Tx {
         for sql in [
             "UPDATE models SET governance = REPLACE(governance, $2, $1) WHERE governance LIKE '%' || $2 || '%'",
             "UPDATE deployments SET body = REPLACE(body, $2, $1) WHERE body LIKE '%' || $2 || '%'",
+            "UPDATE retrain_runs SET body = REPLACE(body, $2, $1) WHERE body LIKE '%' || $2 || '%'",
         ] {
             sqlx::query(sql).bind(&quoted_pseudonym).bind(&quoted_name).execute(&mut *self.tx).await.map_err(db_err)?;
         }

@@ -34,7 +34,7 @@ macro_rules! user_columns {
 macro_rules! token_columns {
     () => {
         "t.id AS token_id, t.name AS token_name, t.user_name, t.created_at AS token_created_at, \
-         t.created_by AS token_created_by, t.expires_at, t.revoked_at"
+         t.created_by AS token_created_by, t.expires_at, t.revoked_at, t.scope AS token_scope"
     };
 }
 
@@ -255,8 +255,8 @@ impl GovernanceWrites for Tx {
         // Inserts only for an existing user and a free id, without a failed
         // statement (which would abort a PostgreSQL transaction).
         let done = sqlx::query(
-            "INSERT INTO api_tokens (id, name, user_name, secret_hash, created_at, created_by, expires_at, revoked_at) \
-             SELECT $1, $2, u.name, $4, $5, $6, $7, $8 FROM users u WHERE u.name = $3 ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO api_tokens (id, name, user_name, secret_hash, created_at, created_by, expires_at, revoked_at, scope) \
+             SELECT $1, $2, u.name, $4, $5, $6, $7, $8, $9 FROM users u WHERE u.name = $3 ON CONFLICT (id) DO NOTHING",
         )
         .bind(&token.id)
         .bind(&token.name)
@@ -266,6 +266,7 @@ impl GovernanceWrites for Tx {
         .bind(&token.created_by)
         .bind(token.expires_at.as_ref().map(time_to_db))
         .bind(token.revoked_at.as_ref().map(time_to_db))
+        .bind(token.scope.as_ref().map(serde_json::to_string).transpose().map_err(|e| Error::Internal(e.to_string()))?)
         .execute(&mut *self.tx)
         .await
         .map_err(db_err)?;

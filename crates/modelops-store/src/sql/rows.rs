@@ -228,6 +228,10 @@ pub(super) fn token_from_row(row: &DbRow) -> Result<ApiToken> {
         created_by: col(row, "token_created_by")?,
         expires_at: opt_time_col(row, "expires_at")?,
         revoked_at: opt_time_col(row, "revoked_at")?,
+        scope: match col::<Option<String>>(row, "token_scope")? {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| crate::error::corrupt("token scope", e))?),
+            None => None,
+        },
     })
 }
 

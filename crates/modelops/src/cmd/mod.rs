@@ -12,6 +12,7 @@ mod evaluate;
 mod evidence;
 mod gate;
 mod gc;
+mod jobs;
 mod login;
 mod models;
 mod monitor;
@@ -67,6 +68,10 @@ pub enum Command {
     Labels(monitor::LabelsArgs),
     /// Alerts raised by monitors, and the retraining requests they opened.
     Alerts(monitor::AlertsArgs),
+    /// Retraining jobs and their runs: define a model's job, list runs, show one, read its output.
+    Jobs(jobs::Args),
+    /// Start a run of a model's retraining job now (`--wait` follows it to its end).
+    Retrain(jobs::RetrainArgs),
     /// The governance policy: show the server's, check a file offline, load one.
     Policy(policy::Args),
     /// Inventory, model and EU AI Act Annex IV reports (Markdown, HTML, JSON).
@@ -116,6 +121,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reference(args) => block_on(monitor::run_reference(args)).map(|()| ExitCode::SUCCESS),
         Command::Labels(args) => block_on(monitor::run_labels(args)).map(|()| ExitCode::SUCCESS),
         Command::Alerts(args) => block_on(monitor::run_alerts(args)).map(|()| ExitCode::SUCCESS),
+        Command::Jobs(args) => block_on(jobs::run(args)).map(|()| ExitCode::SUCCESS),
+        Command::Retrain(args) => block_on(jobs::retrain(args)),
         Command::Policy(args) => policy::run(args),
         Command::Report(args) => block_on(report::run(args)).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => block_on(audit::run(args)),

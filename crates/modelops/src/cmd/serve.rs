@@ -95,6 +95,20 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let state = state.with_watch(modelops_watch::Watch::new(registry.clone(), deployments, watch_config));
     let watcher = state.watch.start();
     let watch = state.watch.clone();
+    let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on `{}`", config.addr))?;
+    let addr = listener.local_addr()?;
+    // The closed loop: retraining runs started by alerts, schedules and
+    // people; a job reaches this server on the loopback when it listens on
+    // every interface.
+    let job_host = if addr.ip().is_unspecified() { std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()) } else { addr };
+    let retrain_config = modelops_retrain::RetrainConfig {
+        server_url: format!("http://{job_host}"),
+        work_root: config.data_dir.join("retrain"),
+        ..Default::default()
+    };
+    let retraining = modelops_retrain::Retraining::new(registry.clone(), state.deployments.clone(), retrain_config);
+    let state = state.with_retraining(retraining);
+    let retrainer = state.retrain.start();
     // Request logs at debug level (`--log modelops=debug,tower_http=debug`).
     // Errors are logged once, by the server's own middleware, with their detail.
     // Only when asked for: a span per request costs ~10% of a small
@@ -106,8 +120,6 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         app
     };
-    let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on `{}`", config.addr))?;
-    let addr = listener.local_addr()?;
     // Answers go out at once: with Nagle's algorithm, a response written in
     // two parts waits for the client's delayed ACK (~40 ms a call, which is
     // what stalls MLflow's own server under its sequential client).
@@ -141,6 +153,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     controller.abort();
     watcher.abort();
+    retrainer.abort();
     // Webhooks in flight get a moment to finish (each attempt is bounded).
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), watch.settle()).await;
     checkpoints.abort();

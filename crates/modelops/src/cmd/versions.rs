@@ -280,6 +280,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 training_metrics: parse_metrics(&metrics)?,
                 parent_version: parent,
                 mlflow_run_id,
+                retrain: None,
             };
 
             let uploaded: ArtifactResponse = client.upload("/api/v1/artifacts", &[("filename", filename.clone())], &file).await?;

@@ -1,0 +1,467 @@
+//! The closed loop: retraining runs, from the trigger to the version's
+//! promotion or rollback.
+//!
+//! Owns: the use cases every surface calls for retraining (`define_job`,
+//! `retrain` by hand, `runs`, `run`, `log`, `window`), and the loop that
+//! runs unattended — it answers alerts' retraining requests and schedules
+//! by starting runs (the registry decides, under its write lock, whether a
+//! run may start: one per model, the cool-down), runs the job (`runner`: a
+//! child process with a time limit and its output kept, or a webhook),
+//! feeds it the triggering window as Parquet with its ground truth and the
+//! parent's reference profile (`window`), and then carries the version the
+//! job registered through the same gates as any version: submitted for
+//! validation, approved by the policy when it asks for nobody, otherwise
+//! waiting — saying for whom — until people approve; then a canary with the
+//! job's rollout template, which promotes or rolls back by itself
+//! (`modelops-deploy`'s controller). Failures and rollbacks raise alerts.
+//! Every step is an audited registry use case.
+//!
+//! Must not depend on: HTTP servers, SQL or a concrete store, the runtimes.
+
+mod runner;
+mod window;
+
+use chrono::{DateTime, Utc};
+use modelops_core::auth::Principal;
+use modelops_core::deployment::{DeploymentState, Strategy};
+use modelops_core::monitoring::{Alert, AlertState, RetrainRequest};
+use modelops_core::name::ModelName;
+use modelops_core::retrain::{JobRun, JobSpec, RetrainJob, RunState, TriggerWindow};
+use modelops_core::version::VersionState;
+use modelops_core::{Error, Result};
+use modelops_deploy::plan::{CanaryRequest, ChangeRequest};
+use modelops_deploy::Deployments;
+use modelops_registry::retrain::{AlertCause, RunCause, StartOutcome};
+use modelops_registry::Registry;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use window::GROUND_TRUTH;
+
+/// The name alerts raised by the loop carry as their monitor.
+pub const ALERT_MONITOR: &str = "retraining";
+
+/// Where and how runs execute.
+#[derive(Debug, Clone)]
+pub struct RetrainConfig {
+    /// How often requests, schedules and runs are looked at.
+    pub tick: Duration,
+    /// The server's URL as a job reaches it (`MODELOPS_SERVER`).
+    pub server_url: String,
+    /// Each run's work folder is made here (`run-<id>`) and removed when
+    /// the job ends.
+    pub work_root: PathBuf,
+    /// The `modelops` binary a job may call (`MODELOPS_BIN`).
+    pub binary: Option<PathBuf>,
+    /// The most calls a run's window holds.
+    pub max_window_calls: usize,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(500),
+            server_url: "http://127.0.0.1:5000".into(),
+            work_root: std::env::temp_dir().join("modelops-retrain"),
+            binary: std::env::current_exe().ok(),
+            max_window_calls: 1_000_000,
+        }
+    }
+}
+
+/// The retraining use cases and the loop. Cheap to clone.
+#[derive(Clone)]
+pub struct Retraining {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    deployments: Deployments,
+    config: RetrainConfig,
+    http: reqwest::Client,
+    /// Runs whose job this process is running (their tasks report back).
+    executing: Mutex<HashSet<i64>>,
+    /// Reasons last written per run, so a waiting run is not rewritten
+    /// (and audited) on every tick.
+    said: Mutex<HashMap<i64, String>>,
+    /// When each model's schedule was last looked at.
+    scheduled: Mutex<HashMap<ModelName, DateTime<Utc>>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Retraining {
+    pub fn new(registry: Registry, deployments: Deployments, config: RetrainConfig) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                deployments,
+                config,
+                http,
+                executing: Mutex::new(HashSet::new()),
+                said: Mutex::new(HashMap::new()),
+                scheduled: Mutex::new(HashMap::new()),
+                wake: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    // ------------------------------------------------------------ use cases
+
+    /// Defines (or replaces) a model's job: the rollout's condition is
+    /// compiled here, against the canary's schema, before anything is stored.
+    pub async fn define_job(&self, principal: &Principal, model: &ModelName, spec: JobSpec) -> Result<RetrainJob> {
+        if let Some(condition) = spec.rollout.as_ref().and_then(|r| r.condition.as_deref()) {
+            modelops_deploy::condition::Condition::compile(condition).map_err(|e| match e {
+                Error::InvalidInput { reason, .. } => Error::invalid("rollout.condition", reason),
+                other => other,
+            })?;
+        }
+        self.inner.registry.define_retrain_job(principal, model, spec).await
+    }
+
+    /// A run by hand: refused (409) when the model has no job or a run is
+    /// under way; otherwise started at once.
+    pub async fn retrain(&self, principal: &Principal, model: &ModelName) -> Result<JobRun> {
+        match self.inner.registry.start_job_run(principal, model, RunCause::Manual).await? {
+            StartOutcome::Started(started) => {
+                let run = started.run.clone();
+                self.launch(*started);
+                Ok(run)
+            }
+            StartOutcome::Skipped(why) => Err(Error::Conflict(why)),
+        }
+    }
+
+    /// The window a run was fed, as Parquet (for webhook jobs, which run
+    /// elsewhere). Only the run's own token or those who may read
+    /// recorded predictions.
+    pub async fn window(&self, principal: &Principal, id: i64) -> Result<Vec<u8>> {
+        let run = self.inner.registry.job_run(principal, id).await?;
+        let own = principal.scope().is_some_and(|s| s.run == id);
+        if !own {
+            self.inner.registry.check_access(principal, modelops_core::auth::Action::PredictionsRead, &run.subject()).await?;
+        }
+        let Some(window) = &run.window else {
+            return Err(Error::not_found("window of retraining run", id.to_string()));
+        };
+        let batch = window::export(&self.inner.registry, window, self.inner.config.max_window_calls).await?;
+        let mut out = Vec::new();
+        modelops_deploy::export::write_parquet(&batch, &mut out)?;
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ the loop
+
+    /// Runs the loop until the process ends.
+    pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.adopt_orphans().await;
+            loop {
+                this.run_once().await;
+                tokio::select! {
+                    () = this.inner.wake.notified() => {}
+                    () = tokio::time::sleep(this.inner.config.tick) => {}
+                }
+            }
+        })
+    }
+
+    /// One pass: requests, schedules, runs under way.
+    pub async fn run_once(&self) {
+        if let Err(e) = self.answer_requests().await {
+            tracing::error!(error = %e, "retraining: cannot answer retraining requests");
+        }
+        if let Err(e) = self.follow_schedules().await {
+            tracing::error!(error = %e, "retraining: cannot follow schedules");
+        }
+        match self.inner.registry.active_job_runs().await {
+            Ok(runs) => {
+                for run in runs {
+                    if let Err(e) = self.drive(run.clone()).await {
+                        tracing::error!(run = run.id, model = %run.model, error = %e, "retraining: cannot move a run on");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "retraining: cannot read the runs under way"),
+        }
+    }
+
+    /// Runs left `running` by a process that stopped: their job is gone
+    /// with it, so they end as failed (a person or the next trigger starts
+    /// another).
+    async fn adopt_orphans(&self) {
+        let Ok(runs) = self.inner.registry.active_job_runs().await else { return };
+        for mut run in runs.into_iter().filter(|r| r.state == RunState::Running) {
+            if run.version.is_some() {
+                continue;
+            }
+            run.state = RunState::Failed;
+            run.reason = "the server stopped while the job ran".into();
+            run.job_ended_at = Some(self.inner.registry.now());
+            if let Ok(run) = self.inner.registry.progress_job_run(&run).await {
+                self.raise(&run, "run_failed").await;
+            }
+        }
+    }
+
+    async fn answer_requests(&self) -> Result<()> {
+        for request in self.inner.registry.open_retrain_requests().await? {
+            let window = self.window_of(&request).await;
+            let cause = RunCause::Alert(Box::new(AlertCause { request: request.clone(), window }));
+            match self.inner.registry.start_job_run(&Principal::system(), &request.model, cause).await {
+                Ok(StartOutcome::Started(started)) => {
+                    tracing::info!(run = started.run.id, model = %started.run.model, alert = request.alert_id, "retraining run started by an alert");
+                    self.launch(*started);
+                }
+                Ok(StartOutcome::Skipped(why)) => tracing::info!(model = %request.model, request = request.id, %why, "retraining request skipped"),
+                Err(e) => tracing::error!(model = %request.model, request = request.id, error = %e, "retraining request not answered"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The window whose alert opened `request`: its deployment, monitor,
+    /// start and end (from the window's result).
+    async fn window_of(&self, request: &RetrainRequest) -> Option<TriggerWindow> {
+        let store = self.inner.registry.monitor_store();
+        let alerts = store.alerts(Some(&request.deployment), false, 10_000).await.ok()?;
+        let alert = alerts.into_iter().find(|a| a.id == request.alert_id)?;
+        let results = store.results(&alert.deployment, &alert.monitor, Some(alert.window_start), 50).await.ok()?;
+        let result = results.into_iter().find(|r| r.start == alert.window_start && r.version == alert.version)?;
+        Some(TriggerWindow { deployment: alert.deployment, monitor: alert.monitor, start: result.start, end: result.end, version: alert.version })
+    }
+
+    async fn follow_schedules(&self) -> Result<()> {
+        let now = self.inner.registry.now();
+        for job in self.inner.registry.all_retrain_jobs().await? {
+            if job.spec.schedule.is_none() {
+                continue;
+            }
+            let since = {
+                let mut seen = self.inner.scheduled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                *seen.entry(job.model.clone()).or_insert(now.max(job.updated_at))
+            };
+            let Some(due) = job.spec.next_scheduled(since) else { continue };
+            if due > now {
+                continue;
+            }
+            self.inner.scheduled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.model.clone(), now);
+            match self.inner.registry.start_job_run(&Principal::system(), &job.model, RunCause::Schedule).await {
+                Ok(StartOutcome::Started(started)) => {
+                    tracing::info!(run = started.run.id, model = %started.run.model, "retraining run started by the schedule");
+                    self.launch(*started);
+                }
+                Ok(StartOutcome::Skipped(why)) => tracing::info!(model = %job.model, %why, "scheduled retraining skipped"),
+                Err(e) => tracing::error!(model = %job.model, error = %e, "scheduled retraining not started"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the job on its own task; when it ends the run is recorded and
+    /// moved on at once.
+    fn launch(&self, started: modelops_registry::retrain::Started) {
+        let modelops_registry::retrain::Started { run, job, token } = started;
+        self.inner.executing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(run.id);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let id = run.id;
+            let ended = runner::execute(&this, &run, &job, token).await;
+            let result = this.finish_job(run, ended).await;
+            this.inner.executing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            if let Err(e) = result {
+                tracing::error!(run = id, error = %e, "retraining: cannot record the end of a job");
+            }
+            this.inner.wake.notify_one();
+        });
+    }
+
+    /// Records how the job ended; a job that registered a version moves
+    /// on to the gates.
+    async fn finish_job(&self, run: JobRun, ended: runner::Ended) -> Result<()> {
+        let registry = &self.inner.registry;
+        // The version the job registered is in the store's copy.
+        let stored = registry.job_run(&Principal::system(), run.id).await?;
+        let mut next = JobRun { version: stored.version, ..run };
+        next.job_ended_at = Some(registry.now());
+        next.exit_code = ended.exit_code;
+        let (state, reason) = match (&ended.outcome, next.version) {
+            (runner::Outcome::Succeeded, Some(v)) => (RunState::AwaitingApproval, format!("the job registered version {v}")),
+            (runner::Outcome::Succeeded, None) => (RunState::NoVersion, "the job ended without registering a version".to_string()),
+            (runner::Outcome::Failed(why), _) => (RunState::Failed, why.clone()),
+            (runner::Outcome::TimedOut(limit), _) => (RunState::TimedOut, format!("the job ran past its time limit of {limit} s and was stopped")),
+        };
+        next.state = state;
+        next.reason = reason;
+        let run = registry.progress_job_run(&next).await?;
+        if run.state == RunState::AwaitingApproval {
+            self.drive(run).await
+        } else {
+            self.raise(&run, "run_failed").await;
+            Ok(())
+        }
+    }
+
+    /// Moves a run that waits on its version: the gates, then the canary,
+    /// then its outcome.
+    async fn drive(&self, run: JobRun) -> Result<()> {
+        let executing = self.inner.executing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&run.id);
+        if executing || run.state == RunState::Running {
+            return Ok(());
+        }
+        let registry = &self.inner.registry;
+        let Some(number) = run.version else { return Ok(()) };
+        let version = registry.get_version(&run.model, number).await?;
+        match run.state {
+            RunState::AwaitingApproval => match version.state {
+                VersionState::Draft => {
+                    let author = run_principal(&run, &version.created_by)?;
+                    match registry.submit_version(&author, &run.model, number).await {
+                        Ok(_) => Box::pin(self.drive(run)).await,
+                        Err(Error::Forbidden(denial)) => {
+                            let reasons: Vec<String> = denial.reasons().iter().map(|r| r.message.clone()).collect();
+                            self.say(run, RunState::AwaitingApproval, format!("version {number} cannot be submitted for validation: {}", reasons.join("; "))).await
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                VersionState::InValidation => {
+                    let gate = registry.approve_by_policy(&run.model, number, run.id).await?;
+                    if gate.allowed {
+                        return Box::pin(self.drive(run)).await;
+                    }
+                    let missing: Vec<String> = gate.failures().map(|c| c.message.clone()).collect();
+                    self.say(run, RunState::AwaitingApproval, format!("version {number} waits for approval: {}", missing.join("; "))).await
+                }
+                VersionState::Approved => self.roll_out(run, number).await,
+                VersionState::Production => self.say(run, RunState::Promoted, format!("version {number} was promoted to production")).await,
+                VersionState::Rejected => self.say(run, RunState::Rejected, format!("version {number} was rejected")).await,
+                VersionState::Retired => self.say(run, RunState::Rejected, format!("version {number} was retired")).await,
+            },
+            RunState::Canary => self.follow_canary(run, number).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts the job's rollout: a canary of `number` on its deployment.
+    async fn roll_out(&self, run: JobRun, number: u32) -> Result<()> {
+        let job = self.inner.registry.store_retrain_job(&run.model).await?;
+        let Some(rollout) = job.and_then(|j| j.spec.rollout) else {
+            return self.say(run, RunState::Approved, format!("version {number} is approved; the job has no rollout, so a deployer takes it from here")).await;
+        };
+        let request = ChangeRequest {
+            canary: Some(CanaryRequest { version: number, steps: rollout.steps.clone(), condition: rollout.condition.clone() }),
+            ..ChangeRequest::default()
+        };
+        match self.inner.deployments.change(&Principal::system(), &rollout.deployment, request).await {
+            Ok(status) => {
+                let d = status.deployment;
+                let weights: Vec<String> = rollout.steps.iter().map(|s| format!("{}%", s.weight)).collect();
+                let from = d.canary.as_ref().map_or(0, |c| c.stable);
+                self.say(run, RunState::Canary, format!("canary of version {number} on deployment `{}` against version {from}, steps {}", rollout.deployment, weights.join(" → "))).await
+            }
+            // A refusal that will not change by waiting ends the run.
+            Err(Error::Forbidden(denial)) => {
+                let reasons: Vec<String> = denial.reasons().iter().map(|r| r.message.clone()).collect();
+                let run = self.say_returning(run, RunState::Approved, format!("version {number} is approved but its canary was refused: {}", reasons.join("; "))).await?;
+                self.raise(&run, "rollout_refused").await;
+                Ok(())
+            }
+            Err(e) => self.say(run, RunState::AwaitingApproval, format!("version {number} is approved; its canary cannot start yet: {e}")).await,
+        }
+    }
+
+    /// A canary under way: done when the deployment no longer runs it.
+    async fn follow_canary(&self, run: JobRun, number: u32) -> Result<()> {
+        let job = self.inner.registry.store_retrain_job(&run.model).await?;
+        let Some(name) = job.and_then(|j| j.spec.rollout).map(|r| r.deployment) else {
+            return self.say(run, RunState::Approved, "the job's rollout was removed while its canary ran".into()).await;
+        };
+        let Some(d) = self.inner.registry.find_deployment(&name).await? else {
+            return self.say(run, RunState::RolledBack, format!("deployment `{name}` is gone")).await;
+        };
+        if d.canary.as_ref().is_some_and(|c| c.plan.version == number) {
+            return Ok(());
+        }
+        let serving_all = d.routes.len() == 1 && d.routes[0].version == number && d.routes[0].weight == 100;
+        if serving_all && matches!(d.strategy, Strategy::Direct | Strategy::Shadow) {
+            let why = d.reason.clone().unwrap_or_default();
+            return self.say(run, RunState::Promoted, format!("version {number} serves all of `{name}`: {why}")).await;
+        }
+        let why = if d.state == DeploymentState::RolledBack { d.reason.clone().unwrap_or_default() } else { format!("deployment `{name}` no longer runs the canary of version {number}") };
+        let run = self.say_returning(run, RunState::RolledBack, format!("{why}; the champion keeps serving")).await?;
+        self.raise(&run, "canary_rolled_back").await;
+        Ok(())
+    }
+
+    /// Records a run's new state and reason, unless nothing changed.
+    async fn say(&self, run: JobRun, state: RunState, reason: String) -> Result<()> {
+        self.say_returning(run, state, reason).await.map(drop)
+    }
+
+    async fn say_returning(&self, mut run: JobRun, state: RunState, reason: String) -> Result<JobRun> {
+        if run.state == state && run.reason == reason {
+            return Ok(run);
+        }
+        {
+            let said = self.inner.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if state == run.state && said.get(&run.id) == Some(&reason) {
+                return Ok(run);
+            }
+        }
+        run.state = state;
+        run.reason = reason.clone();
+        let run = self.inner.registry.progress_job_run(&run).await?;
+        tracing::info!(run = run.id, model = %run.model, state = %run.state, reason = %run.reason, "retraining");
+        let mut said = self.inner.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if run.state.is_final() {
+            said.remove(&run.id);
+        } else {
+            said.insert(run.id, reason);
+        }
+        Ok(run)
+    }
+
+    /// An alert for a run that failed or whose version was rolled back:
+    /// on the rollout's deployment, else the triggering window's, else a
+    /// deployment named like the model.
+    async fn raise(&self, run: &JobRun, rule: &str) {
+        let job = self.inner.registry.store_retrain_job(&run.model).await.ok().flatten();
+        let deployment = job
+            .and_then(|j| j.spec.rollout.map(|r| r.deployment))
+            .or_else(|| run.window.as_ref().map(|w| w.deployment.clone()))
+            .unwrap_or_else(|| run.model.clone());
+        let now = self.inner.registry.now();
+        let alert = Alert {
+            id: 0,
+            deployment,
+            monitor: ALERT_MONITOR.into(),
+            rule: rule.into(),
+            state: AlertState::Firing,
+            version: run.version.or(run.parent_version).unwrap_or(0),
+            window_start: run.started_at,
+            fired_at: now,
+            resolved_at: None,
+            detail: json!({ "run": run.id, "model": run.model, "state": run.state.as_str(), "reason": run.reason, "exit_code": run.exit_code, "version": run.version }),
+        };
+        match self.inner.registry.fire_alert(alert, &run.model, false).await {
+            Ok((alert, _)) => tracing::warn!(run = run.id, alert = alert.id, rule, reason = %run.reason, "retraining alert"),
+            Err(e) => tracing::error!(run = run.id, error = %e, "retraining: cannot raise an alert"),
+        }
+    }
+}
+
+/// The run's job acting after the job ended: its author, scoped to the run.
+fn run_principal(run: &JobRun, author: &str) -> Result<Principal> {
+    Ok(Principal::new(author, [modelops_core::auth::Role::Developer])?.scoped(modelops_core::retrain::TokenScope { model: run.model.clone(), run: run.id }))
+}

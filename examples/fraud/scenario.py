@@ -1,0 +1,249 @@
+"""The fraud example: concept drift in card transactions, caught and fixed by
+the closed loop, end to end, against a real `modelops serve`.
+
+What happens (all through the public CLI and REST API):
+
+1. A server starts in a fresh folder; a policy makes `fraud` a high-tier
+   model whose versions need one independent validator's approval.
+2. dana (developer) trains version 1 on "before" transactions, pushes it
+   with its reference data; vic (validator) approves it; it serves all of
+   the `fraud-live` deployment. A monitor cuts windows of WINDOW calls and
+   opens a retraining request when the window's data drifts.
+3. dana defines the retraining job: `retrain_job.sh` (train on the
+   triggering window's ground truth, push the result) with a canary rollout
+   whose rollback condition catches a model flagging most traffic as fraud.
+4. Traffic flows; ground truth arrives for every call. At row DRIFT the
+   fraud pattern changes. The monitor's alert starts the job; its version
+   waits for a person (the policy) — vic approves it; the canary runs on
+   live traffic and promotes (or, with `--worse`, rolls back by itself).
+5. The story is printed: time-to-detect, time-to-recover, the approvals,
+   the audit events; the audit log is verified.
+
+`--scenario good|worse|failing`: a good retrain, a deliberately worse one
+(the canary must roll back, the champion stays), a failing job (recorded,
+alerted, no version). `--small` runs the CI scale. `--json-out FILE` writes
+the figures for the test suite.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import data  # noqa: E402
+
+FEATURES = ["amount", "hour", "merchant_risk", "distance_km", "velocity_1h", "card_age_days"]
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+class Server:
+    def __init__(self, binary, folder):
+        self.binary = binary
+        self.folder = folder
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(folder / "server"), "--log", "warn"],
+            stderr=subprocess.PIPE, text=True,
+        )
+        self.url = None
+        for line in self.proc.stderr:
+            m = re.search(r"modelops listening on (http://\S+)", line)
+            if m:
+                self.url = m.group(1)
+                break
+        if self.url is None:
+            raise SystemExit("modelops serve did not start")
+        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+        self.tokens = {"admin": (folder / "server" / "admin.token").read_text().strip()}
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def cli(self, *args, user="admin", check=True):
+        env = dict(os.environ, MODELOPS_SERVER=self.url, MODELOPS_TOKEN=self.tokens[user])
+        proc = subprocess.run([self.binary, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+        if check and proc.returncode != 0:
+            raise SystemExit(f"modelops {' '.join(map(str, args))} (as {user}) exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    def json(self, *args, user="admin"):
+        return json.loads(self.cli(*args, "--json", user=user).stdout)
+
+    def call(self, method, path, body=None, user="admin", headers=None):
+        req = urllib.request.Request(self.url + path, method=method, data=None if body is None else json.dumps(body).encode())
+        req.add_header("Authorization", f"Bearer {self.tokens[user]}")
+        req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            raise SystemExit(f"{method} {path} answered {e.code}: {e.read().decode(errors='replace')}") from None
+
+
+def send(server, frame, offset, labels=True):
+    """One call per transaction, then its ground truth (which arrives later
+    in real life; at once here). Returns how many fraud calls were flagged."""
+    sent = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        rid = f"tx-{offset + i}"
+        server.call("POST", "/api/v1/deployments/fraud-live/predict", {"rows": [{f: [float(getattr(row, f))] for f in FEATURES}]}, headers={"x-request-id": rid})
+        sent.append({"request_id": rid, "label": int(row.is_fraud)})
+    if labels:
+        server.call("POST", "/api/v1/deployments/fraud-live/labels", {"labels": sent}, user="dana")
+    return len(sent)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", choices=["good", "worse", "failing"], default="good")
+    ap.add_argument("--small", action="store_true", help="the CI scale: windows of 200 calls")
+    ap.add_argument("--binary", default=os.environ.get("MODELOPS_BIN", "modelops"))
+    ap.add_argument("--json-out")
+    ap.add_argument("--keep", help="keep the server's folder here")
+    args = ap.parse_args()
+
+    window = 200 if args.small else 400
+    before_rows = 2 * window
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="modelops-fraud-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = data.generate(before_rows + 12 * window + 3000, before_rows + 3000, seed=7)
+    train_a = frame.iloc[:3000]
+    live = frame.iloc[3000:].reset_index(drop=True)
+    drift_at = before_rows  # the first "after" row of the live traffic
+
+    server = Server(args.binary, folder)
+    figures = {"scenario": args.scenario, "window_calls": window, "drift_at_call": drift_at}
+    try:
+        log(f"== modelops serving on {server.url}; data in {folder}")
+        server.cli("policy", "load", HERE / "policy.toml")
+        for user, role in [("dana", "developer"), ("vic", "validator")]:
+            server.cli("users", "create", user, "--role", role)
+            server.tokens[user] = server.cli("tokens", "create", "--name", "example", "--user", user).stdout.strip()
+        server.cli("models", "create", "fraud", "--kind", "onnx", "--owner", "dana", "--developer", "dana", "--risk-tier", "high",
+                   "--purpose", "flag fraudulent card transactions", "--intended-use", "card transactions, EU retail")
+
+        log("== version 1: trained on the transactions before the drift")
+        train_a.to_csv(folder / "before.csv", index=False)
+        subprocess.run([sys.executable, HERE / "train.py", "--data", folder / "before.csv", "--out", folder / "v1"], check=True)
+        v1 = server.json("versions", "push", "fraud", folder / "v1" / "model.onnx", "--card", folder / "v1" / "card.json",
+                         "--reference", folder / "v1" / "reference.csv", "--description", "logistic regression, before the drift", user="dana")["version"]
+        server.cli("versions", "submit", "fraud", v1, user="dana")
+        server.cli("versions", "approve", "fraud", v1, "--comment", "validated on the 2026 holdout", user="vic")
+        server.cli("deploy", "create", "fraud-live", "--model", "fraud", "--version", v1)
+        server.cli("monitor", "create", "fraud-live", "drift", "--rows", window, "--features", ",".join(FEATURES),
+                   "--prediction", "label", "--score", "probabilities_1", "--pos-label", "1",
+                   "--alert", "data_drift=drift.dataset_drift", "--retrain")
+
+        job = ["jobs", "define", "fraud", "--timeout", "5m", "--cooldown", "0s",
+               "--deployment", "fraud-live", "--steps", "50,100", "--hold-requests", str(window // 4),
+               "--condition", "canary.requests >= 30 && (canary.errors >= 3 || canary.prediction_mean > 0.5)",
+               "--env", f"TRAINER={HERE / 'train.py'}", "--env", f"PYTHON={sys.executable}",
+               "--env", f"WORSE={'1' if args.scenario == 'worse' else ''}", "--env", f"FAIL={'1' if args.scenario == 'failing' else ''}",
+               "--", "bash", HERE / "retrain_job.sh"]
+        server.cli(*job, user="dana")
+        log(server.cli("jobs", "definition", "fraud").stdout)
+
+        log(f"== traffic: {drift_at} calls before the drift, then the new fraud pattern (windows of {window} calls)")
+        sent = 0
+        t_drift = None
+        run = None
+        t_detect = None
+        approved_by = None
+        deadline = time.time() + (240 if args.small else 600)
+        while time.time() < deadline:
+            if sent == drift_at:
+                t_drift = time.time()
+            chunk = live.iloc[sent:sent + window // 4]
+            if chunk.empty:
+                break
+            sent += send(server, chunk, sent)
+            runs = server.json("jobs", "list", "--model", "fraud")["runs"]
+            if runs and run is None:
+                run = runs[0]
+                t_detect = time.time()
+                figures["calls_to_detect"] = sent - drift_at
+                log(f"== drift detected after {sent - drift_at} calls of the new pattern: run {run['id']} started by alert {run.get('alert')}")
+            if runs:
+                run = runs[0]
+                if run["state"] == "awaiting_approval" and "waits for approval" in run["reason"] and approved_by is None:
+                    log(f"   run {run['id']}: {run['reason']}")
+                    log(f"== vic approves version {run['version']} (the policy asks a person for high-tier models)")
+                    server.cli("versions", "approve", "fraud", run["version"], "--comment", "retrained on the drifted window; holdout AUC checked", user="vic")
+                    approved_by = "vic"
+                if run["state"] in ("promoted", "rolled_back", "failed", "timed_out", "no_version", "rejected"):
+                    break
+        if run is None:
+            raise SystemExit("no retraining run started: the drift was not detected")
+        # A job that fails ends the story without more traffic.
+        for _ in range(120):
+            run = server.json("jobs", "show", str(run["id"]))
+            if run.get("ended_at"):
+                break
+            time.sleep(0.5)
+        t_end = time.time()
+        log(f"== run {run['id']}: {run['state']} — {run['reason']}")
+        log(server.cli("jobs", "show", str(run["id"])).stdout)
+        log("-- the job's output:")
+        log(server.cli("jobs", "logs", str(run["id"])).stdout)
+        deployment = server.call("GET", "/api/v1/deployments/fraud-live")
+        serving = [r["version"] for r in deployment["routes"]]
+        alerts = server.json("alerts", "list", "--deployment", "fraud-live")["alerts"]
+        figures.update({
+            "run": run["id"], "state": run["state"], "reason": run["reason"], "version": run.get("version"),
+            "parent_version": run.get("parent_version"), "approved_by": approved_by, "serving": serving,
+            "time_to_detect_s": round(t_detect - t_drift, 2) if t_detect and t_drift else None,
+            "time_to_recover_s": round(t_end - t_drift, 2) if run["state"] == "promoted" and t_drift else None,
+            "alerts": [{"rule": a["rule"], "monitor": a["monitor"]} for a in alerts],
+        })
+        if run.get("version"):
+            v = server.json("versions", "show", "fraud", run["version"])
+            figures["lineage"] = v.get("lineage", {})
+        log("== the audit events of the story")
+        events = []
+        for subject in ("model/fraud*", "deployment/fraud-live*"):
+            events += server.json("audit", "log", "--subject", subject, "--page-size", "1000")["events"]
+        events.sort(key=lambda e: e["sequence"])
+        wanted = re.compile(r"^(retrain\.|version\.(create|submit|approve|promote)|deployment\.(advance|rollback|update)|alert\.fire|token\.create)")
+        story = []
+        for e in events:
+            if not wanted.search(e["action"]):
+                continue
+            after = e.get("after") or {}
+            state = after.get("state") or (after.get("run") or {}).get("state") or ""
+            reason = after.get("reason") or (after.get("run") or {}).get("reason") or after.get("by_policy") or ""
+            line = f"{e['sequence']:>5}  {e['time'][11:23]}  {e['actor']:<8} {e['action']:<20} {e['subject']:<32} {state} {reason}".rstrip()
+            story.append(line)
+        log("\n".join(story))
+        figures["audit_story"] = [l.split()[3] for l in story]
+        verify = server.cli("audit", "verify", check=False)
+        figures["audit_verified"] = verify.returncode == 0
+        log(verify.stdout.strip() or verify.stderr.strip())
+        log(f"== {json.dumps({k: figures[k] for k in ('state', 'calls_to_detect', 'time_to_detect_s', 'time_to_recover_s', 'serving') if k in figures})}")
+    finally:
+        server.stop()
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
