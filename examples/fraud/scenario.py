@@ -208,6 +208,7 @@ def main():
         deployment = server.call("GET", "/api/v1/deployments/fraud-live")
         serving = [r["version"] for r in deployment["routes"]]
         alerts = server.json("alerts", "list", "--deployment", "fraud-live")["alerts"]
+        figures["runs"] = len(server.json("jobs", "list", "--model", "fraud")["runs"])
         figures.update({
             "run": run["id"], "state": run["state"], "reason": run["reason"], "version": run.get("version"),
             "parent_version": run.get("parent_version"), "approved_by": approved_by, "serving": serving,
@@ -233,8 +234,8 @@ def main():
             reason = after.get("reason") or (after.get("run") or {}).get("reason") or after.get("by_policy") or ""
             line = f"{e['sequence']:>5}  {e['time'][11:23]}  {e['actor']:<8} {e['action']:<20} {e['subject']:<32} {state} {reason}".rstrip()
             story.append(line)
+            figures.setdefault("audit_story", []).append({"action": e["action"], "actor": e["actor"], "subject": e["subject"], "state": state, "reason": reason})
         log("\n".join(story))
-        figures["audit_story"] = [l.split()[3] for l in story]
         verify = server.cli("audit", "verify", check=False)
         figures["audit_verified"] = verify.returncode == 0
         log(verify.stdout.strip() or verify.stderr.strip())

@@ -19,6 +19,11 @@ use modelops_core::retrain::{job_subject, JobRun, JobSpec, RetrainJob, RetrainLi
 use modelops_core::{Error, Result};
 use serde_json::json;
 
+/// Triggered runs stop after this many failed in a row (since the job was
+/// last defined): a broken job is not retried forever. A run by hand, or
+/// defining the job again, starts the count afresh.
+pub const MAX_FAILED_IN_A_ROW: usize = 3;
+
 /// How long a run's token outlives the run's time limit: the job may still
 /// be registering its version when the limit strikes.
 const TOKEN_GRACE: chrono::Duration = chrono::Duration::minutes(10);
@@ -223,6 +228,13 @@ impl Registry {
         }
         let now = tx.now();
         if trigger != RunTrigger::Manual {
+            let recent = self.store().job_runs(Some(model), MAX_FAILED_IN_A_ROW as u32).await?;
+            let failed = |r: &&JobRun| matches!(r.state, RunState::Failed | RunState::TimedOut | RunState::NoVersion) && r.started_at >= job.updated_at;
+            if recent.iter().take_while(failed).count() >= MAX_FAILED_IN_A_ROW {
+                return Ok(Err(format!(
+                    "the last {MAX_FAILED_IN_A_ROW} runs of model `{model}` failed: alerts and the schedule start no more until the job is defined again or a run by hand succeeds"
+                )));
+            }
             if let Some(last) = tx.last_triggered_run_in(model).await? {
                 let ready = last + chrono::Duration::seconds(job.spec.cooldown_seconds as i64);
                 if now < ready {

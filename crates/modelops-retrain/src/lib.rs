@@ -145,11 +145,11 @@ impl Retraining {
     /// elsewhere). Only the run's own token or those who may read
     /// recorded predictions.
     pub async fn window(&self, principal: &Principal, id: i64) -> Result<Vec<u8>> {
-        let run = self.inner.registry.job_run(principal, id).await?;
         let own = principal.scope().is_some_and(|s| s.run == id);
         if !own {
-            self.inner.registry.check_access(principal, modelops_core::auth::Action::PredictionsRead, &run.subject()).await?;
+            self.inner.registry.check_access(principal, modelops_core::auth::Action::PredictionsRead, &format!("retrain/{id}")).await?;
         }
+        let run = self.inner.registry.job_run(principal, id).await?;
         let Some(window) = &run.window else {
             return Err(Error::not_found("window of retraining run", id.to_string()));
         };

@@ -193,6 +193,7 @@ pub struct RawPath {
     id: Option<String>,
     sha256: Option<String>,
     monitor: Option<String>,
+    run: Option<String>,
     size: Option<String>,
     seq: Option<String>,
 }
@@ -279,8 +280,8 @@ impl ApiPath {
     /// A monitor's name (checked like a new one's: an unknown name is 404).
     /// A retraining run's id.
     pub fn run_id(&self) -> Result<i64, ApiError> {
-        let text = segment(&self.0.id, "id")?;
-        text.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid("id", format!("`{text}` is not a run id (1, 2, 3…)")))
+        let text = segment(&self.0.run, "run")?;
+        text.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid("run", format!("`{text}` is not a run id (1, 2, 3…)")))
     }
 
     pub fn monitor(&self) -> Result<String, ApiError> {

@@ -144,15 +144,15 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("POST", "/api/v1/deployments/{name}/labels", act(A::LabelsRecord), ""),
         e("GET", "/api/v1/alerts", SignedIn, ""),
         e("GET", "/api/v1/retrain-requests", SignedIn, ""),
-        e("GET", "/api/v1/retrain-jobs", SignedIn, ""),
-        e("GET", "/api/v1/models/{name}/retrain-job", SignedIn, ""),
         e("PUT", "/api/v1/models/{name}/retrain-job", act(A::RetrainDefine), "a developer of the model; runs act as the caller, through a token scoped to the run"),
-        e("DELETE", "/api/v1/models/{name}/retrain-job", act(A::RetrainDefine), "a developer of the model"),
-        e("POST", "/api/v1/models/{name}/retrain", act(A::RetrainStart), "a developer of the model, or a deployer"),
+        e("GET", "/api/v1/models/{name}/retrain-job", SignedIn, ""),
+        e("GET", "/api/v1/retrain-jobs", SignedIn, ""),
+        e("POST", "/api/v1/models/{name}/retrain", act(A::RetrainStart), "a developer of the model, or a deployer; 409 while a run is under way"),
         e("GET", "/api/v1/retrain-runs", SignedIn, ""),
-        e("GET", "/api/v1/retrain-runs/{id}", SignedIn, ""),
-        e("GET", "/api/v1/retrain-runs/{id}/log", act(A::PredictionsRead), "a job's output may hold data"),
-        e("GET", "/api/v1/retrain-runs/{id}/window", act(A::PredictionsRead), "the recorded calls; also the run's own token"),
+        e("GET", "/api/v1/retrain-runs/{run}", SignedIn, ""),
+        e("GET", "/api/v1/retrain-runs/{run}/log", act(A::PredictionsRead), "a job's output may hold data"),
+        e("GET", "/api/v1/retrain-runs/{run}/window", act(A::PredictionsRead), "the recorded calls; also the run's own token"),
+        e("DELETE", "/api/v1/models/{name}/retrain-job", act(A::RetrainDefine), "a developer of the model; runs under way go on"),
     ]
 }
 

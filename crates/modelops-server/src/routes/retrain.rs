@@ -176,16 +176,16 @@ pub(crate) async fn list_runs(State(retrain): State<Retraining>, Actor(principal
 }
 
 /// One run.
-#[utoipa::path(get, path = "/api/v1/retrain-runs/{id}", tag = "retraining",
-    params(("id" = i64, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/retrain-runs/{run}", tag = "retraining",
+    params(("run" = i64, Path, description = "Run id")),
     responses((status = 200, description = "The run", body = JobRunResponse), ReadErrors))]
 pub(crate) async fn get_run(State(retrain): State<Retraining>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<JobRunResponse>> {
     Ok(Json(run_response(retrain.registry().job_run(&principal, path.run_id()?).await?)))
 }
 
 /// A run's output: stdout and stderr, the last 64 KiB.
-#[utoipa::path(get, path = "/api/v1/retrain-runs/{id}/log", tag = "retraining",
-    params(("id" = i64, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/retrain-runs/{run}/log", tag = "retraining",
+    params(("run" = i64, Path, description = "Run id")),
     responses((status = 200, description = "The output", body = JobRunLog), ReadErrors))]
 pub(crate) async fn run_log(State(retrain): State<Retraining>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<JobRunLog>> {
     let id = path.run_id()?;
@@ -195,8 +195,8 @@ pub(crate) async fn run_log(State(retrain): State<Retraining>, Actor(principal):
 
 /// The window a run was fed, as Parquet (with `ground_truth` where labels
 /// arrived): for webhook jobs, with the run's token.
-#[utoipa::path(get, path = "/api/v1/retrain-runs/{id}/window", tag = "retraining",
-    params(("id" = i64, Path, description = "Run id")),
+#[utoipa::path(get, path = "/api/v1/retrain-runs/{run}/window", tag = "retraining",
+    params(("run" = i64, Path, description = "Run id")),
     responses((status = 200, description = "Parquet", content_type = "application/vnd.apache.parquet"), (status = 404, description = "The run has no window", body = ErrorBody), ReadErrors))]
 pub(crate) async fn run_window(State(retrain): State<Retraining>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Response> {
     let bytes = retrain.window(&principal, path.run_id()?).await?;

@@ -14,5 +14,6 @@ mod metrics;
 mod models;
 mod monitoring;
 mod openapi;
+mod retrain;
 mod roles;
 mod versions;

@@ -1,0 +1,206 @@
+//! Retraining over the API with real tokens, on SQLite and (with
+//! `MODELOPS_TEST_SERVER_BACKEND=postgres`) PostgreSQL: a job's definition
+//! checked field by field and by who may define it; a run by hand whose job
+//! fails — recorded with its exit code and output, alerted, its token
+//! revoked, not started twice; and what a run's token may do — register one
+//! version of its model, whose lineage names the run, and nothing else.
+
+use crate::support::{Answer, App};
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct People {
+    admin: String,
+    dana: String,
+    eve: String,
+    vera: String,
+}
+
+async fn user(app: &App, admin: &str, name: &str, role: &str) -> String {
+    let created = app.call_as(admin, Method::POST, "/api/v1/users", Some(json!({"name": name, "roles": [role]}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    let token = app.call_as(admin, Method::POST, "/api/v1/tokens", Some(json!({"name": "t", "user": name}))).await;
+    assert_eq!(token.status, StatusCode::CREATED, "{token:?}");
+    token.body["token"].as_str().unwrap().to_string()
+}
+
+/// dana develops `fraud`; eve is a developer of nothing here; vera views.
+async fn setup() -> (App, People) {
+    let (app, admin) = App::with_tokens().await;
+    let dana = user(&app, &admin, "dana", "developer").await;
+    let eve = user(&app, &admin, "eve", "developer").await;
+    let vera = user(&app, &admin, "vera", "viewer").await;
+    for (name, developers) in [("fraud", json!(["dana"])), ("other", json!(["eve"]))] {
+        let body = json!({"name": name, "kind": "rules", "risk_tier": "low", "owner": "admin", "developers": developers});
+        let created = app.call_as(&admin, Method::POST, "/api/v1/models", Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    }
+    (app, People { admin, dana, eve, vera })
+}
+
+async fn define(app: &App, token: &str, body: Value) -> Answer {
+    app.call_as(token, Method::PUT, "/api/v1/models/fraud/retrain-job", Some(body)).await
+}
+
+async fn run_until_over(app: &App, token: &str, id: i64) -> Value {
+    for _ in 0..200 {
+        let run = app.call_as(token, Method::GET, &format!("/api/v1/retrain-runs/{id}"), None).await;
+        assert_eq!(run.status, StatusCode::OK, "{run:?}");
+        if run.body["ended_at"].is_string() {
+            return run.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not end");
+}
+
+#[tokio::test]
+async fn a_job_is_checked_field_by_field_and_defined_by_the_models_developers() {
+    let (app, p) = setup().await;
+    let command = |argv: Value| json!({"runner": {"kind": "command", "argv": argv}});
+    define(&app, &p.dana, json!({"runner": {"kind": "cron"}})).await.invalid("runner.kind");
+    define(&app, &p.dana, command(json!([]))).await.invalid("runner.argv");
+    define(&app, &p.dana, json!({"runner": {"kind": "command"}})).await.invalid("runner.argv");
+    define(&app, &p.dana, json!({"runner": {"kind": "webhook", "url": "ftp://x"}})).await.invalid("runner.url");
+    define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["x"], "env": {"MODELOPS_TOKEN": "mine"}}})).await.invalid("runner.env.MODELOPS_TOKEN");
+    let message = define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["x"]}, "schedule": "61 * * * *"})).await.invalid("schedule");
+    assert!(message.contains("61 * * * *"), "{message}");
+    define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["x"]}, "timeout_seconds": 0})).await.invalid("timeout_seconds");
+    let rollout = |deployment: &str, steps: Value, condition: Option<&str>| {
+        json!({"runner": {"kind": "command", "argv": ["x"]}, "rollout": {"deployment": deployment, "steps": steps, "condition": condition}})
+    };
+    define(&app, &p.dana, rollout("fraud-live", json!([10, 100]), None)).await.invalid("rollout.deployment");
+    define(&app, &p.dana, rollout("fraud-live", json!([50, 10]), None)).await.invalid("rollout.steps");
+    define(&app, &p.dana, rollout("fraud-live", json!([10, 100]), Some("canary.nonsense > 1"))).await.invalid("rollout.condition");
+    define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["x"]}, "extra": 1})).await.invalid("extra");
+
+    // Roles and developers: a viewer may not, nor a developer of another model.
+    let refused = define(&app, &p.vera, command(json!(["x"]))).await;
+    assert_eq!(refused.error(StatusCode::FORBIDDEN).0, "forbidden", "{refused:?}");
+    let refused = define(&app, &p.eve, command(json!(["x"]))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    assert_eq!(refused.body["error"]["reasons"][0]["condition"], "developers", "{refused:?}");
+    assert_eq!(app.call_as(&p.dana, Method::GET, "/api/v1/models/fraud/retrain-job", None).await.status, StatusCode::NOT_FOUND);
+
+    // Defined: defaults filled in, runs act as dana; the change is audited.
+    let job = define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["python", "train.py"]}, "schedule": "0 3 * * 1"})).await;
+    assert_eq!(job.status, StatusCode::OK, "{job:?}");
+    assert_eq!(job.body["run_as"], "dana");
+    assert_eq!(job.body["spec"]["timeout_seconds"], 3600);
+    assert_eq!(job.body["spec"]["cooldown_seconds"], 3600);
+    assert_eq!(job.body["spec"]["on_alert"], true);
+    let listed = app.call_as(&p.vera, Method::GET, "/api/v1/retrain-jobs", None).await;
+    assert_eq!(listed.body["jobs"].as_array().unwrap().len(), 1, "{listed:?}");
+    let events = app.call_as(&p.admin, Method::GET, "/api/v1/audit?subject=model/fraud/retrain-job", None).await;
+    let actions: Vec<&str> = events.body["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    // The two refusals are on record too.
+    assert_eq!(actions, ["access.denied", "access.denied", "retrain.define"], "{events:?}");
+    assert_eq!(app.call_as(&p.dana, Method::DELETE, "/api/v1/models/fraud/retrain-job", None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_failing_job_is_recorded_with_its_output_alerted_and_its_token_revoked() {
+    let (app, p) = setup().await;
+    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "echo training on $MODELOPS_MODEL run $MODELOPS_RUN; sleep 1; echo cannot read the feature store >&2; exit 3"]}});
+    assert_eq!(define(&app, &p.dana, job).await.status, StatusCode::OK);
+    // A viewer may not start one.
+    assert_eq!(app.call_as(&p.vera, Method::POST, "/api/v1/models/fraud/retrain", None).await.status, StatusCode::FORBIDDEN);
+    let started = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{started:?}");
+    assert_eq!(started.body["state"], "running");
+    assert_eq!(started.body["trigger"], "manual");
+    let id = started.body["id"].as_i64().unwrap();
+    // One run per model at a time.
+    let again = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await;
+    let (_, _, message) = again.error(StatusCode::CONFLICT);
+    assert!(message.contains(&format!("run {id}")) && message.contains("one run per model"), "{message}");
+
+    let run = run_until_over(&app, &p.vera, id).await;
+    assert_eq!(run["state"], "failed", "{run}");
+    assert_eq!(run["exit_code"], 3, "{run}");
+    assert!(run["reason"].as_str().unwrap().contains("status 3"), "{run}");
+    assert!(run["job_seconds"].as_f64().unwrap() >= 1.0, "{run}");
+    assert!(run.get("version").is_none(), "{run}");
+    // Its output, stdout and stderr; not for viewers.
+    let log = app.call_as(&p.dana, Method::GET, &format!("/api/v1/retrain-runs/{id}/log"), None).await;
+    let text = log.body["log"].as_str().unwrap();
+    assert!(text.contains(&format!("training on fraud run {id}")) && text.contains("cannot read the feature store"), "{text}");
+    assert_eq!(app.call_as(&p.vera, Method::GET, &format!("/api/v1/retrain-runs/{id}/log"), None).await.status, StatusCode::FORBIDDEN);
+    // Alerted.
+    let alerts = app.call_as(&p.vera, Method::GET, "/api/v1/alerts", None).await;
+    let alert = &alerts.body["alerts"][0];
+    assert_eq!((alert["monitor"].as_str(), alert["rule"].as_str()), (Some("retraining"), Some("run_failed")), "{alerts:?}");
+    assert_eq!(alert["detail"]["run"], id);
+    // The run's token died with the job.
+    let tokens = app.call_as(&p.admin, Method::GET, "/api/v1/tokens?user=dana", None).await;
+    let run_token = tokens.body["tokens"].as_array().unwrap().iter().find(|t| t["name"] == format!("retraining run {id}")).cloned().unwrap();
+    assert!(run_token["revoked_at"].is_string(), "{run_token}");
+    // In the audit chain, in order.
+    let events = app.call_as(&p.admin, Method::GET, &format!("/api/v1/audit?subject=model/fraud/retrain/{id}"), None).await;
+    let steps: Vec<(String, String)> = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap().to_string(), e["after"]["state"].as_str().or(e["after"]["run"]["state"].as_str()).unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(steps, [("retrain.start".to_string(), "running".to_string()), ("retrain.progress".to_string(), "failed".to_string())], "{events:?}");
+    // Unknown and malformed runs are named.
+    assert_eq!(app.call_as(&p.vera, Method::GET, "/api/v1/retrain-runs/999", None).await.status, StatusCode::NOT_FOUND);
+    app.call_as(&p.vera, Method::GET, "/api/v1/retrain-runs/abc", None).await.invalid("run");
+    app.call_as(&p.vera, Method::GET, "/api/v1/retrain-runs?limit=0", None).await.invalid("limit");
+}
+
+#[tokio::test]
+async fn a_runs_token_registers_one_version_of_its_model_and_nothing_else() {
+    let (app, p) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The job hands its token to the test, then waits to be stopped.
+    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "printf %s \"$MODELOPS_TOKEN\" > token.tmp && mv token.tmp token && sleep 60"], "dir": dir.path().display().to_string()}});
+    assert_eq!(define(&app, &p.dana, job).await.status, StatusCode::OK);
+    let started = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await;
+    let id = started.body["id"].as_i64().unwrap();
+    let path = dir.path().join("token");
+    let mut token = String::new();
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            token = text;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!token.is_empty(), "the job did not start");
+
+    // Not a way into anything else.
+    let refused = app.call_as(&token, Method::POST, "/api/v1/models", Some(json!({"name": "sneaky", "kind": "rules", "risk_tier": "low"}))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    assert_eq!(refused.body["error"]["reasons"][0]["condition"], "scope", "{refused:?}");
+    let sha = {
+        let up = app.upload_as(&token, b"kind: rules\ninputs: [{name: x, type: double}]\noutputs: [{name: y, type: double}]\nrules: []\ndefault: {y: \"x\"}\n").await;
+        assert_eq!(up.status, StatusCode::CREATED, "{up:?}");
+        up.body["sha256"].as_str().unwrap().to_string()
+    };
+    let version = json!({"artifact": {"sha256": sha, "filename": "rules.yaml"}});
+    let other = app.call_as(&token, Method::POST, "/api/v1/models/other/versions", Some(version.clone())).await;
+    assert_eq!(other.body["error"]["reasons"][0]["condition"], "scope", "{other:?}");
+    let promote = app.call_as(&token, Method::POST, "/api/v1/models/fraud/versions/1/promote", None).await;
+    assert_eq!(promote.status, StatusCode::FORBIDDEN, "{promote:?}");
+
+    // Its own model: the version's lineage names the run; one version only.
+    let created = app.call_as(&token, Method::POST, "/api/v1/models/fraud/versions", Some(version.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    assert_eq!(created.body["created_by"], "dana");
+    assert_eq!(created.body["lineage"]["retrain"]["job_run"], id, "{created:?}");
+    assert_eq!(created.body["lineage"]["retrain"]["trigger"], "manual");
+    let second = app.call_as(&token, Method::POST, "/api/v1/models/fraud/versions", Some(version.clone())).await;
+    let (_, _, message) = second.error(StatusCode::CONFLICT);
+    assert!(message.contains("registered version 1 already"), "{message}");
+    let run = app.call_as(&p.vera, Method::GET, &format!("/api/v1/retrain-runs/{id}"), None).await;
+    assert_eq!((run.body["state"].as_str(), run.body["version"].as_u64()), (Some("running"), Some(1)), "{run:?}");
+
+    // Nobody else may claim a version was retrained.
+    let mut forged = version;
+    forged["lineage"] = json!({"retrain": {"job_run": id, "trigger": "alert"}});
+    app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/versions", Some(forged)).await.invalid("lineage.retrain");
+}
