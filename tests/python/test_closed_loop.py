@@ -100,3 +100,85 @@ def test_a_failing_job_is_recorded_and_alerted_and_registers_nothing(tmp_path):
     assert index(steps, "retrain.start") < index(steps, "retrain.progress", state="failed")
     assert not any(a == "version.create" and s == "model/fraud/version/2" for a, _, s, _ in steps)
     assert f["audit_verified"]
+
+
+RULES = """
+kind: rules
+inputs: [{name: x, type: double}]
+outputs: [{name: score, type: double}]
+mode: first_match
+rules:
+  - {name: negative, when: x < 0.0, then: {score: "0.0"}}
+default: {score: "x * 0.2"}
+"""
+
+
+def test_a_webhook_job_registers_with_its_token_and_a_low_tier_version_is_approved_by_policy(tmp_path):
+    """An external trainer (an Airflow DAG, a CI job) started by a signed
+    webhook registers its version with the run's token; the default policy
+    asks no person for a low-tier model, so the loop approves it by policy —
+    and, with no rollout in the job, stops at `approved` for a deployer."""
+    import hashlib
+    import hmac
+    import os
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from conftest import start_server, stop_server
+
+    secret = "retrain-webhook-secret"
+    received = []
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"intended_use": "closed-loop tests"}))
+    pushed = []
+
+    def external_trainer(body):
+        env = dict(os.environ, MODELOPS_SERVER=body["server"], MODELOPS_TOKEN=body["token"])
+        pushed.append(subprocess.run([modelops_bin(), "versions", "push", body["model"], rules, "--card", card, "--json"], capture_output=True, text=True, env=env))
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw})
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            threading.Thread(target=external_trainer, args=(json.loads(raw),)).start()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    proc, s = start_server(tmp_path / "data", env=dict(os.environ, RETRAIN_SECRET=secret))
+    try:
+        s.cli("models", "create", "churn", "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
+        s.cli("jobs", "define", "churn", "--webhook", f"http://127.0.0.1:{httpd.server_address[1]}/dags/retrain", "--secret-env", "RETRAIN_SECRET", "--timeout", "60s")
+        run_id = int(s.cli("retrain", "churn").stdout.strip())
+        for _ in range(200):
+            run = json.loads(s.cli("jobs", "show", run_id, "--json").stdout)
+            if run.get("ended_at"):
+                break
+            time.sleep(0.1)
+        assert run["state"] == "approved", run
+        assert run["version"] == 1 and "deployer" in run["reason"], run
+        assert pushed and pushed[0].returncode == 0, pushed and pushed[0].stderr
+        # The webhook: signed with the secret, carrying the run and a token.
+        (call,) = received
+        assert call["headers"]["x-modelops-signature"] == "sha256=" + hmac.new(secret.encode(), call["raw"], hashlib.sha256).hexdigest()
+        body = json.loads(call["raw"])
+        assert body["run"] == run_id and body["model"] == "churn" and body["trigger"] == "manual" and body["window"] is None
+        # The token died with the job.
+        stale = subprocess.run([modelops_bin(), "models", "list"], capture_output=True, text=True, env=dict(os.environ, MODELOPS_SERVER=s.url, MODELOPS_TOKEN=body["token"]))
+        assert stale.returncode != 0 and "revoked" in stale.stderr, stale.stderr
+        version = json.loads(s.cli("versions", "show", "churn", "1", "--json").stdout)
+        assert version["state"] == "approved" and version["lineage"]["retrain"]["job_run"] == run_id
+        events = json.loads(s.cli("audit", "log", "--subject", "model/churn/version/1", "--action", "version.approve", "--json").stdout)["events"]
+        assert events[0]["actor"] == "system" and "without a further approval" in events[0]["after"]["by_policy"], events
+        assert "POST http://127.0.0.1" in s.cli("jobs", "logs", run_id).stdout
+    finally:
+        stop_server(proc)
+        httpd.shutdown()

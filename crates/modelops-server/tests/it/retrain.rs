@@ -204,3 +204,33 @@ async fn a_runs_token_registers_one_version_of_its_model_and_nothing_else() {
     forged["lineage"] = json!({"retrain": {"job_run": id, "trigger": "alert"}});
     app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/versions", Some(forged)).await.invalid("lineage.retrain");
 }
+
+#[tokio::test]
+async fn a_schedule_starts_runs_until_three_fail_in_a_row() {
+    let (app, p) = setup().await;
+    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "exit 1"]}, "schedule": "* * * * * *", "cooldown_seconds": 0});
+    assert_eq!(define(&app, &p.dana, job).await.status, StatusCode::OK);
+    let runs = || async {
+        let list = app.call_as(&p.vera, Method::GET, "/api/v1/retrain-runs?model=fraud", None).await;
+        list.body["runs"].as_array().unwrap().clone()
+    };
+    // Every second, one run — each failing, recorded as started by the schedule.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while runs().await.iter().filter(|r| r["state"] == "failed").count() < 3 {
+        assert!(std::time::Instant::now() < deadline, "three scheduled runs did not fail: {:?}", runs().await);
+        app.retrain.run_once().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Three failures in a row: the schedule starts no more.
+    for _ in 0..12 {
+        app.retrain.run_once().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let all = runs().await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all.iter().all(|r| r["trigger"] == "schedule" && r["requested_by"] == "system" && r["exit_code"] == 1), "{all:?}");
+    // A person may still start one.
+    let by_hand = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await;
+    assert_eq!(by_hand.status, StatusCode::CREATED, "{by_hand:?}");
+    run_until_over(&app, &p.vera, by_hand.body["id"].as_i64().unwrap()).await;
+}

@@ -32,6 +32,9 @@ pub struct App {
     /// Live monitoring, not started: tests run its passes themselves.
     #[allow(dead_code)]
     pub watch: modelops_watch::Watch,
+    /// The closed loop, not started: tests run its passes themselves.
+    #[allow(dead_code)]
+    pub retrain: modelops_retrain::Retraining,
     _dir: tempfile::TempDir,
 }
 
@@ -92,7 +95,8 @@ impl App {
         let authenticator = authenticator.unwrap_or_else(|| Arc::new(modelops_server::identity::TrustedHeader));
         let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() }).with_authenticator(authenticator);
         let watch = state.watch.clone();
-        Self { router: router(state), registry, artifacts_dir, watch, _dir: dir }
+        let retrain = state.retrain.clone();
+        Self { router: router(state), registry, artifacts_dir, watch, retrain, _dir: dir }
     }
 
     /// An app with token authentication, as the binary runs it, and the
@@ -112,7 +116,8 @@ impl App {
         // The default: token authentication.
         let state = AppState::new(registry.clone(), ServerConfig { json_body_limit: JSON_LIMIT, ..ServerConfig::default() });
         let watch = state.watch.clone();
-        (Self { router: router(state), registry, artifacts_dir, watch, _dir: dir }, admin)
+        let retrain = state.retrain.clone();
+        (Self { router: router(state), registry, artifacts_dir, watch, retrain, _dir: dir }, admin)
     }
 
     /// A request with a bearer token and an optional JSON body.
