@@ -32,72 +32,18 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 import data  # noqa: E402
+from common import Server, audit_story, log  # noqa: E402
 
 FEATURES = ["amount", "hour", "merchant_risk", "distance_km", "velocity_1h", "card_age_days"]
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-class Server:
-    def __init__(self, binary, folder):
-        self.binary = binary
-        self.folder = folder
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(folder / "server"), "--log", "warn"],
-            stderr=subprocess.PIPE, text=True,
-        )
-        self.url = None
-        for line in self.proc.stderr:
-            m = re.search(r"modelops listening on (http://\S+)", line)
-            if m:
-                self.url = m.group(1)
-                break
-        if self.url is None:
-            raise SystemExit("modelops serve did not start")
-        threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
-        self.tokens = {"admin": (folder / "server" / "admin.token").read_text().strip()}
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-    def cli(self, *args, user="admin", check=True):
-        env = dict(os.environ, MODELOPS_SERVER=self.url, MODELOPS_TOKEN=self.tokens[user])
-        proc = subprocess.run([self.binary, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
-        if check and proc.returncode != 0:
-            raise SystemExit(f"modelops {' '.join(map(str, args))} (as {user}) exited {proc.returncode}:\n{proc.stderr}")
-        return proc
-
-    def json(self, *args, user="admin"):
-        return json.loads(self.cli(*args, "--json", user=user).stdout)
-
-    def call(self, method, path, body=None, user="admin", headers=None):
-        req = urllib.request.Request(self.url + path, method=method, data=None if body is None else json.dumps(body).encode())
-        req.add_header("Authorization", f"Bearer {self.tokens[user]}")
-        req.add_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            raise SystemExit(f"{method} {path} answered {e.code}: {e.read().decode(errors='replace')}") from None
 
 
 def send(server, frame, offset, labels=True):
@@ -220,22 +166,10 @@ def main():
             v = server.json("versions", "show", "fraud", run["version"])
             figures["lineage"] = v.get("lineage", {})
         log("== the audit events of the story")
-        events = []
-        for subject in ("model/fraud*", "deployment/fraud-live*"):
-            events += server.json("audit", "log", "--subject", subject, "--page-size", "1000")["events"]
-        events.sort(key=lambda e: e["sequence"])
-        wanted = re.compile(r"^(retrain\.|version\.(create|submit|approve|promote)|deployment\.(advance|rollback|update)|alert\.fire|token\.create)")
-        story = []
-        for e in events:
-            if not wanted.search(e["action"]):
-                continue
-            after = e.get("after") or {}
-            state = after.get("state") or (after.get("run") or {}).get("state") or ""
-            reason = after.get("reason") or (after.get("run") or {}).get("reason") or after.get("by_policy") or ""
-            line = f"{e['sequence']:>5}  {e['time'][11:23]}  {e['actor']:<8} {e['action']:<20} {e['subject']:<32} {state} {reason}".rstrip()
-            story.append(line)
-            figures.setdefault("audit_story", []).append({"action": e["action"], "actor": e["actor"], "subject": e["subject"], "state": state, "reason": reason})
-        log("\n".join(story))
+        lines, figures["audit_story"] = audit_story(
+            server, ["model/fraud*", "deployment/fraud-live*"], r"^(retrain\.|version\.(create|submit|approve|promote)|deployment\.(advance|rollback|update)|alert\.fire)"
+        )
+        log("\n".join(lines))
         verify = server.cli("audit", "verify", check=False)
         figures["audit_verified"] = verify.returncode == 0
         log(verify.stdout.strip() or verify.stderr.strip())

@@ -182,3 +182,45 @@ def test_a_webhook_job_registers_with_its_token_and_a_low_tier_version_is_approv
     finally:
         stop_server(proc)
         httpd.shutdown()
+
+
+def credit_story(tmp_path, scenario):
+    out = tmp_path / f"credit-{scenario}.json"
+    proc = subprocess.run(
+        [sys.executable, REPO / "examples" / "credit-rules" / "scenario.py", "--small", "--scenario", scenario, "--binary", modelops_bin(), "--json-out", out, "--keep", tmp_path / "run"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+def test_a_rule_change_is_approved_shadowed_then_canaried_and_promoted(tmp_path):
+    f = credit_story(tmp_path, "change")
+    assert f["state"] == "promoted", f["reason"]
+    assert f["serving"] == [2] and f["shadows"] == []
+    steps = actions(f)
+    shadow = next(e for e in f["audit_story"] if e["state"] == "canary")
+    # 200 calls compared; a 22k threshold moves a few percent of decisions.
+    agreed = float(shadow["reason"].split("decisions agreed on ")[1].split("%")[0])
+    assert 90.0 <= agreed < 100.0, shadow["reason"]
+    order = [
+        index(steps, "version.create", "model/credit-policy/version/2", actor="dana"),
+        index(steps, "version.approve", "model/credit-policy/version/2", actor="vic"),
+        index(steps, "retrain.progress", state="shadow"),
+        index(steps, "retrain.progress", state="canary"),
+        index(steps, "version.promote", "model/credit-policy/version/2", actor="system"),
+        index(steps, "retrain.progress", state="promoted"),
+    ]
+    assert order == sorted(order), steps
+    assert f["audit_verified"]
+
+
+def test_a_rule_change_that_moves_too_many_decisions_stops_at_the_shadow(tmp_path):
+    f = credit_story(tmp_path, "too-strict")
+    assert f["state"] == "rolled_back", f["reason"]
+    assert "below the 90.0%" in f["reason"] and "served nobody" in f["reason"]
+    assert f["serving"] == [1] and f["shadows"] == []
+    assert {"monitor": "retraining", "rule": "shadow_disagreed"} in f["alerts"]
+    steps = actions(f)
+    assert not any(a == "deployment.advance" for a, _, _, _ in steps), steps
+    assert f["audit_verified"]

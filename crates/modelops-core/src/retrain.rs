@@ -62,12 +62,34 @@ pub enum JobRunner {
     },
 }
 
+/// A shadow stage before the canary: the new version is mirrored every
+/// call of the deployment and its decisions compared with the serving
+/// version's; too few agreeing stops the rollout before any customer sees
+/// the new version (a policy change's blast radius, bounded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowStage {
+    /// Calls compared before the verdict.
+    pub calls: u64,
+    /// The share of compared calls whose decisions must agree, 0–1.
+    pub min_agreement: f64,
+    /// The output compared (the first output when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// The most calls a shadow stage compares.
+pub const MAX_SHADOW_CALLS: u64 = 1_000_000;
+
 /// The rollout a retrained version takes once the gates allow it: a canary
-/// on a deployment, which promotes or rolls back by itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// on a deployment, which promotes or rolls back by itself, optionally
+/// after a shadow stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutTemplate {
     pub deployment: ModelName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowStage>,
     /// The canary's steps (percent of traffic, increasing) and their holds.
     pub steps: Vec<CanaryStep>,
     /// The CEL rollback condition (the deployments' default when absent).
@@ -86,7 +108,7 @@ fn default_true() -> bool {
 }
 
 /// A model's retraining job as defined by its developers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     pub runner: JobRunner,
@@ -168,6 +190,14 @@ impl JobSpec {
         if let Some(schedule) = &self.schedule {
             parse_schedule(schedule)?;
         }
+        if let Some(shadow) = self.rollout.as_ref().and_then(|r| r.shadow.as_ref()) {
+            if shadow.calls == 0 || shadow.calls > MAX_SHADOW_CALLS {
+                return Err(Error::invalid("rollout.shadow.calls", format!("`{}` is not between 1 and {MAX_SHADOW_CALLS}", shadow.calls)));
+            }
+            if !(0.0..=1.0).contains(&shadow.min_agreement) {
+                return Err(Error::invalid("rollout.shadow.min_agreement", format!("`{}` is not a share between 0 and 1", shadow.min_agreement)));
+            }
+        }
         if let Some(rollout) = &self.rollout {
             let plan = crate::deployment::CanaryPlan { version: 1, steps: rollout.steps.clone(), condition: rollout.condition.clone().unwrap_or_else(|| "true".into()) };
             plan.check().map_err(|e| match e {
@@ -202,7 +232,7 @@ pub fn steps_of(weights: &[u32], requests: Option<u64>, duration_ms: Option<u64>
 }
 
 /// A model's retraining job as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrainJob {
     pub model: ModelName,
     pub spec: JobSpec,
@@ -239,6 +269,8 @@ string_enum!(
         // The version waits for a gate: submitted for validation, or for
         // the approvals the policy asks for (the run's reason says whose).
         AwaitingApproval => "awaiting_approval",
+        // The version shadows the deployment: its decisions are compared.
+        Shadow => "shadow",
         // The canary of the version runs.
         Canary => "canary",
         // The canary completed: the version serves all traffic.
@@ -255,7 +287,7 @@ string_enum!(
 impl RunState {
     /// Whether the run has come to its end.
     pub fn is_final(self) -> bool {
-        !matches!(self, RunState::Running | RunState::AwaitingApproval | RunState::Canary)
+        !matches!(self, RunState::Running | RunState::AwaitingApproval | RunState::Shadow | RunState::Canary)
     }
 }
 
@@ -307,6 +339,9 @@ pub struct JobRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// When the current stage (the shadow, the canary) began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_started_at: Option<DateTime<Utc>>,
     /// The id of the token the run was given (revoked when the job ends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -408,9 +443,16 @@ mod tests {
     #[test]
     fn a_rollout_is_checked_like_a_canary() {
         let mut spec = command(&["x"]);
-        spec.rollout = Some(RolloutTemplate { deployment: ModelName::parse("fraud").unwrap(), steps: steps_of(&[50, 20], Some(10), None), condition: None });
+        spec.rollout = Some(RolloutTemplate { deployment: ModelName::parse("fraud").unwrap(), shadow: None, steps: steps_of(&[50, 20], Some(10), None), condition: None });
         assert_eq!(field_of(spec.validate().unwrap_err()), "rollout.steps");
-        spec.rollout = Some(RolloutTemplate { deployment: ModelName::parse("fraud").unwrap(), steps: steps_of(&[20, 100], Some(10), None), condition: None });
+        spec.rollout = Some(RolloutTemplate { deployment: ModelName::parse("fraud").unwrap(), shadow: None, steps: steps_of(&[20, 100], Some(10), None), condition: None });
+        spec.validate().unwrap();
+        let shadow = |calls, min_agreement| Some(ShadowStage { calls, min_agreement, output: None });
+        spec.rollout.as_mut().unwrap().shadow = shadow(0, 0.9);
+        assert_eq!(field_of(spec.validate().unwrap_err()), "rollout.shadow.calls");
+        spec.rollout.as_mut().unwrap().shadow = shadow(500, 1.5);
+        assert_eq!(field_of(spec.validate().unwrap_err()), "rollout.shadow.min_agreement");
+        spec.rollout.as_mut().unwrap().shadow = shadow(500, 0.9);
         spec.validate().unwrap();
     }
 

@@ -272,6 +272,7 @@ impl Registry {
             job_ended_at: None,
             ended_at: None,
             updated_at: now,
+            stage_started_at: None,
             token: None,
         };
         run.id = tx.insert_job_run(&run).await?;

@@ -19,14 +19,15 @@
 //! Must not depend on: HTTP servers, SQL or a concrete store, the runtimes.
 
 mod runner;
+mod shadow;
 mod window;
 
 use chrono::{DateTime, Utc};
 use modelops_core::auth::Principal;
-use modelops_core::deployment::{DeploymentState, Strategy};
+use modelops_core::deployment::{DeploymentState, ShadowRoute, Strategy};
 use modelops_core::monitoring::{Alert, AlertState, RetrainRequest};
 use modelops_core::name::ModelName;
-use modelops_core::retrain::{JobRun, JobSpec, RetrainJob, RunState, TriggerWindow};
+use modelops_core::retrain::{JobRun, JobSpec, RetrainJob, RolloutTemplate, RunState, TriggerWindow};
 use modelops_core::version::VersionState;
 use modelops_core::{Error, Result};
 use modelops_deploy::plan::{CanaryRequest, ChangeRequest};
@@ -348,36 +349,112 @@ impl Retraining {
                 VersionState::Rejected => self.say(run, RunState::Rejected, format!("version {number} was rejected")).await,
                 VersionState::Retired => self.say(run, RunState::Rejected, format!("version {number} was retired")).await,
             },
+            RunState::Shadow => self.follow_shadow(run, number).await,
             RunState::Canary => self.follow_canary(run, number).await,
             _ => Ok(()),
         }
     }
 
-    /// Starts the job's rollout: a canary of `number` on its deployment.
+    /// Starts the job's rollout: the shadow stage when it has one, else a
+    /// canary of `number` on its deployment.
     async fn roll_out(&self, run: JobRun, number: u32) -> Result<()> {
         let job = self.inner.registry.store_retrain_job(&run.model).await?;
         let Some(rollout) = job.and_then(|j| j.spec.rollout) else {
             return self.say(run, RunState::Approved, format!("version {number} is approved; the job has no rollout, so a deployer takes it from here")).await;
         };
+        let Some(stage) = &rollout.shadow else {
+            return self.start_canary(run, number, &rollout, String::new()).await;
+        };
+        let Some(d) = self.inner.registry.find_deployment(&rollout.deployment).await? else {
+            return self.say(run, RunState::AwaitingApproval, format!("version {number} is approved; deployment `{}` does not exist", rollout.deployment)).await;
+        };
+        let mut shadows: Vec<ShadowRoute> = d.shadows.iter().filter(|s| s.version != number).cloned().collect();
+        shadows.push(ShadowRoute { version: number, percent: 100.0 });
+        let request = ChangeRequest { shadows: Some(shadows), ..ChangeRequest::default() };
+        let started = self.inner.registry.now();
+        match self.inner.deployments.change(&Principal::system(), &rollout.deployment, request).await {
+            Ok(_) => {
+                let serving = d.stable_version().map_or_else(|| "the serving versions".to_string(), |v| format!("version {v}"));
+                let reason = format!(
+                    "version {number} shadows `{}` on every call: its decisions are compared with {serving}'s over {} calls (at least {:.1}% must agree)",
+                    rollout.deployment,
+                    stage.calls,
+                    stage.min_agreement * 100.0
+                );
+                let run = JobRun { stage_started_at: Some(started), ..run };
+                self.say(run, RunState::Shadow, reason).await
+            }
+            Err(e) => self.refused(run, number, e).await,
+        }
+    }
+
+    /// The canary of `number`; `prefix` says what came before it.
+    async fn start_canary(&self, run: JobRun, number: u32, rollout: &RolloutTemplate, prefix: String) -> Result<()> {
         let request = ChangeRequest {
             canary: Some(CanaryRequest { version: number, steps: rollout.steps.clone(), condition: rollout.condition.clone() }),
             ..ChangeRequest::default()
         };
+        let started = self.inner.registry.now();
         match self.inner.deployments.change(&Principal::system(), &rollout.deployment, request).await {
             Ok(status) => {
                 let d = status.deployment;
                 let weights: Vec<String> = rollout.steps.iter().map(|s| format!("{}%", s.weight)).collect();
                 let from = d.canary.as_ref().map_or(0, |c| c.stable);
-                self.say(run, RunState::Canary, format!("canary of version {number} on deployment `{}` against version {from}, steps {}", rollout.deployment, weights.join(" → "))).await
+                let reason = format!("{prefix}canary of version {number} on deployment `{}` against version {from}, steps {}", rollout.deployment, weights.join(" → "));
+                let run = JobRun { stage_started_at: Some(started), ..run };
+                self.say(run, RunState::Canary, reason).await
             }
-            // A refusal that will not change by waiting ends the run.
-            Err(Error::Forbidden(denial)) => {
+            Err(e) => self.refused(run, number, e).await,
+        }
+    }
+
+    /// A rollout change the deployment refused: a refusal that will not
+    /// change by waiting ends the run; anything else is tried again.
+    async fn refused(&self, run: JobRun, number: u32, error: Error) -> Result<()> {
+        match error {
+            Error::Forbidden(denial) => {
                 let reasons: Vec<String> = denial.reasons().iter().map(|r| r.message.clone()).collect();
-                let run = self.say_returning(run, RunState::Approved, format!("version {number} is approved but its canary was refused: {}", reasons.join("; "))).await?;
+                let run = self.say_returning(run, RunState::Approved, format!("version {number} is approved but its rollout was refused: {}", reasons.join("; "))).await?;
                 self.raise(&run, "rollout_refused").await;
                 Ok(())
             }
-            Err(e) => self.say(run, RunState::AwaitingApproval, format!("version {number} is approved; its canary cannot start yet: {e}")).await,
+            e => self.say(run, RunState::AwaitingApproval, format!("version {number} is approved; its rollout cannot start yet: {e}")).await,
+        }
+    }
+
+    /// The shadow stage: once enough calls are compared, the shadow leaves
+    /// and the canary starts — or, with too few decisions agreeing, the
+    /// rollout stops there.
+    async fn follow_shadow(&self, run: JobRun, number: u32) -> Result<()> {
+        let job = self.inner.registry.store_retrain_job(&run.model).await?;
+        let Some(rollout) = job.and_then(|j| j.spec.rollout) else {
+            return self.say(run, RunState::Approved, "the job's rollout was removed while its shadow ran".into()).await;
+        };
+        let Some(stage) = rollout.shadow.clone() else {
+            return self.start_canary(run, number, &rollout, String::new()).await;
+        };
+        let since = run.stage_started_at.unwrap_or(run.updated_at);
+        let (compared, agreed) = shadow::agreement(&self.inner.registry, &rollout.deployment, since, number, stage.output.as_deref(), stage.calls).await?;
+        if compared < stage.calls {
+            return Ok(());
+        }
+        // The shadow's work is done either way.
+        if let Some(d) = self.inner.registry.find_deployment(&rollout.deployment).await? {
+            let shadows: Vec<ShadowRoute> = d.shadows.iter().filter(|s| s.version != number).cloned().collect();
+            if shadows.len() != d.shadows.len() {
+                let request = ChangeRequest { shadows: Some(shadows), ..ChangeRequest::default() };
+                self.inner.deployments.change(&Principal::system(), &rollout.deployment, request).await?;
+            }
+        }
+        let share = agreed as f64 / compared as f64;
+        let verdict = format!("decisions agreed on {:.1}% of {compared} shadowed calls ({agreed})", share * 100.0);
+        if share >= stage.min_agreement {
+            self.start_canary(run, number, &rollout, format!("{verdict}, at least the {:.1}% asked; ", stage.min_agreement * 100.0)).await
+        } else {
+            let reason = format!("{verdict}, below the {:.1}% the rollout asks: version {number} served nobody; the champion keeps serving", stage.min_agreement * 100.0);
+            let run = self.say_returning(run, RunState::RolledBack, reason).await?;
+            self.raise(&run, "shadow_disagreed").await;
+            Ok(())
         }
     }
 

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Actor, ApiJson, ApiPath, ApiQuery, JsonRequest};
 use crate::wire::{
     ErrorBody, HeldStepWire, JobRunList, JobRunLog, JobRunParams, JobRunResponse, JobSpecWire, RetrainJobList, RetrainJobResponse, RolloutWire,
-    RunnerWire, StepWire, TriggerWindowWire,
+    RunnerWire, ShadowStageWire, StepWire, TriggerWindowWire,
 };
 use crate::ApiState;
 use axum::extract::{FromRef, State};
@@ -16,7 +16,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use modelops_core::name::ModelName;
-use modelops_core::retrain::{JobRun, JobRunner, JobSpec, RetrainJob, RolloutTemplate, DEFAULT_COOLDOWN_SECONDS, DEFAULT_TIMEOUT_SECONDS};
+use modelops_core::retrain::{JobRun, JobRunner, JobSpec, RetrainJob, RolloutTemplate, ShadowStage, DEFAULT_COOLDOWN_SECONDS, DEFAULT_TIMEOUT_SECONDS};
 use modelops_retrain::Retraining;
 
 impl JsonRequest for JobSpecWire {}
@@ -51,6 +51,7 @@ fn spec_of(wire: JobSpecWire) -> Result<JobSpec, ApiError> {
     let rollout = match wire.rollout {
         Some(w) => Some(RolloutTemplate {
             deployment: ModelName::parse_field("rollout.deployment", w.deployment)?,
+            shadow: w.shadow.map(|s| ShadowStage { calls: s.calls, min_agreement: s.min_agreement, output: s.output }),
             steps: canary_steps("rollout", w.steps, w.hold)?,
             condition: w.condition,
         }),
@@ -79,6 +80,7 @@ fn spec_wire(spec: JobSpec) -> JobSpecWire {
         schedule: spec.schedule,
         rollout: spec.rollout.map(|r| RolloutWire {
             deployment: r.deployment.to_string(),
+            shadow: r.shadow.map(|s| ShadowStageWire { calls: s.calls, min_agreement: s.min_agreement, output: s.output }),
             steps: r
                 .steps
                 .iter()

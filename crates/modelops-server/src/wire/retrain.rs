@@ -30,11 +30,28 @@ pub struct RunnerWire {
     pub secret_env: Option<String>,
 }
 
-/// The canary a retrained version takes once approved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A shadow stage before the canary: the new version mirrors every call
+/// and its decisions are compared with the serving version's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowStageWire {
+    /// Calls compared before the verdict.
+    pub calls: u64,
+    /// The share of compared calls whose decisions must agree, 0–1.
+    pub min_agreement: f64,
+    /// The output compared (the first output when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// The rollout a retrained version takes once approved: an optional
+/// shadow stage, then a canary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutWire {
     pub deployment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowStageWire>,
     /// E.g. `[10, 50, 100]`.
     pub steps: Vec<StepWire>,
     /// The hold of steps that give none (100 calls when absent).
@@ -46,7 +63,7 @@ pub struct RolloutWire {
 }
 
 /// `PUT /api/v1/models/{name}/retrain-job`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpecWire {
     pub runner: RunnerWire,

@@ -18,7 +18,7 @@ use modelops_core::{Error, Result};
 use sqlx::QueryBuilder;
 
 /// The states of a run that has not ended, for `state IN (…)`.
-const ACTIVE: [RunState; 3] = [RunState::Running, RunState::AwaitingApproval, RunState::Canary];
+const ACTIVE: [RunState; 4] = [RunState::Running, RunState::AwaitingApproval, RunState::Shadow, RunState::Canary];
 
 fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot store {what} as JSON: {e}")))

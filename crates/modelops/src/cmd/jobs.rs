@@ -5,7 +5,7 @@ use super::models::path_segment;
 use crate::client::{Client, ClientArgs};
 use crate::output::{print_json, print_record, print_table};
 use anyhow::{bail, Context};
-use modelops_server::wire::{HoldWire, JobRunList, JobRunLog, JobRunResponse, JobSpecWire, RetrainJobList, RetrainJobResponse, RolloutWire, RunnerWire, StepWire};
+use modelops_server::wire::{HoldWire, JobRunList, JobRunLog, JobRunResponse, JobSpecWire, RetrainJobList, RetrainJobResponse, RolloutWire, RunnerWire, ShadowStageWire, StepWire};
 use reqwest::Method;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -81,6 +81,15 @@ pub struct DefineArgs {
     /// The CEL condition that rolls the canary back (the deployments' default when absent).
     #[arg(long, requires = "deployment")]
     pub condition: Option<String>,
+    /// Before the canary, mirror every call to the new version and compare this many decisions.
+    #[arg(long, requires = "deployment")]
+    pub shadow_calls: Option<u64>,
+    /// The share of shadowed decisions that must agree for the canary to start (0–1).
+    #[arg(long, requires = "shadow_calls")]
+    pub min_agreement: Option<f64>,
+    /// The output compared in the shadow stage (the first output when absent).
+    #[arg(long, requires = "shadow_calls")]
+    pub shadow_output: Option<String>,
     /// The program and its arguments, after `--`.
     #[arg(last = true)]
     pub argv: Vec<String>,
@@ -134,7 +143,8 @@ fn spec(args: DefineArgs) -> anyhow::Result<(String, JobSpecWire)> {
                 bail!("--deployment needs --steps, e.g. --steps 10,50,100");
             }
             let hold = (args.hold_requests.is_some() || args.hold_duration.is_some()).then_some(HoldWire { requests: args.hold_requests, duration: args.hold_duration });
-            Some(RolloutWire { deployment, steps: args.steps.into_iter().map(StepWire::Weight).collect(), hold, condition: args.condition })
+            let shadow = args.shadow_calls.map(|calls| ShadowStageWire { calls, min_agreement: args.min_agreement.unwrap_or(1.0), output: args.shadow_output });
+            Some(RolloutWire { deployment, shadow, steps: args.steps.into_iter().map(StepWire::Weight).collect(), hold, condition: args.condition })
         }
         None => None,
     };
@@ -158,7 +168,8 @@ fn show_job(job: &RetrainJobResponse) -> anyhow::Result<()> {
                 StepWire::Held(h) => format!("{}%", h.weight),
             })
             .collect();
-        format!("canary on `{}`: {}", r.deployment, steps.join(" → "))
+        let shadow = r.shadow.as_ref().map_or_else(String::new, |s| format!("shadow for {} calls (≥ {:.1}% agreeing), then ", s.calls, s.min_agreement * 100.0));
+        format!("{shadow}canary on `{}`: {}", r.deployment, steps.join(" → "))
     });
     let view = serde_json::json!({
         "model": job.model, "runs": runs, "run_as": job.run_as,
