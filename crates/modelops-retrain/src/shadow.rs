@@ -13,6 +13,10 @@ use std::collections::HashMap;
 
 const PAGE: u32 = 10_000;
 
+/// A call's decision: `None` until its record is read, `Some(None)` when
+/// the call failed.
+type Seen = Option<Option<Value>>;
+
 /// The compared tensor's values in a call's recorded outputs: the one
 /// named `output`, or the first. `None` for a failed call.
 fn decision(outputs: &str, output: Option<&str>) -> Option<Value> {
@@ -28,7 +32,7 @@ fn decision(outputs: &str, output: Option<&str>) -> Option<Value> {
 pub(crate) async fn agreement(registry: &Registry, deployment: &ModelName, since: DateTime<Utc>, version: u32, output: Option<&str>, wanted: u64) -> Result<(u64, u64)> {
     let log = registry.prediction_log();
     // Request id → (the answer's decision, the shadow's), until both are seen.
-    let mut open: HashMap<String, (Option<Option<Value>>, Option<Option<Value>>)> = HashMap::new();
+    let mut open: HashMap<String, (Seen, Seen)> = HashMap::new();
     let (mut compared, mut agreed) = (0u64, 0u64);
     let mut after = None;
     loop {
