@@ -16,12 +16,12 @@ def log(msg):
 
 
 class Server:
-    def __init__(self, binary, folder):
+    def __init__(self, binary, folder, *extra, env=None):
         self.binary = binary
         self.folder = folder
         self.proc = subprocess.Popen(
-            [binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(folder / "server"), "--log", "warn"],
-            stderr=subprocess.PIPE, text=True,
+            [binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(folder / "server"), "--log", "warn", *map(str, extra)],
+            stderr=subprocess.PIPE, text=True, env=env,
         )
         self.url = None
         for line in self.proc.stderr:

@@ -224,3 +224,34 @@ def test_a_rule_change_that_moves_too_many_decisions_stops_at_the_shadow(tmp_pat
     steps = actions(f)
     assert not any(a == "deployment.advance" for a, _, _, _ in steps), steps
     assert f["audit_verified"]
+
+
+def prompt_story(tmp_path, scenario):
+    out = tmp_path / f"prompt-{scenario}.json"
+    proc = subprocess.run(
+        [sys.executable, REPO / "examples" / "prompt-swap" / "scenario.py", "--small", "--scenario", scenario, "--binary", modelops_bin(), "--json-out", out, "--keep", tmp_path / "run"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+def test_a_cheaper_prompt_is_approved_by_policy_canaried_and_promoted(tmp_path):
+    f = prompt_story(tmp_path, "brief")
+    assert f["state"] == "promoted", f["reason"]
+    assert f["serving"] == [2]
+    steps = actions(f)
+    # Low tier: no person is asked; the approval is the system's, by policy.
+    approve = index(steps, "version.approve", "model/support-reply/version/2", actor="system")
+    assert "without a further approval" in f["audit_story"][approve]["reason"]
+    assert approve < index(steps, "retrain.progress", state="canary") < index(steps, "version.promote", "model/support-reply/version/2") < index(steps, "retrain.progress", state="promoted")
+    assert f["audit_verified"]
+
+
+def test_a_costlier_prompt_is_rolled_back_by_its_canary(tmp_path):
+    f = prompt_story(tmp_path, "detailed")
+    assert f["state"] == "rolled_back", f["reason"]
+    assert "cost" in f["reason"] and "champion keeps serving" in f["reason"]
+    assert f["serving"] == [1]
+    assert {"monitor": "retraining", "rule": "canary_rolled_back"} in f["alerts"]
+    assert f["audit_verified"]
