@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -52,11 +53,20 @@ def send(server, frame, offset, labels=True):
     sent = []
     for i, row in enumerate(frame.itertuples(index=False)):
         rid = f"tx-{offset + i}"
+        CALL_TIMES.append(datetime.now(timezone.utc))
         server.call("POST", "/api/v1/deployments/fraud-live/predict", {"rows": [{f: [float(getattr(row, f))] for f in FEATURES}]}, headers={"x-request-id": rid})
         sent.append({"request_id": rid, "label": int(row.is_fraud)})
     if labels:
         server.call("POST", "/api/v1/deployments/fraud-live/labels", {"labels": sent}, user="dana")
     return len(sent)
+
+
+# When each call was sent (this machine's clock, which the server shares).
+CALL_TIMES = []
+
+
+def at(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def main():
@@ -111,14 +121,10 @@ def main():
 
         log(f"== traffic: {drift_at} calls before the drift, then the new fraud pattern (windows of {window} calls)")
         sent = 0
-        t_drift = None
         run = None
-        t_detect = None
         approved_by = None
         deadline = time.time() + (240 if args.small else 600)
         while time.time() < deadline:
-            if sent == drift_at:
-                t_drift = time.time()
             chunk = live.iloc[sent:sent + window // 4]
             if chunk.empty:
                 break
@@ -126,9 +132,7 @@ def main():
             runs = server.json("jobs", "list", "--model", "fraud")["runs"]
             if runs and run is None:
                 run = runs[0]
-                t_detect = time.time()
-                figures["calls_to_detect"] = sent - drift_at
-                log(f"== drift detected after {sent - drift_at} calls of the new pattern: run {run['id']} started by alert {run.get('alert')}")
+                log(f"== drift detected: run {run['id']} started by alert {run.get('alert')} ({sent - drift_at} calls of the new pattern sent so far)")
             if runs:
                 run = runs[0]
                 if run["state"] == "awaiting_approval" and "waits for approval" in run["reason"] and approved_by is None:
@@ -146,7 +150,6 @@ def main():
             if run.get("ended_at"):
                 break
             time.sleep(0.5)
-        t_end = time.time()
         log(f"== run {run['id']}: {run['state']} — {run['reason']}")
         log(server.cli("jobs", "show", str(run["id"])).stdout)
         log("-- the job's output:")
@@ -158,10 +161,18 @@ def main():
         figures.update({
             "run": run["id"], "state": run["state"], "reason": run["reason"], "version": run.get("version"),
             "parent_version": run.get("parent_version"), "approved_by": approved_by, "serving": serving,
-            "time_to_detect_s": round(t_detect - t_drift, 2) if t_detect and t_drift else None,
-            "time_to_recover_s": round(t_end - t_drift, 2) if run["state"] == "promoted" and t_drift else None,
             "alerts": [{"rule": a["rule"], "monitor": a["monitor"]} for a in alerts],
         })
+        # The clock of the story, from the server's own records: the first
+        # drifted call, the alert, the job, the approval, the canary's end.
+        drifted = CALL_TIMES[drift_at]
+        fired = min(at(a["fired_at"]) for a in alerts if a["monitor"] == "drift")
+        figures["calls_to_detect"] = sum(1 for t in CALL_TIMES[drift_at:] if t < fired)
+        figures["time_to_detect_s"] = round((fired - drifted).total_seconds(), 2)
+        if run.get("job_seconds") is not None:
+            figures["job_s"] = run["job_seconds"]
+        if run["state"] == "promoted":
+            figures["time_to_recover_s"] = round((at(run["ended_at"]) - drifted).total_seconds(), 2)
         if run.get("version"):
             v = server.json("versions", "show", "fraud", run["version"])
             figures["lineage"] = v.get("lineage", {})
@@ -173,7 +184,7 @@ def main():
         verify = server.cli("audit", "verify", check=False)
         figures["audit_verified"] = verify.returncode == 0
         log(verify.stdout.strip() or verify.stderr.strip())
-        log(f"== {json.dumps({k: figures[k] for k in ('state', 'calls_to_detect', 'time_to_detect_s', 'time_to_recover_s', 'serving') if k in figures})}")
+        log(f"== {json.dumps({k: figures[k] for k in ('state', 'calls_to_detect', 'time_to_detect_s', 'job_s', 'time_to_recover_s', 'serving') if k in figures})}")
     finally:
         server.stop()
     if args.json_out:
