@@ -198,17 +198,23 @@ impl Retraining {
     }
 
     /// Runs left `running` by a process that stopped: their job is gone
-    /// with it, so they end as failed (a person or the next trigger starts
+    /// with it. One that had registered its version moves on to the gates;
+    /// the others end as failed (a person or the next trigger starts
     /// another).
     async fn adopt_orphans(&self) {
         let Ok(runs) = self.inner.registry.active_job_runs().await else { return };
         for mut run in runs.into_iter().filter(|r| r.state == RunState::Running) {
-            if run.version.is_some() {
+            run.job_ended_at = Some(self.inner.registry.now());
+            if let Some(v) = run.version {
+                run.state = RunState::AwaitingApproval;
+                run.reason = format!("the job registered version {v}; the server stopped before the job ended");
+                if let Err(e) = self.inner.registry.progress_job_run(&run).await {
+                    tracing::error!(run = run.id, error = %e, "retraining: cannot take over a run");
+                }
                 continue;
             }
             run.state = RunState::Failed;
             run.reason = "the server stopped while the job ran".into();
-            run.job_ended_at = Some(self.inner.registry.now());
             if let Ok(run) = self.inner.registry.progress_job_run(&run).await {
                 self.raise(&run, "run_failed").await;
             }
