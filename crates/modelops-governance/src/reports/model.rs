@@ -208,14 +208,32 @@ pub(super) fn artifact(v: &ModelVersion) -> Text {
 
 pub(super) fn lineage_facts(v: &ModelVersion) -> Vec<(String, Text)> {
     let l = &v.lineage;
-    vec![
+    let mut facts = vec![
         ("Dataset".into(), l.dataset_uri.as_deref().map_or_else(Text::dash, Text::code_value)),
         ("Dataset sha256".into(), l.dataset_sha256.as_ref().map_or_else(Text::dash, |h| Text::code(h.as_str()))),
         ("Dataset rows".into(), l.dataset_rows.map_or_else(Text::dash, |n| Text::plain(n.to_string()))),
         ("Code commit".into(), l.code_commit.as_deref().map_or_else(Text::dash, Text::code_value)),
         ("Parent version".into(), l.parent_version.map_or_else(Text::dash, |p| Text::plain(format!("v{p}")))),
         ("MLflow run".into(), l.mlflow_run_id.as_deref().map_or_else(Text::dash, Text::code_value)),
-    ]
+    ];
+    // A retrained version says what triggered it (set by the server).
+    if let Some(r) = &l.retrain {
+        let mut head = format!("run {} (trigger: {})", r.job_run, r.trigger);
+        if let Some(alert) = r.alert {
+            head.push_str(&format!(", alert {alert}"));
+        }
+        let text = match &r.window {
+            Some(w) => {
+                let time = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                Text::plain(format!("{head}, window of "))
+                    .and_code(w.deployment.as_str())
+                    .text(format!(" ({}, version {}) {} → {}", w.monitor, w.version, time(&w.start), time(&w.end)))
+            }
+            None => Text::plain(head),
+        };
+        facts.push(("Retrained by".into(), text));
+    }
+    facts
 }
 
 pub(super) fn hyperparameter_table(v: &ModelVersion) -> Table {

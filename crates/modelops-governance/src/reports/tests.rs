@@ -684,3 +684,22 @@ fn annex_iv_json_carries_the_missing_items() {
     assert_eq!(json["version"]["version"]["number"], 2);
     assert_eq!(json["dependencies"][0], "bureau-score (v3, production)");
 }
+
+#[test]
+fn a_retrained_version_says_which_run_and_window_produced_it() {
+    let mut r = model_report();
+    let window = modelops_core::retrain::TriggerWindow {
+        deployment: ModelName::parse("loans-live").unwrap(),
+        monitor: "drift".into(),
+        start: at(2026, 6, 1, 0),
+        end: at(2026, 6, 2, 0),
+        version: 1,
+    };
+    r.versions[1].version.lineage.retrain =
+        Some(modelops_core::retrain::RetrainLineage { job_run: 7, trigger: modelops_core::retrain::RunTrigger::Alert, alert: Some(12), window: Some(window) });
+    let md = render_model(&r, ReportFormat::Markdown);
+    let line = md.lines().find(|l| l.contains("Retrained by")).unwrap_or_else(|| panic!("{md}"));
+    assert!(line.contains("run 7 (trigger: alert), alert 12, window of `loans-live` (drift, version 1) 2026-06-01T00:00:00Z → 2026-06-02T00:00:00Z"), "{line}");
+    // Versions not retrained say nothing about it.
+    assert_eq!(render_model(&model_report(), ReportFormat::Markdown).matches("Retrained by").count(), 0);
+}
