@@ -62,11 +62,16 @@ pub struct RetrainConfig {
 }
 
 impl Default for RetrainConfig {
+    /// The server sets `server_url` and `work_root` (under its data
+    /// folder); this default's folder is one of its own in the temporary
+    /// folder, so two instances in one process never share run folders.
     fn default() -> Self {
+        static INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let instance = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
             tick: Duration::from_millis(500),
             server_url: "http://127.0.0.1:5000".into(),
-            work_root: std::env::temp_dir().join("modelops-retrain"),
+            work_root: std::env::temp_dir().join(format!("modelops-retrain-{}-{instance}", std::process::id())),
             binary: std::env::current_exe().ok(),
             max_window_calls: 1_000_000,
         }
