@@ -81,11 +81,11 @@ def main():
         send(100)
 
         log(f"== the policy's job: update_policy.sh, then a shadow of {shadow_calls} calls (90% of decisions must agree) and a canary")
-        server.cli("jobs", "define", "credit-policy", "--timeout", "2m", "--cooldown", "0s",
+        server.cli("jobs", "define", "--run-as", "dana", "credit-policy", "--timeout", "2m", "--cooldown", "0s",
                    "--deployment", "credit-live", "--shadow-calls", shadow_calls, "--min-agreement", "0.9", "--shadow-output", "decision",
                    "--steps", "25,100", "--hold-requests", str(shadow_calls // 4),
                    "--env", f"THRESHOLD={threshold}", "--env", f"TEMPLATE={HERE / 'policy_change.yaml.in'}",
-                   "--", "bash", HERE / "update_policy.sh", user="dana")
+                   "--", "bash", HERE / "update_policy.sh")
         run_id = int(server.cli("retrain", "credit-policy", user="dana").stdout.strip())
         log(f"== dana started run {run_id} (the risk committee's threshold: {threshold})")
         run = wait_for_run(server, "credit-policy", lambda r: "waits for approval" in r["reason"] or r.get("ended_at"), between=lambda: send(10))

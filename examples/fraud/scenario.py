@@ -110,13 +110,16 @@ def main():
                    "--prediction", "label", "--score", "probabilities_1", "--pos-label", "1",
                    "--alert", "data_drift=drift.dataset_drift", "--retrain")
 
-        job = ["jobs", "define", "fraud", "--timeout", "5m", "--cooldown", "0s",
+        # A command runs on the server's host: the operator (admin) installs
+        # it, for dana, whose work the versions are; a rollout is a deployer's
+        # (or admin's) to give.
+        job = ["jobs", "define", "fraud", "--run-as", "dana", "--timeout", "5m", "--cooldown", "0s",
                "--deployment", "fraud-live", "--steps", "50,100", "--hold-requests", str(window // 4),
                "--condition", "canary.requests >= 30 && (canary.errors >= 3 || canary.prediction_mean > 0.5)",
                "--env", f"TRAINER={HERE / 'train.py'}", "--env", f"PYTHON={sys.executable}",
                "--env", f"WORSE={'1' if args.scenario == 'worse' else ''}", "--env", f"FAIL={'1' if args.scenario == 'failing' else ''}",
                "--", "bash", HERE / "retrain_job.sh"]
-        server.cli(*job, user="dana")
+        server.cli(*job)
         log(server.cli("jobs", "definition", "fraud").stdout)
 
         log(f"== traffic: {drift_at} calls before the drift, then the new fraud pattern (windows of {window} calls)")

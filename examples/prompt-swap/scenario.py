@@ -93,9 +93,9 @@ completion_per_million = 10.00
 
         prompt = HERE / f"prompt_{args.scenario}.yaml"
         log(f"== the assistant's job registers {prompt.name}; canary 20% → 50% (holds of {hold} calls), rolled back when: {CONDITION}")
-        server.cli("jobs", "define", "support-reply", "--timeout", "2m", "--cooldown", "0s",
+        server.cli("jobs", "define", "--run-as", "dana", "support-reply", "--timeout", "2m", "--cooldown", "0s",
                    "--deployment", "support-live", "--steps", "20,50", "--hold-requests", hold, "--condition", CONDITION,
-                   "--env", f"PROMPT={prompt}", "--", "bash", HERE / "swap_prompt.sh", user="dana")
+                   "--env", f"PROMPT={prompt}", "--", "bash", HERE / "swap_prompt.sh")
         run_id = int(server.cli("retrain", "support-reply", user="dana").stdout.strip())
         seen = set()
 

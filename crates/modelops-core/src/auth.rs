@@ -212,14 +212,15 @@ impl Principal {
         self.scope.as_ref()
     }
 
-    /// A scoped principal may read, call models, upload artifacts and
-    /// track runs anywhere, and change only its own model's versions,
-    /// tags, evidence and reference data; anything else is refused,
-    /// naming the scope.
+    /// A scoped principal may read, call models and upload artifacts, and
+    /// change only its own model's versions, their tags, evidence and
+    /// reference data; anything else is refused, naming the scope. (The
+    /// registry narrows "its own model's versions" to the one version the
+    /// run registered.)
     pub fn check_scope(&self, action: Action, subject: &str) -> Result<()> {
         let Some(scope) = &self.scope else { return Ok(()) };
         use Action::*;
-        let anywhere = matches!(action, Read | Predict | Track | ArtifactUpload | AccessDenied | AuditRead);
+        let anywhere = matches!(action, Read | Predict | ArtifactUpload | AccessDenied | AuditRead);
         let own_model = matches!(action, VersionCreate | VersionUpdate | VersionSubmit | EvidenceAdd | ReferenceSet | TagSet | TagDelete);
         let prefix = crate::audit::model_subject(scope.model.as_str());
         let on_own = subject == prefix || subject.starts_with(&format!("{prefix}/"));

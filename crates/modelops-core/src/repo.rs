@@ -362,8 +362,8 @@ pub trait RetrainStore: Send + Sync {
     async fn open_retrain_requests(&self) -> Result<Vec<crate::monitoring::RetrainRequest>>;
     /// The run's output so far (the tail kept, at most `MAX_LOG_BYTES`).
     async fn job_run_log(&self, id: i64) -> Result<String>;
-    /// Replaces the run's kept output.
-    async fn put_job_run_log(&self, id: i64, log: &str) -> Result<()>;
+    /// Replaces the run's kept output, and records `at` as its heartbeat.
+    async fn put_job_run_log(&self, id: i64, log: &str, at: DateTime<Utc>) -> Result<()>;
 }
 
 /// Personal data inside a transaction (erasure, DESIGN §6).

@@ -174,6 +174,11 @@ impl JobSpec {
                 if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 || url.chars().any(char::is_whitespace) {
                     return Err(Error::invalid("runner.url", format!("{} is not an http(s) URL", quote(url))));
                 }
+                // Anyone who may read the job reads its URL: no credentials in it.
+                let authority = url.split("://").nth(1).unwrap_or("").split(['/', '?', '#']).next().unwrap_or("");
+                if authority.contains('@') {
+                    return Err(Error::invalid("runner.url", "must not carry a user or password (anyone who reads the job would read them); sign with `secret_env` instead"));
+                }
                 if let Some(name) = secret_env {
                     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                         return Err(Error::invalid("runner.secret_env", format!("{} is not an environment variable name", quote(name))));
@@ -281,6 +286,8 @@ string_enum!(
         Rejected => "rejected",
         // Approved, and the job has no rollout: a deployer takes it on.
         Approved => "approved",
+        // Stopped by a person before its end.
+        Cancelled => "cancelled",
     }
 );
 
@@ -342,6 +349,11 @@ pub struct JobRun {
     /// When the current stage (the shadow, the canary) began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_started_at: Option<DateTime<Utc>>,
+    /// When the replica running the job last said it still does (a run
+    /// `running` without a recent one is an orphan: its replica stopped).
+    /// Kept in its own column, not in the stored body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_at: Option<DateTime<Utc>>,
     /// The id of the token the run was given (revoked when the job ends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,

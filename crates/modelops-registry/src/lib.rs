@@ -199,12 +199,34 @@ impl Registry {
     /// recorded as an `access.denied` event (in its own transaction: nothing
     /// else happens) and returned with its reasons.
     pub(crate) async fn authorize(&self, principal: &Principal, action: Action, subject: &str) -> Result<Permit> {
-        match principal.check_scope(action, subject).and_then(|()| authorize(principal, action)) {
+        let scoped = match principal.scope() {
+            Some(scope) => self.check_run_scope(scope, action, subject).await,
+            None => Ok(()),
+        };
+        match scoped.and_then(|()| principal.check_scope(action, subject)).and_then(|()| authorize(principal, action)) {
             Ok(permit) => Ok(permit),
             // The refusal stands whether or not it could be recorded.
             Err(Error::Forbidden(denial)) => Err(self.record_denial(principal, action, subject, denial, None).await),
             Err(other) => Err(other),
         }
+    }
+
+    /// A retraining run's token changes only the version its run
+    /// registered (its tags, evidence, reference, description, submission);
+    /// creating that version is the one change it makes on the model.
+    async fn check_run_scope(&self, scope: &modelops_core::retrain::TokenScope, action: Action, subject: &str) -> Result<()> {
+        use Action::*;
+        if !matches!(action, VersionUpdate | VersionSubmit | EvidenceAdd | ReferenceSet | TagSet | TagDelete) {
+            return Ok(());
+        }
+        let own = match self.run_version(scope.run).await? {
+            Some(v) => version_subject(scope.model.as_str(), v),
+            None => return Err(Error::forbidden("scope", format!("the token of retraining run {} changes only the version it registers, and it has registered none", scope.run))),
+        };
+        if subject == own || subject.starts_with(&format!("{own}/")) {
+            return Ok(());
+        }
+        Err(Error::forbidden("scope", format!("the token of retraining run {} changes only the version it registered (`{own}`), not `{subject}`", scope.run)))
     }
 
     /// Authorises an operation that changes nothing and is served outside

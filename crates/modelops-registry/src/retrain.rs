@@ -11,11 +11,12 @@
 use crate::{event, lock_active_model, snapshot, Registry};
 use chrono::{DateTime, Utc};
 use modelops_core::governance::CHAMPION;
-use modelops_core::auth::{Action, Principal};
+use modelops_core::auth::{Action, Principal, Role};
+use modelops_core::error::Denial;
 use modelops_core::monitoring::RetrainRequest;
 use modelops_core::name::{quote, ModelName};
 use modelops_core::repo::WriteTx;
-use modelops_core::retrain::{job_subject, JobRun, JobSpec, RetrainJob, RetrainLineage, RunState, RunTrigger, TokenScope, TriggerWindow};
+use modelops_core::retrain::{job_subject, JobRun, JobRunner, JobSpec, RetrainJob, RetrainLineage, RunState, RunTrigger, TokenScope, TriggerWindow};
 use modelops_core::{Error, Result};
 use serde_json::json;
 
@@ -93,10 +94,25 @@ impl Registry {
     /// developers; runs act as the one who defined it. `spec` is checked
     /// here (structure) and by the caller (the rollout's condition); a
     /// rollout's deployment must exist and serve this model.
-    pub async fn define_retrain_job(&self, principal: &Principal, model: &ModelName, spec: JobSpec) -> Result<RetrainJob> {
+    ///
+    /// Runs act as `run_as` — by default the caller; naming someone else
+    /// is for admins (who alone define `command` jobs, and define them for
+    /// the developer whose work the versions are).
+    pub async fn define_retrain_job(&self, principal: &Principal, model: &ModelName, spec: JobSpec, run_as: Option<&str>) -> Result<RetrainJob> {
         spec.validate()?;
         let subject = job_subject(model);
         let permit = self.authorize(principal, Action::RetrainDefine, &subject).await?;
+        if matches!(spec.runner, JobRunner::Command { .. }) && !principal.has_role(Role::Admin) {
+            let denial = Denial::single(
+                "runner",
+                "a `command` job runs a program on the server's host as the server's own user: only admins define one (developers: a `webhook` job)",
+            );
+            return Err(self.record_denial(principal, Action::RetrainDefine, &subject, denial, None).await);
+        }
+        if spec.rollout.is_some() && !(principal.has_role(Role::Deployer) || principal.has_role(Role::Admin)) {
+            let denial = Denial::single("rollout", "a rollout moves a deployment's traffic by itself: only deployers and admins give a job one");
+            return Err(self.record_denial(principal, Action::RetrainDefine, &subject, denial, None).await);
+        }
         if let Some(rollout) = &spec.rollout {
             let deployment = self.find_deployment(&rollout.deployment).await?.ok_or_else(|| {
                 Error::invalid("rollout.deployment", format!("deployment `{}` does not exist; create it first (`modelops deploy create`)", rollout.deployment))
@@ -105,15 +121,25 @@ impl Registry {
                 return Err(Error::invalid("rollout.deployment", format!("deployment `{}` serves model `{}`, not `{model}`", rollout.deployment, deployment.model)));
             }
         }
+        let run_as = run_as.unwrap_or(principal.name()).to_string();
+        if run_as != principal.name() && !principal.has_role(Role::Admin) {
+            let denial = Denial::single("run_as", "only admins define a job that runs as someone else");
+            return Err(self.record_denial(principal, Action::RetrainDefine, &subject, denial, None).await);
+        }
         let mut tx = self.store().begin(&permit).await?;
         let m = lock_active_model(tx.as_mut(), model).await?;
         let mut tx = self.ensure_developer(tx, principal, &m, &[], Action::RetrainDefine, &subject).await?;
+        match tx.lock_user(&run_as).await? {
+            Some(user) if !user.disabled => {}
+            Some(_) => return Err(Error::invalid("run_as", format!("user {} is disabled", quote(&run_as)))),
+            None => return Err(Error::invalid("run_as", format!("user {} does not exist", quote(&run_as)))),
+        }
         let before = tx.retrain_job_in(model).await?;
         let now = tx.now();
         let job = RetrainJob {
             model: model.clone(),
             spec,
-            run_as: principal.name().to_string(),
+            run_as,
             created_at: before.as_ref().map_or(now, |b| b.created_at),
             updated_at: now,
         };
@@ -188,6 +214,10 @@ impl Registry {
         };
         let outcome = self.start_in(tx.as_mut(), principal, model, &cause).await;
         let outcome = match outcome {
+            Err(Error::Forbidden(denial)) => {
+                drop(tx);
+                return Err(self.record_denial(principal, Action::RetrainStart, &subject, denial, None).await);
+            }
             Ok(Ok(started)) => started,
             Ok(Err(why)) => {
                 let out = skip(why.clone());
@@ -273,6 +303,7 @@ impl Registry {
             ended_at: None,
             updated_at: now,
             stage_started_at: None,
+            heartbeat_at: None,
             token: None,
         };
         run.id = tx.insert_job_run(&run).await?;
@@ -291,14 +322,20 @@ impl Registry {
     }
 
     /// The server moves a run on: `next` is the run as it now stands (its
-    /// state, reason, version, times). Audited with the state it left.
-    /// When the job has ended its token is revoked in the same transaction.
-    pub async fn progress_job_run(&self, next: &JobRun) -> Result<JobRun> {
+    /// state, reason, version, times), moved from `from` — if the stored run
+    /// is no longer there (another replica or a person moved it meanwhile,
+    /// or it ended) nothing changes and the answer is a conflict. Audited
+    /// with the state it left. With `revoke_token`, or when the run ends,
+    /// its token is revoked in the same transaction.
+    pub async fn progress_job_run(&self, next: &JobRun, from: RunState, revoke_token: bool) -> Result<JobRun> {
         let principal = Principal::system();
         let subject = next.subject();
         let permit = self.authorize(&principal, Action::RetrainProgress, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let before = tx.job_run_in(next.id).await?.ok_or_else(|| Error::not_found("retraining run", next.id.to_string()))?;
+        if before.state != from || before.state.is_final() {
+            return Err(Error::Conflict(format!("retraining run {} is `{}` now, not `{from}`: it moved meanwhile", next.id, before.state)));
+        }
         let mut run = next.clone();
         run.updated_at = tx.now();
         if run.state.is_final() && run.ended_at.is_none() {
@@ -310,8 +347,7 @@ impl Registry {
         }
         tx.update_job_run(&run).await?;
         let mut after = snapshot(&run)?;
-        let job_over = run.job_ended_at.is_some() || run.state != RunState::Running;
-        if let (true, Some(id)) = (job_over, &run.token) {
+        if let (true, Some(id)) = (revoke_token || run.state.is_final(), &run.token) {
             if let Some(token) = tx.lock_token(id).await? {
                 if token.revoked_at.is_none() {
                     let revoked = modelops_core::governance::ApiToken { revoked_at: Some(run.updated_at), ..token };
@@ -352,8 +388,29 @@ impl Registry {
         Ok(self.store().job_runs(Some(model), 1).await?.first().map(|r| r.started_at))
     }
 
-    /// Replaces a run's kept output (bookkeeping: not audited).
+    /// Replaces a run's kept output and says the job still runs
+    /// (bookkeeping: not audited).
     pub async fn put_job_run_log(&self, id: i64, log: &str) -> Result<()> {
-        self.store().put_job_run_log(id, log).await
+        self.store().put_job_run_log(id, log, self.now()).await
+    }
+
+    /// Who may stop a run: the model's developers, and deployers.
+    pub async fn authorize_cancel(&self, principal: &Principal, run: &JobRun) -> Result<()> {
+        let subject = run.subject();
+        self.authorize(principal, Action::RetrainStart, &subject).await?;
+        if principal.has_role(Role::Deployer) || principal.has_role(Role::Admin) {
+            return Ok(());
+        }
+        let model = self.get_model(&run.model).await?;
+        match model.ensure_developer(principal) {
+            Err(Error::Forbidden(denial)) => Err(self.record_denial(principal, Action::RetrainStart, &subject, denial, None).await),
+            other => other,
+        }
+    }
+
+    /// The version a scoped principal's run registered: what its token
+    /// may still change (`None` before it registers one).
+    pub(crate) async fn run_version(&self, run: i64) -> Result<Option<u32>> {
+        Ok(self.store().job_run(run).await?.and_then(|r| r.version))
     }
 }

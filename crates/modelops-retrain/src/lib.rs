@@ -25,6 +25,7 @@ mod window;
 use chrono::{DateTime, Utc};
 use modelops_core::auth::Principal;
 use modelops_core::deployment::{DeploymentState, ShadowRoute, Strategy};
+use modelops_core::governance::GateTarget;
 use modelops_core::monitoring::{Alert, AlertState, RetrainRequest};
 use modelops_core::name::ModelName;
 use modelops_core::retrain::{JobRun, JobSpec, RetrainJob, RolloutTemplate, RunState, TriggerWindow};
@@ -44,6 +45,11 @@ pub use window::GROUND_TRUTH;
 
 /// The name alerts raised by the loop carry as their monitor.
 pub const ALERT_MONITOR: &str = "retraining";
+
+/// A `running` run whose job has not said it still runs for this long is
+/// an orphan (the job saves its output, and so its heartbeat, every
+/// [`runner::HEARTBEAT`]).
+pub const ORPHAN_AFTER: chrono::Duration = chrono::Duration::seconds(30);
 
 /// Where and how runs execute.
 #[derive(Debug, Clone)]
@@ -78,6 +84,10 @@ impl Default for RetrainConfig {
     }
 }
 
+/// When a model's schedule was last looked at, and its job's definition
+/// time then.
+type ScheduleSeen = (DateTime<Utc>, DateTime<Utc>);
+
 /// The retraining use cases and the loop. Cheap to clone.
 #[derive(Clone)]
 pub struct Retraining {
@@ -94,8 +104,9 @@ struct Inner {
     /// Reasons last written per run, so a waiting run is not rewritten
     /// (and audited) on every tick.
     said: Mutex<HashMap<i64, String>>,
-    /// When each model's schedule was last looked at.
-    scheduled: Mutex<HashMap<ModelName, DateTime<Utc>>>,
+    /// When each model's schedule was last looked at, and the job's
+    /// definition time then (a redefined job starts its schedule afresh).
+    scheduled: Mutex<HashMap<ModelName, ScheduleSeen>>,
     wake: tokio::sync::Notify,
 }
 
@@ -124,14 +135,14 @@ impl Retraining {
 
     /// Defines (or replaces) a model's job: the rollout's condition is
     /// compiled here, against the canary's schema, before anything is stored.
-    pub async fn define_job(&self, principal: &Principal, model: &ModelName, spec: JobSpec) -> Result<RetrainJob> {
+    pub async fn define_job(&self, principal: &Principal, model: &ModelName, spec: JobSpec, run_as: Option<&str>) -> Result<RetrainJob> {
         if let Some(condition) = spec.rollout.as_ref().and_then(|r| r.condition.as_deref()) {
             modelops_deploy::condition::Condition::compile(condition).map_err(|e| match e {
                 Error::InvalidInput { reason, .. } => Error::invalid("rollout.condition", reason),
                 other => other,
             })?;
         }
-        self.inner.registry.define_retrain_job(principal, model, spec).await
+        self.inner.registry.define_retrain_job(principal, model, spec, run_as).await
     }
 
     /// A run by hand: refused (409) when the model has no job or a run is
@@ -171,7 +182,6 @@ impl Retraining {
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
-            this.adopt_orphans().await;
             loop {
                 this.run_once().await;
                 tokio::select! {
@@ -192,6 +202,7 @@ impl Retraining {
         }
         match self.inner.registry.active_job_runs().await {
             Ok(runs) => {
+                self.adopt_orphans(&runs).await;
                 for run in runs {
                     if let Err(e) = self.drive(run.clone()).await {
                         tracing::error!(run = run.id, model = %run.model, error = %e, "retraining: cannot move a run on");
@@ -202,26 +213,33 @@ impl Retraining {
         }
     }
 
-    /// Runs left `running` by a process that stopped: their job is gone
-    /// with it. One that had registered its version moves on to the gates;
-    /// the others end as failed (a person or the next trigger starts
-    /// another).
-    async fn adopt_orphans(&self) {
-        let Ok(runs) = self.inner.registry.active_job_runs().await else { return };
-        for mut run in runs.into_iter().filter(|r| r.state == RunState::Running) {
-            run.job_ended_at = Some(self.inner.registry.now());
-            if let Some(v) = run.version {
-                run.state = RunState::AwaitingApproval;
-                run.reason = format!("the job registered version {v}; the server stopped before the job ended");
-                if let Err(e) = self.inner.registry.progress_job_run(&run).await {
-                    tracing::error!(run = run.id, error = %e, "retraining: cannot take over a run");
-                }
+    /// Runs `running` whose job no replica runs any more — no heartbeat
+    /// for [`ORPHAN_AFTER`] and not this process's: their job is gone with
+    /// the replica that ran it. One that had registered its version moves
+    /// on to the gates; the others end as failed (a person or the next
+    /// trigger starts another).
+    async fn adopt_orphans(&self, runs: &[JobRun]) {
+        let now = self.inner.registry.now();
+        for run in runs.iter().filter(|r| r.state == RunState::Running) {
+            let executing = self.inner.executing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&run.id);
+            let alive = run.heartbeat_at.unwrap_or(run.started_at);
+            if executing || now - alive < ORPHAN_AFTER {
                 continue;
             }
-            run.state = RunState::Failed;
-            run.reason = "the server stopped while the job ran".into();
-            if let Ok(run) = self.inner.registry.progress_job_run(&run).await {
-                self.raise(&run, "run_failed").await;
+            let mut next = JobRun { job_ended_at: Some(now), ..run.clone() };
+            let outcome = if let Some(v) = run.version {
+                next.state = RunState::AwaitingApproval;
+                next.reason = format!("the job registered version {v}; the replica running it stopped before the job ended");
+                self.inner.registry.progress_job_run(&next, RunState::Running, true).await
+            } else {
+                next.state = RunState::Failed;
+                next.reason = "the replica running the job stopped (no heartbeat) before it ended".into();
+                self.inner.registry.progress_job_run(&next, RunState::Running, true).await
+            };
+            match outcome {
+                Ok(run) if run.state == RunState::Failed => self.raise(&run, "run_failed").await,
+                Ok(_) | Err(Error::Conflict(_)) => {}
+                Err(e) => tracing::error!(run = run.id, error = %e, "retraining: cannot take over a run"),
             }
         }
     }
@@ -261,13 +279,17 @@ impl Retraining {
             }
             let since = {
                 let mut seen = self.inner.scheduled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                *seen.entry(job.model.clone()).or_insert(now.max(job.updated_at))
+                let entry = seen.entry(job.model.clone()).or_insert((now, job.updated_at));
+                if entry.1 != job.updated_at {
+                    *entry = (now, job.updated_at);
+                }
+                entry.0
             };
             let Some(due) = job.spec.next_scheduled(since) else { continue };
             if due > now {
                 continue;
             }
-            self.inner.scheduled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.model.clone(), now);
+            self.inner.scheduled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.model.clone(), (now, job.updated_at));
             match self.inner.registry.start_job_run(&Principal::system(), &job.model, RunCause::Schedule).await {
                 Ok(StartOutcome::Started(started)) => {
                     tracing::info!(run = started.run.id, model = %started.run.model, "retraining run started by the schedule");
@@ -315,7 +337,10 @@ impl Retraining {
         };
         next.state = state;
         next.reason = reason;
-        let run = registry.progress_job_run(&next).await?;
+        // A command's job is over: its token goes. A webhook's job may still
+        // be setting its version's reference: its token (which changes only
+        // that version now) goes when the run ends.
+        let run = registry.progress_job_run(&next, RunState::Running, ended.command).await?;
         if run.state == RunState::AwaitingApproval {
             self.drive(run).await
         } else {
@@ -337,15 +362,15 @@ impl Retraining {
         match run.state {
             RunState::AwaitingApproval => match version.state {
                 VersionState::Draft => {
-                    let author = run_principal(&run, &version.created_by)?;
-                    match registry.submit_version(&author, &run.model, number).await {
-                        Ok(_) => Box::pin(self.drive(run)).await,
-                        Err(Error::Forbidden(denial)) => {
-                            let reasons: Vec<String> = denial.reasons().iter().map(|r| r.message.clone()).collect();
-                            self.say(run, RunState::AwaitingApproval, format!("version {number} cannot be submitted for validation: {}", reasons.join("; "))).await
-                        }
-                        Err(e) => Err(e),
+                    // Asked first (which records nothing), so that a gate
+                    // that keeps refusing does not fill the log with denials.
+                    let gate = registry.pending_gate(&run.model, number, GateTarget::InValidation).await?;
+                    if !gate.allowed {
+                        let missing: Vec<String> = gate.failures().map(|c| c.message.clone()).collect();
+                        return self.say(run, RunState::AwaitingApproval, format!("version {number} cannot be submitted for validation: {}", missing.join("; "))).await;
                     }
+                    registry.submit_version(&Principal::system(), &run.model, number).await?;
+                    Box::pin(self.drive(run)).await
                 }
                 VersionState::InValidation => {
                     let gate = registry.approve_by_policy(&run.model, number, run.id).await?;
@@ -360,6 +385,10 @@ impl Retraining {
                 VersionState::Rejected => self.say(run, RunState::Rejected, format!("version {number} was rejected")).await,
                 VersionState::Retired => self.say(run, RunState::Rejected, format!("version {number} was retired")).await,
             },
+            RunState::Shadow if matches!(version.state, VersionState::Rejected | VersionState::Retired) => {
+                self.remove_shadow(&run, number).await?;
+                self.say(run, RunState::Rejected, format!("version {number} was {} while it shadowed the deployment", version.state)).await
+            }
             RunState::Shadow => self.follow_shadow(run, number).await,
             RunState::Canary => self.follow_canary(run, number).await,
             _ => Ok(()),
@@ -399,6 +428,46 @@ impl Retraining {
         }
     }
 
+    /// Takes the run's version out of the deployment's shadows.
+    async fn remove_shadow(&self, run: &JobRun, number: u32) -> Result<()> {
+        let job = self.inner.registry.store_retrain_job(&run.model).await?;
+        let Some(name) = job.and_then(|j| j.spec.rollout).map(|r| r.deployment) else { return Ok(()) };
+        let Some(d) = self.inner.registry.find_deployment(&name).await? else { return Ok(()) };
+        let shadows: Vec<ShadowRoute> = d.shadows.iter().filter(|s| s.version != number).cloned().collect();
+        if shadows.len() != d.shadows.len() {
+            let request = ChangeRequest { shadows: Some(shadows), ..ChangeRequest::default() };
+            self.inner.deployments.change(&Principal::system(), &name, request).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops a run that waits for people or shadows a deployment (its
+    /// shadow removed). A running job ends by itself or at its time limit;
+    /// a canary is rolled back with the deployment (`modelops rollback`),
+    /// which ends the run. For the model's developers and deployers.
+    pub async fn cancel(&self, principal: &Principal, id: i64) -> Result<JobRun> {
+        let registry = &self.inner.registry;
+        registry.check_access(principal, modelops_core::auth::Action::RetrainStart, &format!("retrain/{id}")).await?;
+        let run = registry.job_run(principal, id).await?;
+        registry.authorize_cancel(principal, &run).await?;
+        match run.state {
+            RunState::Running => return Err(Error::Conflict(format!("run {id}'s job is running: it ends by itself or at its time limit"))),
+            RunState::Canary => {
+                return Err(Error::Conflict(format!("run {id}'s canary is under way: roll the deployment back (`modelops rollback`) and the run ends `rolled_back`")))
+            }
+            state if state.is_final() => return Err(Error::Conflict(format!("run {id} is `{state}` already"))),
+            RunState::Shadow => {
+                if let Some(v) = run.version {
+                    self.remove_shadow(&run, v).await?;
+                }
+            }
+            _ => {}
+        }
+        let from = run.state;
+        let next = JobRun { state: RunState::Cancelled, reason: format!("cancelled by {} while `{from}`", principal.name()), ..run };
+        registry.progress_job_run(&next, from, true).await
+    }
+
     /// The canary of `number`; `prefix` says what came before it.
     async fn start_canary(&self, run: JobRun, number: u32, rollout: &RolloutTemplate, prefix: String) -> Result<()> {
         let request = ChangeRequest {
@@ -414,6 +483,11 @@ impl Retraining {
                 let reason = format!("{prefix}canary of version {number} on deployment `{}` against version {from}, steps {}", rollout.deployment, weights.join(" → "));
                 let run = JobRun { stage_started_at: Some(started), ..run };
                 self.say(run, RunState::Canary, reason).await
+            }
+            // After a shadow that passed, a canary that cannot start yet is
+            // tried again from the shadow state (not the shadow again).
+            Err(e) if run.state == RunState::Shadow && !matches!(e, Error::Forbidden(_)) => {
+                self.say(run, RunState::Shadow, format!("{prefix}its canary cannot start yet: {e}")).await
             }
             Err(e) => self.refused(run, number, e).await,
         }
@@ -450,13 +524,7 @@ impl Retraining {
             return Ok(());
         }
         // The shadow's work is done either way.
-        if let Some(d) = self.inner.registry.find_deployment(&rollout.deployment).await? {
-            let shadows: Vec<ShadowRoute> = d.shadows.iter().filter(|s| s.version != number).cloned().collect();
-            if shadows.len() != d.shadows.len() {
-                let request = ChangeRequest { shadows: Some(shadows), ..ChangeRequest::default() };
-                self.inner.deployments.change(&Principal::system(), &rollout.deployment, request).await?;
-            }
-        }
+        self.remove_shadow(&run, number).await?;
         let share = agreed as f64 / compared as f64;
         let verdict = format!("decisions agreed on {:.1}% of {compared} shadowed calls ({agreed})", share * 100.0);
         if share >= stage.min_agreement {
@@ -507,9 +575,18 @@ impl Retraining {
                 return Ok(run);
             }
         }
+        let from = run.state;
         run.state = state;
         run.reason = reason.clone();
-        let run = self.inner.registry.progress_job_run(&run).await?;
+        let run = match self.inner.registry.progress_job_run(&run, from, false).await {
+            Ok(run) => run,
+            // Another replica, or a person, moved it first: theirs stands.
+            Err(Error::Conflict(why)) => {
+                tracing::debug!(run = run.id, %why, "retraining: run moved meanwhile");
+                return Ok(run);
+            }
+            Err(e) => return Err(e),
+        };
         tracing::info!(run = run.id, model = %run.model, state = %run.state, reason = %run.reason, "retraining");
         let mut said = self.inner.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if run.state.is_final() {
@@ -547,9 +624,4 @@ impl Retraining {
             Err(e) => tracing::error!(run = run.id, error = %e, "retraining: cannot raise an alert"),
         }
     }
-}
-
-/// The run's job acting after the job ended: its author, scoped to the run.
-fn run_principal(run: &JobRun, author: &str) -> Result<Principal> {
-    Ok(Principal::new(author, [modelops_core::auth::Role::Developer])?.scoped(modelops_core::retrain::TokenScope { model: run.model.clone(), run: run.id }))
 }

@@ -40,11 +40,13 @@ pub(crate) enum Outcome {
 pub(crate) struct Ended {
     pub outcome: Outcome,
     pub exit_code: Option<i32>,
+    /// A local command (whose end is certain): its token is revoked now.
+    pub command: bool,
 }
 
 impl Ended {
     fn failed(why: String) -> Self {
-        Ended { outcome: Outcome::Failed(why), exit_code: None }
+        Ended { outcome: Outcome::Failed(why), exit_code: None, command: true }
     }
 }
 
@@ -52,8 +54,10 @@ impl Ended {
 /// database URL, webhook secrets — stays with the server).
 const INHERITED: [&str; 9] = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "VIRTUAL_ENV", "PYTHONPATH", "TZ"];
 
-/// How often a running job's output is saved.
+/// How often a running job's output is saved (when it changed).
 const LOG_EVERY: Duration = Duration::from_secs(1);
+/// How often a running job says it still runs, output changed or not.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
 
 pub(crate) async fn execute(this: &Retraining, run: &JobRun, job: &RetrainJob, token: String) -> Ended {
     let config = &this.inner.config;
@@ -180,15 +184,15 @@ async fn command(this: &Retraining, run: &JobRun, argv: &[String], dir: &Path, e
     let out = child.stdout.take().map(|s| tokio::spawn(pump(s, log.clone())));
     let err = child.stderr.take().map(|s| tokio::spawn(pump(s, log.clone())));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    let mut saved = 0usize;
+    let mut saved = (0usize, tokio::time::Instant::now());
     let status = loop {
         tokio::select! {
             status = child.wait() => break Some(status),
             () = tokio::time::sleep_until(deadline) => break None,
             () = tokio::time::sleep(LOG_EVERY) => {
                 let text = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).render();
-                if text.len() != saved {
-                    saved = text.len();
+                if text.len() != saved.0 || saved.1.elapsed() >= HEARTBEAT {
+                    saved = (text.len(), tokio::time::Instant::now());
                     let _ = registry.put_job_run_log(run.id, &text).await;
                 }
             }
@@ -198,12 +202,12 @@ async fn command(this: &Retraining, run: &JobRun, argv: &[String], dir: &Path, e
         None => {
             stop_group(pid);
             let _ = child.kill().await;
-            Ended { outcome: Outcome::TimedOut(timeout), exit_code: None }
+            Ended { outcome: Outcome::TimedOut(timeout), exit_code: None, command: true }
         }
         Some(Err(e)) => Ended::failed(format!("waiting for the job failed: {e}")),
-        Some(Ok(status)) if status.success() => Ended { outcome: Outcome::Succeeded, exit_code: Some(0) },
+        Some(Ok(status)) if status.success() => Ended { outcome: Outcome::Succeeded, exit_code: Some(0), command: true },
         Some(Ok(status)) => match status.code() {
-            Some(code) => Ended { outcome: Outcome::Failed(format!("the job exited with status {code}")), exit_code: Some(code) },
+            Some(code) => Ended { outcome: Outcome::Failed(format!("the job exited with status {code}")), exit_code: Some(code), command: true },
             None => Ended::failed("the job was killed by a signal".into()),
         },
     };
@@ -266,16 +270,22 @@ async fn webhook(this: &Retraining, run: &JobRun, url: &str, secret_env: Option<
             return Ended::failed(why);
         }
     };
-    let _ = registry.put_job_run_log(run.id, &format!("{note}\nwaiting for the job to register a version with the run's token")).await;
+    let text = format!("{note}\nwaiting for the job to register a version with the run's token");
+    let _ = registry.put_job_run_log(run.id, &text).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut beat = tokio::time::Instant::now();
     loop {
         if tokio::time::Instant::now() >= deadline {
-            return Ended { outcome: Outcome::TimedOut(timeout), exit_code: None };
+            return Ended { outcome: Outcome::TimedOut(timeout), exit_code: None, command: false };
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+        if beat.elapsed() >= HEARTBEAT {
+            beat = tokio::time::Instant::now();
+            let _ = registry.put_job_run_log(run.id, &text).await;
+        }
         if let Ok(Some(stored)) = registry.monitor_store().job_run(run.id).await {
             if stored.version.is_some() {
-                return Ended { outcome: Outcome::Succeeded, exit_code: None };
+                return Ended { outcome: Outcome::Succeeded, exit_code: None, command: false };
             }
         }
     }

@@ -50,6 +50,7 @@
 //! | GET, PUT, DELETE | `/api/v1/models/{name}/retrain-job` | a model's retraining job (`/api/v1/retrain-jobs`: every model's) |
 //! | POST | `/api/v1/models/{name}/retrain` | a run by hand |
 //! | GET | `/api/v1/retrain-runs`, `/api/v1/retrain-runs/{run}`, `…/log`, `…/window` | runs, their output, the window each was fed (Parquet) |
+//! | POST | `/api/v1/retrain-runs/{run}/cancel` | stop a run waiting for people or shadowing |
 //! | GET | `/metrics` | Prometheus text exposition (routes/metrics.rs) |
 //! | GET, POST | `/v2…` | the Open Inference Protocol ([`inference::oip`]): health, metadata, ready, infer (JSON and binary tensors) |
 //! | GET | `/healthz`, `/readyz`, `/api/v1/openapi.json` | liveness; database reachable; this API's document |

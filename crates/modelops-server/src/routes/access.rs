@@ -144,7 +144,12 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("POST", "/api/v1/deployments/{name}/labels", act(A::LabelsRecord), ""),
         e("GET", "/api/v1/alerts", SignedIn, ""),
         e("GET", "/api/v1/retrain-requests", SignedIn, ""),
-        e("PUT", "/api/v1/models/{name}/retrain-job", act(A::RetrainDefine), "a developer of the model; runs act as the caller, through a token scoped to the run"),
+        e(
+            "PUT",
+            "/api/v1/models/{name}/retrain-job",
+            act(A::RetrainDefine),
+            "a developer of the model; runs act as the caller (or `run_as`: admins), through a token scoped to the run; a `command` job: admins; a `rollout`: deployers and admins",
+        ),
         e("GET", "/api/v1/models/{name}/retrain-job", SignedIn, ""),
         e("GET", "/api/v1/retrain-jobs", SignedIn, ""),
         e("POST", "/api/v1/models/{name}/retrain", act(A::RetrainStart), "a developer of the model, or a deployer; 409 while a run is under way"),
@@ -152,6 +157,7 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("GET", "/api/v1/retrain-runs/{run}", SignedIn, ""),
         e("GET", "/api/v1/retrain-runs/{run}/log", act(A::PredictionsRead), "a job's output may hold data"),
         e("GET", "/api/v1/retrain-runs/{run}/window", act(A::PredictionsRead), "the recorded calls; also the run's own token"),
+        e("POST", "/api/v1/retrain-runs/{run}/cancel", act(A::RetrainStart), "a developer of the model, or a deployer; a run waiting for people or shadowing (a running job or a canary: 409)"),
         e("DELETE", "/api/v1/models/{name}/retrain-job", act(A::RetrainDefine), "a developer of the model; runs under way go on"),
     ]
 }

@@ -97,7 +97,8 @@ pub(crate) fn routes(router: OpenApiRouter<ApiState>, config: &ServerConfig) -> 
         .routes(routes!(retrain::retrain))
         .routes(routes!(retrain::list_runs))
         .routes(routes!(retrain::get_run))
-        .routes(routes!(retrain::run_log));
+        .routes(routes!(retrain::run_log))
+        .routes(routes!(retrain::cancel_run));
     // Verifying millions of events, or reporting on a model with a long
     // history, may take longer than a JSON request may.
     let transfers = OpenApiRouter::new()

@@ -89,6 +89,7 @@ fn spec_wire(spec: JobSpec) -> JobSpecWire {
             hold: None,
             condition: r.condition,
         }),
+        run_as: None,
     }
 }
 
@@ -125,8 +126,9 @@ pub(crate) fn run_response(run: JobRun) -> JobRunResponse {
     responses((status = 200, description = "The job as stored", body = RetrainJobResponse), WriteErrors))]
 pub(crate) async fn put_job(State(retrain): State<Retraining>, Actor(principal): Actor, path: ApiPath, ApiJson(wire): ApiJson<JobSpecWire>) -> ApiResult<Json<RetrainJobResponse>> {
     let model = path.model()?;
+    let run_as = wire.run_as.clone();
     let spec = spec_of(wire)?;
-    Ok(Json(job_response(retrain.define_job(&principal, &model, spec).await?)))
+    Ok(Json(job_response(retrain.define_job(&principal, &model, spec, run_as.as_deref()).await?)))
 }
 
 /// The model's retraining job.
@@ -205,4 +207,14 @@ pub(crate) async fn run_window(State(retrain): State<Retraining>, Actor(principa
     let mut response = bytes.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apache.parquet"));
     Ok(response)
+}
+
+/// Stops a run that waits for people or shadows a deployment (its shadow
+/// removed). A running job ends by itself or at its time limit; a canary
+/// is stopped by rolling the deployment back.
+#[utoipa::path(post, path = "/api/v1/retrain-runs/{run}/cancel", tag = "retraining",
+    params(("run" = i64, Path, description = "Run id")),
+    responses((status = 200, description = "The run, cancelled", body = JobRunResponse), WriteErrors))]
+pub(crate) async fn cancel_run(State(retrain): State<Retraining>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<JobRunResponse>> {
+    Ok(Json(run_response(retrain.cancel(&principal, path.run_id()?).await?)))
 }

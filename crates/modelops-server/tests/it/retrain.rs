@@ -68,23 +68,42 @@ async fn a_job_is_checked_field_by_field_and_defined_by_the_models_developers() 
     assert!(message.contains("61 * * * *"), "{message}");
     define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["x"]}, "timeout_seconds": 0})).await.invalid("timeout_seconds");
     let rollout = |deployment: &str, steps: Value, condition: Option<&str>| {
-        json!({"runner": {"kind": "command", "argv": ["x"]}, "rollout": {"deployment": deployment, "steps": steps, "condition": condition}})
+        json!({"runner": {"kind": "webhook", "url": "https://ci.example/hook"}, "rollout": {"deployment": deployment, "steps": steps, "condition": condition}})
     };
-    define(&app, &p.dana, rollout("fraud-live", json!([10, 100]), None)).await.invalid("rollout.deployment");
-    define(&app, &p.dana, rollout("fraud-live", json!([50, 10]), None)).await.invalid("rollout.steps");
-    define(&app, &p.dana, rollout("fraud-live", json!([10, 100]), Some("canary.nonsense > 1"))).await.invalid("rollout.condition");
+    define(&app, &p.admin, rollout("fraud-live", json!([10, 100]), None)).await.invalid("rollout.deployment");
+    define(&app, &p.admin, rollout("fraud-live", json!([50, 10]), None)).await.invalid("rollout.steps");
+    define(&app, &p.admin, rollout("fraud-live", json!([10, 100]), Some("canary.nonsense > 1"))).await.invalid("rollout.condition");
     define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["x"]}, "extra": 1})).await.invalid("extra");
 
     // Roles and developers: a viewer may not, nor a developer of another model.
-    let refused = define(&app, &p.vera, command(json!(["x"]))).await;
-    assert_eq!(refused.error(StatusCode::FORBIDDEN).0, "forbidden", "{refused:?}");
-    let refused = define(&app, &p.eve, command(json!(["x"]))).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
-    assert_eq!(refused.body["error"]["reasons"][0]["condition"], "developers", "{refused:?}");
+    let hook = json!({"runner": {"kind": "webhook", "url": "https://ci.example/hooks/retrain"}});
+    let condition = |answer: &Answer| answer.body["error"]["reasons"][0]["condition"].as_str().unwrap_or_default().to_string();
+    let refused = define(&app, &p.vera, hook.clone()).await;
+    assert_eq!((refused.status, condition(&refused)), (StatusCode::FORBIDDEN, "role".to_string()), "{refused:?}");
+    let refused = define(&app, &p.eve, hook.clone()).await;
+    assert_eq!((refused.status, condition(&refused)), (StatusCode::FORBIDDEN, "developers".to_string()), "{refused:?}");
+    // A command runs on the server's host: admins only; a rollout moves
+    // traffic: deployers and admins; running as someone else: admins.
+    let refused = define(&app, &p.dana, command(json!(["python", "train.py"]))).await;
+    assert_eq!((refused.status, condition(&refused)), (StatusCode::FORBIDDEN, "runner".to_string()), "{refused:?}");
+    let mut with_rollout = hook.clone();
+    with_rollout["rollout"] = json!({"deployment": "fraud-live", "steps": [10, 100]});
+    let refused = define(&app, &p.dana, with_rollout).await;
+    assert_eq!((refused.status, condition(&refused)), (StatusCode::FORBIDDEN, "rollout".to_string()), "{refused:?}");
+    let mut as_eve = hook.clone();
+    as_eve["run_as"] = json!("eve");
+    let refused = define(&app, &p.dana, as_eve).await;
+    assert_eq!((refused.status, condition(&refused)), (StatusCode::FORBIDDEN, "run_as".to_string()), "{refused:?}");
+    let mut as_nobody = hook.clone();
+    as_nobody["run_as"] = json!("nobody");
+    define(&app, &p.admin, as_nobody).await.invalid("run_as");
+    define(&app, &p.dana, json!({"runner": {"kind": "webhook", "url": "https://user:pw@ci.example/hook"}})).await.invalid("runner.url");
     assert_eq!(app.call_as(&p.dana, Method::GET, "/api/v1/models/fraud/retrain-job", None).await.status, StatusCode::NOT_FOUND);
 
     // Defined: defaults filled in, runs act as dana; the change is audited.
-    let job = define(&app, &p.dana, json!({"runner": {"kind": "command", "argv": ["python", "train.py"]}, "schedule": "0 3 * * 1"})).await;
+    let mut scheduled = hook.clone();
+    scheduled["schedule"] = json!("0 3 * * 1");
+    let job = define(&app, &p.dana, scheduled).await;
     assert_eq!(job.status, StatusCode::OK, "{job:?}");
     assert_eq!(job.body["run_as"], "dana");
     assert_eq!(job.body["spec"]["timeout_seconds"], 3600);
@@ -94,8 +113,8 @@ async fn a_job_is_checked_field_by_field_and_defined_by_the_models_developers() 
     assert_eq!(listed.body["jobs"].as_array().unwrap().len(), 1, "{listed:?}");
     let events = app.call_as(&p.admin, Method::GET, "/api/v1/audit?subject=model/fraud/retrain-job", None).await;
     let actions: Vec<&str> = events.body["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    // The two refusals are on record too.
-    assert_eq!(actions, ["access.denied", "access.denied", "retrain.define"], "{events:?}");
+    // The five refusals are on record too.
+    assert_eq!(actions, ["access.denied", "access.denied", "access.denied", "access.denied", "access.denied", "retrain.define"], "{events:?}");
     assert_eq!(app.call_as(&p.dana, Method::DELETE, "/api/v1/models/fraud/retrain-job", None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await.status, StatusCode::CONFLICT);
 }
@@ -103,8 +122,8 @@ async fn a_job_is_checked_field_by_field_and_defined_by_the_models_developers() 
 #[tokio::test]
 async fn a_failing_job_is_recorded_with_its_output_alerted_and_its_token_revoked() {
     let (app, p) = setup().await;
-    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "echo training on $MODELOPS_MODEL run $MODELOPS_RUN; sleep 1; echo cannot read the feature store >&2; exit 3"]}});
-    assert_eq!(define(&app, &p.dana, job).await.status, StatusCode::OK);
+    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "echo training on $MODELOPS_MODEL run $MODELOPS_RUN; sleep 1; echo cannot read the feature store >&2; exit 3"]}, "run_as": "dana"});
+    assert_eq!(define(&app, &p.admin, job).await.status, StatusCode::OK);
     // A viewer may not start one.
     assert_eq!(app.call_as(&p.vera, Method::POST, "/api/v1/models/fraud/retrain", None).await.status, StatusCode::FORBIDDEN);
     let started = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await;
@@ -155,10 +174,15 @@ async fn a_failing_job_is_recorded_with_its_output_alerted_and_its_token_revoked
 #[tokio::test]
 async fn a_runs_token_registers_one_version_of_its_model_and_nothing_else() {
     let (app, p) = setup().await;
+    // Version 1, dana's own, exists before the run.
+    let rules = b"kind: rules\ninputs: [{name: x, type: double}]\noutputs: [{name: y, type: double}]\nrules: []\ndefault: {y: \"x\"}\n";
+    let sha = app.upload_as(&p.dana, rules).await.body["sha256"].as_str().unwrap().to_string();
+    let first = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/versions", Some(json!({"artifact": {"sha256": sha, "filename": "rules.yaml"}}))).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
     let dir = tempfile::tempdir().unwrap();
     // The job hands its token to the test, then waits to be stopped.
-    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "printf %s \"$MODELOPS_TOKEN\" > token.tmp && mv token.tmp token && sleep 60"], "dir": dir.path().display().to_string()}});
-    assert_eq!(define(&app, &p.dana, job).await.status, StatusCode::OK);
+    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "printf %s \"$MODELOPS_TOKEN\" > token.tmp && mv token.tmp token && sleep 60"], "dir": dir.path().display().to_string()}, "run_as": "dana"});
+    assert_eq!(define(&app, &p.admin, job).await.status, StatusCode::OK);
     let started = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await;
     let id = started.body["id"].as_i64().unwrap();
     let path = dir.path().join("token");
@@ -178,26 +202,45 @@ async fn a_runs_token_registers_one_version_of_its_model_and_nothing_else() {
     assert_eq!(refused.body["error"]["reasons"][0]["condition"], "scope", "{refused:?}");
     let sha = {
         let up = app.upload_as(&token, b"kind: rules\ninputs: [{name: x, type: double}]\noutputs: [{name: y, type: double}]\nrules: []\ndefault: {y: \"x\"}\n").await;
-        assert_eq!(up.status, StatusCode::CREATED, "{up:?}");
+        assert!(up.status.is_success(), "{up:?}");
         up.body["sha256"].as_str().unwrap().to_string()
     };
     let version = json!({"artifact": {"sha256": sha, "filename": "rules.yaml"}});
     let other = app.call_as(&token, Method::POST, "/api/v1/models/other/versions", Some(version.clone())).await;
     assert_eq!(other.body["error"]["reasons"][0]["condition"], "scope", "{other:?}");
+    let scope = |answer: &Answer| answer.status == StatusCode::FORBIDDEN && answer.body["error"]["reasons"][0]["condition"] == "scope";
     let promote = app.call_as(&token, Method::POST, "/api/v1/models/fraud/versions/1/promote", None).await;
-    assert_eq!(promote.status, StatusCode::FORBIDDEN, "{promote:?}");
+    assert!(scope(&promote), "{promote:?}");
+    // Before it registers one, it changes no version: not dana's version 1.
+    let edit = app.call_as(&token, Method::PATCH, "/api/v1/models/fraud/versions/1", Some(json!({"description": "mine now"}))).await;
+    assert!(scope(&edit), "{edit:?}");
+    // Nor MLflow tracking, nor tokens.
+    let experiment = app.call_as(&token, Method::POST, "/api/2.0/mlflow/experiments/create", Some(json!({"name": "sneaky"}))).await;
+    assert_eq!(experiment.status, StatusCode::FORBIDDEN, "{experiment:?}");
 
     // Its own model: the version's lineage names the run; one version only.
     let created = app.call_as(&token, Method::POST, "/api/v1/models/fraud/versions", Some(version.clone())).await;
     assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
     assert_eq!(created.body["created_by"], "dana");
+    assert_eq!(created.body["version"], 2);
     assert_eq!(created.body["lineage"]["retrain"]["job_run"], id, "{created:?}");
+    // Its own version it may describe; another still not, nor the model's tags.
+    let own = app.call_as(&token, Method::PATCH, "/api/v1/models/fraud/versions/2", Some(json!({"description": "retrained"}))).await;
+    assert_eq!(own.status, StatusCode::OK, "{own:?}");
+    assert!(scope(&app.call_as(&token, Method::PATCH, "/api/v1/models/fraud/versions/1", Some(json!({"description": "mine now"}))).await));
+    assert!(scope(&app.call_as(&token, Method::PUT, "/api/v1/models/fraud/tags/owner", Some(json!({"value": "run"}))).await));
     assert_eq!(created.body["lineage"]["retrain"]["trigger"], "manual");
     let second = app.call_as(&token, Method::POST, "/api/v1/models/fraud/versions", Some(version.clone())).await;
     let (_, _, message) = second.error(StatusCode::CONFLICT);
-    assert!(message.contains("registered version 1 already"), "{message}");
+    assert!(message.contains("registered version 2 already"), "{message}");
     let run = app.call_as(&p.vera, Method::GET, &format!("/api/v1/retrain-runs/{id}"), None).await;
-    assert_eq!((run.body["state"].as_str(), run.body["version"].as_u64()), (Some("running"), Some(1)), "{run:?}");
+    assert_eq!((run.body["state"].as_str(), run.body["version"].as_u64()), (Some("running"), Some(2)), "{run:?}");
+
+    // A running job is not cancelled (it ends by itself or at its limit); a viewer may not try.
+    let cancel = app.call_as(&p.dana, Method::POST, &format!("/api/v1/retrain-runs/{id}/cancel"), None).await;
+    let (_, _, message) = cancel.error(StatusCode::CONFLICT);
+    assert!(message.contains("ends by itself"), "{message}");
+    assert_eq!(app.call_as(&p.vera, Method::POST, &format!("/api/v1/retrain-runs/{id}/cancel"), None).await.status, StatusCode::FORBIDDEN);
 
     // Nobody else may claim a version was retrained.
     let mut forged = version;
@@ -208,8 +251,8 @@ async fn a_runs_token_registers_one_version_of_its_model_and_nothing_else() {
 #[tokio::test]
 async fn a_schedule_starts_runs_until_three_fail_in_a_row() {
     let (app, p) = setup().await;
-    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "exit 1"]}, "schedule": "* * * * * *", "cooldown_seconds": 0});
-    assert_eq!(define(&app, &p.dana, job).await.status, StatusCode::OK);
+    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", "exit 1"]}, "schedule": "* * * * * *", "cooldown_seconds": 0, "run_as": "dana"});
+    assert_eq!(define(&app, &p.admin, job).await.status, StatusCode::OK);
     let runs = || async {
         let list = app.call_as(&p.vera, Method::GET, "/api/v1/retrain-runs?model=fraud", None).await;
         list.body["runs"].as_array().unwrap().clone()

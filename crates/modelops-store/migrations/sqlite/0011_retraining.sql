@@ -12,7 +12,7 @@ CREATE TABLE retrain_jobs (
 
 -- One run (core::retrain::JobRun as JSON in `body`); `state`, `trigger`
 -- and `started_at` repeated for the queries that pick runs; `log` the
--- kept tail of the job's output.
+-- kept tail of the job's output, saved with the heartbeat.
 CREATE TABLE retrain_runs (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     model      TEXT NOT NULL,
@@ -20,7 +20,9 @@ CREATE TABLE retrain_runs (
     trigger    TEXT NOT NULL,
     started_at TEXT NOT NULL,
     body       TEXT NOT NULL,
-    log        TEXT NOT NULL DEFAULT ''
+    log        TEXT NOT NULL DEFAULT '',
+    -- When the replica running the job last said it still does.
+    heartbeat_at TEXT
 );
 CREATE INDEX retrain_runs_model ON retrain_runs (model, id);
 CREATE INDEX retrain_runs_state ON retrain_runs (state, id);

@@ -42,8 +42,12 @@ fn run_from_row(row: &DbRow) -> Result<JobRun> {
     let body: String = col(row, "body")?;
     let mut run: JobRun = serde_json::from_str(&body).map_err(|e| corrupt("retraining run", format!("{id}: {e}")))?;
     run.id = id;
+    run.heartbeat_at = col::<Option<TimeCol>>(row, "heartbeat_at")?.map(time_from_db).transpose()?;
     Ok(run)
 }
+
+/// The columns `run_from_row` reads.
+const RUN_COLUMNS: &str = "id, body, heartbeat_at";
 
 fn push_active(qb: &mut QueryBuilder<'_, Db>) {
     qb.push("state IN (");
@@ -111,7 +115,7 @@ impl RetrainWrites for Tx {
         .await
         .map_err(db_err)?;
         // The body carries the id too, so a run read whole is the run.
-        let stored = JobRun { id, ..run.clone() };
+        let stored = JobRun { id, heartbeat_at: None, ..run.clone() };
         sqlx::query("UPDATE retrain_runs SET body = $1 WHERE id = $2").bind(to_json("a retraining run", &stored)?).bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
         Ok(id)
     }
@@ -119,7 +123,7 @@ impl RetrainWrites for Tx {
     async fn update_job_run(&mut self, run: &JobRun) -> Result<()> {
         let done = sqlx::query("UPDATE retrain_runs SET state = $1, body = $2 WHERE id = $3")
             .bind(run.state.as_str())
-            .bind(to_json("a retraining run", run)?)
+            .bind(to_json("a retraining run", &JobRun { heartbeat_at: None, ..run.clone() })?)
             .bind(run.id)
             .execute(&mut *self.tx)
             .await
@@ -131,12 +135,12 @@ impl RetrainWrites for Tx {
     }
 
     async fn job_run_in(&mut self, id: i64) -> Result<Option<JobRun>> {
-        let row = sqlx::query("SELECT id, body FROM retrain_runs WHERE id = $1").bind(id).fetch_optional(&mut *self.tx).await.map_err(db_err)?;
+        let row = sqlx::query("SELECT id, body, heartbeat_at FROM retrain_runs WHERE id = $1").bind(id).fetch_optional(&mut *self.tx).await.map_err(db_err)?;
         row.as_ref().map(run_from_row).transpose()
     }
 
     async fn active_job_run_in(&mut self, model: &ModelName) -> Result<Option<JobRun>> {
-        let mut qb = QueryBuilder::<Db>::new("SELECT id, body FROM retrain_runs WHERE model = ");
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {RUN_COLUMNS} FROM retrain_runs WHERE model = "));
         qb.push_bind(model.as_str().to_owned()).push(" AND ");
         push_active(&mut qb);
         qb.push(" ORDER BY id LIMIT 1");
@@ -177,12 +181,12 @@ impl RetrainStore for ThisStore {
     }
 
     async fn job_run(&self, id: i64) -> Result<Option<JobRun>> {
-        let row = sqlx::query("SELECT id, body FROM retrain_runs WHERE id = $1").bind(id).fetch_optional(self.reader()).await.map_err(db_err)?;
+        let row = sqlx::query("SELECT id, body, heartbeat_at FROM retrain_runs WHERE id = $1").bind(id).fetch_optional(self.reader()).await.map_err(db_err)?;
         row.as_ref().map(run_from_row).transpose()
     }
 
     async fn job_runs(&self, model: Option<&ModelName>, limit: u32) -> Result<Vec<JobRun>> {
-        let mut qb = QueryBuilder::<Db>::new("SELECT id, body FROM retrain_runs");
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {RUN_COLUMNS} FROM retrain_runs"));
         if let Some(m) = model {
             qb.push(" WHERE model = ").push_bind(m.as_str().to_owned());
         }
@@ -192,7 +196,7 @@ impl RetrainStore for ThisStore {
     }
 
     async fn active_job_runs(&self) -> Result<Vec<JobRun>> {
-        let mut qb = QueryBuilder::<Db>::new("SELECT id, body FROM retrain_runs WHERE ");
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {RUN_COLUMNS} FROM retrain_runs WHERE "));
         push_active(&mut qb);
         qb.push(" ORDER BY id");
         let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
@@ -224,9 +228,17 @@ impl RetrainStore for ThisStore {
         log.ok_or_else(|| Error::not_found("retraining run", id.to_string()))
     }
 
-    async fn put_job_run_log(&self, id: i64, log: &str) -> Result<()> {
+    async fn put_job_run_log(&self, id: i64, log: &str, at: DateTime<Utc>) -> Result<()> {
+        // PostgreSQL's text refuses NUL; a job may print anything.
+        let log = tail(log).replace('\0', "\u{FFFD}");
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE retrain_runs SET log = $1 WHERE id = $2").bind(tail(log)).bind(id).execute(&mut *tx).await.map_err(db_err)?;
+        sqlx::query("UPDATE retrain_runs SET log = $1, heartbeat_at = $2 WHERE id = $3")
+            .bind(log)
+            .bind(time_to_db(&at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
 }

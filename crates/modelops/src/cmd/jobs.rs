@@ -37,6 +37,8 @@ pub enum JobsCommand {
     Show { run: i64 },
     /// A run's output (stdout and stderr, the last 64 KiB).
     Logs { run: i64 },
+    /// Stop a run waiting for people or shadowing a deployment.
+    Cancel { run: i64 },
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +92,9 @@ pub struct DefineArgs {
     /// The output compared in the shadow stage (the first output when absent).
     #[arg(long, requires = "shadow_calls")]
     pub shadow_output: Option<String>,
+    /// Runs act as this user (you when absent; someone else: admins, who alone define command jobs).
+    #[arg(long)]
+    pub run_as: Option<String>,
     /// The program and its arguments, after `--`.
     #[arg(last = true)]
     pub argv: Vec<String>,
@@ -150,7 +155,15 @@ fn spec(args: DefineArgs) -> anyhow::Result<(String, JobSpecWire)> {
     };
     Ok((
         args.model,
-        JobSpecWire { runner, timeout_seconds: args.timeout, cooldown_seconds: args.cooldown, on_alert: Some(!args.no_alerts), schedule: args.schedule, rollout },
+        JobSpecWire {
+            runner,
+            timeout_seconds: args.timeout,
+            cooldown_seconds: args.cooldown,
+            on_alert: Some(!args.no_alerts),
+            schedule: args.schedule,
+            rollout,
+            run_as: args.run_as,
+        },
     ))
 }
 
@@ -295,6 +308,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         JobsCommand::Show { run } => {
             let run: JobRunResponse = client.get(&format!("/api/v1/retrain-runs/{run}")).await?;
+            if json {
+                return print_json(&run);
+            }
+            show_run(&run)
+        }
+        JobsCommand::Cancel { run } => {
+            let run: JobRunResponse = client.post(&format!("/api/v1/retrain-runs/{run}/cancel")).await?;
             if json {
                 return print_json(&run);
             }
