@@ -20,7 +20,8 @@ pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
     /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
     /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body, prediction_retention_days,
-    /// record_queue, audit_key_file, audit_origin, audit_checkpoint_interval, audit_witnesses, and the sections [llm] and
+    /// record_queue, audit_key_file, audit_origin, audit_checkpoint_interval, audit_witnesses, alert_webhook_timeout,
+    /// alert_webhook_attempts, public_url, and the sections [llm] and
     /// [external]: see docs/models.md).
     #[arg(long, env = "MODELOPS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -96,6 +97,10 @@ pub struct ServerArgs {
     /// Attempts per alert webhook delivery, the first included (0.5 s, 1 s, 2 s … apart) [default: 4].
     #[arg(long, env = "MODELOPS_ALERT_WEBHOOK_ATTEMPTS")]
     pub alert_webhook_attempts: Option<u64>,
+    /// The server's URL as retraining jobs reach it (given to them as `MODELOPS_SERVER` and in webhook bodies),
+    /// e.g. `https://modelops.internal` [default: http://127.0.0.1:<port>].
+    #[arg(long, env = "MODELOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The keys a config file may hold; anything else is refused by name.
@@ -126,6 +131,7 @@ struct FileConfig {
     audit_witnesses: Vec<String>,
     alert_webhook_timeout: Option<u64>,
     alert_webhook_attempts: Option<u64>,
+    public_url: Option<String>,
     /// `[llm]`: upstreams (`[llm.upstreams.NAME]`: base_url, api_key_env,
     /// timeouts, retries) and prices (`[llm.prices."MODEL"]`). Keys come
     /// only from the environment variables named here.
@@ -164,6 +170,9 @@ pub struct Config {
     pub audit_witnesses: Vec<String>,
     pub alert_webhook_timeout: Duration,
     pub alert_webhook_attempts: u32,
+    /// The URL retraining jobs reach the server at (the listening address
+    /// on the loopback when absent).
+    pub public_url: Option<String>,
     /// LLM upstreams and external servers, their secrets read from the
     /// environment.
     pub runtime: modelops_runtime::RuntimeConfig,
@@ -241,6 +250,12 @@ impl ServerArgs {
             n @ 1..=20 => n as u32,
             n => bail!("invalid `alert_webhook_attempts`: `{n}` is not from 1 to 20"),
         };
+        let public_url = self.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.chars().any(char::is_whitespace) {
+                bail!("invalid `public_url`: `{url}` is not an http(s) URL");
+            }
+        }
         let runtime = modelops_runtime::RuntimeConfig {
             llm: file.llm.unwrap_or_default().resolve_from_env()?,
             external: file.external.unwrap_or_default().resolve_from_env()?,
@@ -269,6 +284,7 @@ impl ServerArgs {
             audit_witnesses,
             alert_webhook_timeout,
             alert_webhook_attempts,
+            public_url,
             runtime,
         })
     }

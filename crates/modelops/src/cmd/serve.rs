@@ -102,7 +102,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     // every interface.
     let job_host = if addr.ip().is_unspecified() { std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()) } else { addr };
     let retrain_config = modelops_retrain::RetrainConfig {
-        server_url: format!("http://{job_host}"),
+        server_url: config.public_url.clone().unwrap_or_else(|| format!("http://{job_host}")),
         work_root: config.data_dir.join("retrain"),
         ..Default::default()
     };
