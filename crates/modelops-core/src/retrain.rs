@@ -51,8 +51,8 @@ pub enum JobRunner {
     /// An HTTP endpoint told to start the run (an Airflow DAG trigger, a
     /// Kubeflow pipeline run, any CI endpoint): it is POSTed the run, where
     /// to fetch the window and the token to register the result with; the
-    /// run ends when a version is registered with that token, when the
-    /// endpoint reports failure, or at the time limit.
+    /// job ends when a version is registered with that token, when the
+    /// endpoint refuses the POST, or at the time limit.
     Webhook {
         url: String,
         /// The server's environment variable holding the HMAC-SHA256 secret
