@@ -53,6 +53,11 @@ def send(server, frame, offset, labels=True):
     sent = []
     for i, row in enumerate(frame.itertuples(index=False)):
         rid = f"tx-{offset + i}"
+        if RATE[0]:
+            # Paced like a card processor's steady stream, not a burst.
+            due = PACE_START[0] + len(CALL_TIMES) / RATE[0]
+            if due > time.time():
+                time.sleep(due - time.time())
         CALL_TIMES.append(datetime.now(timezone.utc))
         server.call("POST", "/api/v1/deployments/fraud-live/predict", {"rows": [{f: [float(getattr(row, f))] for f in FEATURES}]}, headers={"x-request-id": rid})
         sent.append({"request_id": rid, "label": int(row.is_fraud)})
@@ -63,6 +68,9 @@ def send(server, frame, offset, labels=True):
 
 # When each call was sent (this machine's clock, which the server shares).
 CALL_TIMES = []
+# Calls per second (0: as fast as the server answers), and when pacing began.
+RATE = [0.0]
+PACE_START = [0.0]
 
 
 def at(text):
@@ -76,13 +84,15 @@ def main():
     ap.add_argument("--binary", default=os.environ.get("MODELOPS_BIN", "modelops"))
     ap.add_argument("--json-out")
     ap.add_argument("--keep", help="keep the server's folder here")
+    ap.add_argument("--rate", type=float, help="transactions per second (default 200; --small: as fast as answered)")
     args = ap.parse_args()
+    RATE[0] = args.rate if args.rate is not None else (0.0 if args.small else 200.0)
 
     window = 200 if args.small else 400
     before_rows = 2 * window
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="modelops-fraud-"))
     folder.mkdir(parents=True, exist_ok=True)
-    frame = data.generate(before_rows + 12 * window + 3000, before_rows + 3000, seed=7)
+    frame = data.generate(before_rows + 40 * window + 3000, before_rows + 3000, seed=7)
     train_a = frame.iloc[:3000]
     live = frame.iloc[3000:].reset_index(drop=True)
     drift_at = before_rows  # the first "after" row of the live traffic
@@ -122,11 +132,12 @@ def main():
         server.cli(*job)
         log(server.cli("jobs", "definition", "fraud").stdout)
 
-        log(f"== traffic: {drift_at} calls before the drift, then the new fraud pattern (windows of {window} calls)")
+        log(f"== traffic: {drift_at} calls before the drift, then the new fraud pattern (windows of {window} calls; {RATE[0] or 'as many'} calls/s)")
+        PACE_START[0] = time.time()
         sent = 0
         run = None
         approved_by = None
-        deadline = time.time() + (240 if args.small else 600)
+        deadline = time.time() + (240 if args.small else 900)
         while time.time() < deadline:
             chunk = live.iloc[sent:sent + window // 4]
             if chunk.empty:
@@ -147,12 +158,15 @@ def main():
                     break
         if run is None:
             raise SystemExit("no retraining run started: the drift was not detected")
-        # A job that fails ends the story without more traffic.
-        for _ in range(120):
+        # Until the run ends, the transactions keep coming (the canary needs
+        # them); the drifted ones again from the start when they run out.
+        for _ in range(600):
             run = server.json("jobs", "show", str(run["id"]))
             if run.get("ended_at"):
                 break
-            time.sleep(0.5)
+            start = drift_at + (sent - drift_at) % (len(live) - drift_at)
+            chunk = live.iloc[start:start + window // 4]
+            sent += send(server, chunk, sent)
         log(f"== run {run['id']}: {run['state']} — {run['reason']}")
         log(server.cli("jobs", "show", str(run["id"])).stdout)
         log("-- the job's output:")
