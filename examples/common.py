@@ -101,3 +101,18 @@ def wait_for_run(server, model, until, timeout=120, poll=0.3, between=None):
         else:
             time.sleep(poll)
     raise SystemExit(f"timed out waiting on the run of `{model}`: {run}")
+
+
+def follow(server, model, run_id, send, timeout=300):
+    """Sends traffic (`send()`) and prints each new state of the run until
+    it ends; returns the run."""
+    seen = set()
+
+    def traffic_and_report():
+        send()
+        now = server.json("jobs", "show", str(run_id))
+        if (now["state"], now["reason"]) not in seen:
+            seen.add((now["state"], now["reason"]))
+            log(f"   run {run_id}: {now['state']} — {now['reason']}")
+
+    return wait_for_run(server, model, lambda r: r.get("ended_at"), timeout=timeout, between=traffic_and_report)

@@ -29,7 +29,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import Server, audit_story, log, wait_for_run  # noqa: E402
+from common import Server, audit_story, follow, log, wait_for_run  # noqa: E402
 
 
 def applications(n, seed):
@@ -93,16 +93,7 @@ def main():
         if not run.get("ended_at"):
             server.cli("versions", "approve", "credit-policy", run["version"], "--comment", "matches policy memo 2026-14", user="vic")
             log(f"== vic approved version {run['version']}")
-        seen = set()
-
-        def traffic_and_report():
-            send(25)
-            now = server.json("jobs", "show", str(run_id))
-            if (now["state"], now["reason"]) not in seen:
-                seen.add((now["state"], now["reason"]))
-                log(f"   run {run_id}: {now['state']} — {now['reason']}")
-
-        run = wait_for_run(server, "credit-policy", lambda r: r.get("ended_at"), timeout=300, between=traffic_and_report)
+        run = follow(server, "credit-policy", run_id, lambda: send(25))
         log(f"== run {run['id']}: {run['state']} — {run['reason']}")
         log("-- the job's output:")
         log(server.cli("jobs", "logs", str(run["id"])).stdout)

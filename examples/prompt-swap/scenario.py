@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import upstream  # noqa: E402
-from common import Server, audit_story, log, wait_for_run  # noqa: E402
+from common import Server, audit_story, follow, log  # noqa: E402
 
 QUESTIONS = [
     "My card was declined abroad, why?",
@@ -97,16 +97,7 @@ completion_per_million = 10.00
                    "--deployment", "support-live", "--steps", "20,50", "--hold-requests", hold, "--condition", CONDITION,
                    "--env", f"PROMPT={prompt}", "--", "bash", HERE / "swap_prompt.sh")
         run_id = int(server.cli("retrain", "support-reply", user="dana").stdout.strip())
-        seen = set()
-
-        def traffic_and_report():
-            send(10)
-            now = server.json("jobs", "show", str(run_id))
-            if (now["state"], now["reason"]) not in seen:
-                seen.add((now["state"], now["reason"]))
-                log(f"   run {run_id}: {now['state']} — {now['reason']}")
-
-        run = wait_for_run(server, "support-reply", lambda r: r.get("ended_at"), timeout=300, between=traffic_and_report)
+        run = follow(server, "support-reply", run_id, lambda: send(10))
         log(f"== run {run['id']}: {run['state']} — {run['reason']}")
         log("-- the job's output:")
         log(server.cli("jobs", "logs", str(run["id"])).stdout)

@@ -16,20 +16,25 @@ import pytest
 from conftest import modelops_bin
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIO = REPO / "examples" / "fraud" / "scenario.py"
 WINDOW = 200  # calls per monitor window at --small
 
 
-def story(tmp_path, scenario):
-    out = tmp_path / f"{scenario}.json"
+def run_example(tmp_path, example, scenario):
+    """Runs `examples/<example>/scenario.py --small` against the binary
+    under test; returns its figures, with what it printed."""
+    out = tmp_path / f"{example}-{scenario}.json"
     proc = subprocess.run(
-        [sys.executable, SCENARIO, "--small", "--scenario", scenario, "--binary", modelops_bin(), "--json-out", out, "--keep", tmp_path / "run"],
+        [sys.executable, REPO / "examples" / example / "scenario.py", "--small", "--scenario", scenario, "--binary", modelops_bin(), "--json-out", out, "--keep", tmp_path / "run"],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     figures = json.loads(out.read_text())
     figures["stdout"] = proc.stdout
     return figures
+
+
+def story(tmp_path, scenario):
+    return run_example(tmp_path, "fraud", scenario)
 
 
 def actions(figures):
@@ -184,13 +189,7 @@ def test_a_webhook_job_registers_with_its_token_and_a_low_tier_version_is_approv
 
 
 def credit_story(tmp_path, scenario):
-    out = tmp_path / f"credit-{scenario}.json"
-    proc = subprocess.run(
-        [sys.executable, REPO / "examples" / "credit-rules" / "scenario.py", "--small", "--scenario", scenario, "--binary", modelops_bin(), "--json-out", out, "--keep", tmp_path / "run"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return json.loads(out.read_text())
+    return run_example(tmp_path, "credit-rules", scenario)
 
 
 def test_a_rule_change_is_approved_shadowed_then_canaried_and_promoted(tmp_path):
@@ -226,13 +225,7 @@ def test_a_rule_change_that_moves_too_many_decisions_stops_at_the_shadow(tmp_pat
 
 
 def prompt_story(tmp_path, scenario):
-    out = tmp_path / f"prompt-{scenario}.json"
-    proc = subprocess.run(
-        [sys.executable, REPO / "examples" / "prompt-swap" / "scenario.py", "--small", "--scenario", scenario, "--binary", modelops_bin(), "--json-out", out, "--keep", tmp_path / "run"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return json.loads(out.read_text())
+    return run_example(tmp_path, "prompt-swap", scenario)
 
 
 def test_a_cheaper_prompt_is_approved_by_policy_canaried_and_promoted(tmp_path):

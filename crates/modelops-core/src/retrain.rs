@@ -183,6 +183,11 @@ impl JobSpec {
                     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                         return Err(Error::invalid("runner.secret_env", format!("{} is not an environment variable name", quote(name))));
                     }
+                    // The server's own settings are not signing keys (a
+                    // known body signed with one would let it be guessed).
+                    if name.starts_with(RESERVED_ENV_PREFIX) {
+                        return Err(Error::invalid("runner.secret_env", format!("{} is one of the server's own settings (`MODELOPS_*`), not a webhook secret", quote(name))));
+                    }
                 }
             }
         }
@@ -473,7 +478,11 @@ mod tests {
         let mut spec = command(&["x"]);
         spec.runner = JobRunner::Webhook { url: "ftp://x".into(), secret_env: None };
         assert_eq!(field_of(spec.validate().unwrap_err()), "runner.url");
-        spec.runner = JobRunner::Webhook { url: "https://airflow.example/api/v1/dags/retrain/dagRuns".into(), secret_env: Some("AIRFLOW_SECRET".into()) };
+        spec.runner = JobRunner::Webhook { url: "https://airflow.example/hook".into(), secret_env: Some("MODELOPS_DATABASE_URL".into()) };
+        assert_eq!(field_of(spec.validate().unwrap_err()), "runner.secret_env");
+        spec.runner = JobRunner::Webhook { url: "https://bob:pw@airflow.example/hook".into(), secret_env: None };
+        assert_eq!(field_of(spec.validate().unwrap_err()), "runner.url");
+        spec.runner = JobRunner::Webhook { url: "https://airflow.example/api/v1/dags/retrain/dagRuns?x=a@b".into(), secret_env: Some("AIRFLOW_SECRET".into()) };
         spec.validate().unwrap();
         assert!(!RunState::Canary.is_final());
         assert!(RunState::RolledBack.is_final());

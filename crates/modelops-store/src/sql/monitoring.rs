@@ -399,18 +399,19 @@ impl MonitorStore for ThisStore {
         }
         qb.push(" ORDER BY id");
         let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
-        rows.iter()
-            .map(|row| {
-                Ok(RetrainRequest {
-                    id: col(row, "id")?,
-                    model: ModelName::from_stored(col(row, "model")?),
-                    deployment: ModelName::from_stored(col(row, "deployment")?),
-                    alert_id: col(row, "alert_id")?,
-                    reason: col(row, "reason")?,
-                    state: col(row, "state")?,
-                    created_at: time_from_db(col::<TimeCol>(row, "created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(retrain_request_from_row).collect()
     }
+}
+
+/// A row of `retrain_requests` (`SELECT id, model, deployment, alert_id, reason, state, created_at`).
+pub(super) fn retrain_request_from_row(row: &DbRow) -> Result<RetrainRequest> {
+    Ok(RetrainRequest {
+        id: col(row, "id")?,
+        model: ModelName::from_stored(col(row, "model")?),
+        deployment: ModelName::from_stored(col(row, "deployment")?),
+        alert_id: col(row, "alert_id")?,
+        reason: col(row, "reason")?,
+        state: col(row, "state")?,
+        created_at: time_from_db(col::<TimeCol>(row, "created_at")?)?,
+    })
 }

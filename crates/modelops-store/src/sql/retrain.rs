@@ -208,19 +208,7 @@ impl RetrainStore for ThisStore {
             .fetch_all(self.reader())
             .await
             .map_err(db_err)?;
-        rows.iter()
-            .map(|row| {
-                Ok(RetrainRequest {
-                    id: col(row, "id")?,
-                    model: ModelName::from_stored(col(row, "model")?),
-                    deployment: ModelName::from_stored(col(row, "deployment")?),
-                    alert_id: col(row, "alert_id")?,
-                    reason: col(row, "reason")?,
-                    state: col(row, "state")?,
-                    created_at: time_from_db(col::<TimeCol>(row, "created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::monitoring::retrain_request_from_row).collect()
     }
 
     async fn job_run_log(&self, id: i64) -> Result<String> {

@@ -14,26 +14,10 @@ pub struct Args {
     pub dry_run: bool,
     /// Keep unreferenced artifacts uploaded less than this long ago, e.g.
     /// `90m`, `12h`, `7d` or seconds [default: 1d on the server].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = super::parse_seconds)]
     pub grace: Option<u64>,
 }
 
-/// `90`, `90s`, `15m`, `12h`, `7d` → seconds.
-fn parse_duration(text: &str) -> Result<u64, String> {
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration such as `90m`, `12h` or `7d`"))?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 60 * 60,
-        "d" => 24 * 60 * 60,
-        _ => return Err(format!("`{text}`: the unit must be `s`, `m`, `h` or `d`")),
-    };
-    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too long"))
-}
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = Client::new(&args.client)?;
@@ -61,14 +45,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::super::parse_seconds;
 
     #[test]
     fn durations_read_as_people_write_them() {
-        assert_eq!(parse_duration("90").unwrap(), 90);
-        assert_eq!(parse_duration("15m").unwrap(), 900);
-        assert_eq!(parse_duration("2d").unwrap(), 172_800);
-        assert!(parse_duration("1w").is_err());
-        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_seconds("90").unwrap(), 90);
+        assert_eq!(parse_seconds("15m").unwrap(), 900);
+        assert_eq!(parse_seconds("2d").unwrap(), 172_800);
+        assert!(parse_seconds("1w").is_err());
+        assert!(parse_seconds("soon").is_err());
     }
 }

@@ -57,10 +57,10 @@ pub struct DefineArgs {
     #[arg(long = "env")]
     pub env: Vec<String>,
     /// A run still going after this long is stopped: `90s`, `15m`, `2h` [default: 1h].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = super::parse_seconds)]
     pub timeout: Option<u64>,
     /// After a triggered run starts, alerts and the schedule start no other for this long [default: 1h].
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = super::parse_seconds)]
     pub cooldown: Option<u64>,
     /// Alerts with a `retrain` action do not start runs.
     #[arg(long)]
@@ -108,23 +108,6 @@ pub struct RetrainArgs {
     /// Wait until the run ends (promoted, rolled back, failed…) or waits for a person, printing each step.
     #[arg(long)]
     pub wait: bool,
-}
-
-/// `90`, `90s`, `15m`, `12h`, `7d` → seconds.
-fn parse_duration(text: &str) -> Result<u64, String> {
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration such as `90s`, `15m` or `2h`"))?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 60 * 60,
-        "d" => 24 * 60 * 60,
-        _ => return Err(format!("`{text}`: the unit must be `s`, `m`, `h` or `d`")),
-    };
-    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too long"))
 }
 
 fn spec(args: DefineArgs) -> anyhow::Result<(String, JobSpecWire)> {

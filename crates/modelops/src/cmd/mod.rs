@@ -139,6 +139,23 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `90`, `90s`, `15m`, `12h`, `7d` → seconds (durations on the command line).
+pub(crate) fn parse_seconds(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration such as `90s`, `15m`, `12h` or `7d`"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 60 * 60,
+        "d" => 24 * 60 * 60,
+        _ => return Err(format!("`{text}`: the unit must be `s`, `m`, `h` or `d`")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too long"))
+}
+
 /// Runs an async command on a runtime that lives as long as the command.
 fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
