@@ -31,7 +31,8 @@ use sha2::Sha256;
 use std::collections::{BTreeSet, HashMap};
 
 /// Keys whose string values (or arrays of strings) name a person.
-pub const PERSON_KEYS: &[&str] = &["approver", "reviewer", "created_by", "loaded_by", "updated_by", "user", "user_name", "owner", "by", "developers"];
+pub const PERSON_KEYS: &[&str] =
+    &["approver", "reviewer", "created_by", "loaded_by", "updated_by", "user", "user_name", "owner", "by", "developers", "run_as", "requested_by"];
 /// Keys whose string values are free text written by the event's actor.
 pub const TEXT_KEYS: &[&str] = &["comment"];
 /// The actor that is no person.

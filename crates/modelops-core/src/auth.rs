@@ -86,6 +86,8 @@ string_enum!(
         // By the server: a run's job ended, or its version moved on
         // (approved by policy, canary started, promoted, rolled back).
         RetrainProgress => "retrain.progress",
+        // A person stopped a run waiting for people or shadowing.
+        RetrainCancel => "retrain.cancel",
         // Read: the inventory, the audit log and the reports, for any signed-in user.
         Read => "read",
         // Predict: run a version on inputs (the inference APIs). Changes nothing.
@@ -128,7 +130,7 @@ impl Action {
             // The model's developers define its job (the registry checks
             // they are); deployers may also start a run by hand.
             RetrainDefine => &[Role::Developer, Role::Admin],
-            RetrainStart => &[Role::Developer, Role::Deployer, Role::Admin],
+            RetrainStart | RetrainCancel => &[Role::Developer, Role::Deployer, Role::Admin],
             ReviewRecord => &[Role::Validator, Role::Approver, Role::Admin],
             // Developers upload model artifacts, validators their reports.
             ArtifactUpload => &[Role::Developer, Role::Validator, Role::Admin],

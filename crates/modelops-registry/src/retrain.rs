@@ -328,9 +328,19 @@ impl Registry {
     /// with the state it left. With `revoke_token`, or when the run ends,
     /// its token is revoked in the same transaction.
     pub async fn progress_job_run(&self, next: &JobRun, from: RunState, revoke_token: bool) -> Result<JobRun> {
-        let principal = Principal::system();
+        self.move_run(&Principal::system(), Action::RetrainProgress, next, from, revoke_token).await
+    }
+
+    /// A person stops a run (`cancelled`): audited as theirs, its token
+    /// revoked. The caller checked the state and undid what the run had
+    /// set up (a shadow).
+    pub async fn cancel_job_run(&self, principal: &Principal, next: &JobRun, from: RunState) -> Result<JobRun> {
+        self.move_run(principal, Action::RetrainCancel, next, from, true).await
+    }
+
+    async fn move_run(&self, principal: &Principal, action: Action, next: &JobRun, from: RunState, revoke_token: bool) -> Result<JobRun> {
         let subject = next.subject();
-        let permit = self.authorize(&principal, Action::RetrainProgress, &subject).await?;
+        let permit = self.authorize(principal, action, &subject).await?;
         let mut tx = self.store().begin(&permit).await?;
         let before = tx.job_run_in(next.id).await?.ok_or_else(|| Error::not_found("retraining run", next.id.to_string()))?;
         if before.state != from || before.state.is_final() {
@@ -356,7 +366,7 @@ impl Registry {
                 }
             }
         }
-        let pending = event(tx.as_ref(), Action::RetrainProgress, subject, Some(json!({ "state": before.state.as_str(), "version": before.version })), Some(after));
+        let pending = event(tx.as_ref(), action, subject, Some(json!({ "state": before.state.as_str(), "version": before.version })), Some(after));
         tx.record(pending).await?;
         tx.commit().await?;
         self.forget_cached_tokens();
@@ -397,13 +407,13 @@ impl Registry {
     /// Who may stop a run: the model's developers, and deployers.
     pub async fn authorize_cancel(&self, principal: &Principal, run: &JobRun) -> Result<()> {
         let subject = run.subject();
-        self.authorize(principal, Action::RetrainStart, &subject).await?;
+        self.authorize(principal, Action::RetrainCancel, &subject).await?;
         if principal.has_role(Role::Deployer) || principal.has_role(Role::Admin) {
             return Ok(());
         }
         let model = self.get_model(&run.model).await?;
         match model.ensure_developer(principal) {
-            Err(Error::Forbidden(denial)) => Err(self.record_denial(principal, Action::RetrainStart, &subject, denial, None).await),
+            Err(Error::Forbidden(denial)) => Err(self.record_denial(principal, Action::RetrainCancel, &subject, denial, None).await),
             other => other,
         }
     }

@@ -447,7 +447,7 @@ impl Retraining {
     /// which ends the run. For the model's developers and deployers.
     pub async fn cancel(&self, principal: &Principal, id: i64) -> Result<JobRun> {
         let registry = &self.inner.registry;
-        registry.check_access(principal, modelops_core::auth::Action::RetrainStart, &format!("retrain/{id}")).await?;
+        registry.check_access(principal, modelops_core::auth::Action::RetrainCancel, &format!("retrain/{id}")).await?;
         let run = registry.job_run(principal, id).await?;
         registry.authorize_cancel(principal, &run).await?;
         match run.state {
@@ -464,8 +464,9 @@ impl Retraining {
             _ => {}
         }
         let from = run.state;
-        let next = JobRun { state: RunState::Cancelled, reason: format!("cancelled by {} while `{from}`", principal.name()), ..run };
-        registry.progress_job_run(&next, from, true).await
+        // Who cancelled is the event's actor (sealed like every person's name).
+        let next = JobRun { state: RunState::Cancelled, reason: format!("cancelled while `{from}`"), ..run };
+        registry.cancel_job_run(principal, &next, from).await
     }
 
     /// The canary of `number`; `prefix` says what came before it.

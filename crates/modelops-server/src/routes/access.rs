@@ -157,7 +157,7 @@ pub fn endpoints() -> Vec<EndpointAccess> {
         e("GET", "/api/v1/retrain-runs/{run}", SignedIn, ""),
         e("GET", "/api/v1/retrain-runs/{run}/log", act(A::PredictionsRead), "a job's output may hold data"),
         e("GET", "/api/v1/retrain-runs/{run}/window", act(A::PredictionsRead), "the recorded calls; also the run's own token"),
-        e("POST", "/api/v1/retrain-runs/{run}/cancel", act(A::RetrainStart), "a developer of the model, or a deployer; a run waiting for people or shadowing (a running job or a canary: 409)"),
+        e("POST", "/api/v1/retrain-runs/{run}/cancel", act(A::RetrainCancel), "a developer of the model, or a deployer; a run waiting for people or shadowing (a running job or a canary: 409)"),
         e("DELETE", "/api/v1/models/{name}/retrain-job", act(A::RetrainDefine), "a developer of the model; runs under way go on"),
     ]
 }

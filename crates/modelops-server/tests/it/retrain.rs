@@ -165,6 +165,20 @@ async fn a_failing_job_is_recorded_with_its_output_alerted_and_its_token_revoked
         .map(|e| (e["action"].as_str().unwrap().to_string(), e["after"]["state"].as_str().or(e["after"]["run"]["state"].as_str()).unwrap_or("").to_string()))
         .collect();
     assert_eq!(steps, [("retrain.start".to_string(), "running".to_string()), ("retrain.progress".to_string(), "failed".to_string())], "{events:?}");
+    // Erasing dana leaves her name nowhere in the run's record or its
+    // events (`run_as`, `requested_by` are sealed like every person's
+    // name), and the chain still verifies.
+    let erased = app.call_as(&p.admin, Method::POST, "/api/v1/users/dana/erase", None).await;
+    assert_eq!(erased.status, StatusCode::OK, "{erased:?}");
+    for uri in ["/api/v1/audit?subject=model/fraud/retrain*&page_size=1000".to_string(), format!("/api/v1/retrain-runs/{id}"), "/api/v1/models/fraud/retrain-job".to_string()] {
+        let answer = app.call_as(&p.admin, Method::GET, &uri, None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{uri}: {answer:?}");
+        assert!(!String::from_utf8_lossy(&answer.bytes).contains("\"dana\""), "{uri} still names dana: {answer:?}");
+    }
+    let verified = app.call_as(&p.admin, Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(verified.status, StatusCode::OK, "{verified:?}");
+    assert_eq!(verified.body["ok"], true, "{verified:?}");
+
     // Unknown and malformed runs are named.
     assert_eq!(app.call_as(&p.vera, Method::GET, "/api/v1/retrain-runs/999", None).await.status, StatusCode::NOT_FOUND);
     app.call_as(&p.vera, Method::GET, "/api/v1/retrain-runs/abc", None).await.invalid("run");
