@@ -312,17 +312,24 @@ impl Retraining {
             let id = run.id;
             let ended = runner::execute(&this, &run, &job, token).await;
             let result = this.finish_job(run, ended).await;
+            // No longer this process's job: the loop (and the line below)
+            // may move the run on.
             this.inner.executing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            let result = match result {
+                Ok(Some(run)) => this.drive(run).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
             if let Err(e) = result {
-                tracing::error!(run = id, error = %e, "retraining: cannot record the end of a job");
+                tracing::error!(run = id, error = %e, "retraining: cannot record the end of a job or move its run on");
             }
             this.inner.wake.notify_one();
         });
     }
 
-    /// Records how the job ended; a job that registered a version moves
-    /// on to the gates.
-    async fn finish_job(&self, run: JobRun, ended: runner::Ended) -> Result<()> {
+    /// Records how the job ended; returns the run when it registered a
+    /// version (for the gates), after alerting when it did not.
+    async fn finish_job(&self, run: JobRun, ended: runner::Ended) -> Result<Option<JobRun>> {
         let registry = &self.inner.registry;
         // The version the job registered is in the store's copy.
         let stored = registry.job_run(&Principal::system(), run.id).await?;
@@ -342,10 +349,10 @@ impl Retraining {
         // that version now) goes when the run ends.
         let run = registry.progress_job_run(&next, RunState::Running, ended.command).await?;
         if run.state == RunState::AwaitingApproval {
-            self.drive(run).await
+            Ok(Some(run))
         } else {
             self.raise(&run, "run_failed").await;
-            Ok(())
+            Ok(None)
         }
     }
 

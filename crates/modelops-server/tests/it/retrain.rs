@@ -291,3 +291,62 @@ async fn a_schedule_starts_runs_until_three_fail_in_a_row() {
     assert_eq!(by_hand.status, StatusCode::CREATED, "{by_hand:?}");
     run_until_over(&app, &p.vera, by_hand.body["id"].as_i64().unwrap()).await;
 }
+
+#[tokio::test]
+async fn a_run_waiting_for_approval_says_why_and_can_be_cancelled() {
+    let (app, p) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The job hands over its token, waits until the test has registered
+    // the version with it, and ends.
+    let script = "printf %s \"$MODELOPS_TOKEN\" > token.tmp && mv token.tmp token && while [ ! -f done ]; do sleep 0.05; done";
+    let job = json!({"runner": {"kind": "command", "argv": ["sh", "-c", script], "dir": dir.path().display().to_string()}, "run_as": "dana"});
+    assert_eq!(define(&app, &p.admin, job).await.status, StatusCode::OK);
+    let id = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await.body["id"].as_i64().unwrap();
+    let mut token = String::new();
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(dir.path().join("token")) {
+            token = text;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let rules = b"kind: rules\ninputs: [{name: x, type: double}]\noutputs: [{name: y, type: double}]\nrules: []\ndefault: {y: \"x * 2.0\"}\n";
+    let sha = app.upload_as(&token, rules).await.body["sha256"].as_str().unwrap().to_string();
+    // No model card: the low tier's `approved` gate asks for its intended use.
+    let created = app.call_as(&token, Method::POST, "/api/v1/models/fraud/versions", Some(json!({"artifact": {"sha256": sha, "filename": "rules.yaml"}}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
+    std::fs::write(dir.path().join("done"), b"").unwrap();
+
+    // Submitted by the loop; approved by policy it cannot be: the run says why.
+    let mut run = Value::Null;
+    for _ in 0..200 {
+        run = app.call_as(&p.vera, Method::GET, &format!("/api/v1/retrain-runs/{id}"), None).await.body;
+        if run["reason"].as_str().unwrap_or_default().contains("waits for approval") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(run["state"], "awaiting_approval", "{run}");
+    assert!(run["reason"].as_str().unwrap().contains("the model card must state the intended use"), "{run}");
+    let version = app.call_as(&p.vera, Method::GET, "/api/v1/models/fraud/versions/1", None).await;
+    assert_eq!(version.body["state"], "in_validation", "{version:?}");
+    // The job is over: its token no longer works.
+    let stale = app.call_as(&token, Method::GET, "/api/v1/models", None).await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "{stale:?}");
+
+    // dana stops it: her own audited action; a second time is 409.
+    let cancelled = app.call_as(&p.dana, Method::POST, &format!("/api/v1/retrain-runs/{id}/cancel"), None).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    assert_eq!(cancelled.body["state"], "cancelled");
+    assert!(cancelled.body["ended_at"].is_string(), "{cancelled:?}");
+    assert_eq!(app.call_as(&p.dana, Method::POST, &format!("/api/v1/retrain-runs/{id}/cancel"), None).await.status, StatusCode::CONFLICT);
+    let events = app.call_as(&p.admin, Method::GET, &format!("/api/v1/audit?subject=model/fraud/retrain/{id}&action=retrain.cancel"), None).await;
+    let event = &events.body["events"][0];
+    assert_eq!((event["actor"].as_str(), event["after"]["state"].as_str()), (Some("dana"), Some("cancelled")), "{events:?}");
+    // Nothing drives it any more; the model may be retrained again.
+    app.retrain.run_once().await;
+    let after = app.call_as(&p.vera, Method::GET, &format!("/api/v1/retrain-runs/{id}"), None).await;
+    assert_eq!(after.body["state"], "cancelled");
+    let again = app.call_as(&p.dana, Method::POST, "/api/v1/models/fraud/retrain", None).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{again:?}");
+}
