@@ -116,3 +116,26 @@ def follow(server, model, run_id, send, timeout=300):
             log(f"   run {run_id}: {now['state']} — {now['reason']}")
 
     return wait_for_run(server, model, lambda r: r.get("ended_at"), timeout=timeout, between=traffic_and_report)
+
+
+STORY = r"^(retrain\.|version\.(create|submit|approve|promote)|deployment\.|alert\.fire)"
+
+
+def report_run(server, model, deployment, run):
+    """Prints how a run ended, its job's output and the audit events of the
+    story, verifies the log; returns the figures the tests read."""
+    log(f"== run {run['id']}: {run['state']} — {run['reason']}")
+    log("-- the job's output:")
+    log(server.cli("jobs", "logs", str(run["id"])).stdout)
+    served = server.call("GET", f"/api/v1/deployments/{deployment}")
+    lines, story = audit_story(server, [f"model/{model}*", f"deployment/{deployment}*"], STORY)
+    log("== the audit events of the story")
+    log("\n".join(lines))
+    verify = server.cli("audit", "verify", check=False)
+    log(verify.stdout.strip())
+    return {
+        "run": run["id"], "state": run["state"], "reason": run["reason"], "version": run.get("version"),
+        "serving": [r["version"] for r in served["routes"]], "shadows": served.get("shadows", []),
+        "audit_story": story, "audit_verified": verify.returncode == 0,
+        "alerts": [{"rule": a["rule"], "monitor": a["monitor"]} for a in server.json("alerts", "list", "--deployment", deployment)["alerts"]],
+    }

@@ -29,7 +29,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from common import Server, audit_story, follow, log, wait_for_run  # noqa: E402
+from common import Server, follow, log, report_run, wait_for_run  # noqa: E402
 
 
 def applications(n, seed):
@@ -94,21 +94,8 @@ def main():
             server.cli("versions", "approve", "credit-policy", run["version"], "--comment", "matches policy memo 2026-14", user="vic")
             log(f"== vic approved version {run['version']}")
         run = follow(server, "credit-policy", run_id, lambda: send(25))
-        log(f"== run {run['id']}: {run['state']} — {run['reason']}")
-        log("-- the job's output:")
-        log(server.cli("jobs", "logs", str(run["id"])).stdout)
-        deployment = server.call("GET", "/api/v1/deployments/credit-live")
-        lines, story = audit_story(server, ["model/credit-policy*", "deployment/credit-live*"], r"^(retrain\.|version\.(create|submit|approve|promote)|deployment\.|alert\.fire)")
-        log("== the audit events of the story")
-        log("\n".join(lines))
-        verify = server.cli("audit", "verify", check=False)
-        log(verify.stdout.strip())
-        figures.update({
-            "run": run["id"], "state": run["state"], "reason": run["reason"], "version": run.get("version"),
-            "serving": [r["version"] for r in deployment["routes"]], "shadows": deployment.get("shadows", []),
-            "calls": sent[0], "audit_story": story, "audit_verified": verify.returncode == 0,
-            "alerts": [{"rule": a["rule"], "monitor": a["monitor"]} for a in server.json("alerts", "list", "--deployment", "credit-live")["alerts"]],
-        })
+        figures.update(report_run(server, "credit-policy", "credit-live", run))
+        figures["calls"] = sent[0]
     finally:
         server.stop()
     if args.json_out:

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import upstream  # noqa: E402
-from common import Server, audit_story, follow, log  # noqa: E402
+from common import Server, follow, log, report_run  # noqa: E402
 
 QUESTIONS = [
     "My card was declined abroad, why?",
@@ -98,21 +98,8 @@ completion_per_million = 10.00
                    "--env", f"PROMPT={prompt}", "--", "bash", HERE / "swap_prompt.sh")
         run_id = int(server.cli("retrain", "support-reply", user="dana").stdout.strip())
         run = follow(server, "support-reply", run_id, lambda: send(10))
-        log(f"== run {run['id']}: {run['state']} — {run['reason']}")
-        log("-- the job's output:")
-        log(server.cli("jobs", "logs", str(run["id"])).stdout)
-        deployment = server.call("GET", "/api/v1/deployments/support-live")
-        lines, story = audit_story(server, ["model/support-reply*", "deployment/support-live*"], r"^(retrain\.|version\.(create|submit|approve|promote)|deployment\.|alert\.fire)")
-        log("== the audit events of the story")
-        log("\n".join(lines))
-        verify = server.cli("audit", "verify", check=False)
-        log(verify.stdout.strip())
-        figures.update({
-            "run": run["id"], "state": run["state"], "reason": run["reason"], "version": run.get("version"),
-            "serving": [r["version"] for r in deployment["routes"]], "calls": sent[0], "audit_story": story,
-            "audit_verified": verify.returncode == 0,
-            "alerts": [{"rule": a["rule"], "monitor": a["monitor"]} for a in server.json("alerts", "list", "--deployment", "support-live")["alerts"]],
-        })
+        figures.update(report_run(server, "support-reply", "support-live", run))
+        figures["calls"] = sent[0]
     finally:
         server.stop()
         httpd.shutdown()

@@ -165,13 +165,13 @@ impl JobSpec {
                     if key.starts_with(RESERVED_ENV_PREFIX) {
                         return Err(Error::invalid(format!("runner.env.{key}"), "`MODELOPS_*` variables are set by the server for each run"));
                     }
-                    if value.contains('\0') {
-                        return Err(Error::invalid(format!("runner.env.{key}"), "contains NUL"));
+                    if value.contains('\0') || value.len() > 4096 {
+                        return Err(Error::invalid(format!("runner.env.{key}"), "contains NUL or is longer than 4096 bytes"));
                     }
                 }
             }
             JobRunner::Webhook { url, secret_env } => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     return Err(Error::invalid("runner.url", format!("{} is not an http(s) URL", quote(url))));
                 }
                 // Anyone who may read the job reads its URL: no credentials in it.
@@ -180,7 +180,7 @@ impl JobSpec {
                     return Err(Error::invalid("runner.url", "must not carry a user or password (anyone who reads the job would read them); sign with `secret_env` instead"));
                 }
                 if let Some(name) = secret_env {
-                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    if name.is_empty() || name.len() > 256 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                         return Err(Error::invalid("runner.secret_env", format!("{} is not an environment variable name", quote(name))));
                     }
                     // The server's own settings are not signing keys (a
@@ -199,6 +199,11 @@ impl JobSpec {
         }
         if let Some(schedule) = &self.schedule {
             parse_schedule(schedule)?;
+        }
+        if let Some(output) = self.rollout.as_ref().and_then(|r| r.shadow.as_ref()).and_then(|s| s.output.as_deref()) {
+            if output.is_empty() || output.len() > 256 || output.chars().any(char::is_control) {
+                return Err(Error::invalid("rollout.shadow.output", format!("{} is not an output name", quote(output))));
+            }
         }
         if let Some(shadow) = self.rollout.as_ref().and_then(|r| r.shadow.as_ref()) {
             if shadow.calls == 0 || shadow.calls > MAX_SHADOW_CALLS {
@@ -228,6 +233,9 @@ impl JobSpec {
 /// A cron schedule: five fields (minute hour day-of-month month
 /// day-of-week), or six with seconds first; UTC.
 pub fn parse_schedule(text: &str) -> Result<croner::Cron> {
+    if text.len() > 256 || text.chars().any(char::is_control) {
+        return Err(Error::invalid("schedule", format!("{} is not a cron schedule (five fields, e.g. `0 3 * * 1`)", quote(text))));
+    }
     let fields = text.split_whitespace().count();
     if !(5..=6).contains(&fields) {
         return Err(Error::invalid("schedule", format!("{} has {fields} fields; cron takes 5 (minute hour day month weekday), e.g. `0 3 * * 1`", quote(text))));

@@ -121,7 +121,15 @@ impl Registry {
                 return Err(Error::invalid("rollout.deployment", format!("deployment `{}` serves model `{}`, not `{model}`", rollout.deployment, deployment.model)));
             }
         }
-        let run_as = run_as.unwrap_or(principal.name()).to_string();
+        // Checked and normalised like every user name (NFC, printable, no
+        // invisible characters), before it reaches the database.
+        let run_as = match run_as {
+            Some(name) => Principal::new(name, []).map_err(|e| match e {
+                Error::InvalidInput { reason, .. } => Error::invalid("run_as", reason),
+                other => other,
+            })?.name().to_string(),
+            None => principal.name().to_string(),
+        };
         if run_as != principal.name() && !principal.has_role(Role::Admin) {
             let denial = Denial::single("run_as", "only admins define a job that runs as someone else");
             return Err(self.record_denial(principal, Action::RetrainDefine, &subject, denial, None).await);

@@ -98,6 +98,25 @@ async fn a_job_is_checked_field_by_field_and_defined_by_the_models_developers() 
     as_nobody["run_as"] = json!("nobody");
     define(&app, &p.admin, as_nobody).await.invalid("run_as");
     define(&app, &p.dana, json!({"runner": {"kind": "webhook", "url": "https://user:pw@ci.example/hook"}})).await.invalid("runner.url");
+    // NUL, control characters, look-alikes and very long values are named,
+    // never a server error (PostgreSQL refuses NUL in text).
+    for bad in ["da\u{0}na", "dana\u{200B}", "d\u{0430}na"] {
+        let mut body = hook.clone();
+        body["run_as"] = json!(bad);
+        let answer = define(&app, &p.admin, body).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad:?}: {answer:?}");
+        assert_eq!(answer.body["error"]["field"], "run_as", "{answer:?}");
+    }
+    define(&app, &p.dana, json!({"runner": {"kind": "webhook", "url": "https://ci.example/ho\u{0}ok"}})).await.invalid("runner.url");
+    define(&app, &p.dana, json!({"runner": {"kind": "webhook", "url": format!("https://ci.example/{}", "a".repeat(5000))}})).await.invalid("runner.url");
+    define(&app, &p.admin, json!({"runner": {"kind": "command", "argv": ["x"], "env": {"K": "v\u{0}"}}})).await.invalid("runner.env.K");
+    define(&app, &p.admin, json!({"runner": {"kind": "command", "argv": ["x"], "env": {"K": "v".repeat(5000)}}})).await.invalid("runner.env.K");
+    define(&app, &p.admin, json!({"runner": {"kind": "command", "argv": ["x\u{0}"]}})).await.invalid("runner.argv[0]");
+    define(&app, &p.dana, json!({"runner": {"kind": "webhook", "url": "https://ci.example/hook"}, "schedule": "0 3 * * \u{0}"})).await.invalid("schedule");
+    define(&app, &p.dana, json!({"runner": {"kind": "webhook", "url": "https://ci.example/hook"}, "schedule": "* ".repeat(3000)})).await.invalid("schedule");
+    let mut shadow = rollout("fraud-live", json!([10, 100]), None);
+    shadow["rollout"]["shadow"] = json!({"calls": 100, "min_agreement": 0.9, "output": "deci\u{0}sion"});
+    define(&app, &p.admin, shadow).await.invalid("rollout.shadow.output");
     assert_eq!(app.call_as(&p.dana, Method::GET, "/api/v1/models/fraud/retrain-job", None).await.status, StatusCode::NOT_FOUND);
 
     // Defined: defaults filled in, runs act as dana; the change is audited.
