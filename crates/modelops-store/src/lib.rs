@@ -84,6 +84,7 @@ macro_rules! shared_sql {
     };
 }
 
+mod append_cache;
 mod cursor;
 mod error;
 mod postgres;

@@ -6,6 +6,7 @@
 //! model row is then locked `FOR UPDATE` too, which is what a version number
 //! is allocated under.
 
+use crate::append_cache::AppendCache;
 use crate::error::db_err;
 use chrono::{DateTime, Utc};
 use modelops_core::{Error, Result};
@@ -79,6 +80,7 @@ const MAX_CONNECTIONS: u32 = 16;
 pub struct PostgresStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
+    append_cache: AppendCache,
 }
 
 impl PostgresStore {
@@ -98,7 +100,7 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
         MIGRATOR.run(&pool).await.map_err(crate::error::migrate_err)?;
-        let store = Self { pool, clock };
+        let store = Self { pool, clock, append_cache: AppendCache::default() };
         audit::backfill_tree(&store).await?;
         Ok(store)
     }
@@ -114,7 +116,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(Self { pool, clock })
+        Ok(Self { pool, clock, append_cache: AppendCache::default() })
     }
 
     /// Brings the schema at `url` up to date.

@@ -6,6 +6,7 @@
 //! the busy timeout) queue instead of failing to upgrade a read lock. Reads go
 //! to a separate pool of read-only connections and run in parallel.
 
+use crate::append_cache::AppendCache;
 use crate::error::{corrupt, db_err};
 use chrono::{DateTime, Utc};
 use modelops_core::{Error, Result};
@@ -85,6 +86,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     clock: Arc<dyn Clock>,
+    append_cache: AppendCache,
 }
 
 impl SqliteStore {
@@ -136,7 +138,7 @@ impl SqliteStore {
             let readers = options.read_only(true).row_buffer_size(1024);
             SqlitePoolOptions::new().max_connections(READERS).connect_with(readers).await.map_err(db_err)?
         };
-        let store = Self { writer, reader, clock };
+        let store = Self { writer, reader, clock, append_cache: AppendCache::default() };
         audit::backfill_tree(&store).await?;
         Ok(store)
     }
@@ -153,7 +155,7 @@ impl SqliteStore {
         }
         let options = options.create_if_missing(false).read_only(true).busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(db_err)?;
-        Ok(Self { writer: pool.clone(), reader: pool, clock })
+        Ok(Self { writer: pool.clone(), reader: pool, clock, append_cache: AppendCache::default() })
     }
 
     /// Brings the schema at `url` up to date.

@@ -94,6 +94,7 @@ conformance!(
     transparency::checkpoints_and_proofs_hold_and_forgeries_do_not,
     transparency::a_rewritten_history_is_caught_against_a_witness,
     transparency::an_erased_person_stays_erased_and_the_log_verifies,
+    transparency::two_writers_keep_one_tree_and_an_erasure_on_one_holds_on_the_other,
 );
 
 /// The governance storage through the store's traits directly, in a module

@@ -216,3 +216,53 @@ pub async fn an_erased_person_stays_erased_and_the_log_verifies(ctx: &Ctx) {
         }
     }
 }
+
+/// Two stores on one database, as two replicas (or the server and a CLI)
+/// are: each remembers the keys it used and the tree's right edge between
+/// its own writes, and must drop both when the other wrote — above all when
+/// the other erased someone whose name then comes back.
+pub async fn two_writers_keep_one_tree_and_an_erasure_on_one_holds_on_the_other(ctx: &Ctx) {
+    let a = signing(ctx).await;
+    let store_b = reopen(ctx).await;
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = registry_for(store_b.clone(), ctx.clock.clone(), dir_b.path())
+        .await
+        .with_audit_signing(AuditSigning { signer: a.signer.clone(), witnesses: vec![] });
+    let admin = actor("admin");
+    let yara_user = || NewUser { name: "yara-lind".into(), roles: [Role::Developer].into(), team: "risk".into() };
+    a.registry.create_user(&admin, yara_user()).await.unwrap();
+    let yara = actor("yara-lind");
+    // Turns, so each store's remembered tail is stale at its next write.
+    for i in 0..6 {
+        let registry = if i % 2 == 0 { &a.registry } else { &b };
+        registry.create_model(&yara, new_model(&format!("yl-{i}"))).await.unwrap();
+        // And several writes in a row on one, which the cache serves.
+        registry.create_model(&actor("ana"), new_model(&format!("yl-ana-{i}"))).await.unwrap();
+    }
+    a.registry.sign_checkpoint_now().await.unwrap();
+    b.sign_checkpoint_now().await.unwrap();
+    let old_id = ctx.store.list_events(&modelops_core::audit::AuditQuery { actor: Some("yara-lind".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(old_id.items.len(), 6, "both stores sealed her name with the one key");
+
+    // B knows her key; A erases her; a new person takes the name, on B.
+    let erasure = a.registry.erase_user(&admin, "yara-lind").await.unwrap();
+    let erased_id = erasure.pseudonym.trim_start_matches("erased-").to_string();
+    b.create_user(&admin, yara_user()).await.unwrap();
+    b.create_model(&yara, new_model("yl-after")).await.unwrap();
+    let events = chain(&*ctx.store, None, 1000).await;
+    let after = events.iter().find(|e| e.subject == "model/yl-after").unwrap();
+    assert_eq!(after.actor, "yara-lind", "the new person's name reads back: sealed with a key the database holds");
+    let sealed = sealed_chain(&*ctx.store, None, 1000).await;
+    let sealed_after = sealed.iter().find(|e| e.subject == "model/yl-after").unwrap();
+    assert!(sealed_after.personal.iter().all(|p| p.person != erased_id), "the erased person's key was not used again: {:?}", sealed_after.personal);
+    // The old events still read as her pseudonym, not as the new person.
+    let first = events.iter().find(|e| e.subject == "model/yl-0").unwrap();
+    assert_eq!(first.actor, erasure.pseudonym);
+    // Both stores' appends built one tree: it verifies, and each signs on.
+    assert!(a.registry.verify_log(None).await.unwrap().is_ok());
+    b.sign_checkpoint_now().await.unwrap();
+    a.registry.create_model(&yara, new_model("yl-last")).await.unwrap();
+    a.registry.sign_checkpoint_now().await.unwrap();
+    assert!(b.verify_log(None).await.unwrap().is_ok());
+    store_b.close().await;
+}

@@ -9,7 +9,8 @@ use crate::cursor::{paginate, push_prefix_filter, AuditCursor};
 use crate::error::db_err;
 use chrono::{DateTime, Utc};
 use modelops_audit::personal::{self, PersonKey};
-use modelops_audit::tree::{first_stored_index, leaf_hash, leaf_index, stored_count, Hash, TreeRead};
+use crate::append_cache::Frontier;
+use modelops_audit::tree::{compact_range_indexes, first_stored_index, leaf_hash, leaf_index, stored_count, Hash, TreeRead};
 use modelops_core::audit::{AuditEvent, AuditQuery, ChainHead, ChainRecord, PendingEvent, StoredCheckpoint};
 use modelops_core::Error;
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ impl AuditAppend for Tx {
     async fn record(&mut self, pending: PendingEvent) -> Result<AuditEvent> {
         // Personal values leave the hashed bytes (modelops-audit::personal).
         let names = personal::people(&pending);
-        let keys = person_keys(&mut self.tx, &names, self.now).await?;
+        let keys = self.keys_of(names).await?;
         let actor_ref = keys.get(&pending.actor).map_or_else(|| pending.actor.clone(), |k| k.id.clone());
         let (hashed, sealed) = personal::seal(pending, &keys).map_err(tree_err)?;
         let event = hashed.seal_personal(self.head.as_ref(), self.now, sealed)?;
@@ -66,10 +67,68 @@ impl AuditAppend for Tx {
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?;
-        append_to_tree(&mut self.tx, &event).await?;
+        self.append_to_tree(&event).await?;
         self.head = Some(event.head());
         Ok(event)
     }
+}
+
+impl Tx {
+    /// The keys of the people `names`: those this store already knows, the
+    /// others read from the database or created (and remembered).
+    async fn keys_of(&mut self, names: std::collections::BTreeSet<String>) -> Result<HashMap<String, PersonKey>> {
+        let mut out = HashMap::with_capacity(names.len());
+        let mut unknown = std::collections::BTreeSet::new();
+        for name in names {
+            match self.known_keys.get(&name).or_else(|| self.learned_keys.get(&name)) {
+                Some(key) => {
+                    out.insert(name, key.clone());
+                }
+                None => {
+                    unknown.insert(name);
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            let found = person_keys(&mut self.tx, &unknown, self.now).await?;
+            self.learned_keys.extend(found.iter().map(|(name, key)| (name.clone(), key.clone())));
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
+    async fn append_to_tree(&mut self, event: &AuditEvent) -> Result<()> {
+        let frontier = append_to_tree(&mut self.tx, self.frontier.take(), event).await?;
+        self.frontier = Some(frontier);
+        Ok(())
+    }
+}
+
+/// Stores the event's leaf and the subtrees it completes, in the event's
+/// transaction, and returns the tree's compact range after it. The tree must
+/// hold every earlier event. The hashes the leaf needs are in the compact
+/// range before it: `frontier` when it is that (from the store's cache or
+/// the transaction's previous event), else read once.
+async fn append_to_tree(tx: &mut super::tx::SqlTx, frontier: Option<Frontier>, event: &AuditEvent) -> Result<Frontier> {
+    let n = leaf_index(event.sequence).ok_or_else(|| Error::Internal(format!("audit event `{}` has no leaf", event.sequence)))?;
+    let read = TreeRead::Append { n, leaf: leaf_hash(event).map_err(tree_err)? };
+    let mut frontier = match frontier {
+        Some(frontier) if frontier.size == n => frontier,
+        _ => {
+            let indexes = compact_range_indexes(n);
+            let hashes = read_tree(&mut **tx, &indexes).await?;
+            Frontier { size: n, hashes: indexes.into_iter().zip(hashes.into_iter().map(Hash)).collect() }
+        }
+    };
+    let hashes = read.run(&frontier.hashes).map_err(tree_err)?;
+    let first = first_stored_index(n);
+    let mut qb = QueryBuilder::<Db>::new("INSERT INTO audit_tree (idx, hash) ");
+    qb.push_values(hashes.iter().enumerate(), |mut row, (k, hash)| {
+        row.push_bind(index_to_db(first + k as u64)).push_bind(hash.0.to_vec());
+    });
+    qb.build().execute(&mut **tx).await.map_err(db_err)?;
+    frontier.advance(first, &hashes);
+    Ok(frontier)
 }
 
 /// The keys of the people `names`, creating those who have none yet.
@@ -113,6 +172,7 @@ impl modelops_core::repo::PersonalData for Tx {
         let names = std::collections::BTreeSet::from([name.to_string()]);
         let person = person_keys(&mut self.tx, &names, self.now).await?.remove(name).ok_or_else(|| Error::Internal("no person key".into()))?;
         let pseudonym = personal::pseudonym(&person.id);
+        self.erased = true;
         super::open_erasure_window(&mut self.tx).await?;
         // Every column that holds a person's name, and the free text they wrote.
         let renames: &[&str] = &[
@@ -181,23 +241,6 @@ impl modelops_core::repo::PersonalData for Tx {
 
 fn tree_err(e: modelops_audit::AuditError) -> Error {
     Error::Internal(format!("the audit Merkle tree: {e}"))
-}
-
-/// Stores the event's leaf and the subtrees it completes, in the event's
-/// transaction. The tree must hold every earlier event.
-async fn append_to_tree(tx: &mut super::tx::SqlTx, event: &AuditEvent) -> Result<()> {
-    let n = leaf_index(event.sequence).ok_or_else(|| Error::Internal(format!("audit event `{}` has no leaf", event.sequence)))?;
-    let read = TreeRead::Append { n, leaf: leaf_hash(event).map_err(tree_err)? };
-    let needs = read.needs().map_err(tree_err)?;
-    let old = read_tree(&mut **tx, &needs).await?;
-    let hashes = read.run(&needs.into_iter().zip(old.into_iter().map(Hash)).collect()).map_err(tree_err)?;
-    let first = first_stored_index(n);
-    let mut qb = QueryBuilder::<Db>::new("INSERT INTO audit_tree (idx, hash) ");
-    qb.push_values(hashes.iter().enumerate(), |mut row, (k, hash)| {
-        row.push_bind(index_to_db(first + k as u64)).push_bind(hash.0.to_vec());
-    });
-    qb.build().execute(&mut **tx).await.map_err(db_err)?;
-    Ok(())
 }
 
 fn index_to_db(index: u64) -> i64 {
@@ -279,6 +322,7 @@ pub(super) async fn backfill_tree(store: &ThisStore) -> Result<u64> {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
+        let mut frontier = None;
         for row in &rows {
             let event = match chain_record_from_row(row)? {
                 ChainRecord::Event(event) => event,
@@ -288,7 +332,7 @@ pub(super) async fn backfill_tree(store: &ThisStore) -> Result<u64> {
                     )))
                 }
             };
-            append_to_tree(&mut tx, &event).await?;
+            frontier = Some(append_to_tree(&mut tx, frontier, &event).await?);
             added += 1;
         }
         tx.commit().await.map_err(db_err)?;

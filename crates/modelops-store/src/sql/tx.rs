@@ -5,7 +5,10 @@
 
 use super::rows::col;
 use super::{Db, ThisStore};
+use crate::append_cache::{AppendCache, Frontier};
 use crate::error::db_err;
+use modelops_audit::personal::PersonKey;
+use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use modelops_core::audit::ChainHead;
 use modelops_core::auth::Permit;
@@ -17,14 +20,24 @@ use std::collections::HashMap;
 pub(super) type SqlTx = sqlx::Transaction<'static, Db>;
 
 /// An open write transaction: the chain head read under the write lock, the
-/// time of the change, who makes it, and the row ids of the models it has
-/// locked or inserted.
+/// time of the change, who makes it, the row ids of the models it has
+/// locked or inserted, and what the audit append knows without asking the
+/// database (`crate::append_cache`).
 pub(super) struct Tx {
     pub(super) tx: SqlTx,
     pub(super) head: Option<ChainHead>,
     pub(super) now: DateTime<Utc>,
     pub(super) actor: String,
     pub(super) models: HashMap<ModelName, i64>,
+    pub(super) cache: AppendCache,
+    /// People's keys known when the transaction began.
+    pub(super) known_keys: Arc<HashMap<String, PersonKey>>,
+    /// People's keys read or created in this transaction.
+    pub(super) learned_keys: HashMap<String, PersonKey>,
+    /// The tree's compact range at the current head, once known.
+    pub(super) frontier: Option<Frontier>,
+    /// Whether this transaction erased a person (and so a key).
+    pub(super) erased: bool,
 }
 
 impl Tx {
@@ -61,8 +74,20 @@ impl Store for ThisStore {
             .ok_or_else(|| Error::Internal("the audit head row is missing".into()))?;
         let sequence: i64 = col(&row, "sequence")?;
         let head = (sequence > 0).then(|| Ok::<_, Error>(ChainHead { sequence, hash: col(&row, "hash")? })).transpose()?;
+        let cached = self.append_cache.snapshot(&head);
         // The time is read under the lock, so event times follow sequence order.
-        Ok(Box::new(Tx { tx, head, now: self.clock.now(), actor: permit.actor().to_string(), models: HashMap::new() }))
+        Ok(Box::new(Tx {
+            tx,
+            head,
+            now: self.clock.now(),
+            actor: permit.actor().to_string(),
+            models: HashMap::new(),
+            cache: self.append_cache.clone(),
+            known_keys: cached.keys,
+            learned_keys: HashMap::new(),
+            frontier: cached.frontier,
+            erased: false,
+        }))
     }
 
     async fn close(&self) {
@@ -73,6 +98,12 @@ impl Store for ThisStore {
 #[async_trait::async_trait]
 impl WriteTx for Tx {
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(db_err)
+        let Tx { tx, head, cache, known_keys, learned_keys, frontier, erased, .. } = *self;
+        // The cache's map is shared with this snapshot; let go of it so that
+        // adding the learned keys does not copy the map.
+        drop(known_keys);
+        tx.commit().await.map_err(db_err)?;
+        cache.committed(&head, learned_keys, frontier, erased);
+        Ok(())
     }
 }
