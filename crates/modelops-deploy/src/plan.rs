@@ -211,6 +211,17 @@ pub fn change(current: &Deployment, request: ChangeRequest, now: DateTime<Utc>) 
 /// `modelops rollback NAME`: a canary in progress is stopped (the stable
 /// version takes all traffic again); otherwise the version served before
 /// the current one takes all traffic.
+/// Where [`rollback`] sends all traffic: a running canary's stable version,
+/// else the newest earlier version that is not serving now; `None` when
+/// there is nowhere to go back to.
+pub fn rollback_target(current: &Deployment) -> Option<u32> {
+    if let Some(canary) = &current.canary {
+        return Some(canary.stable);
+    }
+    let serving = current.stable_version();
+    current.previous.iter().rev().copied().find(|v| Some(*v) != serving)
+}
+
 pub fn rollback(current: &Deployment, actor: &str) -> Result<Deployment> {
     let mut next = current.clone();
     if let Some(canary) = &current.canary {
@@ -222,13 +233,7 @@ pub fn rollback(current: &Deployment, actor: &str) -> Result<Deployment> {
         return Ok(next);
     }
     let serving = current.stable_version();
-    let target = current
-        .previous
-        .iter()
-        .rev()
-        .copied()
-        .find(|v| Some(*v) != serving)
-        .ok_or_else(|| Error::Conflict(format!("deployment `{}` has no earlier version to roll back to", current.name)))?;
+    let target = rollback_target(current).ok_or_else(|| Error::Conflict(format!("deployment `{}` has no earlier version to roll back to", current.name)))?;
     next.previous.retain(|v| *v != target);
     if let Some(from) = serving {
         // Rolling forward again is a `set` to it; it is not kept as "previous".

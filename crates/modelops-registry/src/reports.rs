@@ -18,6 +18,14 @@ use modelops_governance::reports::{
     VersionRecord,
 };
 
+/// See [`Registry::attention`].
+#[derive(Debug, Clone, Default)]
+pub struct Attention {
+    pub awaiting_approval: Vec<(ModelName, u32)>,
+    pub overdue_reviews: Vec<(ModelName, u32)>,
+    pub firing_alerts: usize,
+}
+
 /// Which report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
@@ -47,6 +55,25 @@ impl Registry {
     /// Items of a model's Annex IV draft the registry cannot fill.
     pub async fn annex_iv_missing(&self, name: &ModelName) -> Result<Vec<String>> {
         Ok(annex_iv_missing(&self.annex_iv_report(name).await?))
+    }
+
+    /// What needs someone's attention across the inventory: versions
+    /// waiting in validation, production versions whose periodic review is
+    /// overdue, and alerts firing. The web UI's inventory shows it.
+    pub async fn attention(&self, principal: &Principal) -> Result<Attention> {
+        self.authorize(principal, Action::Read, "models").await?;
+        let mut awaiting_approval = Vec::new();
+        for model in self.all_models().await? {
+            if model.state != ModelState::Active {
+                continue;
+            }
+            let query = VersionQuery { state: Some(VersionState::InValidation), page: full_page(), ..VersionQuery::default() };
+            let page = self.store().list_versions(&model.name, &query).await?;
+            awaiting_approval.extend(page.items.into_iter().map(|v| (v.model, v.number)));
+        }
+        let overdue_reviews = self.reviews_due(principal, chrono::Duration::zero()).await?.into_iter().filter(|d| d.overdue).map(|d| (d.model, d.version)).collect();
+        let firing_alerts = self.store().alerts(None, true, 10_000).await?.len();
+        Ok(Attention { awaiting_approval, overdue_reviews, firing_alerts })
     }
 
     async fn all_models(&self) -> Result<Vec<Model>> {

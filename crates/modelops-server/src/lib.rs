@@ -120,6 +120,8 @@ pub struct ServerConfig {
     pub inference_body_limit: usize,
     /// Inference requests handled at once; more are shed (503).
     pub max_concurrent_inferences: usize,
+    /// The web UI's settings (its session cookie).
+    pub web: modelops_web::WebConfig,
 }
 
 impl Default for ServerConfig {
@@ -132,6 +134,7 @@ impl Default for ServerConfig {
             max_concurrent_transfers: 64,
             inference_body_limit: 32 * 1024 * 1024,
             max_concurrent_inferences: 1024,
+            web: modelops_web::WebConfig::default(),
         }
     }
 }
@@ -335,8 +338,14 @@ pub fn router(state: AppState) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             config.max_concurrent_requests + config.max_concurrent_transfers + config.max_concurrent_inferences,
         ));
+    let web = modelops_web::router(modelops_web::WebState {
+        registry: state.registry.clone(),
+        deployments: state.deployments.clone(),
+        config: config.web.clone(),
+    });
     let routes = Router::new()
         .merge(native)
+        .merge(web)
         .merge(inference::router(&state))
         .merge(modelops_mlflow::router(state.registry.clone()))
         .fallback(not_found)
@@ -365,7 +374,9 @@ pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", routes::OPENAPI_PATH,
 /// extractor (and every other surface: MLflow's routes) through the
 /// request's extensions.
 async fn authenticate(axum::extract::State(auth): axum::extract::State<Authentication>, mut request: Request, next: Next) -> Response {
-    if PUBLIC_PATHS.contains(&request.uri().path()) {
+    // The web UI identifies its visitors itself (the session cookie) and
+    // answers with pages: the sign-in form, not a JSON 401.
+    if PUBLIC_PATHS.contains(&request.uri().path()) || modelops_web::is_ui_path(request.uri().path()) {
         return next.run(request).await;
     }
     let identified = tokio::time::timeout(auth.timeout, auth.identity.authenticator().authenticate(request.headers())).await;

@@ -63,6 +63,11 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         max_concurrent_requests: config.max_concurrent_requests,
         max_concurrent_transfers: config.max_concurrent_transfers,
         inference_body_limit: config.max_inference_body,
+        // Behind a proxy that terminates TLS, the session cookie is Secure.
+        web: modelops_web::WebConfig {
+            secure_cookies: config.public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            ..modelops_web::WebConfig::default()
+        },
         ..modelops_server::ServerConfig::default()
     };
     let serving = modelops_serving::Serving::new(
