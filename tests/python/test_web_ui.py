@@ -329,6 +329,30 @@ def test_a_deployer_starts_a_canary_and_rolls_it_back(browser, s):
     assert [e["actor"] for e in events["events"]] == ["dario"]
 
 
+def test_retraining_runs_are_followed_from_the_browser(browser, s):
+    s.cli("jobs", "define", "churn-web", "--", "/bin/sh", "-c", "echo fitting on the window; exit 3")
+    s.cli("retrain", "churn-web", "--wait", check=False)
+    v = Visit(browser, s, "7-retraining")
+    v.sign_in("dana")
+    v.page.get_by_role("link", name="Retraining").click()
+    jobs = v.page.locator("table", has_text="Acts as")
+    expect(jobs).to_contain_text("churn-web")
+    expect(jobs).to_contain_text("echo fitting on the window")
+    runs = v.page.locator("table", has_text="Trigger").last.locator("tbody tr")
+    expect(runs.first).to_contain_text("failed")
+    expect(runs.first).to_contain_text("manual")
+    v.check("jobs")
+    runs.first.get_by_role("link").first.click()
+    expect(v.page.get_by_role("heading", level=1)).to_contain_text("failed")
+    expect(v.page.locator("main")).to_contain_text("fitting on the window")
+    expect(v.page.locator("dl.facts")).to_contain_text("3")
+    v.check("run")
+    # From the model's page too.
+    v.goto("/ui/models/churn-web")
+    expect(v.page.locator("main")).to_contain_text("Retraining job: command")
+    v.close()
+
+
 def closed_window(s, deployment, monitor, rows, timeout=40):
     deadline = time.time() + timeout
     while time.time() < deadline:

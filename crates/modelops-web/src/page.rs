@@ -104,12 +104,12 @@ pub async fn not_found(viewer: Option<Viewer>) -> Response {
 #[derive(Debug)]
 pub struct PageError {
     pub error: Error,
-    pub viewer: Option<Viewer>,
+    pub viewer: Option<Box<Viewer>>,
 }
 
 impl PageError {
     pub fn new(error: Error, viewer: &Viewer) -> Self {
-        Self { error, viewer: Some(viewer.clone()) }
+        Self { error, viewer: Some(Box::new(viewer.clone())) }
     }
 }
 
@@ -178,7 +178,7 @@ impl IntoResponse for PageError {
             }
             p { a href="javascript:history.back()" { "Go back" } " · " a href="/ui/" { "Inventory" } }
         };
-        let mut response = (status, shell(self.viewer.as_ref(), Section::None, &heading, None, body)).into_response();
+        let mut response = (status, shell(self.viewer.as_deref(), Section::None, &heading, None, body)).into_response();
         response.extensions_mut().insert(self.error.to_string());
         response
     }
