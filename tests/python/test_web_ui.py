@@ -223,13 +223,8 @@ def test_a_developer_registers_a_model_and_pushes_a_version(browser, s):
 
 
 def test_two_validators_approve_while_the_author_is_refused(browser, s):
-    # Independent evidence first (a validator's metric and report), so the
-    # second approval is the last condition.
     report = s.dir / "validation.txt"
-    report.write_text("validated by vera")
-    for args in (["--metric", "auc=0.9"], ["--document", str(report), "--name", "validation_report"]):
-        out = subprocess.run([modelops_bin(), "evidence", "add", "credit-web", "1", *args], capture_output=True, text=True, env=as_user(s, "vera"))
-        assert out.returncode == 0, out.stderr
+    report.write_text("validated by vera: challenger tests pass")
 
     author = Visit(browser, s, "2-author")
     author.sign_in("dana")
@@ -248,6 +243,24 @@ def test_two_validators_approve_while_the_author_is_refused(browser, s):
         v.page.get_by_role("link", name="credit-web").first.click()
         v.page.get_by_role("link", name="v1", exact=True).click()
         v.check("version-to-approve")
+        if i == 0:
+            # Independent evidence first (her metric and report), so the
+            # second approval is the last condition.
+            v.page.get_by_label("Metric", exact=True).fill("auc")
+            v.page.get_by_label("Value", exact=True).fill("0.9")
+            v.page.get_by_label("Computed on (dataset)").fill("holdout-2025")
+            v.page.get_by_role("button", name="Attach metric").click()
+            expect(v.page.get_by_role("status")).to_contain_text("Evidence attached")
+            v.page.get_by_label("Document file").set_input_files(str(report))
+            v.page.get_by_role("button", name="Attach document").click()
+            expect(v.page.get_by_role("status")).to_contain_text("Evidence attached")
+            evidence = v.page.locator("table", has_text="Value or document")
+            expect(evidence).to_contain_text("holdout-2025")
+            expect(v.page.locator("[data-gate=approved]")).not_to_contain_text("✗ validation_report")
+            # The document reads back as attached, verified on the way.
+            href = evidence.get_by_role("link", name="validation.txt").get_attribute("href")
+            got = v.page.request.get(s.url + href)
+            assert got.status == 200 and got.text() == report.read_text()
         v.page.get_by_label("Comment").fill(f"{name}: validated")
         v.page.get_by_label("Conditions (optional)").fill("re-validate after Q1")
         v.page.get_by_role("button", name="Approve").click()
@@ -283,7 +296,18 @@ def test_a_deployer_starts_a_canary_and_rolls_it_back(browser, s):
     s.cli("models", "create", "churn-web", "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
     stable = approved_rules(s, "churn-web")
     canary = approved_rules(s, "churn-web", " + 0.5")
-    s.cli("deploy", "create", "churn-web-live", "--model", "churn-web", "--version", stable)
+    # The deployer creates the deployment from the browser.
+    v = Visit(browser, s, "3-deployer")
+    v.sign_in("dario")
+    v.page.get_by_role("navigation", name="Main").get_by_role("link", name="Deployments").click()
+    v.page.get_by_text("Create a deployment").click()
+    v.page.get_by_label("Deployment name").fill("churn-web-live")
+    v.page.get_by_label("Model", exact=True).fill("churn-web")
+    v.page.get_by_label("Version", exact=True).fill(str(stable))
+    v.check("create-deployment")
+    v.page.get_by_role("button", name="Create deployment").click()
+    expect(v.page.get_by_role("status")).to_contain_text("Deployment created")
+    expect(v.page.locator(".split")).to_contain_text(f"v{stable} · 100%")
 
     # A developer sees the deployment but is offered neither canary nor rollback.
     dev = Visit(browser, s, "3-developer")
@@ -293,9 +317,7 @@ def test_a_deployer_starts_a_canary_and_rolls_it_back(browser, s):
     expect(dev.page.get_by_role("link", name="Roll back")).to_have_count(0)
     dev.close()
 
-    v = Visit(browser, s, "3-deployer")
-    v.sign_in("dario")
-    v.page.get_by_role("link", name="Deployments").click()
+    v.page.get_by_role("navigation", name="Main").get_by_role("link", name="Deployments").click()
     v.check("deployments")
     v.page.get_by_role("link", name="churn-web-live").click()
     v.page.get_by_label("Version", exact=True).fill(str(canary))
@@ -401,7 +423,7 @@ def test_drift_appears_on_the_monitoring_page_after_shifted_traffic(browser, s):
     expect(newest).to_contain_text("x")
     expect(newest).not_to_contain_text("y,")
     # Histograms of the window, reference against current, per feature.
-    expect(v.page.locator(".hist h4", has_text="x")).to_contain_text("drifted")
+    expect(v.page.locator(".hist h3", has_text="x")).to_contain_text("drifted")
     expect(v.page.locator(".hist svg rect.cur").first).to_be_attached()
     # The alert fired.
     expect(v.page.locator("table", has_text="Resolved").locator("tbody")).to_contain_text("shifted")
@@ -428,6 +450,8 @@ def test_an_auditor_filters_the_log_and_sees_it_verified_with_the_keyboard(brows
     page.keyboard.type(s.tokens["aud"])
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    page.get_by_role("button", name="Verify the chain").focus()
+    page.keyboard.press("Enter")
     expect(page.get_by_test_id("chain-status")).to_contain_text("Chain verified")
     v.check("audit")
     page.get_by_label("Subject").focus()
@@ -468,6 +492,8 @@ def test_sessions_cookies_csrf_and_sign_out(browser, s):
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=28800" in cookie and "Secure" not in cookie
     page = http.get(f"{s.url}/ui/")
     assert page.status_code == 200 and "Model inventory" in page.text
+    # Governed data is not cached by the browser, nor framed by other sites.
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
     form_csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
     # A form without its CSRF field, or from another origin: refused, nothing done.
     no_csrf = http.post(f"{s.url}/ui/models/credit-web/versions/1/decide", data={"decision": "reject", "comment": "x"}, allow_redirects=False)
@@ -477,6 +503,18 @@ def test_sessions_cookies_csrf_and_sign_out(browser, s):
     assert cross.status_code == 403 and "evil.example" in cross.text
     got = requests.get(f"{s.url}/api/v1/models/credit-web/versions/1/governance", headers=s.headers()).json()
     assert all(a["decision"] == "approve" for a in got["approvals"])
+    # Under a no-referrer policy a browser sends `Origin: null`: the CSRF token decides.
+    nulled = http.post(f"{s.url}/ui/models/credit-web/versions/1/decide", data={"decision": "reject", "comment": "x", "csrf": "0" * 32},
+                       headers={"Origin": "null"}, allow_redirects=False)
+    assert nulled.status_code == 403 and "csrf" in nulled.text
+    # A `next` that is not a plain path of this site goes to the inventory.
+    again = requests.Session()
+    form = again.get(f"{s.url}/ui/login").text.split('name="csrf" value="')[1].split('"')[0]
+    odd = again.post(f"{s.url}/ui/login", data={"token": s.tokens["vera"], "csrf": form, "next": "/ui/\nSet-Cookie: x=1"}, allow_redirects=False)
+    assert odd.status_code == 303 and odd.headers["location"] == "/ui/"
+    # Unknown numbers in paths are pages that say so, not bare errors.
+    missing = http.get(f"{s.url}/ui/models/credit-web/versions/abc")
+    assert missing.status_code == 404 and "version `abc` not found" in missing.text and "<html" in missing.text
     # The session is a token named `web session`, audited; signing out revokes it.
     tokens = json.loads(s.cli("tokens", "list", "--user", "vera", "--json").stdout)["tokens"]
     assert any(t["name"] == "web session" and t["revoked_at"] is None for t in tokens)

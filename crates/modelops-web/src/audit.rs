@@ -29,6 +29,8 @@ pub struct Filters {
     #[serde(default)]
     until: String,
     page: Option<String>,
+    /// Verify the chain now (it reads every event).
+    verify: Option<String>,
 }
 
 fn day(field: &str, text: &str, end_of_day: bool) -> modelops_core::Result<Option<DateTime<Utc>>> {
@@ -67,8 +69,9 @@ impl Filters {
 
 /// The chain's verification and the latest checkpoint, for those who may
 /// see them.
-async fn integrity(state: &WebState, viewer: &Viewer) -> Markup {
-    let verification = if viewer.may(Action::AuditVerify) { Some(state.registry.verify_audit(&viewer.principal).await) } else { None };
+async fn integrity(state: &WebState, viewer: &Viewer, verify: bool) -> Markup {
+    let may_verify = viewer.may(Action::AuditVerify);
+    let verification = if may_verify && verify { Some(state.registry.verify_audit(&viewer.principal).await) } else { None };
     let checkpoint = if viewer.may(Action::AuditRead) { state.registry.checkpoint(&viewer.principal, None).await.ok() } else { None };
     let key = state.registry.audit_public_key().map(|k| k.text().to_string());
     html! {
@@ -86,6 +89,13 @@ async fn integrity(state: &WebState, viewer: &Viewer) -> Markup {
                     }
                 }
                 Some(Err(e)) => { p.broken data-testid="chain-status" { "The chain could not be verified: " (e) } }
+                None if may_verify => {
+                    form method="get" action="/ui/audit" {
+                        input type="hidden" name="verify" value="1";
+                        button type="submit" { "Verify the chain" }
+                        " " span.help { "Recomputes every event's hash and link and the signed checkpoints' roots." }
+                    }
+                }
                 None => { p.help { "Verifying the chain is for auditors and admins." } }
             }
             @if let Some(c) = &checkpoint {
@@ -104,7 +114,7 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Query(filters):
     let events = state.registry.list_events(&query).await.for_viewer(&viewer)?;
     let body = html! {
         h1 { "Audit log" }
-        (integrity(&state, &viewer).await)
+        (integrity(&state, &viewer, filters.verify.is_some()).await)
         form.filters method="get" action="/ui/audit" role="search" {
             div.field { label for="subject" { "Subject" } input id="subject" name="subject" value=(filters.subject) placeholder="model/credit* (prefix with *)"; }
             div.field { label for="actor" { "Actor" } input id="actor" name="actor" value=(filters.actor); }
@@ -137,8 +147,10 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Query(filters):
     Ok(page::shell(Some(&viewer), Section::Audit, "Audit log", None, body).into_response())
 }
 
-pub async fn event(State(state): State<WebState>, viewer: Viewer, Path(seq): Path<i64>) -> PageResult {
-    let found = state.registry.list_events(&AuditQuery { after_sequence: Some(seq - 1), page: PageRequest { size: 1, token: None }, ..AuditQuery::default() }).await.for_viewer(&viewer)?;
+pub async fn event(State(state): State<WebState>, viewer: Viewer, Path(seq): Path<String>) -> PageResult {
+    let seq: i64 = page::path_number("audit event", &seq).for_viewer(&viewer)?;
+    let after = seq.checked_sub(1).filter(|a| *a >= 0).ok_or_else(|| Error::not_found("audit event", seq)).for_viewer(&viewer)?;
+    let found = state.registry.list_events(&AuditQuery { after_sequence: Some(after), page: PageRequest { size: 1, token: None }, ..AuditQuery::default() }).await.for_viewer(&viewer)?;
     let e = found.items.into_iter().find(|e| e.sequence == seq).ok_or_else(|| Error::not_found("audit event", seq)).for_viewer(&viewer)?;
     let proof = if viewer.may(Action::AuditRead) { Some(state.registry.inclusion_proof(&viewer.principal, seq, None).await) } else { None };
     let key = state.registry.audit_public_key().cloned();

@@ -19,7 +19,7 @@ pub struct Series {
 
 /// Lines over `x_labels` (one per window), with an optional horizontal
 /// threshold line.
-pub fn lines(title: &str, description: &str, x_labels: &[String], series: &[Series], threshold: Option<f64>) -> Markup {
+pub fn lines(id: &str, title: &str, description: &str, x_labels: &[String], series: &[Series], threshold: Option<f64>) -> Markup {
     let mut max = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(0.0f64, f64::max);
     if let Some(t) = threshold {
         max = max.max(t);
@@ -31,7 +31,7 @@ pub fn lines(title: &str, description: &str, x_labels: &[String], series: &[Seri
     let n = x_labels.len().max(2) - 1;
     let x = |i: usize| PAD_LEFT + (WIDTH - PAD_LEFT - PAD_RIGHT) * i as f64 / n as f64;
     let y = |v: f64| PAD_TOP + (HEIGHT - PAD_TOP - PAD_BOTTOM) * (1.0 - v / max);
-    let id = slug(title);
+    let id = format!("chart-{id}");
     html! {
         figure.chart {
             svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-labelledby={ (id) "-t " (id) "-d" } {
@@ -73,7 +73,7 @@ pub fn lines(title: &str, description: &str, x_labels: &[String], series: &[Seri
 }
 
 /// Reference and current shares per bin, side by side.
-pub fn histogram(title: &str, labels: &[String], reference: &[u64], current: &[u64]) -> Markup {
+pub fn histogram(id: &str, title: &str, labels: &[String], reference: &[u64], current: &[u64]) -> Markup {
     let share = |counts: &[u64]| {
         let total: u64 = counts.iter().sum();
         counts.iter().map(|c| if total == 0 { 0.0 } else { *c as f64 / total as f64 }).collect::<Vec<f64>>()
@@ -84,7 +84,7 @@ pub fn histogram(title: &str, labels: &[String], reference: &[u64], current: &[u
     let slot = (WIDTH - PAD_LEFT - PAD_RIGHT) / bins;
     let bar = (slot * 0.4).max(1.0);
     let y = |v: f64| PAD_TOP + (HEIGHT - PAD_TOP - PAD_BOTTOM) * (1.0 - v / max);
-    let id = slug(title);
+    let id = format!("chart-{id}");
     html! {
         figure.chart {
             svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-labelledby={ (id) "-t" } {
@@ -116,9 +116,4 @@ pub fn histogram(title: &str, labels: &[String], reference: &[u64], current: &[u
             }
         }
     }
-}
-
-fn slug(text: &str) -> String {
-    let s: String = text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    format!("chart-{s}")
 }

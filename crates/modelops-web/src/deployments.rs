@@ -4,7 +4,7 @@
 // confirmation.
 
 use crate::model::model_name;
-use crate::page::{self, badge, enc, time, ForViewer, PageResult, Section};
+use crate::page::{self, badge, enc, time, ForViewer, PageError, PageResult, Section};
 use crate::session::Viewer;
 use crate::WebState;
 use axum::extract::{Path, Query, State};
@@ -16,7 +16,8 @@ use modelops_core::auth::Action;
 use modelops_core::deployment::{CanaryStep, Hold};
 use modelops_core::page::PageRequest;
 use modelops_core::Error;
-use modelops_deploy::plan::{rollback_target, CanaryRequest, ChangeRequest};
+use modelops_core::name::ModelName;
+use modelops_deploy::plan::{rollback_target, CanaryRequest, ChangeRequest, CreateRequest};
 use modelops_deploy::service::{DeploymentStatus, RouteStatus};
 use serde::Deserialize;
 
@@ -25,10 +26,23 @@ pub struct Done {
     done: Option<String>,
 }
 
-pub async fn list(State(state): State<WebState>, viewer: Viewer) -> PageResult {
+pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(done): Query<Done>) -> PageResult {
     let all = state.deployments.list(&viewer.principal, None, true).await.for_viewer(&viewer)?;
     let body = html! {
         h1 { "Deployments" }
+        @if viewer.may(Action::DeploymentCreate) {
+            details.create {
+                summary { "Create a deployment" }
+                form.stacked method="post" action="/ui/deployments" {
+                    (viewer.csrf_field())
+                    div.field { label for="dep-name" { "Deployment name" } input id="dep-name" name="name" required; }
+                    div.field { label for="dep-model" { "Model" } input id="dep-model" name="model" required; }
+                    div.field { label for="dep-version" { "Version" } input id="dep-version" name="version" inputmode="numeric" required aria-describedby="dep-help"; p.help id="dep-help" { "It takes all traffic; only a version the production gate allows." } }
+                    div.field { label for="dep-description" { "Description" } input id="dep-description" name="description"; }
+                    button type="submit" { "Create deployment" }
+                }
+            }
+        }
         @if all.is_empty() {
             p.empty { "Nothing is deployed yet (" code { "modelops deploy create" } " or the REST API)." }
         } @else {
@@ -53,7 +67,7 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer) -> PageResult {
             }
         }
     };
-    Ok(page::shell(Some(&viewer), Section::Deployments, "Deployments", None, body).into_response())
+    Ok(page::shell(Some(&viewer), Section::Deployments, "Deployments", page::notice_for(done.done.as_deref()), body).into_response())
 }
 
 fn route_row(kind: &str, r: &RouteStatus) -> Markup {
@@ -83,11 +97,7 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
     let name = model_name(&name, &viewer)?;
     let status = state.deployments.get(&viewer.principal, &name).await.for_viewer(&viewer)?;
     let d = &status.deployment;
-    let history = state
-        .registry
-        .list_events(&AuditQuery { subject: Some(format!("deployment/{}", d.name)), page: PageRequest { size: 50, token: None }, ..AuditQuery::default() })
-        .await
-        .for_viewer(&viewer)?;
+    let history = history(&state, d.name.as_str()).await.for_viewer(&viewer)?;
     let base = format!("/ui/deployments/{}", enc(d.name.as_str()));
     let may_change = viewer.may(Action::DeploymentUpdate) && d.state.as_str() != "retired";
     let may_rollback = viewer.may(Action::DeploymentRollback) && rollback_target(d).is_some() && d.state.as_str() != "retired";
@@ -155,6 +165,7 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
                 h2 id="start-h" { "Start a canary" }
                 form.stacked method="post" action={ (base) "/canary" } {
                     (viewer.csrf_field())
+                    input type="hidden" name="revision" value=(d.revision);
                     div.field { label for="version" { "Version" } input id="version" name="version" inputmode="numeric" required; }
                     div.field { label for="steps" { "Steps (percent)" } input id="steps" name="steps" value="5,25,50,100" aria-describedby="steps-help"; p.help id="steps-help" { "Increasing weights, separated by commas." } }
                     div.field { label for="hold_requests" { "Hold each step for (requests)" } input id="hold_requests" name="hold_requests" inputmode="numeric" value="100"; }
@@ -165,9 +176,9 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
         }
         section aria-labelledby="hist-h" {
             h2 id="hist-h" { "History" }
-            @if history.items.is_empty() { p.empty { "No change recorded." } } @else {
+            @if history.is_empty() { p.empty { "No change recorded." } } @else {
                 ol.history reversed {
-                    @for e in history.items.iter().rev() {
+                    @for e in history.iter().rev() {
                         li { (time(&e.time)) " · " strong { (e.action) } " by " (e.actor) " · " a href={ "/ui/audit/events/" (e.sequence) } { "event " (e.sequence) }
                             @if let Some(reason) = e.after.as_ref().and_then(|a| a.get("reason")).and_then(|r| r.as_str()) { div.sub { (reason) } }
                         }
@@ -177,6 +188,31 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
         }
     };
     Ok(page::shell(Some(&viewer), Section::Deployments, d.name.as_str(), page::notice_for(done.done.as_deref()), body).into_response())
+}
+
+/// The newest changes of a deployment (the log reads oldest first; a
+/// deployment's history is short enough to page through).
+async fn history(state: &WebState, name: &str) -> modelops_core::Result<Vec<modelops_core::audit::AuditEvent>> {
+    const SHOWN: usize = 50;
+    let mut query = AuditQuery { subject: Some(format!("deployment/{name}")), page: PageRequest { size: 500, token: None }, ..AuditQuery::default() };
+    let mut out = std::collections::VecDeque::with_capacity(SHOWN);
+    loop {
+        let page = state.registry.list_events(&query).await?;
+        for e in page.items {
+            // A name ending in `*` would read as a prefix: keep this one's.
+            if e.subject != query.subject.as_deref().unwrap_or_default() {
+                continue;
+            }
+            if out.len() == SHOWN {
+                out.pop_front();
+            }
+            out.push_back(e);
+        }
+        match page.next_page_token {
+            Some(t) => query.page.token = Some(t),
+            None => return Ok(out.into_iter().collect()),
+        }
+    }
 }
 
 fn hold_text(hold: &Hold) -> String {
@@ -202,6 +238,8 @@ pub struct CanaryForm {
     hold_requests: String,
     #[serde(default)]
     condition: String,
+    #[serde(default)]
+    revision: String,
 }
 
 impl CanaryForm {
@@ -230,7 +268,12 @@ pub async fn start_canary(State(state): State<WebState>, viewer: Viewer, Path(na
     viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
     let name = model_name(&name, &viewer)?;
     let canary = form.request().for_viewer(&viewer)?;
-    let change = ChangeRequest { canary: Some(canary), strategy: Some(modelops_core::deployment::Strategy::Canary), ..ChangeRequest::default() };
+    let change = ChangeRequest {
+        revision: revision(&form.revision).for_viewer(&viewer)?,
+        canary: Some(canary),
+        strategy: Some(modelops_core::deployment::Strategy::Canary),
+        ..ChangeRequest::default()
+    };
     state.deployments.change(&viewer.principal, &name, change).await.for_viewer(&viewer)?;
     Ok(Redirect::to(&format!("/ui/deployments/{}?done=canary-started", enc(name.as_str()))).into_response())
 }
@@ -250,6 +293,7 @@ pub async fn confirm_rollback(State(state): State<WebState>, viewer: Viewer, Pat
         @if to.is_some() {
             form method="post" action={ "/ui/deployments/" (enc(d.name.as_str())) "/rollback" } {
                 (viewer.csrf_field())
+                input type="hidden" name="revision" value=(d.revision);
                 div.buttons {
                     button.danger type="submit" { "Yes, roll back" }
                     a.button.secondary href={ "/ui/deployments/" (enc(d.name.as_str())) } { "Cancel" }
@@ -261,14 +305,66 @@ pub async fn confirm_rollback(State(state): State<WebState>, viewer: Viewer, Pat
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub struct RollbackForm {
     #[serde(default)]
     csrf: String,
+    /// The revision the confirmation page showed.
+    #[serde(default)]
+    revision: String,
 }
 
-pub async fn rollback(State(state): State<WebState>, viewer: Viewer, Path(name): Path<String>, Form(form): Form<CsrfForm>) -> PageResult {
+fn revision(raw: &str) -> modelops_core::Result<Option<u64>> {
+    match raw.trim() {
+        "" => Ok(None),
+        r => r.parse::<u64>().map(Some).map_err(|_| Error::invalid("revision", format!("`{r}` is not a revision number"))),
+    }
+}
+
+pub async fn rollback(State(state): State<WebState>, viewer: Viewer, Path(name): Path<String>, Form(form): Form<RollbackForm>) -> PageResult {
     viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
     let name = model_name(&name, &viewer)?;
+    // What the person confirmed: if the deployment changed since (a canary
+    // tripped by itself, another rollback), they confirm again.
+    if let Some(seen) = revision(&form.revision).for_viewer(&viewer)? {
+        let current = state.deployments.get(&viewer.principal, &name).await.for_viewer(&viewer)?;
+        if current.deployment.revision != seen {
+            let e = Error::Conflict(format!(
+                "deployment `{name}` changed since the confirmation page (revision {seen}, now {}): look at it again before rolling back",
+                current.deployment.revision
+            ));
+            return Err(PageError::new(e, &viewer));
+        }
+    }
     state.deployments.rollback(&viewer.principal, &name).await.for_viewer(&viewer)?;
     Ok(Redirect::to(&format!("/ui/deployments/{}?done=rolled-back", enc(name.as_str()))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    description: String,
+}
+
+pub async fn create(State(state): State<WebState>, viewer: Viewer, Form(form): Form<CreateForm>) -> PageResult {
+    viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
+    let request = (|| {
+        Ok::<_, Error>(CreateRequest {
+            name: Some(ModelName::parse_field("name", form.name.trim())?),
+            model: Some(ModelName::parse_field("model", form.model.trim())?),
+            version: Some(form.version.trim().parse::<u32>().map_err(|_| Error::invalid("version", format!("`{}` is not a version number", form.version.trim())))?),
+            description: form.description.clone(),
+            ..CreateRequest::default()
+        })
+    })()
+    .for_viewer(&viewer)?;
+    let created = state.deployments.create(&viewer.principal, request).await.for_viewer(&viewer)?;
+    Ok(Redirect::to(&format!("/ui/deployments/{}?done=deployment-created", enc(created.deployment.name.as_str()))).into_response())
 }

@@ -78,9 +78,11 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(filter): 
     Ok(page::shell(Some(&viewer), Section::Jobs, "Retraining", None, body).into_response())
 }
 
-pub async fn run(State(state): State<WebState>, viewer: Viewer, Path(id): Path<i64>) -> PageResult {
+pub async fn run(State(state): State<WebState>, viewer: Viewer, Path(id): Path<String>) -> PageResult {
+    let id = page::path_number::<i64>("run", &id).for_viewer(&viewer)?;
     let run = state.registry.job_run(&viewer.principal, id).await.for_viewer(&viewer)?;
-    let log = state.registry.job_run_log(&viewer.principal, id).await.unwrap_or_default();
+    // The output may hold data from the window: for the roles that read predictions.
+    let log = if viewer.may(modelops_core::auth::Action::PredictionsRead) { Some(state.registry.job_run_log(&viewer.principal, id).await.for_viewer(&viewer)?) } else { None };
     let title = format!("Retraining run {id}");
     let body = html! {
         nav.crumbs aria-label="Breadcrumb" { a href="/ui/jobs" { "Retraining" } " / " span aria-current="page" { "run " (id) } }
@@ -100,7 +102,11 @@ pub async fn run(State(state): State<WebState>, viewer: Viewer, Path(id): Path<i
         }
         section aria-labelledby="log-h" {
             h2 id="log-h" { "Output" }
-            @if log.is_empty() { p.empty { "No output kept." } } @else { (page::pre(&log)) }
+            @match &log {
+                None => { p.help { "A job's output is shown to the roles that read predictions (developers, validators, approvers, deployers, auditors, admins)." } }
+                Some(l) if l.is_empty() => { p.empty { "No output kept." } }
+                Some(l) => { (page::pre(l)) }
+            }
         }
     };
     Ok(page::shell(Some(&viewer), Section::Jobs, &title, None, body).into_response())

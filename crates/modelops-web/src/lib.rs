@@ -57,11 +57,27 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// How long a sign-in lasts.
     pub session_lifetime: chrono::Duration,
+    /// The origin browsers reach the server at (`https://models.example`),
+    /// when a proxy in front sends another `Host`: forms from it are
+    /// accepted as this site's.
+    pub public_origin: Option<String>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { secure_cookies: false, session_lifetime: chrono::Duration::hours(8) }
+        Self { secure_cookies: false, session_lifetime: chrono::Duration::hours(8), public_origin: None }
+    }
+}
+
+impl WebConfig {
+    /// The session cookie's name: with `Secure`, the `__Host-` prefix, so
+    /// a sibling subdomain cannot plant one.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-modelops_session"
+        } else {
+            "modelops_session"
+        }
     }
 }
 
@@ -93,14 +109,19 @@ pub fn router(state: WebState) -> Router {
         .route("/ui/models/new", get(inventory::new_model_page))
         .route("/ui/models", post(inventory::create_model))
         .route("/ui/models/{name}", get(model::page))
-        .route("/ui/models/{name}/versions", post(model::push_version))
+        // Artifacts and documents stream to the artifact store, which
+        // enforces its own size limit; the JSON limit does not apply.
+        .route("/ui/models/{name}/versions", post(model::push_version).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/ui/models/{name}/reports/{report}", get(model::report))
         .route("/ui/reports/inventory", get(inventory::report))
         .route("/ui/models/{name}/versions/{version}", get(version::page))
         .route("/ui/models/{name}/versions/{version}/submit", post(version::submit))
         .route("/ui/models/{name}/versions/{version}/decide", post(version::decide))
         .route("/ui/models/{name}/versions/{version}/promote", post(version::promote))
-        .route("/ui/deployments", get(deployments::list))
+        .route("/ui/models/{name}/versions/{version}/evidence", post(version::add_metric))
+        .route("/ui/models/{name}/versions/{version}/documents", post(version::add_document).layer(axum::extract::DefaultBodyLimit::disable()))
+        .route("/ui/models/{name}/versions/{version}/documents/{sha256}", get(version::document))
+        .route("/ui/deployments", get(deployments::list).post(deployments::create))
         .route("/ui/deployments/{name}", get(deployments::page))
         .route("/ui/deployments/{name}/canary", post(deployments::start_canary))
         .route("/ui/deployments/{name}/rollback", get(deployments::confirm_rollback).post(deployments::rollback))
@@ -109,7 +130,8 @@ pub fn router(state: WebState) -> Router {
         .route("/ui/jobs/runs/{run}", get(jobs::run))
         .route("/ui/audit", get(audit::page))
         .route("/ui/audit/events/{seq}", get(audit::event))
-        .route("/ui/{*rest}", get(page::not_found))
-        .layer(axum::middleware::from_fn(session::same_origin_posts))
+        .route("/ui/{*rest}", get(page::not_found).post(page::not_found))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::same_origin_posts))
+        .layer(axum::middleware::from_fn(page::protective_headers))
         .with_state(state)
 }

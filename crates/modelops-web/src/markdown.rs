@@ -15,7 +15,8 @@ pub fn render(markdown: &str) -> Markup {
         Event::Start(Tag::Link { link_type, dest_url, title, id }) if !safe_url(&dest_url) => {
             Event::Start(Tag::Link { link_type, dest_url: "#".into(), title, id })
         }
-        Event::Start(Tag::Image { link_type, dest_url, title, id }) if !safe_url(&dest_url) => {
+        // An image is fetched by every reader's browser: only this site's.
+        Event::Start(Tag::Image { link_type, dest_url, title, id }) if !same_site(&dest_url) => {
             Event::Start(Tag::Image { link_type, dest_url: "#".into(), title, id })
         }
         other => other,
@@ -32,6 +33,11 @@ fn demoted(level: HeadingLevel) -> HeadingLevel {
         HeadingLevel::H3 => HeadingLevel::H5,
         _ => HeadingLevel::H6,
     }
+}
+
+fn same_site(url: &str) -> bool {
+    let url = url.trim();
+    url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\")
 }
 
 fn safe_url(url: &str) -> bool {
@@ -51,5 +57,8 @@ mod tests {
         assert!(!out.contains("javascript:"), "{out}");
         assert!(!out.contains("<b>"), "{out}");
         assert!(out.contains("<h3>Card</h3>"), "{out}");
+        let image = render("![x](https://tracker.example/p.gif) ![y](/ui/static/icon.svg)").into_string();
+        assert!(!image.contains("tracker.example"), "{image}");
+        assert!(image.contains("/ui/static/icon.svg"), "{image}");
     }
 }

@@ -225,7 +225,7 @@ fn lineage_graph(model: &Model, versions: &[ModelVersion]) -> Markup {
                 defs { marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse" { path d="M 0 0 L 10 5 L 0 10 z" {} } }
                 @for (i, up) in upstream.iter().enumerate() {
                     @let y = gap + i as f64 * (box_h + gap);
-                    a href={ "/ui/models/" (enc(up.as_str())) } {
+                    a href={ "/ui/models/" (enc(up.as_str())) } tabindex="-1" {
                         rect.node x="10" y=(y) width=(box_w) height=(box_h) rx="4" {}
                         text x=(10.0 + box_w / 2.0) y=(y + box_h / 2.0 + 4.0) text-anchor="middle" { (up) }
                     }

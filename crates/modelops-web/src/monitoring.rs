@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 pub struct Choice {
     monitor: Option<String>,
     /// Index of the window (0 = oldest shown) whose histograms to draw.
-    window: Option<usize>,
+    window: Option<String>,
 }
 
 /// Windows shown at most (the newest).
@@ -96,7 +96,7 @@ fn json_table(caption: &str, value: &Value) -> Markup {
 
 fn histograms(result: &WindowResult) -> Markup {
     html! {
-        @for c in drift_columns(result) {
+        @for (k, c) in drift_columns(result).into_iter().enumerate() {
             @let name = c.get("column").and_then(Value::as_str).unwrap_or("?");
             @let h = c.get("histogram");
             @if let Some(h) = h {
@@ -108,8 +108,8 @@ fn histograms(result: &WindowResult) -> Markup {
                 };
                 @if labels.len() == reference.len() && reference.len() == current.len() && !labels.is_empty() {
                     div.hist {
-                        h4 { (name) @if let Some(s) = c.get("score").and_then(Value::as_f64) { " · score " (page::number(s)) } @if c.get("drift_detected").and_then(Value::as_bool) == Some(true) { " " (badge("drifted")) } }
-                        (charts::histogram(&format!("{name} histogram"), &labels, &reference, &current))
+                        h3 { (name) @if let Some(s) = c.get("score").and_then(Value::as_f64) { " · score " (page::number(s)) } @if c.get("drift_detected").and_then(Value::as_bool) == Some(true) { " " (badge("drifted")) } }
+                        (charts::histogram(&format!("hist-{k}"), &format!("{name} histogram"), &labels, &reference, &current))
                     }
                 }
             }
@@ -135,7 +135,7 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
     let threshold = results.iter().rev().flat_map(drift_columns).find_map(|c| c.get("threshold").and_then(Value::as_f64));
     let performance = series_of(&results, |r| numbers(r.body.get("performance").and_then(|p| p.get("metrics"))));
     let estimated = series_of(&results, |r| numbers(r.body.get("estimated")));
-    let picked = choice.window.filter(|i| *i < results.len()).or(results.len().checked_sub(1));
+    let picked = choice.window.as_deref().and_then(|w| w.parse::<usize>().ok()).filter(|i| *i < results.len()).or(results.len().checked_sub(1));
     let base = format!("/ui/deployments/{}/monitoring", enc(name.as_str()));
     let monitor_q = chosen.as_deref().map(|m| format!("monitor={}&", enc(m))).unwrap_or_default();
     let body = html! {
@@ -159,7 +159,7 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
                     @if drift.is_empty() {
                         p.empty { "Drift was not computed: " (results.last().and_then(|r| r.body.get("drift")).and_then(|d| d.get("not_computed")).and_then(Value::as_str).or_else(|| results.last().and_then(|r| r.body.get("not_computed")).and_then(Value::as_str)).unwrap_or("no reference profile or too few rows")) }
                     } @else {
-                        (charts::lines("Drift score per feature", "Each line is one feature's drift score per window, oldest on the left; the dashed line is the threshold.", &labels, &drift, threshold))
+                        (charts::lines("drift", "Drift score per feature", "Each line is one feature's drift score per window, oldest on the left; the dashed line is the threshold.", &labels, &drift, threshold))
                     }
                     div.table-wrap {
                         table.compact {
@@ -189,13 +189,13 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
                 @if !performance.is_empty() {
                     section aria-labelledby="perf-h" {
                         h2 id="perf-h" { "Performance (labelled calls)" }
-                        (charts::lines("Performance", "Measured metrics per window, from the ground truth sent for recorded calls.", &labels, &performance, None))
+                        (charts::lines("performance", "Performance", "Measured metrics per window, from the ground truth sent for recorded calls.", &labels, &performance, None))
                     }
                 }
                 @if !estimated.is_empty() {
                     section aria-labelledby="est-h" {
                         h2 id="est-h" { "Estimated performance (no labels)" }
-                        (charts::lines("Estimated performance", "Performance estimated from the model's confidence (CBPE) per window.", &labels, &estimated, None))
+                        (charts::lines("estimated", "Estimated performance", "Performance estimated from the model's confidence (CBPE) per window.", &labels, &estimated, None))
                     }
                 }
                 @if let Some(f) = results.iter().rev().find_map(|r| r.body.get("fairness")) {

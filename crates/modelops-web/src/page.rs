@@ -90,6 +90,21 @@ pub async fn icon() -> Response {
     ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=86400")], ICON).into_response()
 }
 
+/// Pages hold governed data: not kept by the browser's cache (Back after
+/// signing out shows nothing), never framed by another page.
+pub async fn protective_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
+    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("frame-ancestors 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("same-origin"));
+    response
+}
+
 pub async fn home() -> Redirect {
     Redirect::to("/ui/")
 }
@@ -229,6 +244,12 @@ pub fn enc(text: &str) -> String {
     out
 }
 
+/// A number from the path, or a 404 naming it (never axum's plain-text
+/// rejection).
+pub fn path_number<T: std::str::FromStr>(what: &'static str, raw: &str) -> modelops_core::Result<T> {
+    raw.parse::<T>().map_err(|_| Error::not_found(what, raw))
+}
+
 /// A short notice after an action, from the `done` query parameter the
 /// action redirected with (a fixed vocabulary: never echoed text).
 pub fn notice_for(done: Option<&str>) -> Option<&'static str> {
@@ -242,6 +263,8 @@ pub fn notice_for(done: Option<&str>) -> Option<&'static str> {
         "promoted" => "Promoted to production.",
         "canary-started" => "Canary started: it advances step by step while its rollback condition stays false.",
         "rolled-back" => "Rolled back.",
+        "evidence-added" => "Evidence attached.",
+        "deployment-created" => "Deployment created: it serves its version now.",
         _ => return None,
     })
 }

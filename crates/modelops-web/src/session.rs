@@ -24,7 +24,6 @@ use modelops_core::Error;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-pub const SESSION_COOKIE: &str = "modelops_session";
 /// Double-submit cookie of the sign-in form, before there is a session.
 const LOGIN_COOKIE: &str = "modelops_login";
 /// The name of the tokens sessions are made of.
@@ -78,7 +77,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 async fn viewer_of(parts: &Parts, state: &WebState) -> modelops_core::Result<Viewer> {
-    let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| Error::Unauthenticated("not signed in".into()))?;
+    let token = cookie(&parts.headers, state.config.session_cookie()).ok_or_else(|| Error::Unauthenticated("not signed in".into()))?;
     let principal = state.registry.authenticate(token).await?;
     let token_id = TokenText::parse(token)?.id.to_string();
     Ok(Viewer { principal, token_id, csrf: csrf_of(token) })
@@ -101,7 +100,7 @@ impl FromRequestParts<WebState> for Viewer {
                     to.push_str(&format!("?next={}", page::enc(&next)));
                     sep = '&';
                 }
-                if expired && cookie(&parts.headers, SESSION_COOKIE).is_some() {
+                if expired && cookie(&parts.headers, state.config.session_cookie()).is_some() {
                     to.push(sep);
                     to.push_str("ended=1");
                 }
@@ -126,10 +125,11 @@ pub struct LoginQuery {
     ended: Option<String>,
 }
 
-/// Only a path of this site: never a redirect elsewhere.
+/// Only a path of this site, in visible ASCII (it becomes a `Location`
+/// header): never a redirect elsewhere.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui") && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if n.starts_with("/ui") && !n.contains('\\') && n.bytes().all(|b| (0x21..=0x7e).contains(&b)) => n.to_string(),
         _ => "/ui/".to_string(),
     }
 }
@@ -153,7 +153,7 @@ fn login_form(next: &str, csrf: &str, error: Option<&str>, ended: bool) -> Marku
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="next" value=(next);
                 label for="token" { "API token" }
-                input id="token" name="token" type="password" autocomplete="off" required aria-describedby="token-help" aria-invalid=[error.map(|_| "true")];
+                input id="token" name="token" type="password" autocomplete="off" required aria-describedby=(if error.is_some() { "login-error token-help" } else { "token-help" }) aria-invalid=[error.map(|_| "true")];
                 p.help id="token-help" { "A token from " code { "modelops tokens create" } " or your administrator. The page keeps a session of its own (a token named “web session”) and never the one you type here." }
                 button type="submit" { "Sign in" }
             }
@@ -218,11 +218,22 @@ pub async fn login(State(state): State<WebState>, headers: HeaderMap, Form(form)
         Err(Error::Unauthenticated(why)) => return again(StatusCode::UNAUTHORIZED, &why),
         Err(other) => return page::PageError::from(other).into_response(),
     };
+    // A session this browser still holds ends: one sign-in, one session.
+    if let Some(previous) = cookie(&headers, state.config.session_cookie()) {
+        if let (Ok(old), Ok(text)) = (state.registry.authenticate(previous).await, TokenText::parse(previous)) {
+            if old.name() == principal.name() {
+                if let Err(e) = state.registry.revoke_token(&old, text.id).await {
+                    tracing::warn!(error = %e, "could not revoke the session signed in again over");
+                }
+            }
+        }
+    }
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
     let max_age = state.config.session_lifetime.num_seconds();
+    let name = state.config.session_cookie();
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", session.secret)) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{name}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", session.secret)) {
         headers.append(header::SET_COOKIE, v);
     }
     headers.append(header::SET_COOKIE, HeaderValue::from_static("modelops_login=; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=0"));
@@ -242,25 +253,33 @@ pub async fn logout(State(state): State<WebState>, viewer: Viewer, Form(form): F
         return Err(page::PageError::new(e, &viewer));
     }
     let mut response = Redirect::to("/ui/login").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("modelops_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"));
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    if let Ok(v) = HeaderValue::from_str(&format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", state.config.session_cookie())) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
     Ok(response)
 }
 
-/// Refuses a POST whose `Origin` (or, without one, `Referer`) is another
-/// site: the CSRF token is the main defence, this the second.
-pub async fn same_origin_posts(request: Request, next: Next) -> Response {
+/// Refuses a POST whose `Origin` (or, without a usable one, `Referer`) is
+/// another site: the CSRF token is the main defence, this the second. An
+/// `Origin: null` (sent under a `no-referrer` policy) says nothing and is
+/// treated as absent. The site is the request's `Host`, or the configured
+/// public origin when a proxy in front sends another `Host`.
+pub async fn same_origin_posts(State(state): State<WebState>, request: Request, next: Next) -> Response {
     if request.method() == Method::POST {
         let headers = request.headers();
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let from = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|h| h.to_str().ok());
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+        let origin = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok()).filter(|o| *o != "null");
+        let from = origin.or_else(|| headers.get(header::REFERER).and_then(|h| h.to_str().ok()));
         if let Some(from) = from {
-            let authority = from.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or_default());
-            if from != "null" && authority != Some(host) {
+            let from_lower = from.to_ascii_lowercase();
+            let authority = from_lower.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or_default().to_string());
+            let public = state.config.public_origin.as_deref().map(|p| p.trim_end_matches('/').to_ascii_lowercase());
+            let same_host = authority.as_deref() == Some(host.as_str());
+            let same_public = public.as_deref().is_some_and(|p| from_lower == p || from_lower.starts_with(&format!("{p}/")));
+            if !same_host && !same_public {
                 let e = Error::forbidden("origin", format!("a form sent from `{from}` to `{host}`: only this site's pages may send forms"));
                 return page::PageError::from(e).into_response();
-            }
-            if from == "null" {
-                return page::PageError::from(Error::forbidden("origin", "a form sent from an opaque origin (`null`)")).into_response();
             }
         }
     }

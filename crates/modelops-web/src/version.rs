@@ -3,17 +3,19 @@
 // the viewer's roles allow (submit, approve or reject, promote).
 
 use crate::model::{card, lineage_facts, model_name};
-use crate::page::{self, badge, enc, opt_time, time, ForViewer, PageResult, Section};
+use crate::page::{self, badge, enc, opt_time, time, ForViewer, PageError, PageResult, Section};
 use crate::session::Viewer;
 use crate::WebState;
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::{NaiveDate, TimeZone, Utc};
 use maud::{html, Markup};
 use modelops_core::auth::Action;
-use modelops_core::governance::{Decision, DecisionInput, GateTarget};
-use modelops_core::version::{Signature, VersionState};
+use futures::StreamExt;
+use modelops_core::governance::{Decision, DecisionInput, GateTarget, NewEvidence};
+use modelops_core::version::{Sha256Hex, Signature, VersionState};
 use modelops_core::Error;
 use modelops_governance::policy::GateDecision;
 use serde::Deserialize;
@@ -51,7 +53,7 @@ fn gate_view(target: GateTarget, decision: &GateDecision, next: bool) -> Markup 
                     }
                 }
             }
-            p.help { "Tier " (decision.tier) ", policy " span.mono { (&decision.policy_sha256.as_str()[..12]) } }
+            p.help { "Tier " (decision.tier) ", policy " span.mono { (short(decision.policy_sha256.as_str())) } }
         }
     }
 }
@@ -76,8 +78,9 @@ fn signature(sig: &Signature) -> Markup {
     }
 }
 
-pub async fn page(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, u32)>, Query(done): Query<Done>) -> PageResult {
+pub async fn page(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, Query(done): Query<Done>) -> PageResult {
     let name = model_name(&name, &viewer)?;
+    let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
     let model = state.registry.get_model(&name).await.for_viewer(&viewer)?;
     let gov = state.registry.version_governance(&viewer.principal, &name, number).await.for_viewer(&viewer)?;
     let v = &gov.version;
@@ -90,6 +93,7 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path((name, num
     let may_submit = v.state == VersionState::Draft && viewer.may(Action::VersionSubmit);
     let may_decide = v.state == VersionState::InValidation && viewer.may(Action::VersionApprove);
     let may_promote = v.state == VersionState::Approved && viewer.may(Action::VersionPromote);
+    let may_add_evidence = v.state != VersionState::Retired && viewer.may(Action::EvidenceAdd);
     let title = format!("{} v{number}", name);
     let body = html! {
         nav.crumbs aria-label="Breadcrumb" { a href="/ui/" { "Inventory" } " / " a href={ "/ui/models/" (enc(name.as_str())) } { (name) } " / " span aria-current="page" { "v" (number) } }
@@ -169,11 +173,29 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path((name, num
                         @for e in &gov.evidence {
                             tr {
                                 td { (e.kind) } th scope="row" { (e.name) }
-                                td { @if let Some(x) = e.value { (page::number(x)) } @if let Some(d) = &e.document { (d.filename) " (" (d.size) " bytes, " span.mono { (&d.sha256.as_str()[..12]) } ")" } }
+                                td { @if let Some(x) = e.value { (page::number(x)) } @if let Some(d) = &e.document { a href={ (base) "/documents/" (d.sha256.as_str()) } { (d.filename) } " (" (d.size) " bytes, " span.mono { (short(d.sha256.as_str())) } ")" } }
                                 td { (e.dataset) } td { (e.created_by) } td { (time(&e.created_at)) }
                             }
                         }
                     }
+                }
+            }
+        }
+        @if may_add_evidence {
+            section.actions-panel aria-labelledby="add-ev-h" {
+                h2 id="add-ev-h" { "Attach evidence" }
+                form.stacked method="post" action={ (base) "/evidence" } {
+                    (viewer.csrf_field())
+                    div.field { label for="metric_name" { "Metric" } input id="metric_name" name="name" required placeholder="e.g. auc"; }
+                    div.field { label for="metric_value" { "Value" } input id="metric_value" name="value" inputmode="decimal" required; }
+                    div.field { label for="metric_dataset" { "Computed on (dataset)" } input id="metric_dataset" name="dataset"; }
+                    button type="submit" { "Attach metric" }
+                }
+                form.stacked method="post" action={ (base) "/documents" } enctype="multipart/form-data" {
+                    (viewer.csrf_field())
+                    div.field { label for="document_name" { "Document kind" } input id="document_name" name="name" required value="validation_report"; }
+                    div.field { label for="document_file" { "Document file" } input id="document_file" name="document" type="file" required; }
+                    button type="submit" { "Attach document" }
                 }
             }
         }
@@ -196,16 +218,18 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn submit(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, u32)>, Form(form): Form<CsrfForm>) -> PageResult {
+pub async fn submit(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, Form(form): Form<CsrfForm>) -> PageResult {
     viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
     let name = model_name(&name, &viewer)?;
+    let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
     state.registry.submit_version(&viewer.principal, &name, number).await.for_viewer(&viewer)?;
     Ok(Redirect::to(&format!("/ui/models/{}/versions/{number}?done=submitted", enc(name.as_str()))).into_response())
 }
 
-pub async fn promote(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, u32)>, Form(form): Form<CsrfForm>) -> PageResult {
+pub async fn promote(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, Form(form): Form<CsrfForm>) -> PageResult {
     viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
     let name = model_name(&name, &viewer)?;
+    let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
     state.registry.promote_version(&viewer.principal, &name, number).await.for_viewer(&viewer)?;
     Ok(Redirect::to(&format!("/ui/models/{}/versions/{number}?done=promoted", enc(name.as_str()))).into_response())
 }
@@ -224,9 +248,10 @@ pub struct DecideForm {
     expires_on: String,
 }
 
-pub async fn decide(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, u32)>, Form(form): Form<DecideForm>) -> PageResult {
+pub async fn decide(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, Form(form): Form<DecideForm>) -> PageResult {
     viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
     let name = model_name(&name, &viewer)?;
+    let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
     let decision = Decision::parse_field("decision", &form.decision).for_viewer(&viewer)?;
     let expires_at = match form.expires_on.trim() {
         "" => None,
@@ -240,4 +265,84 @@ pub async fn decide(State(state): State<WebState>, viewer: Viewer, Path((name, n
     state.registry.decide(&viewer.principal, &name, number, decision, input).await.for_viewer(&viewer)?;
     let done = if decision == Decision::Approve { "approved" } else { "rejected" };
     Ok(Redirect::to(&format!("/ui/models/{}/versions/{number}?done={done}", enc(name.as_str()))).into_response())
+}
+
+/// The first characters of a hex digest, for reading (the whole one is a
+/// click or a hover away).
+fn short(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
+#[derive(Deserialize)]
+pub struct MetricForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    dataset: String,
+}
+
+pub async fn add_metric(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, Form(form): Form<MetricForm>) -> PageResult {
+    viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
+    let name = model_name(&name, &viewer)?;
+    let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
+    let value = form.value.trim().parse::<f64>().map_err(|_| Error::invalid("value", format!("`{}` is not a number", form.value.trim()))).for_viewer(&viewer)?;
+    let new = NewEvidence::Metric { name: form.name.trim().to_string(), value, dataset: form.dataset.trim().to_string() };
+    state.registry.add_evidence(&viewer.principal, &name, number, new).await.for_viewer(&viewer)?;
+    Ok(Redirect::to(&format!("/ui/models/{}/versions/{number}?done=evidence-added", enc(name.as_str()))).into_response())
+}
+
+/// A document attached as evidence: the file streamed into the artifact
+/// store (after the CSRF field, which comes first), then attached.
+pub async fn add_document(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, mut multipart: Multipart) -> PageResult {
+    let name = model_name(&name, &viewer)?;
+    let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
+    let bad = |e: axum::extract::multipart::MultipartError| Error::invalid("form", format!("the form could not be read: {e}"));
+    let (mut kind, mut stored, mut csrf_checked) = (String::new(), None, false);
+    while let Some(field) = multipart.next_field().await.map_err(bad).for_viewer(&viewer)? {
+        match field.name().unwrap_or_default() {
+            "csrf" => {
+                let value = field.text().await.map_err(bad).for_viewer(&viewer)?;
+                viewer.check_csrf(&value).for_viewer(&viewer)?;
+                csrf_checked = true;
+            }
+            "name" => kind = field.text().await.map_err(bad).for_viewer(&viewer)?.trim().to_string(),
+            "document" if csrf_checked => {
+                let filename = field.file_name().unwrap_or("document").to_string();
+                let upload = state.registry.upload_artifact(&viewer.principal, field, None).await.for_viewer(&viewer)?;
+                stored = Some((upload, filename));
+            }
+            "document" => return Err(PageError::new(Error::forbidden("csrf", "the form's `csrf` field must come before the file"), &viewer)),
+            _ => {}
+        }
+    }
+    if !csrf_checked {
+        return Err(PageError::new(Error::forbidden("csrf", "the form carries no `csrf` field"), &viewer));
+    }
+    let (upload, filename) = stored.ok_or_else(|| PageError::new(Error::invalid("document", "choose the document file"), &viewer))?;
+    let new = NewEvidence::Document { name: kind, sha256: upload.sha256, filename };
+    state.registry.add_evidence(&viewer.principal, &name, number, new).await.for_viewer(&viewer)?;
+    Ok(Redirect::to(&format!("/ui/models/{}/versions/{number}?done=evidence-added", enc(name.as_str()))).into_response())
+}
+
+/// An evidence document, verified as it streams (the REST API's download).
+pub async fn document(State(state): State<WebState>, viewer: Viewer, Path((name, number, sha256)): Path<(String, String, String)>) -> PageResult<Response> {
+    let name = model_name(&name, &viewer)?;
+    let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
+    let sha256 = Sha256Hex::parse_field("sha256", &sha256).for_viewer(&viewer)?;
+    let (document, download) = state.registry.download_evidence(&viewer.principal, &name, number, &sha256).await.for_viewer(&viewer)?;
+    let safe: String = document.filename.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let body = axum::body::Body::from_stream(download.stream.map(|chunk| chunk.map_err(std::io::Error::other)));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{safe}\"")),
+            (header::CONTENT_LENGTH, download.size.to_string()),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -66,6 +66,12 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         // Behind a proxy that terminates TLS, the session cookie is Secure.
         web: modelops_web::WebConfig {
             secure_cookies: config.public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            public_origin: config.public_url.as_deref().map(|u| {
+                // The scheme and authority: what a browser sends as `Origin`.
+                let rest = u.split_once("://").map_or(u, |(_, r)| r);
+                let scheme = u.split_once("://").map_or("http", |(s, _)| s);
+                format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+            }),
             ..modelops_web::WebConfig::default()
         },
         ..modelops_server::ServerConfig::default()
