@@ -20,6 +20,7 @@ sign-in.
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -86,6 +87,7 @@ def browser():
         pytest.fail(f"Chromium not found at {CHROMIUM}: scripts/test installs Debian's `chromium`")
     if not AXE.exists():
         pytest.fail(f"axe-core not found at {AXE}: scripts/test runs `npm ci` in tests/web")
+    shutil.rmtree(SHOTS, ignore_errors=True)
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,

@@ -191,7 +191,7 @@ impl IntoResponse for PageError {
             @if !reasons.is_empty() {
                 ul { @for r in &reasons { li { (r) } } }
             }
-            p { a href="javascript:history.back()" { "Go back" } " · " a href="/ui/" { "Inventory" } }
+            p { "Your browser's Back button returns to the form as you left it. " a href="/ui/" { "Inventory" } }
         };
         let mut response = (status, shell(self.viewer.as_deref(), Section::None, &heading, None, body)).into_response();
         response.extensions_mut().insert(self.error.to_string());
