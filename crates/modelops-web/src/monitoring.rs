@@ -49,48 +49,48 @@ fn series_of(results: &[WindowResult], metric: impl Fn(&WindowResult) -> BTreeMa
     by_name.into_iter().map(|(name, points)| Series { name, points }).collect()
 }
 
-/// A table of any JSON object or array of objects (fairness by group).
-fn json_table(caption: &str, value: &Value) -> Markup {
-    let rows: Vec<(String, &serde_json::Map<String, Value>)> = match value {
-        Value::Array(items) => items.iter().enumerate().filter_map(|(i, v)| Some((i.to_string(), v.as_object()?))).collect(),
-        Value::Object(map) => map.iter().filter_map(|(k, v)| Some((k.clone(), v.as_object()?))).collect(),
-        _ => Vec::new(),
-    };
-    let scalars: Vec<(&String, &Value)> = value.as_object().map(|m| m.iter().filter(|(_, v)| !v.is_object() && !v.is_array()).collect()).unwrap_or_default();
-    let mut columns: Vec<String> = Vec::new();
-    for (_, row) in &rows {
-        for k in row.keys() {
-            if !columns.contains(k) {
-                columns.push(k.clone());
-            }
-        }
-    }
-    let cell = |v: Option<&Value>| match v {
-        Some(Value::Number(n)) => n.as_f64().map(page::number).unwrap_or_default(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "—".into(),
-        Some(other) => other.to_string(),
-    };
+/// Fairness of a window (modelops-monitor's report): the metrics per group
+/// of the protected attribute, the differences and ratios between groups,
+/// the four-fifths screen and the report's warnings.
+fn fairness(value: &Value) -> Markup {
+    let num = |v: Option<&Value>| v.and_then(Value::as_f64).map(page::number).unwrap_or_else(|| "—".into());
+    let attribute = value.get("attribute").and_then(Value::as_str).unwrap_or("?");
+    let groups = value.get("groups").and_then(Value::as_array).cloned().unwrap_or_default();
+    let summary = [
+        ("demographic parity difference", "demographic_parity_difference"),
+        ("demographic parity ratio", "demographic_parity_ratio"),
+        ("equalized odds difference", "equalized_odds_difference"),
+        ("equalized odds ratio", "equalized_odds_ratio"),
+        ("equal opportunity difference", "equal_opportunity_difference"),
+        ("equal opportunity ratio", "equal_opportunity_ratio"),
+    ];
+    let four_fifths = value.get("four_fifths");
+    let flagged = four_fifths.and_then(|f| f.get("flagged")).and_then(Value::as_bool) == Some(true);
+    let below: Vec<&str> = four_fifths.and_then(|f| f.get("groups_below")).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let warnings: Vec<&str> = value.get("warnings").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     html! {
-        @if !scalars.is_empty() {
-            table.compact { caption { (caption) } tbody { @for (k, v) in &scalars { tr { th scope="row" { (k) } td { (cell(Some(v))) } } } } }
-        }
-        @if !rows.is_empty() {
-            div.table-wrap {
-                table.compact {
-                    caption { (caption) " by group" }
-                    thead { tr { th scope="col" { "group" } @for c in &columns { th scope="col" { (c) } } } }
-                    tbody { @for (k, row) in &rows { tr { th scope="row" { (k) } @for c in &columns { td { (cell(row.get(c))) } } } } }
+        div.table-wrap {
+            table.compact {
+                caption { "By group of " code { (attribute) } }
+                thead { tr { th scope="col" { "Group" } th scope="col" { "Rows" } th scope="col" { "Share" } th scope="col" { "Selection rate" } th scope="col" { "Accuracy" } th scope="col" { "True positive rate" } th scope="col" { "False positive rate" } th scope="col" { "Impact ratio" } } }
+                tbody {
+                    @for g in &groups {
+                        tr {
+                            th scope="row" { (g.get("group").and_then(Value::as_str).unwrap_or("?")) }
+                            td { (g.get("count").and_then(Value::as_u64).unwrap_or(0)) }
+                            td { (num(g.get("share"))) } td { (num(g.get("selection_rate"))) } td { (num(g.get("accuracy"))) }
+                            td { (num(g.get("true_positive_rate"))) } td { (num(g.get("false_positive_rate"))) } td { (num(g.get("impact_ratio"))) }
+                        }
+                    }
                 }
             }
         }
-        @if let Some(arrays) = value.as_object() {
-            @for (k, v) in arrays.iter().filter(|(_, v)| v.is_object() || v.is_array()).filter(|(_, v)| !v.as_object().is_some_and(|o| o.values().all(Value::is_object))) {
-                @if !v.as_array().is_some_and(|a| a.iter().all(Value::is_object)) {
-                    details { summary { (k) } pre tabindex="0" { code { (serde_json::to_string_pretty(v).unwrap_or_default()) } } }
-                }
-            }
+        table.compact {
+            caption { "Between groups" }
+            tbody { @for (label, key) in summary { tr { th scope="row" { (label) } td { (num(value.get(key))) } } } }
         }
+        p { "Four-fifths screen: " @if flagged { span.no { "flagged" } @if !below.is_empty() { " — below 80 % of the most selected group: " (below.join(", ")) } } @else { span.ok { "not flagged" } } }
+        @if !warnings.is_empty() { ul.help { @for w in &warnings { li { (w) } } } }
     }
 }
 
@@ -201,7 +201,7 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
                 @if let Some(f) = results.iter().rev().find_map(|r| r.body.get("fairness")) {
                     section aria-labelledby="fair-h" {
                         h2 id="fair-h" { "Fairness (latest window with labels)" }
-                        (json_table("Fairness", f))
+                        (fairness(f))
                     }
                 }
             }
@@ -224,4 +224,27 @@ pub async fn page(State(state): State<WebState>, viewer: Viewer, Path(name): Pat
         }
     };
     Ok(page::shell(Some(&viewer), Section::Deployments, &format!("Monitoring {}", deployment.name), None, body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fairness_shows_every_group_and_the_screen() {
+        let report = serde_json::json!({
+            "attribute": "sex", "pos_label": "1", "rows": 300,
+            "groups": [
+                {"group": "f", "count": 120, "share": 0.4, "selection_rate": 0.2, "accuracy": 0.81, "true_positive_rate": 0.7, "false_positive_rate": 0.1, "impact_ratio": 0.5},
+                {"group": "m", "count": 180, "share": 0.6, "selection_rate": 0.4, "accuracy": 0.83, "true_positive_rate": 0.75, "false_positive_rate": 0.12, "impact_ratio": 1.0}
+            ],
+            "demographic_parity_difference": 0.2, "demographic_parity_ratio": 0.5,
+            "four_fifths": {"threshold": 0.8, "ratio": 0.5, "flagged": true, "groups_below": ["f"]},
+            "warnings": ["few rows in group f"]
+        });
+        let html = fairness(&report).into_string();
+        for needle in ["<code>sex</code>", ">f</th>", ">m</th>", "<td>120</td>", "<td>0.81</td>", "demographic parity ratio</th><td>0.5</td>", "flagged", "below 80 % of the most selected group: f", "few rows in group f"] {
+            assert!(html.contains(needle), "`{needle}` missing from {html}");
+        }
+    }
 }
