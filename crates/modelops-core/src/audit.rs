@@ -156,17 +156,24 @@ impl PendingEvent {
     /// the stores keep no more, and an event must equal (and hash like) the
     /// one read back.
     pub fn seal(self, prev: Option<&ChainHead>, time: DateTime<Utc>) -> Result<AuditEvent> {
-        self.seal_as(prev, time, HashEncoding::Jcs, Vec::new())
+        self.seal_as(prev, time, HashEncoding::Jcs, Vec::new()).map(|(event, _)| event)
     }
 
     /// Seals an event whose personal values were already replaced by their
     /// commitments (`modelops-audit::personal`), hashed with
     /// [`HashEncoding::Sealed`]; `personal` holds them encrypted.
     pub fn seal_personal(self, prev: Option<&ChainHead>, time: DateTime<Utc>, personal: Vec<SealedValue>) -> Result<AuditEvent> {
+        self.seal_personal_entry(prev, time, personal).map(|(event, _)| event)
+    }
+
+    /// [`PendingEvent::seal_personal`], with the canonical bytes the hash
+    /// covers: the event's Merkle leaf is their hash too, and making them
+    /// is most of an append's work under the write lock.
+    pub fn seal_personal_entry(self, prev: Option<&ChainHead>, time: DateTime<Utc>, personal: Vec<SealedValue>) -> Result<(AuditEvent, Vec<u8>)> {
         self.seal_as(prev, time, HashEncoding::Sealed, personal)
     }
 
-    fn seal_as(self, prev: Option<&ChainHead>, time: DateTime<Utc>, encoding: HashEncoding, personal: Vec<SealedValue>) -> Result<AuditEvent> {
+    fn seal_as(self, prev: Option<&ChainHead>, time: DateTime<Utc>, encoding: HashEncoding, personal: Vec<SealedValue>) -> Result<(AuditEvent, Vec<u8>)> {
         let (sequence, prev_hash) = match prev {
             Some(head) => {
                 let next = head.sequence.checked_add(1).ok_or_else(|| {
@@ -189,10 +196,11 @@ impl PendingEvent {
             hash: String::new(),
             personal,
         };
-        event.hash = event
-            .compute_hash()
+        let canonical = event
+            .canonical_bytes()
             .map_err(|e| crate::Error::Internal(format!("cannot hash audit event `{sequence}`: {e}")))?;
-        Ok(event)
+        event.hash = event.hash_of(&canonical);
+        Ok((event, canonical))
     }
 }
 

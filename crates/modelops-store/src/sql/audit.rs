@@ -10,7 +10,7 @@ use crate::error::db_err;
 use chrono::{DateTime, Utc};
 use modelops_audit::personal::{self, PersonKey};
 use crate::append_cache::Frontier;
-use modelops_audit::tree::{compact_range_indexes, first_stored_index, leaf_hash, leaf_index, stored_count, Hash, TreeRead};
+use modelops_audit::tree::{compact_range_indexes, entry_hash, first_stored_index, leaf_hash, leaf_index, stored_count, Hash, TreeRead};
 use modelops_core::audit::{AuditEvent, AuditQuery, ChainHead, ChainRecord, PendingEvent, StoredCheckpoint};
 use modelops_core::Error;
 use std::collections::HashMap;
@@ -36,7 +36,7 @@ impl AuditAppend for Tx {
         let keys = self.keys_of(names).await?;
         let actor_ref = keys.get(&pending.actor).map_or_else(|| pending.actor.clone(), |k| k.id.clone());
         let (hashed, sealed) = personal::seal(pending, &keys).map_err(tree_err)?;
-        let event = hashed.seal_personal(self.head.as_ref(), self.now, sealed)?;
+        let (event, entry) = hashed.seal_personal_entry(self.head.as_ref(), self.now, sealed)?;
         let personal_text = if event.personal.is_empty() {
             None
         } else {
@@ -67,7 +67,7 @@ impl AuditAppend for Tx {
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?;
-        self.append_to_tree(&event).await?;
+        self.append_to_tree(&event, entry_hash(&entry)).await?;
         self.head = Some(event.head());
         Ok(event)
     }
@@ -97,8 +97,8 @@ impl Tx {
         Ok(out)
     }
 
-    async fn append_to_tree(&mut self, event: &AuditEvent) -> Result<()> {
-        let frontier = append_to_tree(&mut self.tx, self.frontier.take(), event).await?;
+    async fn append_to_tree(&mut self, event: &AuditEvent, leaf: Hash) -> Result<()> {
+        let frontier = append_to_tree(&mut self.tx, self.frontier.take(), event, leaf).await?;
         self.frontier = Some(frontier);
         Ok(())
     }
@@ -109,9 +109,9 @@ impl Tx {
 /// hold every earlier event. The hashes the leaf needs are in the compact
 /// range before it: `frontier` when it is that (from the store's cache or
 /// the transaction's previous event), else read once.
-async fn append_to_tree(tx: &mut super::tx::SqlTx, frontier: Option<Frontier>, event: &AuditEvent) -> Result<Frontier> {
+async fn append_to_tree(tx: &mut super::tx::SqlTx, frontier: Option<Frontier>, event: &AuditEvent, leaf: Hash) -> Result<Frontier> {
     let n = leaf_index(event.sequence).ok_or_else(|| Error::Internal(format!("audit event `{}` has no leaf", event.sequence)))?;
-    let read = TreeRead::Append { n, leaf: leaf_hash(event).map_err(tree_err)? };
+    let read = TreeRead::Append { n, leaf };
     let mut frontier = match frontier {
         Some(frontier) if frontier.size == n => frontier,
         _ => {
@@ -332,7 +332,8 @@ pub(super) async fn backfill_tree(store: &ThisStore) -> Result<u64> {
                     )))
                 }
             };
-            frontier = Some(append_to_tree(&mut tx, frontier, &event).await?);
+            let leaf = leaf_hash(&event).map_err(tree_err)?;
+            frontier = Some(append_to_tree(&mut tx, frontier, &event, leaf).await?);
             added += 1;
         }
         tx.commit().await.map_err(db_err)?;
