@@ -31,7 +31,8 @@
 //! appended in multi-row batches and pruned by age outside the write lock;
 //! `monitoring.rs`: reference profiles, monitors, window results, labels,
 //! alerts and retraining requests; `retrain.rs`: retraining jobs and runs;
-//! `audit.rs`; `tx.rs`: the transaction;
+//! `audit.rs`, with `append_cache.rs` beside it (what an append need not
+//! read back when this store wrote last); `tx.rs`: the transaction;
 //! `rows.rs`: row mapping), written once in the SQL both dialects agree on
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`) and compiled into each
 //! backend module by `shared_sql!`; `sqlite.rs` and `postgres.rs` hold what
