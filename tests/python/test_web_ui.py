@@ -25,12 +25,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import requests
 
 from conftest import REPO, modelops_bin, start_server, stop_server
+from test_live_monitoring import MODEL, training
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -39,22 +38,9 @@ AXE = REPO / "tests" / "web" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = REPO / "target" / "ui-screenshots"
 WINDOW_S = 4
 
-RULES = """
-kind: rules
-inputs: [{name: x, type: double}, {name: y, type: double}]
-outputs: [{name: score, type: double}]
-mode: first_match
-rules:
-  - {name: negative, when: x < 0.0, then: {score: "0.0"}}
-default: {score: "x * 0.1%s"}
-"""
-
-
-def training(n=2000, seed=7, shift=0.0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(1.0 + shift, 1.0, n)
-    y = rng.normal(5.0, 2.0, n)
-    return pd.DataFrame({"x": x, "y": y, "score": np.where(x < 0.0, 0.0, x * 0.1)})
+# The rule set and data of the live-monitoring walk: `score = x * 0.1`
+# (0 for negative x), `%s` for a suffix such as " + 0.5".
+RULES = MODEL
 
 
 @pytest.fixture(scope="module")

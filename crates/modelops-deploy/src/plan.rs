@@ -152,14 +152,7 @@ pub fn change(current: &Deployment, request: ChangeRequest, now: DateTime<Utc>) 
     if request.is_empty() {
         return Err(Error::invalid("body", "names nothing to change"));
     }
-    if let Some(revision) = request.revision {
-        if revision != current.revision {
-            return Err(Error::Conflict(format!(
-                "deployment `{}` is at revision {}, not {revision}: it changed since it was read; read it again and retry",
-                current.name, current.revision
-            )));
-        }
-    }
+    check_revision(current, request.revision)?;
     let mut next = current.clone();
     let routes = routes_of(request.version, request.routes)?;
     let progressing = current.state == DeploymentState::Progressing;
@@ -208,9 +201,17 @@ pub fn change(current: &Deployment, request: ChangeRequest, now: DateTime<Utc>) 
     Ok(next)
 }
 
-/// `modelops rollback NAME`: a canary in progress is stopped (the stable
-/// version takes all traffic again); otherwise the version served before
-/// the current one takes all traffic.
+/// A change made against `revision` is refused when another came first.
+fn check_revision(current: &Deployment, revision: Option<u64>) -> Result<()> {
+    match revision {
+        Some(revision) if revision != current.revision => Err(Error::Conflict(format!(
+            "deployment `{}` is at revision {}, not {revision}: it changed since it was read; read it again and retry",
+            current.name, current.revision
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Where [`rollback`] sends all traffic: a running canary's stable version,
 /// else the newest earlier version that is not serving now; `None` when
 /// there is nowhere to go back to.
@@ -222,7 +223,12 @@ pub fn rollback_target(current: &Deployment) -> Option<u32> {
     current.previous.iter().rev().copied().find(|v| Some(*v) != serving)
 }
 
-pub fn rollback(current: &Deployment, actor: &str) -> Result<Deployment> {
+/// `modelops rollback NAME`: a canary in progress is stopped (the stable
+/// version takes all traffic again); otherwise the version served before
+/// the current one takes all traffic. `revision`: the one the caller saw
+/// (a confirmation page), refused if another change came first.
+pub fn rollback(current: &Deployment, actor: &str, revision: Option<u64>) -> Result<Deployment> {
+    check_revision(current, revision)?;
     let mut next = current.clone();
     if let Some(canary) = &current.canary {
         next.routes = vec![Route { version: canary.stable, weight: 100 }];
@@ -357,10 +363,10 @@ mod tests {
         d = advance(&d, Utc::now(), "healthy").unwrap();
         assert_eq!((d.routes.clone(), d.state, d.canary.is_none()), (vec![Route { version: 4, weight: 100 }], DeploymentState::Stable, true));
         assert_eq!(d.previous, vec![3]);
-        let back = rollback(&d, "ada").unwrap();
+        let back = rollback(&d, "ada", None).unwrap();
         assert_eq!(back.routes, vec![Route { version: 3, weight: 100 }]);
         assert!(back.reason.as_deref().unwrap().contains("from version 4 to version 3"));
-        assert!(rollback(&back, "ada").is_err(), "nothing earlier than 3");
+        assert!(rollback(&back, "ada", None).is_err(), "nothing earlier than 3");
     }
 
     #[test]
@@ -372,7 +378,7 @@ mod tests {
         assert_eq!(back.routes, vec![Route { version: 3, weight: 100 }]);
         assert_eq!(back.state, DeploymentState::RolledBack);
         assert!(back.reason.as_deref().unwrap().contains("error rate 0.4"));
-        let stopped = rollback(&d, "ada").unwrap();
+        let stopped = rollback(&d, "ada", None).unwrap();
         assert_eq!(stopped.routes, vec![Route { version: 3, weight: 100 }]);
     }
 
@@ -381,5 +387,11 @@ mod tests {
         let current = direct(3);
         let err = change(&current, ChangeRequest { revision: Some(7), sampling: Some(0.5), ..Default::default() }, Utc::now()).unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err}");
+        // A rollback confirmed on another revision, too.
+        let request = ChangeRequest { canary: Some(CanaryRequest { version: 4, steps: steps(&[5, 100]), condition: None }), ..Default::default() };
+        let canary = change(&current, request, Utc::now()).unwrap();
+        let err = rollback(&canary, "ada", Some(canary.revision + 1)).unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err}");
+        assert!(rollback(&canary, "ada", Some(canary.revision)).is_ok());
     }
 }

@@ -285,11 +285,12 @@ impl Deployments {
         }
     }
 
-    /// Back to the version served before, or a canary stopped.
-    pub async fn rollback(&self, principal: &Principal, name: &ModelName) -> Result<DeploymentStatus> {
+    /// Back to the version served before, or a canary stopped; with
+    /// `revision`, only if the deployment is still at it.
+    pub async fn rollback(&self, principal: &Principal, name: &ModelName, revision: Option<u64>) -> Result<DeploymentStatus> {
         self.inner.registry.check_access(principal, Action::DeploymentRollback, &deployment_subject(name.as_str())).await?;
         let current = self.stored(name).await?;
-        let next = plan::rollback(&current, principal.name())?;
+        let next = plan::rollback(&current, principal.name(), revision)?;
         self.apply(principal, Action::DeploymentRollback, &current, next).await
     }
 

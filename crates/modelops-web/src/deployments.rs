@@ -4,7 +4,7 @@
 // confirmation.
 
 use crate::model::model_name;
-use crate::page::{self, badge, enc, time, ForViewer, PageError, PageResult, Section};
+use crate::page::{self, badge, enc, time, ForViewer, PageResult, Section};
 use crate::session::Viewer;
 use crate::WebState;
 use axum::extract::{Path, Query, State};
@@ -323,19 +323,11 @@ fn revision(raw: &str) -> modelops_core::Result<Option<u64>> {
 pub async fn rollback(State(state): State<WebState>, viewer: Viewer, Path(name): Path<String>, Form(form): Form<RollbackForm>) -> PageResult {
     viewer.check_csrf(&form.csrf).for_viewer(&viewer)?;
     let name = model_name(&name, &viewer)?;
-    // What the person confirmed: if the deployment changed since (a canary
-    // tripped by itself, another rollback), they confirm again.
-    if let Some(seen) = revision(&form.revision).for_viewer(&viewer)? {
-        let current = state.deployments.get(&viewer.principal, &name).await.for_viewer(&viewer)?;
-        if current.deployment.revision != seen {
-            let e = Error::Conflict(format!(
-                "deployment `{name}` changed since the confirmation page (revision {seen}, now {}): look at it again before rolling back",
-                current.deployment.revision
-            ));
-            return Err(PageError::new(e, &viewer));
-        }
-    }
-    state.deployments.rollback(&viewer.principal, &name).await.for_viewer(&viewer)?;
+    // Against the revision the confirmation page showed: if the deployment
+    // changed since (a canary tripped by itself, another rollback), the
+    // person looks again.
+    let seen = revision(&form.revision).for_viewer(&viewer)?;
+    state.deployments.rollback(&viewer.principal, &name, seen).await.for_viewer(&viewer)?;
     Ok(Redirect::to(&format!("/ui/deployments/{}?done=rolled-back", enc(name.as_str()))).into_response())
 }
 

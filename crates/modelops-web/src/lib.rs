@@ -47,6 +47,7 @@ mod model;
 mod monitoring;
 mod page;
 mod session;
+mod upload;
 mod version;
 
 /// Settings of the web UI.

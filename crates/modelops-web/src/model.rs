@@ -280,38 +280,13 @@ fn parse_metrics(text: &str) -> modelops_core::Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-/// A version from the push form: the artifact streamed into the artifact
-/// store as it arrives (the CSRF field comes first, so nothing is stored
-/// for a forged form), then the version created — the two halves of the
-/// REST API's push, the same use cases.
-pub async fn push_version(State(state): State<WebState>, viewer: Viewer, Path(name): Path<String>, mut multipart: Multipart) -> PageResult {
+/// A version from the push form: the artifact stored (`upload::read`),
+/// then the version created — the two halves of the REST API's push, the
+/// same use cases.
+pub async fn push_version(State(state): State<WebState>, viewer: Viewer, Path(name): Path<String>, multipart: Multipart) -> PageResult {
     let name = model_name(&name, &viewer)?;
-    let bad = |e: axum::extract::multipart::MultipartError| Error::invalid("form", format!("the form could not be read: {e}"));
-    let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    let mut artifact = None;
-    let mut csrf_checked = false;
-    while let Some(field) = multipart.next_field().await.map_err(bad).for_viewer(&viewer)? {
-        let field_name = field.name().unwrap_or_default().to_string();
-        if field_name == "artifact" {
-            if !csrf_checked {
-                return Err(PageError::new(Error::forbidden("csrf", "the form's `csrf` field must come before the file"), &viewer));
-            }
-            let filename = field.file_name().unwrap_or("artifact").to_string();
-            let stored = state.registry.upload_artifact(&viewer.principal, field, None).await.for_viewer(&viewer)?;
-            artifact = Some((stored, filename));
-        } else {
-            let value = field.text().await.map_err(bad).for_viewer(&viewer)?;
-            if field_name == "csrf" {
-                viewer.check_csrf(&value).for_viewer(&viewer)?;
-                csrf_checked = true;
-            }
-            fields.insert(field_name, value);
-        }
-    }
-    if !csrf_checked {
-        return Err(PageError::new(Error::forbidden("csrf", "the form carries no `csrf` field"), &viewer));
-    }
-    let (stored, filename) = artifact.ok_or_else(|| PageError::new(Error::invalid("artifact", "choose the artifact file to push"), &viewer))?;
+    let crate::upload::Upload { fields, file } = crate::upload::read(&state, &viewer, multipart, "artifact").await?;
+    let (stored, filename) = file.ok_or_else(|| PageError::new(Error::invalid("artifact", "choose the artifact file to push"), &viewer))?;
     if stored.size == 0 {
         return Err(PageError::new(Error::invalid("artifact", format!("`{filename}` is empty")), &viewer));
     }

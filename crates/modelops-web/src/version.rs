@@ -295,35 +295,15 @@ pub async fn add_metric(State(state): State<WebState>, viewer: Viewer, Path((nam
     Ok(Redirect::to(&format!("/ui/models/{}/versions/{number}?done=evidence-added", enc(name.as_str()))).into_response())
 }
 
-/// A document attached as evidence: the file streamed into the artifact
-/// store (after the CSRF field, which comes first), then attached.
-pub async fn add_document(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, mut multipart: Multipart) -> PageResult {
+/// A document attached as evidence: the file stored (`upload::read`),
+/// then attached.
+pub async fn add_document(State(state): State<WebState>, viewer: Viewer, Path((name, number)): Path<(String, String)>, multipart: Multipart) -> PageResult {
     let name = model_name(&name, &viewer)?;
     let number: u32 = page::path_number("version", &number).for_viewer(&viewer)?;
-    let bad = |e: axum::extract::multipart::MultipartError| Error::invalid("form", format!("the form could not be read: {e}"));
-    let (mut kind, mut stored, mut csrf_checked) = (String::new(), None, false);
-    while let Some(field) = multipart.next_field().await.map_err(bad).for_viewer(&viewer)? {
-        match field.name().unwrap_or_default() {
-            "csrf" => {
-                let value = field.text().await.map_err(bad).for_viewer(&viewer)?;
-                viewer.check_csrf(&value).for_viewer(&viewer)?;
-                csrf_checked = true;
-            }
-            "name" => kind = field.text().await.map_err(bad).for_viewer(&viewer)?.trim().to_string(),
-            "document" if csrf_checked => {
-                let filename = field.file_name().unwrap_or("document").to_string();
-                let upload = state.registry.upload_artifact(&viewer.principal, field, None).await.for_viewer(&viewer)?;
-                stored = Some((upload, filename));
-            }
-            "document" => return Err(PageError::new(Error::forbidden("csrf", "the form's `csrf` field must come before the file"), &viewer)),
-            _ => {}
-        }
-    }
-    if !csrf_checked {
-        return Err(PageError::new(Error::forbidden("csrf", "the form carries no `csrf` field"), &viewer));
-    }
-    let (upload, filename) = stored.ok_or_else(|| PageError::new(Error::invalid("document", "choose the document file"), &viewer))?;
-    let new = NewEvidence::Document { name: kind, sha256: upload.sha256, filename };
+    let upload = crate::upload::read(&state, &viewer, multipart, "document").await?;
+    let kind = upload.fields.get("name").map(|n| n.trim().to_string()).unwrap_or_default();
+    let (stored, filename) = upload.file.ok_or_else(|| PageError::new(Error::invalid("document", "choose the document file"), &viewer))?;
+    let new = NewEvidence::Document { name: kind, sha256: stored.sha256, filename };
     state.registry.add_evidence(&viewer.principal, &name, number, new).await.for_viewer(&viewer)?;
     Ok(Redirect::to(&format!("/ui/models/{}/versions/{number}?done=evidence-added", enc(name.as_str()))).into_response())
 }

@@ -225,7 +225,7 @@ async fn a_healthy_canary_advances_and_a_broken_one_rolls_back(ctx: &Ctx) {
     assert_eq!(actions.iter().filter(|(a, _)| *a == "deployment.advance").count(), 3, "{actions:?}");
 
     // One command back to the version before.
-    let back = ctx.deployments.rollback(&dep(), &name("live")).await.unwrap().deployment;
+    let back = ctx.deployments.rollback(&dep(), &name("live"), None).await.unwrap().deployment;
     assert_eq!(back.routes, vec![Route { version: v1, weight: 100 }]);
     assert_eq!(call(ctx, "live", 1.0, None).await, (v1, false));
 }

@@ -219,7 +219,7 @@ pub(crate) async fn retire_deployment(State(deployments): State<Deployments>, Ac
     params(("name" = String, Path, description = "Deployment name")),
     responses((status = 200, description = "The deployment after the rollback; `reason` says from what to what", body = DeploymentResponse), WriteErrors))]
 pub(crate) async fn rollback_deployment(State(deployments): State<Deployments>, Actor(principal): Actor, path: ApiPath) -> ApiResult<Json<DeploymentResponse>> {
-    Ok(Json(deployments.rollback(&principal, &path.model()?).await?.into()))
+    Ok(Json(deployments.rollback(&principal, &path.model()?, None).await?.into()))
 }
 
 /// Runs a deployment on rows or columns; the `x-modelops-version` header
