@@ -51,7 +51,9 @@ impl From<ArtifactError> for Error {
             ArtifactError::DigestMismatch { .. } => Error::invalid("sha256", e.to_string()),
             ArtifactError::Body(_) => Error::invalid("body", e.to_string()),
             ArtifactError::Config(msg) => Error::invalid("artifact_store", msg),
-            ArtifactError::Unavailable(msg) => Error::Unavailable(msg),
+            // The prefix tells the client which part is down (the server
+            // shows it and keeps the rest for its log).
+            ArtifactError::Unavailable(msg) => Error::Unavailable(format!("artifact store: {msg}")),
             ArtifactError::Corrupt { .. } | ArtifactError::Internal(_) => Error::Internal(e.to_string()),
         }
     }

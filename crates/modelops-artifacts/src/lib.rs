@@ -127,6 +127,69 @@ pub struct ArtifactStore {
     local_tmp: Option<PathBuf>,
     /// The folder on disk, for the same stores: see [`ArtifactStore::head`].
     local_root: Option<PathBuf>,
+    /// The largest object the backend can copy in one request, when it has
+    /// such a limit: the upload's move to its address is a copy there.
+    ceiling: Option<u64>,
+}
+
+/// How long a cloud request is retried before the store answers
+/// "unavailable": an upload or a readiness check waits this long at most for
+/// a store that is down, instead of object_store's three minutes.
+const CLOUD_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The longest one request to a cloud store may take, body included: a
+/// 10 GiB artifact at 20 MB/s.
+const TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Opens a cloud store from its URL with `options`, its retries bounded by
+/// [`CLOUD_RETRY`]; schemes without a builder here go to object_store's own
+/// URL parsing.
+fn open_cloud<I, K, V>(url: &url::Url, options: I) -> Result<(Arc<dyn ObjectStore>, Path), object_store::Error>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: Into<String>,
+{
+    use object_store::{BackoffConfig, ClientOptions, ObjectStoreScheme, RetryConfig};
+    let (scheme, prefix) = ObjectStoreScheme::parse(url)?;
+    let retry = RetryConfig { max_retries: 4, retry_timeout: CLOUD_RETRY, backoff: BackoffConfig::default() };
+    // object_store's default 30 s is for a whole request, body included: a
+    // multi-GB download takes longer. A stalled connection is still found
+    // out by the connect timeout and TCP; the options may set `timeout`.
+    let client = ClientOptions::new().with_timeout(TRANSFER_TIMEOUT).with_connect_timeout(std::time::Duration::from_secs(5));
+    // Keys a backend does not know are skipped, as object_store's parse_url_opts does.
+    macro_rules! build {
+        ($builder:expr) => {{
+            let builder = options.into_iter().fold($builder.with_url(url.as_str()).with_client_options(client), |b, (k, v)| match k.as_ref().parse() {
+                Ok(key) => b.with_config(key, v),
+                Err(_) => b,
+            });
+            Arc::new(builder.with_retry(retry).build()?) as Arc<dyn ObjectStore>
+        }};
+    }
+    let store = match scheme {
+        ObjectStoreScheme::AmazonS3 => build!(object_store::aws::AmazonS3Builder::new()),
+        ObjectStoreScheme::GoogleCloudStorage => build!(object_store::gcp::GoogleCloudStorageBuilder::new()),
+        ObjectStoreScheme::MicrosoftAzure => build!(object_store::azure::MicrosoftAzureBuilder::new()),
+        _ => return object_store::parse_url_opts(url, options).map(|(s, p)| (Arc::from(s), p)),
+    };
+    Ok((store, prefix))
+}
+
+/// S3's CopyObject takes objects up to 5 GiB; the move of a finished upload
+/// to its content address is one.
+pub const S3_COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The object-store options the usual environment variables give: every
+/// `AWS_…`, `GOOGLE_…` and `AZURE_…` variable, as `object_store`'s key
+/// (`AWS_ENDPOINT_URL` → `aws_endpoint_url`). Keys a backend does not know
+/// are ignored by it.
+pub fn options_from_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(key, _)| ["AWS_", "GOOGLE_", "AZURE_"].iter().any(|p| key.starts_with(p)))
+        .map(|(key, value)| (key.to_ascii_lowercase(), value))
+        .collect()
 }
 
 impl ArtifactStore {
@@ -135,7 +198,7 @@ impl ArtifactStore {
     /// A `LocalFileSystem` passed here works, but its staging files are not
     /// swept: open local folders with [`ArtifactStore::local`].
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        Self { store, prefix, max_size: None, clock: Arc::new(SystemClock), local_tmp: None, local_root: None }
+        Self { store, prefix, max_size: None, clock: Arc::new(SystemClock), local_tmp: None, local_root: None, ceiling: None }
     }
 
     /// A store in a local folder, created if missing.
@@ -154,7 +217,10 @@ impl ArtifactStore {
 
     /// A store from configuration: a plain path or `file://` URL is a local
     /// folder; other schemes (`s3://`, `gs://`, `az://`, `memory://`) go to
-    /// `object_store`'s URL parsing with `options` (credentials, region…).
+    /// `object_store`'s URL parsing with `options` (credentials, region,
+    /// endpoint…: `object_store`'s configuration keys, such as
+    /// `aws_endpoint` or `aws_allow_http`; later pairs win). Use
+    /// [`options_from_env`] for the usual environment variables.
     pub fn from_url<I, K, V>(location: &str, options: I) -> Result<Self, ArtifactError>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -172,14 +238,19 @@ impl ArtifactStore {
         if url.scheme().len() == 1 {
             return Self::local(location);
         }
-        let (store, prefix) = object_store::parse_url_opts(&url, options)
-            .map_err(|e| ArtifactError::Config(format!("cannot use artifact store `{location}`: {e}")))?;
-        Ok(Self::new(Arc::from(store), prefix))
+        let (store, prefix) = open_cloud(&url, options).map_err(|e| ArtifactError::Config(format!("cannot use artifact store `{location}`: {e}")))?;
+        let ceiling = matches!(url.scheme(), "s3" | "s3a").then_some(S3_COPY_LIMIT);
+        Ok(Self { ceiling, max_size: ceiling, ..Self::new(store, prefix) })
     }
 
-    /// Refuses uploads larger than `max_size` bytes (`None`: no limit).
+    /// Refuses uploads larger than `max_size` bytes (`None`: no limit), and
+    /// never more than the backend can move from its temporary object to its
+    /// address (5 GiB on S3).
     pub fn with_max_size(mut self, max_size: Option<u64>) -> Self {
-        self.max_size = max_size;
+        self.max_size = match (max_size, self.ceiling) {
+            (Some(wanted), Some(ceiling)) => Some(wanted.min(ceiling)),
+            (wanted, ceiling) => wanted.or(ceiling),
+        };
         self
     }
 
@@ -305,6 +376,22 @@ impl ArtifactStore {
             if !matches!(e, object_store::Error::NotFound { .. }) {
                 tracing::warn!(%path, error = %e, "could not remove a temporary artifact");
             }
+        }
+    }
+
+    /// Whether the store answers (for readiness probes): the folder is
+    /// there, or the bucket answers a metadata request.
+    pub async fn ready(&self) -> Result<(), ArtifactError> {
+        if let Some(root) = &self.local_root {
+            return match std::fs::metadata(root) {
+                Ok(meta) if meta.is_dir() => Ok(()),
+                Ok(_) => Err(ArtifactError::Unavailable(format!("`{}` is not a folder", root.display()))),
+                Err(e) => Err(ArtifactError::Unavailable(format!("`{}`: {e}", root.display()))),
+            };
+        }
+        match self.store.head(&self.prefix.child("readiness-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(ArtifactError::Unavailable(format!("the store does not answer: {e}"))),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod model;
 pub mod monitoring;
 pub mod name;
 pub mod page;
+pub mod replica;
 pub mod repo;
 pub mod retrain;
 pub mod tracking;

@@ -385,9 +385,24 @@ pub trait WriteTx: ModelWrites + LabelWrites + GovernanceWrites + DeploymentWrit
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// Leases: which replica holds a named duty (`crate::replica`). Outside the
+/// write lock and the audit chain: a lease changes every few seconds and
+/// decides who works, not what is true.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`:
+    /// true when `holder` holds it afterwards (it was free, expired, or
+    /// already `holder`'s).
+    async fn try_lease(&self, name: &str, holder: &str, ttl: std::time::Duration) -> Result<bool>;
+    /// Gives the lease up if `holder` holds it, so another may take it at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// The holder of a lease not yet expired, and since when it holds it.
+    async fn lease_holder(&self, name: &str) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>>;
+}
+
 /// A backend: every area's reads, and transactions for changes.
 #[async_trait]
-pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + MonitorStore + RetrainStore + crate::tracking::TrackingStore {
+pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + MonitorStore + RetrainStore + LeaseStore + crate::tracking::TrackingStore {
     /// Begins a change for the permit's actor, taking the write lock and
     /// reading the chain head under it.
     async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;

@@ -39,6 +39,9 @@ pub struct DeployConfig {
     /// Recorded predictions older than this are pruned; none: kept.
     pub retention: Option<Duration>,
     pub recorder: crate::recorder::RecorderConfig,
+    /// Canaries are judged and records pruned only while this replica
+    /// holds the background lease; every replica serves and refreshes.
+    pub leadership: modelops_core::replica::Leadership,
 }
 
 impl Default for DeployConfig {
@@ -48,6 +51,7 @@ impl Default for DeployConfig {
             refresh: Duration::from_secs(2),
             retention: Some(Duration::from_secs(30 * 86_400)),
             recorder: crate::recorder::RecorderConfig::default(),
+            leadership: modelops_core::replica::Leadership::always(),
         }
     }
 }
@@ -204,6 +208,9 @@ struct Inner {
     traffic: TrafficTable,
     /// Wakes the controller when a canary's step may have ended.
     wake: tokio::sync::Notify,
+    /// Set when another replica changed a deployment: the controller
+    /// refreshes at once instead of at its next poll.
+    refresh_due: std::sync::atomic::AtomicBool,
     /// Serialises the controller's changes with table refreshes.
     installing: tokio::sync::Mutex<()>,
     /// Retired deployments and the revision that retired them: an install
@@ -231,6 +238,7 @@ impl Deployments {
                 counters: RwLock::new(HashMap::new()),
                 traffic: TrafficTable::default(),
                 wake: tokio::sync::Notify::new(),
+                refresh_due: std::sync::atomic::AtomicBool::new(false),
                 installing: tokio::sync::Mutex::new(()),
                 retired: RwLock::new(HashMap::new()),
                 failed: std::sync::Mutex::new(HashMap::new()),
@@ -623,14 +631,17 @@ impl Deployments {
                 () = self.inner.wake.notified() => {}
                 () = tokio::time::sleep(self.inner.config.tick) => {}
             }
-            self.judge_canaries().await;
-            if last_refresh.elapsed() >= self.inner.config.refresh {
+            let leader = self.inner.config.leadership.is_leader();
+            if leader {
+                self.judge_canaries().await;
+            }
+            if self.inner.refresh_due.swap(false, std::sync::atomic::Ordering::AcqRel) || last_refresh.elapsed() >= self.inner.config.refresh {
                 last_refresh = Instant::now();
                 if let Err(e) = self.refresh().await {
                     tracing::warn!(error = %e, "cannot refresh the deployments from the store");
                 }
             }
-            if let Some(retention) = self.inner.config.retention {
+            if let Some(retention) = self.inner.config.retention.filter(|_| leader) {
                 if last_prune.elapsed() >= Duration::from_secs(60) {
                     last_prune = Instant::now();
                     self.prune(retention).await;
@@ -702,6 +713,18 @@ impl Deployments {
                 }
             }
         }
+    }
+
+    /// Whether this replica holds the background lease (judges canaries).
+    pub fn leadership(&self) -> &modelops_core::replica::Leadership {
+        &self.inner.config.leadership
+    }
+
+    /// Another replica changed a deployment: the controller reads the
+    /// store again now rather than at its next poll.
+    pub fn changed_elsewhere(&self) {
+        self.inner.refresh_due.store(true, std::sync::atomic::Ordering::Release);
+        self.inner.wake.notify_one();
     }
 
     /// Serves what the store holds: deployments changed elsewhere (another

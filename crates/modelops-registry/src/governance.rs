@@ -214,7 +214,7 @@ impl AuthCache {
         entries.remove(id);
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let mut entries = self.write();
         self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.clear();

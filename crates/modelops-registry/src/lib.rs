@@ -41,6 +41,7 @@ pub mod deployments;
 pub mod governance;
 pub mod mlflow;
 pub mod monitoring;
+pub mod replica;
 pub mod reports;
 pub mod retrain;
 pub mod tracking;
@@ -53,6 +54,10 @@ pub use verify::Verification;
 /// to later callers while the chain is unchanged: re-hashing millions of
 /// events for every request would let callers keep the database busy.
 pub const VERIFY_REUSE: Duration = Duration::from_secs(60);
+
+/// How long a readiness probe waits for each part before calling it down
+/// (probes themselves time out after a few seconds).
+pub const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The registry's use cases over one store and one artifact store.
 #[derive(Clone)]
@@ -186,9 +191,29 @@ impl Registry {
         self.inner.store.as_ref()
     }
 
-    /// Whether the database answers (for readiness probes).
+    /// Whether this server can serve (for readiness probes): the database
+    /// and the artifact store both answer, each within [`READY_WITHIN`].
+    /// The error names the part that does not.
     pub async fn ready(&self) -> Result<()> {
-        self.store().head().await.map(|_| ())
+        let database = tokio::time::timeout(READY_WITHIN, self.store().head());
+        let artifacts = tokio::time::timeout(READY_WITHIN, self.inner.artifacts.ready());
+        let (database, artifacts) = tokio::join!(database, artifacts);
+        let mut down = Vec::new();
+        match database {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => down.push(format!("the database is not reachable ({e})")),
+            Err(_) => down.push(format!("the database did not answer within {} s", READY_WITHIN.as_secs())),
+        }
+        match artifacts {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => down.push(format!("the artifact store is not reachable ({e})")),
+            Err(_) => down.push(format!("the artifact store did not answer within {} s", READY_WITHIN.as_secs())),
+        }
+        if down.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(down.join("; ")))
+        }
     }
 
     pub fn artifacts(&self) -> &ArtifactStore {

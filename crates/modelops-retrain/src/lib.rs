@@ -65,6 +65,10 @@ pub struct RetrainConfig {
     pub binary: Option<PathBuf>,
     /// The most calls a run's window holds.
     pub max_window_calls: usize,
+    /// Requests, schedules and runs are looked at only while this replica
+    /// holds the background lease (a job keeps running on the replica that
+    /// started it).
+    pub leadership: modelops_core::replica::Leadership,
 }
 
 impl Default for RetrainConfig {
@@ -80,6 +84,7 @@ impl Default for RetrainConfig {
             work_root: std::env::temp_dir().join(format!("modelops-retrain-{}-{instance}", std::process::id())),
             binary: std::env::current_exe().ok(),
             max_window_calls: 1_000_000,
+            leadership: modelops_core::replica::Leadership::always(),
         }
     }
 }
@@ -183,7 +188,9 @@ impl Retraining {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
-                this.run_once().await;
+                if this.inner.config.leadership.is_leader() {
+                    this.run_once().await;
+                }
                 tokio::select! {
                     () = this.inner.wake.notified() => {}
                     () = tokio::time::sleep(this.inner.config.tick) => {}

@@ -91,8 +91,9 @@ impl From<Error> for ApiError {
             ErrorKind::BadGateway => (StatusCode::BAD_GATEWAY, "bad_gateway"),
             ErrorKind::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ErrorKind::TooLarge => return ApiError::too_large(e.to_string()),
-            // What is down, and how, is for the log: the message names the backend's error.
-            ErrorKind::Unavailable => return ApiError::unavailable("a dependency is unavailable; retry later").with_detail(e.to_string()),
+            // Which part is down is the client's to know; how (the backend's
+            // error, addresses) is for the log.
+            ErrorKind::Unavailable => return ApiError::unavailable(unavailable_message(&e.to_string())).with_detail(e.to_string()),
             ErrorKind::Internal => return ApiError::internal(e.to_string()),
         };
         let reasons = match &e {
@@ -145,3 +146,16 @@ impl ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The public message of a 503 from the part its detail names: the artifact
+/// store's errors begin with `artifact store:`, the database's name it.
+fn unavailable_message(detail: &str) -> &'static str {
+    let detail = detail.strip_prefix("service unavailable: ").unwrap_or(detail);
+    if detail.starts_with("artifact store:") {
+        "the artifact store is unavailable; retry later"
+    } else if detail.starts_with("database") || detail.starts_with("timed out waiting for a database connection") {
+        "the database is unavailable; retry later"
+    } else {
+        "a dependency is unavailable; retry later"
+    }
+}

@@ -183,6 +183,11 @@ impl Serving {
         self.resolutions_mut().remove(model.as_str());
     }
 
+    /// Forgets every resolution (changes may have been missed).
+    pub fn forget_all(&self) {
+        self.resolutions_mut().clear();
+    }
+
     fn resolutions_mut(&self) -> std::sync::RwLockWriteGuard<'_, Resolutions> {
         // Every update is one statement: a poisoned table is still consistent.
         self.inner.resolutions.write().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -32,7 +32,8 @@
 //! `monitoring.rs`: reference profiles, monitors, window results, labels,
 //! alerts and retraining requests; `retrain.rs`: retraining jobs and runs;
 //! `audit.rs`, with `append_cache.rs` beside it (what an append need not
-//! read back when this store wrote last); `tx.rs`: the transaction;
+//! read back when this store wrote last); `leases.rs`: which replica holds
+//! a named duty (outside the write lock); `tx.rs`: the transaction;
 //! `rows.rs`: row mapping), written once in the SQL both dialects agree on
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`) and compiled into each
 //! backend module by `shared_sql!`; `sqlite.rs` and `postgres.rs` hold what
@@ -41,6 +42,9 @@
 //! types would be repeated on every function and break on upgrades, for SQL
 //! that is the same text on both. sqlx errors stay private and map into
 //! `modelops_core::Error`.
+//!
+//! Replicas: [`listen_for_changes`] (module `changes`) hears, over
+//! PostgreSQL's LISTEN/NOTIFY, every change another replica commits.
 //!
 //! Must not depend on: axum or anything HTTP, the artifact store, the
 //! registry's use cases.
@@ -82,10 +86,14 @@ macro_rules! shared_sql {
         mod retrain {
             include!("sql/retrain.rs");
         }
+        mod leases {
+            include!("sql/leases.rs");
+        }
     };
 }
 
 mod append_cache;
+pub mod changes;
 mod cursor;
 mod error;
 mod postgres;
@@ -147,6 +155,21 @@ pub async fn open_audit_log(url: &str) -> Result<Arc<dyn Store>> {
         ));
     }
     Ok(store)
+}
+
+/// The changes other replicas commit, as they commit (PostgreSQL's
+/// LISTEN/NOTIFY, on a connection of its own, reconnecting when lost).
+/// `None` for SQLite: one process owns the file, and replicas sharing one
+/// find each other's changes by polling.
+pub fn listen_for_changes(url: &str) -> Result<Option<tokio::sync::mpsc::Receiver<modelops_core::replica::Notice>>> {
+    match Backend::from_url(url)? {
+        Backend::Sqlite => Ok(None),
+        Backend::Postgres => {
+            let (notices, heard) = changes::channel();
+            tokio::spawn(changes::listen_postgres(url.to_string(), notices));
+            Ok(Some(heard))
+        }
+    }
 }
 
 /// Brings the schema of the database `url` names up to date (`modelops migrate`).

@@ -70,6 +70,9 @@ pub struct WatchConfig {
     /// How often an open window's provisional result is rewritten.
     pub provisional_every: Duration,
     pub webhook: alert::WebhookConfig,
+    /// Monitors are followed only while this replica holds the background
+    /// lease: windows written and alerts raised once, not once per replica.
+    pub leadership: modelops_core::replica::Leadership,
 }
 
 impl Default for WatchConfig {
@@ -83,6 +86,7 @@ impl Default for WatchConfig {
             read_batch: 10_000,
             provisional_every: Duration::from_secs(5),
             webhook: alert::WebhookConfig::default(),
+            leadership: modelops_core::replica::Leadership::always(),
         }
     }
 }
@@ -280,7 +284,13 @@ impl Watch {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
-                this.run_once().await;
+                if this.inner.config.leadership.is_leader() {
+                    this.run_once().await;
+                } else {
+                    // What this replica followed while it led is another's
+                    // now; it starts again from the stored state if it leads again.
+                    this.inner.runs.lock().await.clear();
+                }
                 tokio::select! {
                     () = this.inner.wake.notified() => {}
                     () = tokio::time::sleep(this.inner.config.tick) => {}

@@ -18,6 +18,7 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServerArgs {
     /// TOML file with any of the keys below (addr, data_dir, database_url, artifacts_url, max_artifact_bytes, log,
+    /// the table [artifacts_options] (object-store settings such as aws_endpoint, aws_region; docs/storage.md),
     /// request_timeout, body_idle_timeout, shutdown_grace, verify_reuse, max_concurrent_requests,
     /// max_concurrent_transfers, policy, model_cache_bytes, max_inference_body, prediction_retention_days,
     /// record_queue, audit_key_file, audit_origin, audit_checkpoint_interval, audit_witnesses, alert_webhook_timeout,
@@ -34,7 +35,9 @@ pub struct ServerArgs {
     /// `sqlite://…` or `postgres://…` [default: SQLite file in the data dir].
     #[arg(long, env = "MODELOPS_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Where artifacts live: a local folder path or `file://` URL [default: <data dir>/artifacts].
+    /// Where artifacts live: a local folder path or `file://` URL, or `s3://bucket/prefix`, `gs://…`, `az://…`
+    /// with credentials, region and endpoint from the usual AWS_… / GOOGLE_… / AZURE_… variables
+    /// [default: <data dir>/artifacts].
     #[arg(long, env = "MODELOPS_ARTIFACTS_URL")]
     pub artifacts_url: Option<String>,
     /// Largest artifact accepted, in bytes [default: 10 GiB].
@@ -111,6 +114,11 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     artifacts_url: Option<String>,
+    /// `[artifacts_options]`: object_store's settings for the artifact
+    /// store (`aws_endpoint = "…"`, `aws_region`, …); the environment's
+    /// `AWS_…`/`GOOGLE_…`/`AZURE_…` variables override them.
+    #[serde(default)]
+    artifacts_options: std::collections::BTreeMap<String, String>,
     max_artifact_bytes: Option<u64>,
     log: Option<String>,
     request_timeout: Option<u64>,
@@ -149,6 +157,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub artifacts_url: String,
+    /// object_store settings for a cloud artifact store: the file's, then the environment's.
+    pub artifacts_options: StoreOptions,
     pub max_artifact_bytes: u64,
     pub log: String,
     pub request_timeout: Duration,
@@ -201,6 +211,9 @@ impl ServerArgs {
             .clone()
             .or(file.artifacts_url)
             .unwrap_or_else(|| data_dir.join("artifacts").display().to_string());
+        let mut artifacts_options: Vec<(String, String)> = file.artifacts_options.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        artifacts_options.extend(modelops_artifacts::options_from_env());
+        let artifacts_options = StoreOptions(artifacts_options);
         let max_artifact_bytes = self.max_artifact_bytes.or(file.max_artifact_bytes).unwrap_or(DEFAULT_MAX_ARTIFACT_BYTES);
         if max_artifact_bytes == 0 {
             bail!("invalid `max_artifact_bytes`: `0` must be at least 1");
@@ -265,6 +278,7 @@ impl ServerArgs {
             data_dir,
             database_url,
             artifacts_url,
+            artifacts_options,
             max_artifact_bytes,
             log,
             request_timeout,
@@ -287,6 +301,16 @@ impl ServerArgs {
             public_url,
             runtime,
         })
+    }
+}
+
+/// Object-store settings, some of them secrets: shown by key only.
+#[derive(Clone, Default)]
+pub struct StoreOptions(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(k, _)| k)).finish()
     }
 }
 

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+mod backend;
+use backend::Backend;
+
 fn sha(data: &[u8]) -> Sha256Hex {
     Sha256Hex::from_digest(&Sha256::digest(data).into())
 }
@@ -51,18 +54,48 @@ async fn read_all(store: &ArtifactStore, sha256: &Sha256Hex) -> Result<Vec<u8>, 
     Ok(parts.concat())
 }
 
-#[tokio::test]
-async fn a_large_upload_round_trips_and_lands_at_its_address() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap();
-    // Larger than one 5 MiB part, in uneven chunks.
+// ---- cases run on a local folder and on S3, written once --------------------
+
+/// Each case below runs on every backend: `local::<case>` on a folder,
+/// `s3::<case>` on the S3-compatible server of `scripts/with-s3`.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod local {
+            $( #[tokio::test] async fn $case() { super::$case(super::backend::Backend::local()).await } )*
+        }
+        mod s3 {
+            $( #[tokio::test] async fn $case() { super::$case(super::backend::Backend::s3()).await } )*
+        }
+    };
+}
+
+on_every_backend!(
+    a_large_upload_round_trips_and_lands_at_its_address,
+    identical_content_is_stored_once,
+    a_stream_that_breaks_off_leaves_nothing_behind,
+    the_size_limit_refuses_and_removes_the_upload,
+    a_wrong_expected_digest_is_refused_on_the_sha256_field,
+    a_tampered_object_fails_verification_on_read,
+    unknown_digests_are_not_found,
+    deleting_an_artifact_removes_only_it_and_twice_is_fine,
+    listing_yields_every_artifact,
+);
+
+fn address(sha256: &Sha256Hex) -> String {
+    let hex = sha256.as_str();
+    format!("sha256/{}/{hex}", &hex[..2])
+}
+
+async fn a_large_upload_round_trips_and_lands_at_its_address(backend: Backend) {
+    let store = backend.store();
+    // Larger than two 5 MiB parts, in uneven chunks.
     let data: Vec<u8> = (0..12 * 1024 * 1024 + 17).map(|i| (i * 31 % 251) as u8).collect();
     let stored = store.put_stream(chunks(&data, 64 * 1024 + 3), None).await.unwrap();
     assert_eq!(stored.sha256, sha(&data));
     assert_eq!(stored.size, data.len() as u64);
     assert!(stored.created);
-    let hex = stored.sha256.as_str();
-    assert_eq!(files(dir.path()), vec![PathBuf::from(format!("sha256/{}/{hex}", &hex[..2]))]);
+    // Only the artifact: no temporary object, no unfinished upload.
+    assert_eq!(backend.objects().await, vec![address(&stored.sha256)]);
     assert_eq!(store.head(&stored.sha256).await.unwrap(), Some(data.len() as u64));
     assert!(store.exists(&stored.sha256).await.unwrap());
     let download = store.get(&stored.sha256).await.unwrap();
@@ -70,23 +103,20 @@ async fn a_large_upload_round_trips_and_lands_at_its_address() {
     assert_eq!(read_all(&store, &stored.sha256).await.unwrap(), data);
 }
 
-#[tokio::test]
-async fn identical_content_is_stored_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap();
+async fn identical_content_is_stored_once(backend: Backend) {
+    let store = backend.store();
     let first = store.put_stream(chunks(b"same bytes", 3), None).await.unwrap();
     let second = store.put_stream(chunks(b"same bytes", 5), Some(&sha(b"same bytes"))).await.unwrap();
     assert!(first.created);
     assert!(!second.created);
     assert_eq!(first.sha256, second.sha256);
-    assert_eq!(files(dir.path()).len(), 1);
+    assert_eq!(backend.objects().await, vec![address(&first.sha256)]);
 }
 
-#[tokio::test]
-async fn a_stream_that_breaks_off_leaves_nothing_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap();
-    let good = chunks(&vec![7u8; 6 * 1024 * 1024], 1024 * 1024);
+async fn a_stream_that_breaks_off_leaves_nothing_behind(backend: Backend) {
+    let store = backend.store();
+    // Two parts sent before the break: on S3 a multipart upload is under way.
+    let good = chunks(&vec![7u8; 11 * 1024 * 1024], 1024 * 1024);
     let broken = good.chain(stream::iter([Err(std::io::Error::other("connection reset"))]));
     let err = store.put_stream(broken, None).await.unwrap_err();
     assert!(matches!(err, ArtifactError::Body(_)), "{err:?}");
@@ -94,44 +124,36 @@ async fn a_stream_that_breaks_off_leaves_nothing_behind() {
     assert_eq!(core.field(), Some("body"));
     // Aborting removes the staged file, possibly on a blocking thread.
     tokio::task::yield_now().await;
-    assert_eq!(files(dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(backend.objects().await, Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn the_size_limit_refuses_and_removes_the_upload() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap().with_max_size(Some(1000));
+async fn the_size_limit_refuses_and_removes_the_upload(backend: Backend) {
+    let store = backend.store().with_max_size(Some(1000));
     let ok = store.put_stream(chunks(&[1u8; 1000], 300), None).await.unwrap();
     assert_eq!(ok.size, 1000);
     let err = store.put_stream(chunks(&[2u8; 1001], 300), None).await.unwrap_err();
     assert!(matches!(err, ArtifactError::TooLarge { limit: 1000 }), "{err:?}");
-    assert_eq!(files(dir.path()).len(), 1);
+    assert_eq!(backend.objects().await, vec![address(&ok.sha256)]);
 }
 
-#[tokio::test]
-async fn a_wrong_expected_digest_is_refused_on_the_sha256_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap();
+async fn a_wrong_expected_digest_is_refused_on_the_sha256_field(backend: Backend) {
+    let store = backend.store();
     let claimed = sha(b"other");
     let err = store.put_stream(chunks(b"content", 4), Some(&claimed)).await.unwrap_err();
     let core: modelops_core::Error = err.into();
     assert_eq!(core.kind(), modelops_core::ErrorKind::InvalidInput);
     assert_eq!(core.field(), Some("sha256"));
     assert!(core.to_string().contains(claimed.as_str()), "{core}");
-    assert!(files(dir.path()).is_empty());
+    assert_eq!(backend.objects().await, Vec::<String>::new());
 }
 
-#[tokio::test]
-async fn a_tampered_object_fails_verification_on_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap();
+async fn a_tampered_object_fails_verification_on_read(backend: Backend) {
+    let store = backend.store();
     let data = vec![42u8; 300_000];
     let stored = store.put_stream(chunks(&data, 10_000), None).await.unwrap();
-    let hex = stored.sha256.as_str();
-    let on_disk = dir.path().join("sha256").join(&hex[..2]).join(hex);
     let mut tampered = data.clone();
     tampered[150_000] = 43;
-    std::fs::write(&on_disk, &tampered).unwrap();
+    backend.overwrite(stored.sha256.as_str(), tampered).await;
 
     let download = store.get(&stored.sha256).await.unwrap();
     let mut received = 0usize;
@@ -149,14 +171,65 @@ async fn a_tampered_object_fails_verification_on_read() {
     assert_eq!(core.kind(), modelops_core::ErrorKind::Internal);
 }
 
-#[tokio::test]
-async fn unknown_digests_are_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap();
+async fn unknown_digests_are_not_found(backend: Backend) {
+    let store = backend.store();
     let missing = sha(b"never stored");
     assert_eq!(store.head(&missing).await.unwrap(), None);
     let err = store.get(&missing).await.unwrap_err();
     assert!(matches!(err, ArtifactError::NotFound { .. }));
+}
+
+async fn deleting_an_artifact_removes_only_it_and_twice_is_fine(backend: Backend) {
+    let store = backend.store();
+    let gone = store.put_stream(chunks(b"to delete", 4), None).await.unwrap();
+    let kept = store.put_stream(chunks(b"to keep", 4), None).await.unwrap();
+    store.delete(&gone.sha256).await.unwrap();
+    assert!(!store.exists(&gone.sha256).await.unwrap());
+    assert!(matches!(store.get(&gone.sha256).await.unwrap_err(), ArtifactError::NotFound { .. }));
+    store.delete(&gone.sha256).await.unwrap();
+    assert_eq!(read_all(&store, &kept.sha256).await.unwrap(), b"to keep");
+    assert_eq!(backend.objects().await, vec![address(&kept.sha256)]);
+}
+
+async fn listing_yields_every_artifact(backend: Backend) {
+    let store = backend.store();
+    let before = Utc::now() - TimeDelta::minutes(5);
+    let a = store.put_stream(chunks(b"first artifact", 3), None).await.unwrap();
+    let b = store.put_stream(chunks(b"second, longer artifact", 5), None).await.unwrap();
+    let mut listed: Vec<ArtifactInfo> = store.list_artifacts().try_collect().await.unwrap();
+    listed.sort_by(|x, y| x.sha256.cmp(&y.sha256));
+    let mut expected = vec![(a.sha256.clone(), 14), (b.sha256.clone(), 23)];
+    expected.sort();
+    assert_eq!(listed.iter().map(|i| (i.sha256.clone(), i.size)).collect::<Vec<_>>(), expected);
+    assert!(listed.iter().all(|i| i.last_modified > before), "{listed:?}");
+}
+
+// ---- S3 only ----------------------------------------------------------------
+
+#[tokio::test]
+async fn an_s3_store_never_accepts_more_than_one_copy_can_move() {
+    let store = Backend::s3().store();
+    assert_eq!(store.max_size(), Some(modelops_artifacts::S3_COPY_LIMIT));
+    assert_eq!(store.clone().with_max_size(Some(10 << 30)).max_size(), Some(modelops_artifacts::S3_COPY_LIMIT));
+    assert_eq!(store.clone().with_max_size(Some(1000)).max_size(), Some(1000));
+    assert_eq!(store.with_max_size(None).max_size(), Some(modelops_artifacts::S3_COPY_LIMIT));
+}
+
+#[tokio::test]
+async fn an_unreachable_s3_is_unavailable_soon_and_says_so() {
+    let bucket_url = std::env::var("MODELOPS_TEST_S3_URL").expect("MODELOPS_TEST_S3_URL (scripts/with-s3)");
+    // A loopback port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut options = modelops_artifacts::options_from_env();
+    options.push(("aws_endpoint".into(), format!("http://{closed}")));
+    let store = ArtifactStore::from_url(&format!("{bucket_url}/unreachable"), options).unwrap();
+    let started = std::time::Instant::now();
+    let err = store.put_stream(chunks(b"model bytes", 4), None).await.unwrap_err();
+    let core: modelops_core::Error = err.into();
+    assert_eq!(core.kind(), modelops_core::ErrorKind::Unavailable, "{core}");
+    assert!(started.elapsed() < Duration::from_secs(20), "retries bounded: took {:?}", started.elapsed());
+    let err = store.head(&sha(b"model bytes")).await.unwrap_err();
+    assert_eq!(modelops_core::Error::from(err).kind(), modelops_core::ErrorKind::Unavailable);
 }
 
 #[tokio::test]
@@ -337,19 +410,6 @@ async fn listing_yields_every_artifact_and_leaves_out_foreign_objects() {
     assert_eq!(listed.iter().map(|i| (i.sha256.clone(), i.size)).collect::<Vec<_>>(), expected);
     let a_listed = listed.iter().find(|i| i.sha256 == a.sha256).unwrap();
     assert_eq!(a_listed.last_modified, a_time);
-}
-
-#[tokio::test]
-async fn deleting_an_artifact_removes_only_it_and_twice_is_fine() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::local(dir.path()).unwrap();
-    let gone = store.put_stream(chunks(b"to delete", 4), None).await.unwrap();
-    let kept = store.put_stream(chunks(b"to keep", 4), None).await.unwrap();
-    store.delete(&gone.sha256).await.unwrap();
-    assert!(!store.exists(&gone.sha256).await.unwrap());
-    assert!(matches!(store.get(&gone.sha256).await.unwrap_err(), ArtifactError::NotFound { .. }));
-    store.delete(&gone.sha256).await.unwrap();
-    assert_eq!(read_all(&store, &kept.sha256).await.unwrap(), b"to keep");
 }
 
 /// A local store with, relative to [`t0`]: a referenced old artifact, an

@@ -20,6 +20,7 @@ mod harness;
 mod limits;
 mod mlflow;
 mod models;
+mod replicas;
 mod tamper;
 mod tracking;
 mod transparency;
@@ -51,6 +52,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    replicas::one_replica_leads_until_its_lease_expires_or_is_given_up,
+    replicas::of_replicas_asking_at_once_exactly_one_leads,
     governance::high_tier_walk_with_two_independent_validators,
     governance::an_expired_approval_no_longer_counts,
     governance::a_rejection_ends_validation,

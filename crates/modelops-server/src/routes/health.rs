@@ -17,13 +17,25 @@ pub(crate) async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse { status: "ok".to_string() })
 }
 
-/// The process can serve: the database answers.
+/// The process can serve: the database and the artifact store answer.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "Ready", body = HealthResponse), (status = 503, description = "Not ready", body = ErrorBody)))]
+    responses((status = 200, description = "Ready", body = HealthResponse), (status = 503, description = "Not ready: the message names the database or the artifact store", body = ErrorBody)))]
 pub(crate) async fn readyz(State(registry): State<Registry>) -> ApiResult<Json<HealthResponse>> {
     match registry.ready().await {
         Ok(_) => Ok(Json(HealthResponse { status: "ok".to_string() })),
-        Err(e) => Err(ApiError::unavailable("the database is not reachable").with_detail(e.to_string())),
+        // Which part is down is the probe's answer; what the driver said
+        // about it stays in the log.
+        Err(e) => {
+            let detail = e.to_string();
+            let mut parts = Vec::new();
+            if detail.contains("the database") {
+                parts.push("the database is not reachable");
+            }
+            if detail.contains("the artifact store") {
+                parts.push("the artifact store is not reachable");
+            }
+            Err(ApiError::unavailable(format!("not ready: {}", parts.join("; "))).with_detail(detail))
+        }
     }
 }
 

@@ -125,7 +125,17 @@ impl MetricsSources {
 pub(crate) fn sources(state: &ApiState) -> MetricsSources {
     let serving = state.serving.clone();
     let watch = state.watch.clone();
+    let leadership = state.deployments.leadership().clone();
     MetricsSources::new()
+        .with_families(move |encoder| {
+            let leader = i64::from(leadership.is_leader());
+            gauge_family(
+                encoder,
+                "modelops_background_leader",
+                "1 while this replica holds the background lease (signs checkpoints, judges canaries, follows monitors, starts retraining).",
+                std::iter::once((Labels::new(), leader)),
+            )
+        })
         .with_collector(DeploymentMetrics(state.deployments.clone()))
         .with_families(move |encoder| encode_inference(encoder, &serving.metrics()))
         .with_families(move |encoder| encode_monitoring(encoder, &watch.metrics()))

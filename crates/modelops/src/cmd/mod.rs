@@ -22,6 +22,7 @@ mod predict;
 mod profile;
 mod report;
 mod reviews;
+mod replicas;
 mod serve;
 mod tag;
 mod tokens;

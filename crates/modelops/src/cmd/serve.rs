@@ -26,7 +26,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let store = modelops_store::connect(&config.database_url, clock.clone())
         .await
         .with_context(|| format!("cannot open the database at `{}`", redact(&config.database_url)))?;
-    let artifacts = modelops_artifacts::ArtifactStore::from_url(&config.artifacts_url, std::iter::empty::<(String, String)>())
+    let artifacts = modelops_artifacts::ArtifactStore::from_url(&config.artifacts_url, config.artifacts_options.0.clone())
         .with_context(|| format!("cannot open the artifact store at `{}`", config.artifacts_url))?
         .with_max_size(Some(config.max_artifact_bytes));
     // Uploads a crash interrupted leave temporary objects; nothing else would remove them.
@@ -44,8 +44,13 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .with_inspector(inspector)
         .with_audit_signing(signing);
     bootstrap_admin(&registry, &config.data_dir).await?;
+    // Replicas on one database: the one holding the background lease does
+    // the background work; a lone server takes it at once.
+    let leadership = modelops_core::replica::Leadership::new(false);
+    let holder = super::replicas::holder_id();
+    let lease = super::replicas::hold_background_lease(registry.clone(), holder.clone(), leadership.clone()).await;
     // Checkpoints: one now (the log as this start finds it), then on the timer.
-    let checkpoints = tokio::spawn(sign_checkpoints(registry.clone(), config.audit_checkpoint_interval));
+    let checkpoints = tokio::spawn(sign_checkpoints(registry.clone(), config.audit_checkpoint_interval, leadership.clone()));
     match &config.policy {
         Some(path) => {
             let (policy, changed) = load_policy_file(&registry, path).await?;
@@ -90,9 +95,13 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         registry.prediction_log(),
         modelops_deploy::recorder::RecorderConfig { queue: config.record_queue, ..Default::default() },
     );
-    let deploy_config = modelops_deploy::DeployConfig { retention: config.prediction_retention, ..Default::default() };
-    let deployments = modelops_deploy::Deployments::new(registry.clone(), serving, recorder.clone(), deploy_config);
+    let deploy_config = modelops_deploy::DeployConfig { retention: config.prediction_retention, leadership: leadership.clone(), ..Default::default() };
+    let deployments = modelops_deploy::Deployments::new(registry.clone(), serving.clone(), recorder.clone(), deploy_config);
     let controller = deployments.start().await;
+    // Changes other replicas commit (PostgreSQL): caches forget them and
+    // deployments are re-read at once, not at the next poll.
+    let notices = modelops_store::listen_for_changes(&config.database_url).context("cannot listen for other replicas' changes")?;
+    let follower = notices.map(|n| super::replicas::follow_changes(n, registry.clone(), serving.clone(), deployments.clone()));
     let state = state.with_deployments(deployments.clone());
     // Live monitoring: monitors follow the deployments' prediction logs.
     let watch_config = modelops_watch::WatchConfig {
@@ -101,6 +110,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             attempts: config.alert_webhook_attempts,
             ..Default::default()
         },
+        leadership: leadership.clone(),
         ..Default::default()
     };
     let state = state.with_watch(modelops_watch::Watch::new(registry.clone(), deployments, watch_config));
@@ -115,6 +125,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let retrain_config = modelops_retrain::RetrainConfig {
         server_url: config.public_url.clone().unwrap_or_else(|| format!("http://{job_host}")),
         work_root: config.data_dir.join("retrain"),
+        leadership: leadership.clone(),
         ..Default::default()
     };
     let retraining = modelops_retrain::Retraining::new(registry.clone(), state.deployments.clone(), retrain_config);
@@ -165,6 +176,11 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     controller.abort();
     watcher.abort();
     retrainer.abort();
+    if let Some(follower) = follower {
+        follower.abort();
+    }
+    lease.abort();
+    super::replicas::release_background_lease(&registry, &holder, &leadership).await;
     // Webhooks in flight get a moment to finish (each attempt is bounded).
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), watch.settle()).await;
     checkpoints.abort();
@@ -268,7 +284,7 @@ pub async fn admin_token(args: ServerArgs) -> anyhow::Result<()> {
     let store = modelops_store::connect(&config.database_url, clock.clone())
         .await
         .with_context(|| format!("cannot open the database at `{}`", redact(&config.database_url)))?;
-    let artifacts = modelops_artifacts::ArtifactStore::from_url(&config.artifacts_url, std::iter::empty::<(String, String)>())
+    let artifacts = modelops_artifacts::ArtifactStore::from_url(&config.artifacts_url, config.artifacts_options.0.clone())
         .with_context(|| format!("cannot open the artifact store at `{}`", config.artifacts_url))?;
     let registry = modelops_registry::Registry::new(store.clone(), artifacts, clock);
     let new = registry.recover_admin().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -361,11 +377,15 @@ fn audit_signing(config: &Config) -> anyhow::Result<modelops_registry::audit::Au
 /// Signs a checkpoint whenever the log grew, every `interval`. A refusal
 /// (the stored tree does not extend the last checkpoint) is logged as an
 /// error each time: someone must look.
-async fn sign_checkpoints(registry: modelops_registry::Registry, interval: Duration) {
+async fn sign_checkpoints(registry: modelops_registry::Registry, interval: Duration, leadership: modelops_core::replica::Leadership) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // One replica signs: the others' checkpoints would say the same.
+        if !leadership.is_leader() {
+            continue;
+        }
         if let Err(e) = registry.sign_checkpoint_now().await {
             tracing::error!(error = %e, "could not sign an audit checkpoint");
         }

@@ -1,0 +1,37 @@
+//! Replicas sharing one database: the lease that picks who does the
+//! background work, and what this replica forgets when another commits a
+//! change (`modelops_core::replica`). The server's composition calls these;
+//! no user operation does.
+
+use crate::Registry;
+use modelops_core::replica::Change;
+use modelops_core::Result;
+
+impl Registry {
+    /// Takes or renews the lease `name` for `holder` for `ttl`; true when
+    /// `holder` holds it now.
+    pub async fn try_lease(&self, name: &str, holder: &str, ttl: std::time::Duration) -> Result<bool> {
+        self.store().try_lease(name, holder, ttl).await
+    }
+
+    /// Gives a lease up (at shutdown), so another replica takes it at once.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        self.store().release_lease(name, holder).await
+    }
+
+    /// Who holds a lease now, and since when.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>> {
+        self.store().lease_holder(name).await
+    }
+
+    /// Another replica committed `change`: what this registry cached about
+    /// it goes. Tokens and users: the authentication cache (a revoked token
+    /// or a disabled user stops working here at once, not after the cache's
+    /// TTL). `None`: changes may have been missed; everything goes.
+    pub fn forget_cached(&self, change: Option<&Change>) {
+        let about_identity = change.is_none_or(|c| c.action.starts_with("token.") || c.action.starts_with("user."));
+        if about_identity {
+            self.inner.auth_cache.clear();
+        }
+    }
+}
