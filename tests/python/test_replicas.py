@@ -272,22 +272,34 @@ def served_version(server, deployment):
     return r.status_code, r.headers.get("x-modelops-version")
 
 
-def test_a_switch_made_on_one_replica_is_served_by_the_others_within_a_second(cluster, tmp_path):
-    a, b, c = cluster.live()[:3]
+@pytest.fixture(scope="module")
+def vic_env(cluster):
+    """A validator's CLI environment (the author may not approve)."""
+    a = cluster.servers[0]
     cli(a, "users", "create", "vic", "--role", "validator")
     vic = json.loads(cli(a, "tokens", "create", "--name", "t", "--user", "vic", "--json"))["token"]
-    vic_env = dict(a.env, MODELOPS_TOKEN=vic)
-    cli(a, "models", "create", "switch", "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
+    return dict(a.env, MODELOPS_TOKEN=vic)
+
+
+def approved_versions(a, vic_env, tmp_path, model, factors):
+    """A rules model and one approved version per factor; their numbers."""
+    cli(a, "models", "create", model, "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
     card = tmp_path / "card.json"
     card.write_text(json.dumps({"intended_use": "replica tests"}))
     numbers = []
-    for factor in ("0.1", "0.2"):
+    for factor in factors:
         path = tmp_path / f"rules-{factor}.yaml"
         path.write_text(RULES % factor)
-        v = json.loads(cli(a, "versions", "push", "switch", path, "--card", card, "--json"))["version"]
-        cli(a, "versions", "submit", "switch", v)
-        cli(a, "versions", "approve", "switch", v, "--comment", "fine", env=vic_env)
+        v = json.loads(cli(a, "versions", "push", model, path, "--card", card, "--json"))["version"]
+        cli(a, "versions", "submit", model, v)
+        cli(a, "versions", "approve", model, v, "--comment", "fine", env=vic_env)
         numbers.append(str(v))
+    return numbers
+
+
+def test_a_switch_made_on_one_replica_is_served_by_the_others_within_a_second(cluster, vic_env, tmp_path):
+    a, b, c = cluster.live()[:3]
+    numbers = approved_versions(a, vic_env, tmp_path, "switch", ("0.1", "0.2"))
     cli(a, "deploy", "create", "switch-live", "--model", "switch", "--version", numbers[0])
     delays = []
     current = numbers[0]
@@ -312,6 +324,39 @@ def test_a_switch_made_on_one_replica_is_served_by_the_others_within_a_second(cl
         current = target
     print(f"\nswitch served by the other replicas after {', '.join(f'{d * 1000:.0f} ms' for d in delays)}")
     assert max(delays) < 1.0, delays
+
+
+def test_a_canary_step_counts_the_calls_every_replica_serves(cluster, vic_env, tmp_path):
+    replicas = cluster.live()[:3]
+    a = replicas[0]
+    v1, v2 = approved_versions(a, vic_env, tmp_path, "spread", ("0.1", "0.1"))
+    cli(a, "deploy", "create", "spread-live", "--model", "spread", "--version", v1)
+    cli(a, "deploy", "set", "spread-live", "--canary", v2, "--steps", "50,100", "--hold-requests", "60")
+    deadline = time.time() + 10
+    while any(served_version(s, "spread-live")[0] != 200 for s in replicas):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    # Round-robin: each replica serves a third of the calls, the leader
+    # alone ~40 of the canary's ~120 — short of the hold of 60.
+    served = [served_version(replicas[i % 3], "spread-live")[1] for i in range(240)]
+    canary_calls = served.count(v2)
+    assert canary_calls >= 90, canary_calls
+    deadline = time.time() + 15
+    while True:
+        d = json.loads(cli(a, "deploy", "show", "spread-live", "--json"))
+        # The current step counts from 1.
+        if d["canary"] is None or d["canary"]["step"] >= 2:
+            break
+        assert time.time() < deadline, f"the step never counted the other replicas' calls: {json.dumps(d)[:2000]}"
+        time.sleep(0.2)
+    advance = requests.get(f"{a.url}/api/v1/audit", params={"subject": "deployment/spread-live", "action": "deployment.advance"}, headers=h(a)).json()["events"]
+    reason = advance[0]["after"]["reason"]
+    held = int(re.search(r"\((\d+) requests", reason).group(1))
+    # The judge (the lease holder) served too few of the canary's calls to
+    # end the step alone: it advanced on every replica's.
+    leader = next(i for i, s in enumerate(replicas) if is_leader(s))
+    by_leader = sum(1 for i, v in enumerate(served) if i % 3 == leader and v == v2)
+    assert by_leader < 60 <= held, (by_leader, held, reason)
 
 
 def test_a_killed_leader_loses_no_acknowledged_write_and_its_lease_moves(cluster):

@@ -400,9 +400,23 @@ pub trait LeaseStore: Send + Sync {
     async fn lease_holder(&self, name: &str) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>>;
 }
 
+/// Canary statistics each replica publishes for the one judging the canary
+/// (`modelops-deploy`): one row per deployment revision, replica and route
+/// version, the tally as JSON (opaque here), replaced at each publication.
+/// Outside the write lock and the audit chain: counters, not decisions.
+#[async_trait]
+pub trait CanaryTallies: Send + Sync {
+    /// Replaces `replica`'s tallies of `deployment` at `revision`: (version, JSON).
+    async fn put_canary_tallies(&self, deployment: &str, revision: u64, replica: &str, tallies: &[(u32, String)]) -> Result<()>;
+    /// Every replica's tallies of `deployment` at `revision`: (replica, version, JSON).
+    async fn canary_tallies(&self, deployment: &str, revision: u64) -> Result<Vec<(String, u32, String)>>;
+    /// Removes tallies not updated since `before`; returns how many.
+    async fn prune_canary_tallies(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
+}
+
 /// A backend: every area's reads, and transactions for changes.
 #[async_trait]
-pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + MonitorStore + RetrainStore + LeaseStore + crate::tracking::TrackingStore {
+pub trait Store: ModelReads + AuditLog + GovernanceReads + DeploymentReads + PredictionLog + MonitorStore + RetrainStore + LeaseStore + CanaryTallies + crate::tracking::TrackingStore {
     /// Begins a change for the permit's actor, taking the write lock and
     /// reading the chain head under it.
     async fn begin(&self, permit: &Permit) -> Result<Box<dyn WriteTx>>;

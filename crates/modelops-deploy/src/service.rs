@@ -13,7 +13,7 @@
 use crate::condition::{Condition, Verdict};
 use crate::plan::{self, ChangeRequest, CreateRequest};
 use crate::recorder::{PendingRecord, RecordCounters, Recorder};
-use crate::stats::{RouteStats, StatsSnapshot};
+use crate::stats::{RouteStats, StatsSnapshot, Tally};
 use crate::traffic::{RouteTraffic, TrafficSnapshot, TrafficTable};
 use modelops_core::auth::{Action, Principal};
 use modelops_core::deployment::{Deployment, DeploymentState, RecordRoute};
@@ -42,6 +42,12 @@ pub struct DeployConfig {
     /// Canaries are judged and records pruned only while this replica
     /// holds the background lease; every replica serves and refreshes.
     pub leadership: modelops_core::replica::Leadership,
+    /// This replica's name among those sharing the database (the lease
+    /// holder's), under which it publishes its canary statistics.
+    pub replica: String,
+    /// How often this replica publishes its canary statistics, and how old
+    /// the others' may be when a canary is judged.
+    pub publish: Duration,
 }
 
 impl Default for DeployConfig {
@@ -52,6 +58,8 @@ impl Default for DeployConfig {
             retention: Some(Duration::from_secs(30 * 86_400)),
             recorder: crate::recorder::RecorderConfig::default(),
             leadership: modelops_core::replica::Leadership::always(),
+            replica: "local".into(),
+            publish: Duration::from_secs(1),
         }
     }
 }
@@ -211,6 +219,9 @@ struct Inner {
     /// Set when another replica changed a deployment: the controller
     /// refreshes at once instead of at its next poll.
     refresh_due: std::sync::atomic::AtomicBool,
+    /// Other replicas' canary statistics, by deployment: the revision they
+    /// are of, when they were read, and the tallies by route version.
+    remote: std::sync::Mutex<HashMap<String, RemoteTallies>>,
     /// Serialises the controller's changes with table refreshes.
     installing: tokio::sync::Mutex<()>,
     /// Retired deployments and the revision that retired them: an install
@@ -239,6 +250,7 @@ impl Deployments {
                 traffic: TrafficTable::default(),
                 wake: tokio::sync::Notify::new(),
                 refresh_due: std::sync::atomic::AtomicBool::new(false),
+                remote: std::sync::Mutex::new(HashMap::new()),
                 installing: tokio::sync::Mutex::new(()),
                 retired: RwLock::new(HashMap::new()),
                 failed: std::sync::Mutex::new(HashMap::new()),
@@ -498,10 +510,13 @@ impl Deployments {
 
     fn status(&self, deployment: Deployment) -> DeploymentStatus {
         let live = self.live(deployment.name.as_str()).filter(|l| l.deployment.revision == deployment.revision).map(|live| {
-            let route_status = |r: &LiveRoute| RouteStatus { version: r.served.version.number, weight: f64::from(r.weight), stats: r.stats.snapshot() };
+            // A canary's figures over every replica, as last read by the
+            // judge (this replica's alone where it does not judge).
+            let remote = self.cached_remote_tallies(&live);
+            let route_status = |(i, r): (usize, &LiveRoute)| RouteStatus { version: r.served.version.number, weight: f64::from(r.weight), stats: route_snapshot(&live, i, &remote) };
             let canary = live.canary.as_ref().and_then(|c| {
                 let progress = live.deployment.canary.as_ref()?;
-                let verdict = judge(&live, c);
+                let verdict = judge(&live, c, &remote);
                 Some(CanaryStatus {
                     version: progress.plan.version,
                     step: progress.step + 1,
@@ -521,7 +536,7 @@ impl Deployments {
                 shadow_skipped: live.counters.shadow_skipped.load(Relaxed),
                 sampled_out: live.counters.sampled_out.load(Relaxed),
                 records: self.inner.recorder.counters(deployment.name.as_str()),
-                routes: live.routes.iter().map(route_status).collect(),
+                routes: live.routes.iter().enumerate().map(route_status).collect(),
                 shadows: live.shadows.iter().map(|s| RouteStatus { version: s.served.version.number, weight: s.percent, stats: s.stats.snapshot() }).collect(),
                 canary,
             }
@@ -626,12 +641,17 @@ impl Deployments {
     async fn control(&self) {
         let mut last_refresh = Instant::now();
         let mut last_prune = Instant::now();
+        let mut last_publish = Instant::now();
         loop {
             tokio::select! {
                 () = self.inner.wake.notified() => {}
                 () = tokio::time::sleep(self.inner.config.tick) => {}
             }
             let leader = self.inner.config.leadership.is_leader();
+            if last_publish.elapsed() >= self.inner.config.publish {
+                last_publish = Instant::now();
+                self.publish_tallies().await;
+            }
             if leader {
                 self.judge_canaries().await;
             }
@@ -641,10 +661,15 @@ impl Deployments {
                     tracing::warn!(error = %e, "cannot refresh the deployments from the store");
                 }
             }
-            if let Some(retention) = self.inner.config.retention.filter(|_| leader) {
-                if last_prune.elapsed() >= Duration::from_secs(60) {
-                    last_prune = Instant::now();
+            if leader && last_prune.elapsed() >= Duration::from_secs(60) {
+                last_prune = Instant::now();
+                if let Some(retention) = self.inner.config.retention {
                     self.prune(retention).await;
+                }
+                // Steps end within hours; their replicas' statistics go after one.
+                let an_hour_ago = self.inner.registry.now() - chrono::Duration::hours(1);
+                if let Err(e) = self.inner.registry.prune_canary_tallies(an_hour_ago).await {
+                    tracing::warn!(error = %e, "cannot prune old canary statistics");
                 }
             }
         }
@@ -661,12 +686,13 @@ impl Deployments {
             }
             let Some(canary) = &live.canary else { continue };
             let Some(progress) = &live.deployment.canary else { continue };
-            let verdict = judge(&live, canary);
+            let remote = self.remote_tallies(&live).await;
+            let verdict = judge(&live, canary, &remote);
             let next = match verdict {
                 Verdict::Tripped { reason } => plan::trip(&live.deployment, reason).map(|d| (Action::DeploymentRollback, d)),
                 Verdict::Healthy => {
                     let Some(step) = progress.current_step() else { continue };
-                    let stats = live.routes[canary.canary].stats.snapshot();
+                    let stats = route_snapshot(&live, canary.canary, &remote);
                     let requests_done = stats.requests >= step.hold.requests.unwrap_or(MIN_STEP_REQUESTS);
                     let elapsed = (self.inner.registry.now() - progress.step_started_at).to_std().unwrap_or_default();
                     let time_done = step.hold.duration().is_none_or(|d| elapsed >= d);
@@ -755,6 +781,69 @@ impl Deployments {
         Ok(())
     }
 
+    /// Publishes this replica's statistics of every canary's routes in the
+    /// current step, for the replica judging it (routes with no call yet
+    /// have nothing to say).
+    pub async fn publish_tallies(&self) {
+        let lives: Vec<Arc<Live>> = self.inner.table.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().filter(|l| l.canary.is_some()).cloned().collect();
+        for live in lives {
+            let tallies: Vec<(u32, String)> = live
+                .routes
+                .iter()
+                .map(|r| (r.served.version.number, r.stats.tally()))
+                .filter(|(_, t)| t.requests > 0)
+                .filter_map(|(v, t)| serde_json::to_string(&t).ok().map(|json| (v, json)))
+                .collect();
+            if tallies.is_empty() {
+                continue;
+            }
+            let name = live.deployment.name.as_str();
+            if let Err(e) = self.inner.registry.publish_canary_tallies(name, live.deployment.revision, &self.inner.config.replica, &tallies).await {
+                tracing::warn!(deployment = %name, error = %e, "cannot publish this replica's canary statistics");
+            }
+        }
+    }
+
+    /// The other replicas' tallies last read for a deployment's current
+    /// revision, without reading them again.
+    fn cached_remote_tallies(&self, live: &Live) -> HashMap<u32, Vec<Tally>> {
+        let cache = self.inner.remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(live.deployment.name.as_str()).filter(|c| c.revision == live.deployment.revision).map(|c| c.by_version.clone()).unwrap_or_default()
+    }
+
+    /// The other replicas' tallies of a canary's current step, read again
+    /// when older than the publication interval.
+    async fn remote_tallies(&self, live: &Live) -> HashMap<u32, Vec<Tally>> {
+        let name = live.deployment.name.as_str();
+        let revision = live.deployment.revision;
+        {
+            let cache = self.inner.remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(c) = cache.get(name).filter(|c| c.revision == revision && c.read_at.elapsed() < self.inner.config.publish) {
+                return c.by_version.clone();
+            }
+        }
+        let rows = match self.inner.registry.canary_tallies(name, revision).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(deployment = %name, error = %e, "cannot read the other replicas' canary statistics; judging on this replica's");
+                Vec::new()
+            }
+        };
+        let mut by_version: HashMap<u32, Vec<Tally>> = HashMap::new();
+        for (replica, version, json) in rows {
+            if replica == self.inner.config.replica {
+                continue;
+            }
+            match serde_json::from_str::<Tally>(&json) {
+                Ok(t) => by_version.entry(version).or_default().push(t),
+                Err(e) => tracing::warn!(deployment = %name, %replica, error = %e, "unreadable canary statistics of a replica; left out"),
+            }
+        }
+        let mut cache = self.inner.remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.insert(name.to_string(), RemoteTallies { revision, read_at: Instant::now(), by_version: by_version.clone() });
+        by_version
+    }
+
     async fn prune(&self, retention: Duration) {
         let Some(before) = chrono::Duration::from_std(retention).ok().and_then(|age| self.inner.registry.now().checked_sub_signed(age)) else { return };
         match self.inner.registry.prune_predictions(before).await {
@@ -770,10 +859,34 @@ struct Built {
     condition: Option<Condition>,
 }
 
-fn judge(live: &Live, canary: &LiveCanary) -> Verdict {
-    let canary_stats = live.routes[canary.canary].stats.snapshot();
-    let stable_stats = canary.stable.map(|i| live.routes[i].stats.snapshot()).unwrap_or_default();
+/// Judges a canary on every replica's calls in the step: this replica's
+/// live statistics plus the others' published tallies.
+fn judge(live: &Live, canary: &LiveCanary, remote: &HashMap<u32, Vec<Tally>>) -> Verdict {
+    let canary_stats = route_snapshot(live, canary.canary, remote);
+    let stable_stats = canary.stable.map(|i| route_snapshot(live, i, remote)).unwrap_or_default();
     canary.condition.evaluate(&canary_stats, &stable_stats)
+}
+
+/// A route's statistics over every replica: its live ones here and what
+/// the others published for its version.
+fn route_snapshot(live: &Live, route: usize, remote: &HashMap<u32, Vec<Tally>>) -> StatsSnapshot {
+    let here = &live.routes[route];
+    match remote.get(&here.served.version.number) {
+        None => here.stats.snapshot(),
+        Some(others) => {
+            let mut parts = Vec::with_capacity(others.len() + 1);
+            parts.push(here.stats.tally());
+            parts.extend(others.iter().cloned());
+            Tally::merge(&parts).snapshot()
+        }
+    }
+}
+
+/// Other replicas' tallies of one deployment at one revision.
+struct RemoteTallies {
+    revision: u64,
+    read_at: Instant,
+    by_version: HashMap<u32, Vec<Tally>>,
 }
 
 /// A point in 0..100 for a sticky key: the same key, the same point, on

@@ -116,28 +116,129 @@ impl RouteStats {
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
-        let requests = self.requests.load(Ordering::Relaxed);
-        let errors = self.errors.load(Ordering::Relaxed);
-        let counts: Vec<u64> = self.latency.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        let ratio = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
-        let (predictions, prediction_mean, prediction_sample) = {
+        self.tally().snapshot()
+    }
+
+    /// The counts as they add up across replicas (see [`Tally`]).
+    pub fn tally(&self) -> Tally {
+        let latency = self
+            .latency
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c.load(Ordering::Relaxed) {
+                0 => None,
+                n => Some((i as u32, n)),
+            })
+            .collect();
+        let (predictions, prediction_sum, prediction_sample) = {
             let p = self.predictions.lock().unwrap_or_else(PoisonError::into_inner);
-            (p.count, p.mean(), p.sample.clone())
+            (p.count, p.sum + p.compensation, p.sample.clone())
         };
-        StatsSnapshot {
-            requests,
-            errors,
-            error_rate: ratio(errors, requests),
-            p50_ms: quantile(&counts, 0.5) / 1e6,
-            p99_ms: quantile(&counts, 0.99) / 1e6,
-            mean_latency_ms: ratio(self.latency_nanos.load(Ordering::Relaxed), requests) / 1e6,
-            predictions,
-            prediction_mean,
-            prediction_sample,
+        Tally {
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            latency_nanos: self.latency_nanos.load(Ordering::Relaxed),
             tokens: self.tokens.load(Ordering::Relaxed),
             cost: f64::from_bits(self.cost_bits.load(Ordering::Relaxed)),
+            latency,
+            predictions,
+            prediction_sum,
+            prediction_sample,
         }
     }
+}
+
+/// A route's statistics as counts that add up: what one replica publishes
+/// for the others (the canary's judge on the replica leading the background
+/// work adds every replica's, so a step's hold counts all its calls).
+/// Everything but the prediction sample adds exactly; the samples are
+/// drawn from in proportion to the predictions each part saw, which keeps
+/// the merged sample uniform over all of them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Tally {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_nanos: u64,
+    pub tokens: u64,
+    pub cost: f64,
+    /// The latency histogram's non-empty buckets: (index, count).
+    pub latency: Vec<(u32, u64)>,
+    pub predictions: u64,
+    /// The predictions' (compensated) sum.
+    pub prediction_sum: f64,
+    /// A uniform sample of at most [`SAMPLE_SIZE`] predictions.
+    pub prediction_sample: Vec<f64>,
+}
+
+impl Tally {
+    /// The sum of `parts`.
+    pub fn merge(parts: &[Tally]) -> Tally {
+        let mut histogram = vec![0u64; BUCKETS];
+        let mut total = Tally::default();
+        for part in parts {
+            total.requests += part.requests;
+            total.errors += part.errors;
+            total.latency_nanos = total.latency_nanos.saturating_add(part.latency_nanos);
+            total.tokens += part.tokens;
+            total.cost += part.cost;
+            total.predictions += part.predictions;
+            total.prediction_sum += part.prediction_sum;
+            for &(index, count) in &part.latency {
+                if let Some(slot) = histogram.get_mut(index as usize) {
+                    *slot += count;
+                }
+            }
+        }
+        total.latency = histogram.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (i as u32, *c)).collect();
+        total.prediction_sample = merge_samples(parts, total.predictions);
+        total
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let mut counts = vec![0u64; BUCKETS];
+        for &(index, count) in &self.latency {
+            if let Some(slot) = counts.get_mut(index as usize) {
+                *slot += count;
+            }
+        }
+        let ratio = |n: f64, d: u64| if d == 0 { 0.0 } else { n / d as f64 };
+        StatsSnapshot {
+            requests: self.requests,
+            errors: self.errors,
+            error_rate: ratio(self.errors as f64, self.requests),
+            p50_ms: quantile(&counts, 0.5) / 1e6,
+            p99_ms: quantile(&counts, 0.99) / 1e6,
+            mean_latency_ms: ratio(self.latency_nanos as f64, self.requests) / 1e6,
+            predictions: self.predictions,
+            prediction_mean: ratio(self.prediction_sum, self.predictions),
+            prediction_sample: self.prediction_sample.clone(),
+            tokens: self.tokens,
+            cost: self.cost,
+        }
+    }
+}
+
+/// At most [`SAMPLE_SIZE`] of the parts' samples, each part contributing in
+/// proportion to the predictions it saw (a uniform draw from its sample).
+fn merge_samples(parts: &[Tally], total: u64) -> Vec<f64> {
+    let kept: usize = parts.iter().map(|p| p.prediction_sample.len()).sum();
+    if kept <= SAMPLE_SIZE {
+        return parts.iter().flat_map(|p| p.prediction_sample.iter().copied()).collect();
+    }
+    let mut rng = SplitMix64(DEFAULT_SEED ^ total);
+    let mut out = Vec::with_capacity(SAMPLE_SIZE);
+    for part in parts {
+        let share = if total == 0 { 0 } else { ((SAMPLE_SIZE as u128 * u128::from(part.predictions)) / u128::from(total)) as usize };
+        let mut pool = part.prediction_sample.clone();
+        let take = share.min(pool.len());
+        // A partial Fisher–Yates shuffle: the first `take` are a uniform draw.
+        for i in 0..take {
+            let j = i + rng.below((pool.len() - i) as u64) as usize;
+            pool.swap(i, j);
+        }
+        out.extend_from_slice(&pool[..take]);
+    }
+    out
 }
 
 /// A route's statistics at one moment.
@@ -241,13 +342,6 @@ impl Predictions {
         }
     }
 
-    fn mean(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            (self.sum + self.compensation) / self.count as f64
-        }
-    }
 }
 
 /// Steele, Lea and Flood's splitmix64: tiny, fast, and good enough to pick
@@ -274,6 +368,36 @@ impl SplitMix64 {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn tallies_of_replicas_add_up_to_the_stats_of_one() {
+        // The same calls, recorded by one route and split over three.
+        let one = RouteStats::new();
+        let parts: Vec<RouteStats> = (0..3).map(RouteStats::with_seed).collect();
+        let mut rng = SplitMix64(3);
+        for i in 0..9_000u64 {
+            let latency = Duration::from_micros(200 + rng.below(5_000));
+            let error = i % 17 == 0;
+            let predictions = if error { vec![] } else { vec![(i % 100) as f64 / 100.0] };
+            one.record(latency, error, &predictions, 3, 0.001);
+            parts[(i % 3) as usize].record(latency, error, &predictions, 3, 0.001);
+        }
+        let merged = Tally::merge(&parts.iter().map(RouteStats::tally).collect::<Vec<_>>()).snapshot();
+        let whole = one.snapshot();
+        assert_eq!((merged.requests, merged.errors, merged.predictions, merged.tokens), (whole.requests, whole.errors, whole.predictions, whole.tokens));
+        assert_eq!((merged.p50_ms, merged.p99_ms), (whole.p50_ms, whole.p99_ms), "same histogram");
+        assert!((merged.prediction_mean - whole.prediction_mean).abs() < 1e-12);
+        assert!((merged.cost - whole.cost).abs() < 1e-9);
+        assert!((merged.mean_latency_ms - whole.mean_latency_ms).abs() < 1e-9);
+        // The sample: full size, and drawn from every part alike.
+        assert_eq!(merged.prediction_sample.len(), SAMPLE_SIZE - SAMPLE_SIZE % 3);
+        let mean = merged.prediction_sample.iter().sum::<f64>() / merged.prediction_sample.len() as f64;
+        assert!((mean - whole.prediction_mean).abs() < 0.03, "{mean} vs {}", whole.prediction_mean);
+        // A tally survives the trip through JSON that replicas exchange.
+        let tally = parts[0].tally();
+        assert_eq!(serde_json::from_str::<Tally>(&serde_json::to_string(&tally).unwrap()).unwrap(), tally);
+        assert_eq!(Tally::merge(&[]).snapshot(), StatsSnapshot::default());
+    }
 
     /// Exact nearest-rank quantile of sorted values.
     fn exact(sorted: &[u64], q: f64) -> f64 {

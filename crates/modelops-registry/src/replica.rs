@@ -24,6 +24,22 @@ impl Registry {
         self.store().lease_holder(name).await
     }
 
+    /// Publishes this replica's statistics of a canary's routes at
+    /// `revision` (version → tally as JSON) for the replica judging it.
+    pub async fn publish_canary_tallies(&self, deployment: &str, revision: u64, replica: &str, tallies: &[(u32, String)]) -> Result<()> {
+        self.store().put_canary_tallies(deployment, revision, replica, tallies).await
+    }
+
+    /// Every replica's published statistics of a canary at `revision`.
+    pub async fn canary_tallies(&self, deployment: &str, revision: u64) -> Result<Vec<(String, u32, String)>> {
+        self.store().canary_tallies(deployment, revision).await
+    }
+
+    /// Forgets published canary statistics older than `before`.
+    pub async fn prune_canary_tallies(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        self.store().prune_canary_tallies(before).await
+    }
+
     /// Another replica committed `change`: what this registry cached about
     /// it goes. Tokens and users: the authentication cache (a revoked token
     /// or a disabled user stops working here at once, not after the cache's

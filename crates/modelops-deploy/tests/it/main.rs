@@ -373,6 +373,46 @@ async fn a_version_that_does_not_load_refuses_the_change(ctx: &Ctx) {
     assert_eq!(call(ctx, "legacy", 1.0, None).await, (v1, false), "the previous routes keep serving");
 }
 
+/// Two replicas over one store: "b" serves the canary's calls, the leader
+/// (this context's, which serves none) judges it on b's published tallies.
+async fn the_leader_counts_the_calls_other_replicas_serve(ctx: &Ctx) {
+    let v1 = approved(ctx, "scoring", &HEALTHY.replace("SHIFT", "")).await;
+    let v2 = approved(ctx, "scoring", &HEALTHY.replace("SHIFT", "")).await;
+    create(ctx, "spread", "scoring", v1).await;
+    ctx.deployments.change(&dep(), &name("spread"), ChangeRequest { canary: Some(canary(v2, &[50, 100], 40)), ..Default::default() }).await.unwrap();
+    let serving = Serving::new(ctx.registry.clone(), ServingConfig::default());
+    let recorder = Recorder::start(ctx.registry.prediction_log(), RecorderConfig::default());
+    let config = DeployConfig { replica: "b".into(), leadership: modelops_core::replica::Leadership::new(false), ..DeployConfig::default() };
+    let b = Deployments::new(ctx.registry.clone(), serving, recorder, config);
+    b.refresh().await.unwrap();
+    let mut to_canary = 0;
+    for i in 0..200 {
+        let routed = b.route(&admin(), "spread", |_| None).await.unwrap();
+        to_canary += u32::from(routed.served().version.number == v2);
+        b.predict(&routed, input(f64::from(i % 10)), &format!("b-{i}")).await.unwrap();
+    }
+    assert!(to_canary >= 40, "{to_canary}");
+    // Not yet published: the leader has seen no call and holds the step.
+    ctx.deployments.judge_canaries().await;
+    let d = ctx.deployments.get(&dep(), &name("spread")).await.unwrap().deployment;
+    assert_eq!(d.canary.as_ref().unwrap().step, 0);
+    b.publish_tallies().await;
+    // The leader reads the others' tallies at most once a publication interval.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let status = ctx.deployments.get(&dep(), &name("spread")).await.unwrap();
+    ctx.deployments.judge_canaries().await;
+    let d = ctx.deployments.get(&dep(), &name("spread")).await.unwrap().deployment;
+    assert_eq!(d.canary.as_ref().map(|c| c.step), Some(1), "advanced on b's {to_canary} calls: {status:?}");
+    let advance = ctx.registry.list_events(&modelops_core::audit::AuditQuery { subject: Some("deployment/spread".into()), action: Some("deployment.advance".into()), ..Default::default() }).await.unwrap();
+    let reason = advance.items[0].after.as_ref().unwrap().to_string();
+    assert!(reason.contains(&format!("{to_canary} requests")), "{reason}");
+    // A new step starts from nothing: b's tallies were of the last revision.
+    b.refresh().await.unwrap();
+    ctx.deployments.judge_canaries().await;
+    let d = ctx.deployments.get(&dep(), &name("spread")).await.unwrap().deployment;
+    assert_eq!(d.canary.as_ref().map(|c| c.step), Some(1), "{d:?}");
+}
+
 macro_rules! both_backends {
     ($($case:ident($queue:expr)),* $(,)?) => {
         mod sqlite {
@@ -402,4 +442,5 @@ both_backends!(
     records_not_kept_are_counted(4),
     a_step_holds_for_its_duration_on_the_clock(65_536),
     a_version_that_does_not_load_refuses_the_change(65_536),
+    the_leader_counts_the_calls_other_replicas_serve(65_536),
 );

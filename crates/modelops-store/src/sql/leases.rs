@@ -1,4 +1,5 @@
-// Leases, for both backends: which replica holds a named duty
+// Leases and canary tallies, for both backends: what replicas share that is
+// not a change of the registry. Leases: which replica holds a named duty
 // (`modelops_core::replica`). One statement each, outside the write lock:
 // `INSERT … ON CONFLICT DO UPDATE … WHERE` takes the row's lock, so of two
 // replicas asking at once the second sees the first's lease and gets no row
@@ -9,7 +10,7 @@ use super::rows::col;
 use super::{time_from_db, time_to_db, ThisStore, TimeCol};
 use crate::error::db_err;
 use chrono::{DateTime, Utc};
-use modelops_core::repo::LeaseStore;
+use modelops_core::repo::{CanaryTallies, LeaseStore};
 use modelops_core::{Error, Result};
 
 #[async_trait::async_trait]
@@ -51,5 +52,50 @@ impl LeaseStore for ThisStore {
             None => Ok(None),
             Some(row) => Ok(Some((col(&row, "holder")?, time_from_db(col::<TimeCol>(&row, "acquired_at")?)?))),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl CanaryTallies for ThisStore {
+    async fn put_canary_tallies(&self, deployment: &str, revision: u64, replica: &str, tallies: &[(u32, String)]) -> Result<()> {
+        let revision = i64::try_from(revision).map_err(|_| Error::invalid("revision", "too large"))?;
+        let now = self.clock.now();
+        for (version, tally) in tallies {
+            sqlx::query(
+                "INSERT INTO canary_tallies (deployment, revision, replica, version, tally, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (deployment, revision, replica, version) DO UPDATE SET tally = excluded.tally, updated_at = excluded.updated_at",
+            )
+            .bind(deployment)
+            .bind(revision)
+            .bind(replica)
+            .bind(i64::from(*version))
+            .bind(tally)
+            .bind(time_to_db(&now))
+            .execute(self.writer_pool())
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn canary_tallies(&self, deployment: &str, revision: u64) -> Result<Vec<(String, u32, String)>> {
+        let revision = i64::try_from(revision).map_err(|_| Error::invalid("revision", "too large"))?;
+        let rows = sqlx::query("SELECT replica, version, tally FROM canary_tallies WHERE deployment = $1 AND revision = $2 ORDER BY replica, version")
+            .bind(deployment)
+            .bind(revision)
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let version: i64 = col(row, "version")?;
+                Ok((col(row, "replica")?, u32::try_from(version).unwrap_or(u32::MAX), col(row, "tally")?))
+            })
+            .collect()
+    }
+
+    async fn prune_canary_tallies(&self, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM canary_tallies WHERE updated_at < $1").bind(time_to_db(&before)).execute(self.writer_pool()).await.map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 }

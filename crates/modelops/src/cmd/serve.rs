@@ -95,7 +95,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         registry.prediction_log(),
         modelops_deploy::recorder::RecorderConfig { queue: config.record_queue, ..Default::default() },
     );
-    let deploy_config = modelops_deploy::DeployConfig { retention: config.prediction_retention, leadership: leadership.clone(), ..Default::default() };
+    let deploy_config = modelops_deploy::DeployConfig { retention: config.prediction_retention, leadership: leadership.clone(), replica: holder.clone(), ..Default::default() };
     let deployments = modelops_deploy::Deployments::new(registry.clone(), serving.clone(), recorder.clone(), deploy_config);
     let controller = deployments.start().await;
     // Changes other replicas commit (PostgreSQL): caches forget them and
