@@ -144,7 +144,7 @@ const TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 
 /// Opens a cloud store from its URL with `options`, its retries bounded by
 /// [`CLOUD_RETRY`]; schemes without a builder here go to object_store's own
 /// URL parsing.
-fn open_cloud<I, K, V>(url: &url::Url, options: I) -> Result<(Arc<dyn ObjectStore>, Path), object_store::Error>
+fn open_cloud<I, K, V>(url: &url::Url, options: I) -> Result<(Arc<dyn ObjectStore>, Path, object_store::ObjectStoreScheme), object_store::Error>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,
@@ -171,9 +171,22 @@ where
         ObjectStoreScheme::AmazonS3 => build!(object_store::aws::AmazonS3Builder::new()),
         ObjectStoreScheme::GoogleCloudStorage => build!(object_store::gcp::GoogleCloudStorageBuilder::new()),
         ObjectStoreScheme::MicrosoftAzure => build!(object_store::azure::MicrosoftAzureBuilder::new()),
-        _ => return object_store::parse_url_opts(url, options).map(|(s, p)| (Arc::from(s), p)),
+        _ => return object_store::parse_url_opts(url, options).map(|(s, p)| (Arc::from(s), p, scheme)),
     };
-    Ok((store, prefix))
+    Ok((store, prefix, scheme))
+}
+
+/// How long a request that moves no artifact body (metadata, listing,
+/// deletion) may take before the store counts as unavailable; the client's
+/// own timeout is sized for multi-GB bodies.
+const QUICK: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs a request that moves no body, bounded by [`QUICK`].
+async fn quick<T>(op: &str, request: impl std::future::Future<Output = object_store::Result<T>>) -> Result<T, ArtifactError> {
+    match tokio::time::timeout(QUICK, request).await {
+        Ok(result) => result.map_err(|e| ArtifactError::backend(op, e)),
+        Err(_) => Err(ArtifactError::Unavailable(format!("{op}: no answer within {} s", QUICK.as_secs()))),
+    }
 }
 
 /// S3's CopyObject takes objects up to 5 GiB; the move of a finished upload
@@ -238,8 +251,9 @@ impl ArtifactStore {
         if url.scheme().len() == 1 {
             return Self::local(location);
         }
-        let (store, prefix) = open_cloud(&url, options).map_err(|e| ArtifactError::Config(format!("cannot use artifact store `{location}`: {e}")))?;
-        let ceiling = matches!(url.scheme(), "s3" | "s3a").then_some(S3_COPY_LIMIT);
+        let (store, prefix, scheme) = open_cloud(&url, options).map_err(|e| ArtifactError::Config(format!("cannot use artifact store `{location}`: {e}")))?;
+        // `s3://` and the https URLs of S3 buckets alike.
+        let ceiling = (scheme == object_store::ObjectStoreScheme::AmazonS3).then_some(S3_COPY_LIMIT);
         Ok(Self { ceiling, max_size: ceiling, ..Self::new(store, prefix) })
     }
 
@@ -389,8 +403,11 @@ impl ArtifactStore {
                 Err(e) => Err(ArtifactError::Unavailable(format!("`{}`: {e}", root.display()))),
             };
         }
-        match self.store.head(&self.prefix.child("readiness-probe")).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        // A listing of one level under the prefix: what garbage collection
+        // needs anyway (S3 answers a HEAD of a missing key with 403 to a
+        // role without ListBucket, which would read as "down").
+        match quick("list the store", self.store.list_with_delimiter(Some(&self.prefix))).await {
+            Ok(_) => Ok(()),
             Err(e) => Err(ArtifactError::Unavailable(format!("the store does not answer: {e}"))),
         }
     }
@@ -410,7 +427,10 @@ impl ArtifactStore {
                 Err(e) => Err(ArtifactError::Unavailable(format!("read artifact metadata of `{}`: {e}", path.display()))),
             };
         }
-        match self.store.head(&self.address(sha256)).await {
+        let Ok(answer) = tokio::time::timeout(QUICK, self.store.head(&self.address(sha256))).await else {
+            return Err(ArtifactError::Unavailable(format!("read artifact metadata: no answer within {} s", QUICK.as_secs())));
+        };
+        match answer {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(ArtifactError::backend("read artifact metadata", e)),
@@ -460,7 +480,10 @@ impl ArtifactStore {
     /// have been first). Nothing here checks that no version references it:
     /// that is the caller's decision, see [`ArtifactStore::collect_garbage`].
     pub async fn delete(&self, sha256: &Sha256Hex) -> Result<(), ArtifactError> {
-        match self.store.delete(&self.address(sha256)).await {
+        let Ok(answer) = tokio::time::timeout(QUICK, self.store.delete(&self.address(sha256))).await else {
+            return Err(ArtifactError::Unavailable(format!("delete artifact: no answer within {} s", QUICK.as_secs())));
+        };
+        match answer {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(ArtifactError::backend("delete artifact", e)),
         }

@@ -10,9 +10,9 @@
 //! that asks. Expiry is judged by the asking replica's clock: replicas'
 //! clocks must agree to well within the TTL (NTP does).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The lease whose holder runs the background work.
 pub const BACKGROUND_LEASE: &str = "background";
@@ -24,13 +24,26 @@ pub const LEASE_RENEW: Duration = Duration::from_secs(2);
 /// Whether this process does the background work now. Shared by the loops
 /// that do it, which skip their turn while it is false. A single process
 /// (tests, one binary on SQLite) is always the leader.
+///
+/// A lease is held until a deadline: leadership ends by itself when the
+/// deadline passes without a renewal, so a process that cannot reach the
+/// database, or was paused, stops working before another replica may take
+/// the lease — not when it next hears back.
 #[derive(Debug, Clone)]
-pub struct Leadership(Arc<AtomicBool>);
+pub struct Leadership(Arc<LeadershipState>);
+
+#[derive(Debug)]
+struct LeadershipState {
+    leader: AtomicBool,
+    /// Milliseconds after `anchor` until which leadership holds.
+    until_ms: AtomicU64,
+    anchor: Instant,
+}
 
 impl Leadership {
-    /// A flag that starts as `leader`.
+    /// A flag that starts as `leader`, without a deadline.
     pub fn new(leader: bool) -> Self {
-        Self(Arc::new(AtomicBool::new(leader)))
+        Self(Arc::new(LeadershipState { leader: AtomicBool::new(leader), until_ms: AtomicU64::new(u64::MAX), anchor: Instant::now() }))
     }
 
     /// The flag of a process that is always the leader.
@@ -39,12 +52,23 @@ impl Leadership {
     }
 
     pub fn is_leader(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.leader.load(Ordering::Acquire) && self.millis(Instant::now()) < self.0.until_ms.load(Ordering::Acquire)
     }
 
-    /// Sets the flag; returns whether it changed.
-    pub fn set(&self, leader: bool) -> bool {
-        self.0.swap(leader, Ordering::AcqRel) != leader
+    /// Leads until `deadline` (a renewal's start plus the lease's TTL, less
+    /// a margin).
+    pub fn hold_until(&self, deadline: Instant) {
+        self.0.until_ms.store(self.millis(deadline), Ordering::Release);
+        self.0.leader.store(true, Ordering::Release);
+    }
+
+    /// Stops leading now (another holds the lease, or this one gave it up).
+    pub fn step_down(&self) {
+        self.0.leader.store(false, Ordering::Release);
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.0.anchor).as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -101,12 +125,17 @@ mod tests {
     }
 
     #[test]
-    fn leadership_reports_changes_only() {
+    fn leadership_ends_at_its_deadline_or_when_stepping_down() {
         let l = Leadership::new(false);
         assert!(!l.is_leader());
-        assert!(l.set(true));
-        assert!(!l.set(true));
-        assert!(l.clone().is_leader());
-        assert!(l.set(false));
+        l.hold_until(Instant::now() + Duration::from_secs(60));
+        assert!(l.clone().is_leader(), "clones share the flag");
+        l.step_down();
+        assert!(!l.is_leader());
+        l.hold_until(Instant::now() + Duration::from_millis(30));
+        assert!(l.is_leader());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!l.is_leader(), "not renewed: over by itself");
+        assert!(Leadership::always().is_leader());
     }
 }

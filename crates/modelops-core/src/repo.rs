@@ -308,6 +308,12 @@ pub trait MonitorStore: Send + Sync {
     /// earlier one) and returns, for each request id of `labels`, the time
     /// of its recorded call if the deployment has one.
     async fn put_labels(&self, deployment: &ModelName, labels: &[(String, String)], at: DateTime<Utc>) -> Result<Vec<Option<DateTime<Utc>>>>;
+    /// Notes that calls of `deployment` made at `times` got labels, for the
+    /// engine (on whichever replica runs it) to recompute their closed
+    /// windows.
+    async fn queue_relabels(&self, deployment: &ModelName, times: &[DateTime<Utc>]) -> Result<()>;
+    /// Takes every note (removing them): deployment and time of a labelled call.
+    async fn take_relabels(&self) -> Result<Vec<(String, DateTime<Utc>)>>;
     /// Recorded calls of a deployment in `[since, until)` that have a label,
     /// with the label's JSON, in id order after `after_id`, at most `limit`.
     async fn labeled_predictions(
@@ -410,8 +416,9 @@ pub trait CanaryTallies: Send + Sync {
     async fn put_canary_tallies(&self, deployment: &str, revision: u64, replica: &str, tallies: &[(u32, String)]) -> Result<()>;
     /// Every replica's tallies of `deployment` at `revision`: (replica, version, JSON).
     async fn canary_tallies(&self, deployment: &str, revision: u64) -> Result<Vec<(String, u32, String)>>;
-    /// Removes tallies not updated since `before`; returns how many.
-    async fn prune_canary_tallies(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
+    /// Removes every tally but those of the (deployment, revision) pairs in
+    /// `keep` (the canaries' current steps); returns how many.
+    async fn prune_canary_tallies(&self, keep: &[(String, u64)]) -> Result<u64>;
 }
 
 /// A backend: every area's reads, and transactions for changes.

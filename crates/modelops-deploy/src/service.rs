@@ -222,6 +222,9 @@ struct Inner {
     /// Other replicas' canary statistics, by deployment: the revision they
     /// are of, when they were read, and the tallies by route version.
     remote: std::sync::Mutex<HashMap<String, RemoteTallies>>,
+    /// What this replica last published: (deployment, revision, version) →
+    /// requests then, so an unchanged route is not written again.
+    published: std::sync::Mutex<HashMap<(String, u64, u32), u64>>,
     /// Serialises the controller's changes with table refreshes.
     installing: tokio::sync::Mutex<()>,
     /// Retired deployments and the revision that retired them: an install
@@ -251,6 +254,7 @@ impl Deployments {
                 wake: tokio::sync::Notify::new(),
                 refresh_due: std::sync::atomic::AtomicBool::new(false),
                 remote: std::sync::Mutex::new(HashMap::new()),
+                published: std::sync::Mutex::new(HashMap::new()),
                 installing: tokio::sync::Mutex::new(()),
                 retired: RwLock::new(HashMap::new()),
                 failed: std::sync::Mutex::new(HashMap::new()),
@@ -666,10 +670,12 @@ impl Deployments {
                 if let Some(retention) = self.inner.config.retention {
                     self.prune(retention).await;
                 }
-                // Steps end within hours; their replicas' statistics go after one.
-                let an_hour_ago = self.inner.registry.now() - chrono::Duration::hours(1);
-                if let Err(e) = self.inner.registry.prune_canary_tallies(an_hour_ago).await {
-                    tracing::warn!(error = %e, "cannot prune old canary statistics");
+                // Statistics of steps that are over go; those of a step under
+                // way stay however long it holds (a replica gone meanwhile
+                // served some of its calls).
+                let current = self.canary_steps();
+                if let Err(e) = self.inner.registry.prune_canary_tallies(&current).await {
+                    tracing::warn!(error = %e, "cannot prune the statistics of canary steps that are over");
                 }
             }
         }
@@ -679,6 +685,8 @@ impl Deployments {
     /// advanced when its step's hold is over.
     pub async fn judge_canaries(&self) {
         let lives: Vec<Arc<Live>> = self.inner.table.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().filter(|l| l.canary.is_some()).cloned().collect();
+        // Other replicas' statistics of canaries that are over are forgotten.
+        self.inner.remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|name, _| lives.iter().any(|l| l.deployment.name.as_str() == name));
         for live in lives {
             let backing_off = self.inner.failed.lock().ok().and_then(|f| f.get(live.deployment.name.as_str()).copied()).is_some_and(|at| at.elapsed() < RETRY_AFTER);
             if backing_off {
@@ -781,27 +789,44 @@ impl Deployments {
         Ok(())
     }
 
+    /// The canaries' current steps: (deployment, revision).
+    fn canary_steps(&self) -> Vec<(String, u64)> {
+        let table = self.inner.table.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        table.values().filter(|l| l.canary.is_some()).map(|l| (l.deployment.name.as_str().to_string(), l.deployment.revision)).collect()
+    }
+
     /// Publishes this replica's statistics of every canary's routes in the
-    /// current step, for the replica judging it (routes with no call yet
-    /// have nothing to say).
+    /// current step, for the replica judging it: only routes that served
+    /// calls since the last publication (the others' rows still hold).
     pub async fn publish_tallies(&self) {
         let lives: Vec<Arc<Live>> = self.inner.table.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().filter(|l| l.canary.is_some()).cloned().collect();
+        let mut published = self.inner.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        published.retain(|(name, revision, _), _| lives.iter().any(|l| l.deployment.name.as_str() == name && l.deployment.revision == *revision));
         for live in lives {
-            let tallies: Vec<(u32, String)> = live
-                .routes
-                .iter()
-                .map(|r| (r.served.version.number, r.stats.tally()))
-                .filter(|(_, t)| t.requests > 0)
-                .filter_map(|(v, t)| serde_json::to_string(&t).ok().map(|json| (v, json)))
-                .collect();
+            let name = live.deployment.name.as_str();
+            let revision = live.deployment.revision;
+            let mut tallies: Vec<(u32, String)> = Vec::new();
+            for route in &live.routes {
+                let tally = route.stats.tally();
+                let key = (name.to_string(), revision, route.served.version.number);
+                if tally.requests == 0 || published.get(&key) == Some(&tally.requests) {
+                    continue;
+                }
+                if let Ok(json) = serde_json::to_string(&tally) {
+                    published.insert(key, tally.requests);
+                    tallies.push((route.served.version.number, json));
+                }
+            }
             if tallies.is_empty() {
                 continue;
             }
-            let name = live.deployment.name.as_str();
-            if let Err(e) = self.inner.registry.publish_canary_tallies(name, live.deployment.revision, &self.inner.config.replica, &tallies).await {
+            if let Err(e) = self.inner.registry.publish_canary_tallies(name, revision, &self.inner.config.replica, &tallies).await {
                 tracing::warn!(deployment = %name, error = %e, "cannot publish this replica's canary statistics");
+                // Published again next time.
+                published.retain(|(n, r, _), _| !(n == name && *r == revision));
             }
         }
+        *self.inner.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = published;
     }
 
     /// The other replicas' tallies last read for a deployment's current

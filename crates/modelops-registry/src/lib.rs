@@ -201,6 +201,9 @@ impl Registry {
         let mut down = Vec::new();
         match database {
             Ok(Ok(_)) => {}
+            // Every connection busy under load is not a database that is
+            // down: marking every replica unready at once would be an outage.
+            Ok(Err(Error::Unavailable(m))) if m.starts_with("timed out waiting for a database connection") => {}
             Ok(Err(e)) => down.push(format!("the database is not reachable ({e})")),
             Err(_) => down.push(format!("the database did not answer within {} s", READY_WITHIN.as_secs())),
         }

@@ -173,6 +173,10 @@ impl Registry {
                 }
             }
         }
+        // Whichever replica runs the engine recomputes the closed windows.
+        if !times.is_empty() {
+            self.store().queue_relabels(deployment, &times).await?;
+        }
         Ok((outcome, times))
     }
 

@@ -35,17 +35,20 @@ impl Registry {
         self.store().canary_tallies(deployment, revision).await
     }
 
-    /// Forgets published canary statistics older than `before`.
-    pub async fn prune_canary_tallies(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
-        self.store().prune_canary_tallies(before).await
+    /// Forgets published canary statistics but those of the canaries'
+    /// current steps, `keep` (deployment, revision).
+    pub async fn prune_canary_tallies(&self, keep: &[(String, u64)]) -> Result<u64> {
+        self.store().prune_canary_tallies(keep).await
     }
 
     /// Another replica committed `change`: what this registry cached about
-    /// it goes. Tokens and users: the authentication cache (a revoked token
+    /// it goes. Tokens, users and retraining runs: the authentication cache (a revoked token
     /// or a disabled user stops working here at once, not after the cache's
     /// TTL). `None`: changes may have been missed; everything goes.
     pub fn forget_cached(&self, change: Option<&Change>) {
-        let about_identity = change.is_none_or(|c| c.action.starts_with("token.") || c.action.starts_with("user."));
+        // A retraining run's token is revoked when its run moves on or is
+        // cancelled (`retrain.…` events).
+        let about_identity = change.is_none_or(|c| ["token.", "user.", "retrain."].iter().any(|p| c.action.starts_with(p)));
         if about_identity {
             self.inner.auth_cache.clear();
         }

@@ -10,14 +10,15 @@ use tokio::sync::mpsc;
 /// The channel the trigger notifies on.
 pub const CHANNEL: &str = "modelops_changes";
 
-/// Notices waiting for the replica to act on them; past it, a `Missed`
-/// stands for the ones dropped.
+/// Notices waiting for the replica to act on them. The sender waits when
+/// it is full (PostgreSQL keeps what it has not delivered yet): nothing is
+/// dropped.
 const QUEUE: usize = 4096;
 
 /// Listens until the receiver is dropped. Sends `Missed` after every
-/// (re)connection: what happened while nobody listened is unknown.
+/// connection, once it listens: what happened while nobody listened is
+/// unknown, and what happens from then on is heard.
 pub(crate) async fn listen_postgres(url: String, notices: mpsc::Sender<Notice>) {
-    let mut dropped = false;
     loop {
         let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
             Ok(l) => l,
@@ -39,22 +40,16 @@ pub(crate) async fn listen_postgres(url: String, notices: mpsc::Sender<Notice>) 
             match listener.try_recv().await {
                 Ok(Some(notification)) => {
                     let Some(change) = Change::parse(notification.payload()) else { continue };
-                    if dropped && notices.try_send(Notice::Missed).is_ok() {
-                        dropped = false;
-                    }
-                    match notices.try_send(Notice::Changed(change)) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => dropped = true,
-                        Err(mpsc::error::TrySendError::Closed(_)) => return,
-                    }
-                }
-                // The connection was lost; the next call reconnects, and
-                // what was said meanwhile is lost.
-                Ok(None) => {
-                    tracing::warn!("lost the connection that listens for other replicas' changes; reconnecting");
-                    if notices.send(Notice::Missed).await.is_err() {
+                    if notices.send(Notice::Changed(change)).await.is_err() {
                         return;
                     }
+                }
+                // The connection was lost. sqlx would reconnect on the next
+                // call without saying so; a new listener is made instead, so
+                // that `Missed` follows the moment it listens again.
+                Ok(None) => {
+                    tracing::warn!("lost the connection that listens for other replicas' changes; reconnecting");
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "listening for other replicas' changes failed; reconnecting in 1 s");

@@ -231,8 +231,6 @@ struct Inner {
     /// Each monitor's counters and firing rules, as of the last pass.
     status: RwLock<HashMap<MonitorKey, (RunStats, Vec<String>)>>,
     degraded: RwLock<BTreeMap<String, BTreeSet<String>>>,
-    /// Label times waiting for their windows' performance: deployment → times.
-    relabelled: Mutex<BTreeMap<String, BTreeSet<DateTime<Utc>>>>,
     delivery: Delivery,
     wake: tokio::sync::Notify,
 }
@@ -272,7 +270,6 @@ impl Watch {
                 gauges: RwLock::new(BTreeMap::new()),
                 status: RwLock::new(HashMap::new()),
                 degraded: RwLock::new(BTreeMap::new()),
-                relabelled: Mutex::new(BTreeMap::new()),
                 delivery,
                 wake: tokio::sync::Notify::new(),
             }),
@@ -288,8 +285,12 @@ impl Watch {
                     this.run_once().await;
                 } else {
                     // What this replica followed while it led is another's
-                    // now; it starts again from the stored state if it leads again.
+                    // now; it starts again from the stored state if it leads
+                    // again, and its gauges stop speaking for the monitors.
                     this.inner.runs.lock().await.clear();
+                    this.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+                    this.inner.gauges.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+                    this.inner.degraded.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
                 }
                 tokio::select! {
                     () = this.inner.wake.notified() => {}
@@ -470,11 +471,10 @@ impl Watch {
             }
             stored.push((id.clone(), label.to_string()));
         }
+        // The registry notes the labelled calls in the store for the engine,
+        // which may run on another replica; here it is woken in case it runs here.
         let (outcome, times) = self.inner.registry.record_labels(principal, deployment, &stored).await?;
         if !times.is_empty() {
-            let mut relabelled = self.inner.relabelled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            relabelled.entry(deployment.as_str().to_string()).or_default().extend(times);
-            drop(relabelled);
             self.inner.wake.notify_one();
         }
         Ok(outcome)
@@ -1108,8 +1108,18 @@ impl Watch {
 
     /// Recomputes the performance of windows whose calls got labels.
     async fn recompute_relabelled(&self, runs: &mut HashMap<(String, String), Run>) {
-        let pending = std::mem::take(&mut *self.inner.relabelled.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        for (deployment, times) in pending {
+        let pending = match self.inner.registry.monitor_store().take_relabels().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read which windows got labels; retried next pass");
+                return;
+            }
+        };
+        let mut by_deployment: BTreeMap<String, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
+        for (deployment, at) in pending {
+            by_deployment.entry(deployment).or_default().insert(at);
+        }
+        for (deployment, times) in by_deployment {
             let Some(first) = times.first().copied() else { continue };
             for run in runs.values_mut().filter(|r| r.monitor.deployment.as_str() == deployment && r.monitor.spec.performance.is_some()) {
                 let store = self.inner.registry.monitor_store();

@@ -94,8 +94,20 @@ impl CanaryTallies for ThisStore {
             .collect()
     }
 
-    async fn prune_canary_tallies(&self, before: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM canary_tallies WHERE updated_at < $1").bind(time_to_db(&before)).execute(self.writer_pool()).await.map_err(db_err)?;
+    async fn prune_canary_tallies(&self, keep: &[(String, u64)]) -> Result<u64> {
+        let mut qb = sqlx::QueryBuilder::<super::Db>::new("DELETE FROM canary_tallies");
+        if !keep.is_empty() {
+            qb.push(" WHERE NOT (");
+            for (i, (deployment, revision)) in keep.iter().enumerate() {
+                if i > 0 {
+                    qb.push(" OR ");
+                }
+                let revision = i64::try_from(*revision).map_err(|_| Error::invalid("revision", "too large"))?;
+                qb.push("(deployment = ").push_bind(deployment.clone()).push(" AND revision = ").push_bind(revision).push(")");
+            }
+            qb.push(")");
+        }
+        let done = qb.build().execute(self.writer_pool()).await.map_err(db_err)?;
         Ok(done.rows_affected())
     }
 }

@@ -291,6 +291,28 @@ impl MonitorStore for ThisStore {
         rows.iter().map(result_from_row).collect()
     }
 
+    async fn queue_relabels(&self, deployment: &ModelName, times: &[DateTime<Utc>]) -> Result<()> {
+        let mut distinct: Vec<&DateTime<Utc>> = times.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        for chunk in distinct.chunks(1000) {
+            let mut qb = QueryBuilder::<Db>::new("INSERT INTO relabel_requests (deployment, at) ");
+            qb.push_values(chunk, |mut row, at| {
+                row.push_bind(deployment.as_str()).push_bind(time_to_db(at));
+            });
+            qb.push(" ON CONFLICT (deployment, at) DO NOTHING");
+            qb.build().execute(self.writer_pool()).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn take_relabels(&self) -> Result<Vec<(String, DateTime<Utc>)>> {
+        // One statement: a note added meanwhile is either taken now or
+        // stays for the next pass, never lost.
+        let rows = sqlx::query("DELETE FROM relabel_requests RETURNING deployment, at").fetch_all(self.writer_pool()).await.map_err(db_err)?;
+        rows.iter().map(|row| Ok((col(row, "deployment")?, time_from_db(col::<TimeCol>(row, "at")?)?))).collect()
+    }
+
     async fn put_labels(&self, deployment: &ModelName, labels: &[(String, String)], at: DateTime<Utc>) -> Result<Vec<Option<DateTime<Utc>>>> {
         if labels.is_empty() {
             return Ok(Vec::new());

@@ -32,32 +32,32 @@ pub async fn hold_background_lease(registry: Registry, holder: String, leadershi
 }
 
 async fn renew(registry: &Registry, holder: &str, leadership: &Leadership) {
-    // A renewal that cannot reach the database must not leave this replica
-    // believing it leads while the lease runs out and another takes it.
-    let held = match tokio::time::timeout(LEASE_RENEW, registry.try_lease(BACKGROUND_LEASE, holder, LEASE_TTL)).await {
-        Ok(Ok(held)) => held,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot renew the background lease; background work paused here");
-            false
-        }
-        Err(_) => {
-            tracing::warn!("renewing the background lease timed out; background work paused here");
-            false
-        }
-    };
-    if leadership.set(held) {
-        if held {
-            tracing::info!(%holder, "took the background lease: this replica signs checkpoints, judges canaries, follows monitors and starts retraining");
-        } else {
-            tracing::info!(%holder, "another replica holds the background lease");
-        }
+    let was = leadership.is_leader();
+    let started = std::time::Instant::now();
+    // A renewal that cannot reach the database leaves leadership to end at
+    // its deadline, before the lease expires for the others.
+    match tokio::time::timeout(LEASE_TTL / 2, registry.try_lease(BACKGROUND_LEASE, holder, LEASE_TTL)).await {
+        Ok(Ok(true)) => leadership.hold_until(started + LEASE_TTL - LEASE_MARGIN),
+        Ok(Ok(false)) => leadership.step_down(),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot renew the background lease; background work stops here when it runs out"),
+        Err(_) => tracing::warn!("renewing the background lease timed out; background work stops here when it runs out"),
+    }
+    let now = leadership.is_leader();
+    if now && !was {
+        tracing::info!(%holder, "took the background lease: this replica signs checkpoints, judges canaries, follows monitors and starts retraining");
+    } else if was && !now {
+        tracing::info!(%holder, "no longer holds the background lease");
     }
 }
+
+/// How long before the lease's expiry this replica stops its background
+/// work: the others may take the lease only after it expires by their clocks.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Gives the lease up at shutdown, so another replica leads at once
 /// instead of after [`LEASE_TTL`].
 pub async fn release_background_lease(registry: &Registry, holder: &str, leadership: &Leadership) {
-    leadership.set(false);
+    leadership.step_down();
     if let Err(e) = registry.release_lease(BACKGROUND_LEASE, holder).await {
         tracing::warn!(error = %e, "could not give the background lease up; another replica takes it when it expires");
     }

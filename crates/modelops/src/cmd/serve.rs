@@ -45,12 +45,10 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .with_audit_signing(signing);
     bootstrap_admin(&registry, &config.data_dir).await?;
     // Replicas on one database: the one holding the background lease does
-    // the background work; a lone server takes it at once.
+    // the background work. The lease is asked for once this server is up
+    // (below): a replica still starting must not hold it.
     let leadership = modelops_core::replica::Leadership::new(false);
     let holder = super::replicas::holder_id();
-    let lease = super::replicas::hold_background_lease(registry.clone(), holder.clone(), leadership.clone()).await;
-    // Checkpoints: one now (the log as this start finds it), then on the timer.
-    let checkpoints = tokio::spawn(sign_checkpoints(registry.clone(), config.audit_checkpoint_interval, leadership.clone()));
     match &config.policy {
         Some(path) => {
             let (policy, changed) = load_policy_file(&registry, path).await?;
@@ -150,6 +148,19 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
+    // Everything is started: this replica may lead now (a lone server takes
+    // the lease at once).
+    let lease = super::replicas::hold_background_lease(registry.clone(), holder.clone(), leadership.clone()).await;
+    // Checkpoints: one now when this replica leads (the log as this start
+    // finds it, before the first request), then on the timer and whenever
+    // it comes to lead.
+    let signed_at_start = leadership.is_leader() && {
+        if let Err(e) = registry.sign_checkpoint_now().await {
+            tracing::error!(error = %e, "could not sign an audit checkpoint");
+        }
+        true
+    };
+    let checkpoints = tokio::spawn(sign_checkpoints(registry.clone(), config.audit_checkpoint_interval, leadership.clone(), signed_at_start));
     tracing::info!(%addr, database = %redact(&config.database_url), artifacts = %config.artifacts_url, "modelops listening");
     eprintln!("modelops listening on http://{addr}");
 
@@ -173,13 +184,16 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(reload) = reload {
         reload.abort();
     }
-    controller.abort();
-    watcher.abort();
-    retrainer.abort();
-    if let Some(follower) = follower {
-        follower.abort();
+    // The background loops and the lease's renewal end before the lease is
+    // given up: none may act, or renew it, after another replica took it.
+    let mut stopped = vec![controller, watcher, retrainer, lease];
+    stopped.extend(follower);
+    for task in &stopped {
+        task.abort();
     }
-    lease.abort();
+    for task in stopped {
+        let _ = task.await;
+    }
     super::replicas::release_background_lease(&registry, &holder, &leadership).await;
     // Webhooks in flight get a moment to finish (each attempt is bounded).
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), watch.settle()).await;
@@ -377,18 +391,20 @@ fn audit_signing(config: &Config) -> anyhow::Result<modelops_registry::audit::Au
 /// Signs a checkpoint whenever the log grew, every `interval`. A refusal
 /// (the stored tree does not extend the last checkpoint) is logged as an
 /// error each time: someone must look.
-async fn sign_checkpoints(registry: modelops_registry::Registry, interval: Duration, leadership: modelops_core::replica::Leadership) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+async fn sign_checkpoints(registry: modelops_registry::Registry, interval: Duration, leadership: modelops_core::replica::Leadership, signed_now: bool) {
+    // One replica signs (the others' checkpoints would say the same): at
+    // once when it comes to lead, then every `interval`.
+    let mut last: Option<std::time::Instant> = signed_now.then(std::time::Instant::now);
     loop {
-        tick.tick().await;
-        // One replica signs: the others' checkpoints would say the same.
         if !leadership.is_leader() {
-            continue;
+            last = None;
+        } else if last.is_none_or(|at| at.elapsed() >= interval) {
+            last = Some(std::time::Instant::now());
+            if let Err(e) = registry.sign_checkpoint_now().await {
+                tracing::error!(error = %e, "could not sign an audit checkpoint");
+            }
         }
-        if let Err(e) = registry.sign_checkpoint_now().await {
-            tracing::error!(error = %e, "could not sign an audit checkpoint");
-        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
