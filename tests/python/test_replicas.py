@@ -30,6 +30,7 @@ import pytest
 import requests
 
 from conftest import modelops_bin, start_server, stop_server
+from test_deployments import HEALTHY
 
 PG = os.environ.get("MODELOPS_TEST_POSTGRES_URL")
 S3 = os.environ.get("MODELOPS_TEST_S3_URL")
@@ -37,15 +38,8 @@ S3 = os.environ.get("MODELOPS_TEST_S3_URL")
 MUTATIONS = int(os.environ.get("MODELOPS_REPLICA_MUTATIONS", "10000"))
 BIG_ARTIFACT_MB = int(os.environ.get("MODELOPS_REPLICA_BIG_ARTIFACT_MB", "2048"))
 
-RULES = """
-kind: rules
-inputs: [{name: x, type: double}]
-outputs: [{name: score, type: double}]
-mode: first_match
-rules:
-  - {name: negative, when: x < 0.0, then: {score: "0.0"}}
-default: {score: "x * %s"}
-"""
+# A rule set whose answer is known (`score = x * 0.1`, shifted by the `%s`).
+RULES = HEALTHY
 
 
 def rss_kib(pid):
@@ -163,7 +157,7 @@ def cluster(tmp_path_factory):
         for _ in range(3):
             c.start()
         first = c.servers[0]
-        up = requests.post(f"{first.url}/api/v1/artifacts", params={"filename": "rules.yaml"}, data=(RULES % "0.1").encode(), headers=h(first))
+        up = requests.post(f"{first.url}/api/v1/artifacts", params={"filename": "rules.yaml"}, data=(RULES % "").encode(), headers=h(first))
         assert up.status_code in (200, 201), up.text
         c.rules_sha = up.json()["sha256"]
         yield c
@@ -284,15 +278,15 @@ def vic_env(cluster):
     return dict(a.env, MODELOPS_TOKEN=vic)
 
 
-def approved_versions(a, vic_env, tmp_path, model, factors):
-    """A rules model and one approved version per factor; their numbers."""
+def approved_versions(a, vic_env, tmp_path, model, shifts):
+    """A rules model and one approved version per shift of its answer; their numbers."""
     cli(a, "models", "create", model, "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
     card = tmp_path / "card.json"
     card.write_text(json.dumps({"intended_use": "replica tests"}))
     numbers = []
-    for factor in factors:
-        path = tmp_path / f"rules-{factor}.yaml"
-        path.write_text(RULES % factor)
+    for i, shift in enumerate(shifts):
+        path = tmp_path / f"rules-{model}-{i}.yaml"
+        path.write_text(RULES % shift)
         v = json.loads(cli(a, "versions", "push", model, path, "--card", card, "--json"))["version"]
         cli(a, "versions", "submit", model, v)
         cli(a, "versions", "approve", model, v, "--comment", "fine", env=vic_env)
@@ -302,7 +296,7 @@ def approved_versions(a, vic_env, tmp_path, model, factors):
 
 def test_a_switch_and_promotion_made_on_one_replica_are_served_by_the_others_within_a_second(cluster, vic_env, tmp_path):
     a, b, c = cluster.live()[:3]
-    numbers = approved_versions(a, vic_env, tmp_path, "switch", ("0.1", "0.2"))
+    numbers = approved_versions(a, vic_env, tmp_path, "switch", ("", " + 0.1"))
     cli(a, "deploy", "create", "switch-live", "--model", "switch", "--version", numbers[0])
     delays = []
     current = numbers[0]
@@ -339,7 +333,7 @@ def test_a_switch_and_promotion_made_on_one_replica_are_served_by_the_others_wit
 def test_a_canary_step_counts_the_calls_every_replica_serves(cluster, vic_env, tmp_path):
     replicas = cluster.live()[:3]
     a = replicas[0]
-    v1, v2 = approved_versions(a, vic_env, tmp_path, "spread", ("0.1", "0.1"))
+    v1, v2 = approved_versions(a, vic_env, tmp_path, "spread", ("", ""))
     cli(a, "deploy", "create", "spread-live", "--model", "spread", "--version", v1)
     cli(a, "deploy", "set", "spread-live", "--canary", v2, "--steps", "50,100", "--hold-requests", "60")
     deadline = time.time() + 10
@@ -515,7 +509,7 @@ def test_a_replica_cut_off_from_s3_refuses_uploads_with_503_and_keeps_serving_wh
     # A model served (and so loaded) by this replica before the cut.
     cli(d, "models", "create", "cutoff", "--kind", "rules", "--owner", "admin", "--risk-tier", "low")
     path = tmp_path / "rules.yaml"
-    path.write_text(RULES % "0.3")
+    path.write_text(RULES % " + 0.2")
     v = json.loads(cli(d, "versions", "push", "cutoff", path, "--json"))["version"]
     infer = {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [2.0]}]}
     url = f"{d.url}/v2/models/cutoff/versions/{v}/infer"
