@@ -6,7 +6,8 @@
 # release binary:
 #   1. writes: bench/loadgen populate creates $VERSIONS versions (a 4 KiB
 #      artifact upload + the version, 16 clients) on a replica over PostgreSQL
-#      and S3, and on a lone server over SQLite and a local folder;
+#      and S3, on a server over PostgreSQL and a local folder (a database of
+#      its own), and on a lone server over SQLite and a local folder;
 #   2. reads: GET of a random version by 1, 2 and 3 replicas over the same
 #      PostgreSQL, wrk driving each replica with its share of $CONNECTIONS
 #      connections at once (what a round-robin balancer does), for $DURATION;
@@ -52,11 +53,21 @@ replica 1 5972
 replica 2 5973
 target/release/modelops serve --addr 127.0.0.1:5974 --data-dir "$tmp/sqlite" --log warn & pids+=($!)
 wait_for http://127.0.0.1:5974/healthz
+# PostgreSQL with a local folder, in a database of its own on the same cluster.
+pg_local="${MODELOPS_TEST_POSTGRES_URL%/*}/bench_local"
+python3 - "$MODELOPS_TEST_POSTGRES_URL" <<'PY'
+import subprocess, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+subprocess.run(["psql", "-h", u.hostname, "-p", str(u.port), "-U", u.username or "postgres", "-d", u.path.lstrip("/"), "-qc", "CREATE DATABASE bench_local"], check=True)
+PY
+target/release/modelops serve --addr 127.0.0.1:5975 --data-dir "$tmp/pglocal" --database-url "$pg_local" --log warn & pids+=($!)
+wait_for http://127.0.0.1:5975/healthz
 auth="Authorization: Bearer $(cat "$tmp/admin.token")"
 sqlite_auth="Authorization: Bearer $(cat "$tmp/sqlite/admin.token")"
 
 echo "writes: $VERSIONS versions on PostgreSQL + S3, then on SQLite + a local folder…" >&2
 write_pg=$(MODELOPS_TOKEN=$(cat "$tmp/admin.token") target/release/modelops-loadgen populate --server http://127.0.0.1:5971 --versions "$VERSIONS" --concurrency 16)
+write_pg_local=$(MODELOPS_TOKEN=$(cat "$tmp/pglocal/admin.token") target/release/modelops-loadgen populate --server http://127.0.0.1:5975 --versions "$VERSIONS" --concurrency 16)
 write_sqlite=$(MODELOPS_TOKEN=$(cat "$tmp/sqlite/admin.token") target/release/modelops-loadgen populate --server http://127.0.0.1:5974 --versions "$VERSIONS" --concurrency 16)
 
 cat > "$tmp/get_version.lua" <<LUA
@@ -89,22 +100,23 @@ read1=$(reads 1); read2=$(reads 2); read3=$(reads 3)
 echo "uploads: $UPLOAD_MB MiB to S3 and to a local folder…" >&2
 head -c "$((UPLOAD_MB * 1024 * 1024))" /dev/urandom > "$tmp/big.bin"
 upload() { # url auth → seconds
-    curl -fsS -o /dev/null -w '%{time_total}' -X POST -H "$2" -H 'content-type: application/octet-stream' --data-binary @"$tmp/big.bin" "$1/api/v1/artifacts?filename=big.bin"
+    curl -fsS -o /dev/null -w '%{time_total}' -X POST -H "$2" -H 'content-type: application/octet-stream' -T "$tmp/big.bin" "$1/api/v1/artifacts?filename=big.bin"
 }
 up_s3=$(upload http://127.0.0.1:5971 "$auth")
 up_local=$(upload http://127.0.0.1:5974 "$sqlite_auth")
 rm -f "$tmp/big.bin"
 
-python3 - "$write_pg" "$write_sqlite" "$read1" "$read2" "$read3" "$up_s3" "$up_local" "$UPLOAD_MB" "$out/scale.json" <<'PY'
+python3 - "$write_pg" "$write_pg_local" "$write_sqlite" "$read1" "$read2" "$read3" "$up_s3" "$up_local" "$UPLOAD_MB" "$out/scale.json" <<'PY'
 import json, sys
-wp, ws, r1, r2, r3 = (json.loads(a) for a in sys.argv[1:6])
-s3, local, mb = float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
-result = {"writes": {"postgres_s3": wp, "sqlite_local": ws}, "reads": [r1, r2, r3],
+wp, wpl, ws, r1, r2, r3 = (json.loads(a) for a in sys.argv[1:7])
+s3, local, mb = float(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9])
+result = {"writes": {"postgres_s3": wp, "postgres_local": wpl, "sqlite_local": ws}, "reads": [r1, r2, r3],
           "upload_mib_per_s": {"s3": round(mb / s3, 1), "local": round(mb / local, 1)}, "upload_mib": mb}
-json.dump(result, open(sys.argv[9], "w"), indent=1)
+json.dump(result, open(sys.argv[10], "w"), indent=1)
 rate = lambda w: w.get("per_second", w.get("versions_per_second"))
 print(f"{'measure':44} {'value':>12}")
 print(f"{'versions/s, PostgreSQL + S3 (16 clients)':44} {rate(wp):>12}")
+print(f"{'versions/s, PostgreSQL + local folder (16 clients)':44} {rate(wpl):>12}")
 print(f"{'versions/s, SQLite + local folder (16 clients)':44} {rate(ws):>12}")
 for r in (r1, r2, r3):
     print(f"{'GET version/s, ' + str(r['replicas']) + ' replica(s), p99 ' + str(r['p99_ms']) + ' ms':44} {r['per_second']:>12}")

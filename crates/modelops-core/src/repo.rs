@@ -176,6 +176,9 @@ pub trait AuditAppend: Send {
     fn actor(&self) -> &str;
     /// Seals `event` onto the chain head and appends it.
     async fn record(&mut self, event: PendingEvent) -> Result<AuditEvent>;
+    /// Whether an event of `action` was appended after event `sequence`
+    /// (read in this transaction, under the write lock).
+    async fn appended_since(&mut self, action: &str, sequence: i64) -> Result<bool>;
 }
 
 /// Reads of users, tokens and the governance records (approvals, evidence,

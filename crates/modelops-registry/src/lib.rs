@@ -436,6 +436,17 @@ impl Registry {
         new.validate()?;
         let subject = model_subject(model.as_str());
         let permit = self.authorize(principal, Action::VersionCreate, &subject).await?;
+        // The artifact is looked up before the write lock: on an object
+        // store that is a network round trip, which would otherwise hold
+        // every writer. Garbage collection, the only thing that deletes
+        // artifacts, does so under the lock and leaves an `artifact.gc`
+        // event: one committed after the log's head seen here sends the
+        // check again under the lock.
+        let seen = self.store().head().await?.map_or(0, |h| h.sequence);
+        let sha256 = new.artifact.sha256.clone();
+        let Some(mut size) = self.artifacts().head(&sha256).await? else {
+            return Err(not_uploaded(&sha256));
+        };
         if let Some(inspector) = &self.inspector {
             // Loading a model takes long (milliseconds to seconds): done
             // before the write lock. The kind never changes and the artifact
@@ -460,15 +471,12 @@ impl Registry {
         let mut tx = self.store().begin(&permit).await?;
         lock_active(tx.as_mut(), model).await?;
         let mut tx = self.ensure_developer_of(tx, principal, model, &[], Action::VersionCreate, &subject).await?;
-        // Checked under the write lock, which garbage collection holds while
-        // it deletes: the artifact cannot vanish between check and commit.
-        let sha256 = &new.artifact.sha256;
-        let Some(size) = self.artifacts().head(sha256).await? else {
-            return Err(Error::invalid(
-                "artifact.sha256",
-                format!("artifact `{sha256}` has not been uploaded; upload it with `POST /api/v1/artifacts` first"),
-            ));
-        };
+        // Under the write lock, which garbage collection holds while it
+        // deletes: no collection since the look-up above, or the artifact is
+        // looked up again here; either way it cannot vanish before commit.
+        if tx.appended_since(Action::ArtifactGc.as_str(), seen).await? {
+            size = self.artifacts().head(&sha256).await?.ok_or_else(|| not_uploaded(&sha256))?;
+        }
         if let Some(parent) = new.lineage.parent_version {
             if tx.version(model, parent).await?.is_none() {
                 return Err(Error::invalid("lineage.parent_version", format!("version `{parent}` of model `{model}` does not exist")));
@@ -823,4 +831,9 @@ fn tag_subject(target: &TagTarget) -> String {
         TagTarget::Model(name) => model_subject(name.as_str()),
         TagTarget::Version(name, number) => version_subject(name.as_str(), *number),
     }
+}
+
+/// The answer to a version whose artifact is not in the store.
+fn not_uploaded(sha256: &Sha256Hex) -> Error {
+    Error::invalid("artifact.sha256", format!("artifact `{sha256}` has not been uploaded; upload it with `POST /api/v1/artifacts` first"))
 }

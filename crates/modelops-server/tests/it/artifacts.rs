@@ -121,6 +121,9 @@ async fn gc_removes_only_old_unreferenced_artifacts_and_records_it() {
     // The referenced artifact still downloads, verified.
     let download = app.get("/api/v1/models/m/versions/1/artifact").await;
     assert_eq!((download.status, download.bytes.as_slice()), (StatusCode::OK, b"referenced by version 1".as_slice()));
+    // A version of a collected artifact is refused, naming the field.
+    let late = app.call(Method::POST, "/api/v1/models/m/versions", Some(json!({"artifact": {"sha256": orphan_sha, "filename": "a.onnx"}}))).await;
+    late.invalid("artifact.sha256");
     // Only the real run is on the record, naming what it removed.
     let events = app.get("/api/v1/audit?action=artifact.gc").await;
     let events = events.body["events"].as_array().unwrap().clone();

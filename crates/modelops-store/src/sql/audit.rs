@@ -30,6 +30,16 @@ impl AuditAppend for Tx {
         &self.actor
     }
 
+    async fn appended_since(&mut self, action: &str, sequence: i64) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT sequence FROM audit_events WHERE action = $1 AND sequence > $2 LIMIT 1")
+            .bind(action)
+            .bind(sequence)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(found.is_some())
+    }
+
     async fn record(&mut self, pending: PendingEvent) -> Result<AuditEvent> {
         // Personal values leave the hashed bytes (modelops-audit::personal).
         let names = personal::people(&pending);
