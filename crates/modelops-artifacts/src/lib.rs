@@ -17,7 +17,8 @@
 //!
 //! Invariants:
 //! - an upload is streamed to a temporary object under `tmp/` while it is
-//!   hashed and counted, never held in memory; only a complete upload is
+//!   hashed and counted, never held in memory beyond one 5 MiB part (content
+//!   that ends within the first part is stored with one request); only a complete upload is
 //!   moved to its address, and a broken or refused one leaves no object
 //!   behind;
 //! - an object at an address always has that digest: a download is hashed as
@@ -82,6 +83,33 @@ pub use gc::{GcMode, GcReport, SweepReport};
 /// accepts; with [`MAX_PARTS_IN_FLIGHT`] it bounds the memory one upload holds.
 const PART_SIZE: usize = 5 * 1024 * 1024;
 const MAX_PARTS_IN_FLIGHT: usize = 2;
+
+/// What an upload has hashed and counted so far, and its size limit.
+struct Counted {
+    hasher: Sha256,
+    size: u64,
+    max_size: Option<u64>,
+}
+
+impl Counted {
+    /// Counts and hashes the next chunk of a body, refusing a broken body
+    /// and one past the size limit.
+    fn take<E: std::fmt::Display>(&mut self, chunk: Result<Bytes, E>) -> Result<Bytes, ArtifactError> {
+        let chunk = chunk.map_err(|e| ArtifactError::Body(e.to_string()))?;
+        self.size = self.size.saturating_add(chunk.len() as u64);
+        if let Some(limit) = self.max_size {
+            if self.size > limit {
+                return Err(ArtifactError::TooLarge { limit });
+            }
+        }
+        self.hasher.update(&chunk);
+        Ok(chunk)
+    }
+
+    fn finish(self) -> (Sha256Hex, u64) {
+        (Sha256Hex::from_digest(&self.hasher.finalize().into()), self.size)
+    }
+}
 
 /// An artifact as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,58 +327,77 @@ impl ArtifactStore {
 
     /// Streams `body` into the store. When `expected` is given, content with
     /// another digest is refused (`InvalidInput` on `sha256`) and not kept.
+    ///
+    /// The first part is read before anything is written: content that
+    /// ends within it (most files MLflow logs, rule sets, small models) is
+    /// stored with one request instead of a multipart upload's three.
     pub async fn put_stream<S, E>(&self, body: S, expected: Option<&Sha256Hex>) -> Result<StoredArtifact, ArtifactError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let temp = self.temp_path();
-        let upload = self.store.put_multipart(&temp).await.map_err(|e| ArtifactError::backend("start upload", e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        match self.write_body(&mut writer, body).await {
-            Ok((sha256, size)) => {
-                if let Err(e) = writer.finish().await {
-                    // `finish` aborts the upload itself when completing fails.
-                    return Err(ArtifactError::backend("finish upload", e));
-                }
-                if let Some(expected) = expected {
-                    if *expected != sha256 {
-                        self.remove_quietly(&temp).await;
-                        return Err(ArtifactError::DigestMismatch { expected: expected.clone(), actual: sha256 });
-                    }
-                }
-                self.commit(&temp, &sha256).await.map(|created| StoredArtifact { sha256, size, created })
-            }
-            Err(e) => {
-                if let Err(abort) = writer.abort().await {
-                    tracing::warn!(path = %temp, error = %abort, "could not abort a failed artifact upload");
-                }
-                Err(e)
+        let mut body = std::pin::pin!(body);
+        let mut counted = Counted { hasher: Sha256::new(), size: 0, max_size: self.max_size };
+        let mut first: Vec<Bytes> = Vec::new();
+        let mut buffered = 0usize;
+        let mut ended = true;
+        while let Some(chunk) = body.next().await {
+            let chunk = counted.take(chunk)?;
+            buffered += chunk.len();
+            first.push(chunk);
+            if buffered >= PART_SIZE {
+                ended = false;
+                break;
             }
         }
+        let temp = self.temp_path();
+        let (sha256, size) = if ended {
+            let payload: object_store::PutPayload = first.into_iter().collect();
+            self.store.put(&temp, payload).await.map_err(|e| ArtifactError::backend("store upload", e))?;
+            counted.finish()
+        } else {
+            let upload = self.store.put_multipart(&temp).await.map_err(|e| ArtifactError::backend("start upload", e))?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            for chunk in first {
+                writer.put(chunk);
+            }
+            match Self::write_rest(&mut writer, body, counted).await {
+                Ok(done) => {
+                    if let Err(e) = writer.finish().await {
+                        // `finish` aborts the upload itself when completing fails.
+                        return Err(ArtifactError::backend("finish upload", e));
+                    }
+                    done
+                }
+                Err(e) => {
+                    if let Err(abort) = writer.abort().await {
+                        tracing::warn!(path = %temp, error = %abort, "could not abort a failed artifact upload");
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        if let Some(expected) = expected {
+            if *expected != sha256 {
+                self.remove_quietly(&temp).await;
+                return Err(ArtifactError::DigestMismatch { expected: expected.clone(), actual: sha256 });
+            }
+        }
+        self.commit(&temp, &sha256).await.map(|created| StoredArtifact { sha256, size, created })
     }
 
-    async fn write_body<S, E>(&self, writer: &mut WriteMultipart, body: S) -> Result<(Sha256Hex, u64), ArtifactError>
+    /// The rest of a body past its first part, into a multipart upload.
+    async fn write_rest<S, E>(writer: &mut WriteMultipart, mut body: std::pin::Pin<&mut S>, mut counted: Counted) -> Result<(Sha256Hex, u64), ArtifactError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let mut body = std::pin::pin!(body);
-        let mut hasher = Sha256::new();
-        let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ArtifactError::Body(e.to_string()))?;
-            size = size.saturating_add(chunk.len() as u64);
-            if let Some(limit) = self.max_size {
-                if size > limit {
-                    return Err(ArtifactError::TooLarge { limit });
-                }
-            }
-            hasher.update(&chunk);
+            let chunk = counted.take(chunk)?;
             writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await.map_err(|e| ArtifactError::backend("write upload", e))?;
             writer.put(chunk);
         }
-        Ok((Sha256Hex::from_digest(&hasher.finalize().into()), size))
+        Ok(counted.finish())
     }
 
     /// Moves a complete temporary object to its address, create-only.

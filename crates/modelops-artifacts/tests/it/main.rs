@@ -343,17 +343,21 @@ async fn start_up_sweeps_what_crashed_uploads_left_and_keeps_fresh_ones() {
 async fn an_upload_in_progress_survives_a_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::local(dir.path()).unwrap();
-    let data: Vec<u8> = (0..6 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
-    let (first, rest) = data.split_at(1024);
+    let data: Vec<u8> = (0..12 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    let (first, rest) = data.split_at(6 * 1024 * 1024);
+    let (second, rest) = rest.split_at(1024);
     let (started_tx, started_rx) = futures::channel::oneshot::channel::<()>();
     let (more_tx, more_rx) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
     let first = Bytes::copy_from_slice(first);
-    // The body is first polled once the upload's staging file exists.
-    let body = stream::once(async move {
-        started_tx.send(()).unwrap();
-        Ok(first)
-    })
-    .chain(more_rx);
+    let second = Bytes::copy_from_slice(second);
+    // More than one part: the upload is staged once the first part is in,
+    // before the body is polled again.
+    let body = stream::iter([Ok(first)])
+        .chain(stream::once(async move {
+            started_tx.send(()).unwrap();
+            Ok(second)
+        }))
+        .chain(more_rx);
     let uploading = tokio::spawn({
         let store = store.clone();
         async move { store.put_stream(body, None).await }
