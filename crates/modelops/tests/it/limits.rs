@@ -6,17 +6,18 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// Starts an upload that announces a megabyte, sends a kilobyte, and stalls.
+/// Starts an upload that announces 16 MiB, sends 6 MiB — more than the
+/// first 5 MiB part, so the store has begun writing it — and stalls.
 fn stalled_upload(s: &Server) -> TcpStream {
     let mut conn = TcpStream::connect(s.addr()).unwrap();
     let head = format!(
         "POST /api/v1/artifacts?filename=big.onnx HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
-         content-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\n",
+         content-type: application/octet-stream\r\ncontent-length: 16777216\r\n\r\n",
         s.addr(),
         s.admin_token
     );
     conn.write_all(head.as_bytes()).unwrap();
-    conn.write_all(&[7u8; 1000]).unwrap();
+    conn.write_all(&vec![7u8; 6 * 1024 * 1024]).unwrap();
     conn.flush().unwrap();
     conn
 }
