@@ -338,3 +338,78 @@ def test_an_artifact_whose_own_names_break_the_rules_is_refused(server, pushed, 
     proc = server.cli("versions", "push", "onnx-bad-names", path, check=False)
     assert proc.returncode != 0 and "signature.inputs[0].name" in proc.stderr, proc.stderr
     assert json.loads(server.cli("versions", "list", "onnx-bad-names", "--json").stdout)["versions"] == []
+
+
+TABULAR = ["tabular_onehot_logreg", "tabular_onehot_rf", "tabular_ordinal_gb"]
+TABULAR_TYPES = {"income": ("FP32", np.float32), "age": ("FP32", np.float32), "region": ("BYTES", object),
+                 "channel": ("BYTES", object), "grade": ("INT64", np.int64)}
+
+
+@pytest.fixture(scope="module")
+def tabular(server, onnx_fixtures):
+    """The pipelines over a table of mixed columns (string and integer
+    categories one-hot or ordinal encoded, numbers scaled), each pushed as
+    version 1 of a model of its own."""
+    for fixture in TABULAR:
+        name = model_name(fixture)
+        server.cli("models", "create", name, "--kind", "onnx", "--owner", "admin", "--risk-tier", "low")
+        server.cli("versions", "push", name, onnx_fixtures / f"{fixture}.onnx")
+    return onnx_fixtures
+
+
+def tabular_columns(path):
+    return {c: np.asarray(v, dtype=TABULAR_TYPES[c][1]) for c, v in load_json(path).items()}
+
+
+def tabular_expected(path, columns):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = {}
+    for output, value in zip(session.get_outputs(), session.run(None, columns)):
+        if isinstance(value, list):
+            value = np.array([[row[c] for c in sorted(value[0])] for row in value], dtype=np.float32)
+        out[output.name] = np.asarray(value)
+    return out
+
+
+@pytest.mark.parametrize("fixture", TABULAR)
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_tritonclient_tabular_pipelines_equal_onnxruntime(server, tabular, fixture, binary):
+    """Five inputs of three OIP datatypes (FP32, BYTES for the string
+    categories, INT64), a tenth of the rows with categories never seen in
+    training: every output equals onnxruntime's."""
+    columns = tabular_columns(tabular / f"{fixture}.inputs.json")
+    assert (columns["region"] == "atlantis").sum() > 5
+    expected = tabular_expected(tabular / f"{fixture}.onnx", columns)
+    inputs = []
+    for name, values in columns.items():
+        inp = httpclient.InferInput(name, list(values.shape), TABULAR_TYPES[name][0])
+        inp.set_data_from_numpy(values, binary_data=binary)
+        inputs.append(inp)
+    outputs = [httpclient.InferRequestedOutput(name, binary_data=binary) for name in expected]
+    result = client(server).infer(model_name(fixture), inputs=inputs, outputs=outputs, model_version="1", headers=server.headers())
+    for name, theirs in expected.items():
+        assert_same(fixture, name, result.as_numpy(name), theirs)
+
+
+def test_tabular_pipeline_through_native_records_and_a_csv(server, tabular, tmp_path):
+    """A user sends one object per row with plain values
+    (`{"region": "north", ...}`) or a CSV with a header: the same answers."""
+    fixture = "tabular_onehot_rf"
+    columns = tabular_columns(tabular / f"{fixture}.inputs.json")
+    expected = tabular_expected(tabular / f"{fixture}.onnx", columns)
+    rows = [{c: (v[r][0].item() if hasattr(v[r][0], "item") else v[r][0]) for c, v in columns.items()} for r in range(12)]
+    r = requests.post(f"{server.url}/api/v1/models/{model_name(fixture)}/versions/1/predict", json={"rows": rows}, headers=server.headers())
+    assert r.status_code == 200, r.text
+    predictions = r.json()["predictions"]
+    assert [p["output_label"] for p in predictions] == expected["output_label"][:12].tolist()
+    probabilities = np.asarray([p["output_probability"] for p in predictions])
+    np.testing.assert_allclose(probabilities, expected["output_probability"][:12], rtol=1e-5, atol=1e-6)
+
+    csv = tmp_path / "applicants.csv"
+    csv.write_text("\n".join([",".join(rows[0])] + [",".join(str(row[c]) for c in row) for row in rows]) + "\n")
+    out = server.cli("predict", f"{model_name(fixture)}/1", "--input", csv).stdout.strip().splitlines()
+    assert [json.loads(line)["output_label"] for line in out] == expected["output_label"][:12].tolist()
+
+    bad = dict(rows[0], grade="three")
+    r = requests.post(f"{server.url}/api/v1/models/{model_name(fixture)}/versions/1/predict", json={"rows": [bad]}, headers=server.headers())
+    assert r.status_code == 400 and "rows[0].grade" in r.text, r.text

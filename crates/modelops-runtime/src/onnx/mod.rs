@@ -222,7 +222,10 @@ impl OnnxModel {
         };
         // A run that fails (or panics) drops its state rather than reuse
         // one left mid-turn.
-        let outputs = state.run(values).map_err(internal)?;
+        let outputs = state.run(values).map_err(|e| match e.chain().find_map(|c| c.downcast_ref::<ml::categorical::UnknownCategory>()) {
+            Some(unknown) => RuntimeError::input(format!("inputs.{}", unknown.input), format!("category `{}` is not one the model was trained on (known: {})", unknown.value, unknown.known)),
+            None => internal(e),
+        })?;
         if let Ok(mut idle) = self.idle_states.try_lock() {
             if idle.len() < MAX_IDLE_STATES {
                 idle.push(state);

@@ -273,3 +273,118 @@ fn big_batches_split_over_threads_give_the_same_answers() {
         }
     }
 }
+
+fn tabular_names() -> Vec<String> {
+    let manifest = read_json(&fixtures().join("manifest.json"));
+    manifest["tabular"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// A tabular fixture's columns, rows `first..first + count`, as the
+/// tensors its signature asks for (`[count, 1]` each).
+fn tabular_inputs(model: &dyn LoadedModel, columns: &Value, first: usize, count: usize) -> Vec<Tensor> {
+    model
+        .signature()
+        .inputs
+        .iter()
+        .map(|field| {
+            let cells: Vec<&Value> = columns[&field.name].as_array().unwrap()[first..first + count].iter().map(|cell| &cell[0]).collect();
+            let data = match field.dtype {
+                DataType::Float32 => TensorData::Float32(cells.iter().map(|v| v.as_f64().unwrap() as f32).collect()),
+                DataType::Int64 => TensorData::Int64(cells.iter().map(|v| v.as_i64().unwrap()).collect()),
+                DataType::String => TensorData::String(cells.iter().map(|v| v.as_str().unwrap().to_string()).collect()),
+                other => panic!("{}: unexpected input type {other:?}", field.name),
+            };
+            Tensor::new(field.name.clone(), vec![count, 1], data)
+        })
+        .collect()
+}
+
+fn predict_tensors(model: &dyn LoadedModel, inputs: Vec<Tensor>) -> Result<modelops_runtime::Prediction, RuntimeError> {
+    let (inputs, rows) = check_inputs(model.signature(), inputs)?;
+    futures::executor::block_on(model.predict(PredictRequest { inputs, rows, explain: false, parameters: Default::default() }))
+}
+
+/// Pipelines over a table of mixed columns — string and integer categories
+/// one-hot or ordinal encoded (`OneHotEncoder`, `LabelEncoder` in the
+/// graph), numbers scaled or passed through — answer as onnxruntime does on
+/// every row, including rows whose categories training never saw.
+#[test]
+fn tabular_pipelines_with_category_encoders_match_onnxruntime() {
+    let names = tabular_names();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for name in names {
+        let model = load_fixture(&name);
+        let sig = model.signature();
+        let inputs: Vec<(&str, DataType, &[i64])> = sig.inputs.iter().map(|f| (f.name.as_str(), f.dtype, f.shape.as_slice())).collect();
+        assert_eq!(
+            inputs,
+            [
+                ("income", DataType::Float32, &[1][..]),
+                ("age", DataType::Float32, &[1][..]),
+                ("region", DataType::String, &[1][..]),
+                ("channel", DataType::String, &[1][..]),
+                ("grade", DataType::Int64, &[1][..]),
+            ],
+            "{name}"
+        );
+        let columns = read_json(&fixtures().join(format!("{name}.inputs.json")));
+        let expected = read_json(&fixtures().join(format!("{name}.expected.json")));
+        let n = columns["region"].as_array().unwrap().len();
+        let unseen = columns["region"].as_array().unwrap().iter().filter(|c| c[0] == "atlantis").count();
+        assert!(unseen > 5, "{name}: the test rows include unseen categories ({unseen})");
+        let batch = predict_tensors(model.as_ref(), tabular_inputs(model.as_ref(), &columns, 0, n)).unwrap();
+        let mut worst = compare(&name, &batch.outputs, &expected, 0, n);
+        for r in [0, 3, 77, n - 1] {
+            let one = predict_tensors(model.as_ref(), tabular_inputs(model.as_ref(), &columns, r, 1)).unwrap();
+            worst = worst.max(compare(&name, &one.outputs, &expected, r, 1));
+        }
+        println!("{name}: max error {worst:.2e}");
+    }
+}
+
+/// An export that refuses unknown categories (`OneHotEncoder` with
+/// `zeros = 0`, what `handle_unknown="error"` means) answers a category it
+/// does not know as the request's mistake, naming the input and the value.
+#[test]
+fn an_unknown_category_the_export_refuses_names_the_input() {
+    use prost::Message;
+    let bytes = std::fs::read(fixtures().join("tabular_onehot_logreg.onnx")).unwrap();
+    let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let encoder = graph.node.iter_mut().find(|n| n.op_type == "OneHotEncoder" && n.input[0] == "region").unwrap();
+    encoder.attribute.iter_mut().find(|a| a.name == "zeros").unwrap().i = 0;
+    let model = load(ModelKind::Onnx, &proto.encode_to_vec(), &RuntimeConfig::default()).unwrap();
+    let columns = read_json(&fixtures().join("tabular_onehot_logreg.inputs.json"));
+    let known = (0..200).find(|&r| columns["region"][r][0] != "atlantis").unwrap();
+    assert!(predict_tensors(model.as_ref(), tabular_inputs(model.as_ref(), &columns, known, 1)).is_ok());
+    let unseen = (0..200).find(|&r| columns["region"][r][0] == "atlantis").unwrap();
+    match predict_tensors(model.as_ref(), tabular_inputs(model.as_ref(), &columns, unseen, 1)) {
+        Err(RuntimeError::Input { field, reason }) => {
+            assert_eq!(field, "inputs.region");
+            assert!(reason.contains("`atlantis`") && reason.contains("east, north, south, west"), "{reason}");
+        }
+        other => panic!("expected an input error, got {other:?}"),
+    }
+}
+
+/// Malformed encoders are refused when the model loads, naming the
+/// operator and the attribute.
+#[test]
+fn malformed_category_encoders_are_load_errors() {
+    use prost::Message;
+    let broken = |name: &str, op: &str, edit: &dyn Fn(&mut tract_onnx::pb::NodeProto)| {
+        let bytes = std::fs::read(fixtures().join(format!("{name}.onnx"))).unwrap();
+        let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+        let node = proto.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == op).unwrap();
+        edit(node);
+        load_error(&proto.encode_to_vec())
+    };
+    let no_categories = broken("tabular_onehot_logreg", "OneHotEncoder", &|n| n.attribute.retain(|a| !a.name.starts_with("cats_")));
+    assert!(no_categories.contains("OneHotEncoder") && no_categories.contains("cats_strings"), "{no_categories}");
+    let bad_zeros = broken("tabular_onehot_logreg", "OneHotEncoder", &|n| n.attribute.iter_mut().find(|a| a.name == "zeros").unwrap().i = 7);
+    assert!(bad_zeros.contains("`zeros`") && bad_zeros.contains("7"), "{bad_zeros}");
+    let short = broken("tabular_ordinal_gb", "LabelEncoder", &|n| {
+        n.attribute.iter_mut().find(|a| a.name == "values_int64s").unwrap().ints.pop();
+    });
+    assert!(short.contains("LabelEncoder") && short.contains("3 values for 4 keys"), "{short}");
+}

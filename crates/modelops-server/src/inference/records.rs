@@ -99,6 +99,17 @@ impl<'a> Builder<'a> {
         if self.field.shape.is_empty() {
             return self.element(at, value);
         }
+        // A lone value for an input of one element per row (`[1]`, as
+        // scikit-learn exports declare each column of a table): the natural
+        // record is `{"region": "north"}`, not `{"region": ["north"]}`.
+        if !value.is_array() && self.field.shape.iter().all(|&d| d == 1) {
+            let dims = vec![1; self.field.shape.len()];
+            match &self.width {
+                Some(w) if *w != dims => return Err(ApiError::invalid(at, format!("is one value where earlier rows have shape {w:?}"))),
+                _ => self.width = Some(dims),
+            }
+            return self.element(at, value);
+        }
         let mut dims = Vec::new();
         let mut flat = Vec::new();
         shape_of(at, value, &mut dims, &mut flat, 0)?;
@@ -225,6 +236,22 @@ mod tests {
         assert_eq!(t[0].shape, vec![2, 3]);
         let empty = to_tensors(&v, rows(json!([])), None).unwrap();
         assert_eq!(empty[0].shape, vec![0, 3]);
+    }
+
+    #[test]
+    fn a_lone_value_fills_an_input_of_one_element_per_row() {
+        // skl2onnx declares each column of a table as an [N, 1] input.
+        let s = sig(&[("region", DataType::String, &[1]), ("income", DataType::Float32, &[1])]);
+        let t = to_tensors(&s, rows(json!([{"region": "north", "income": 1.5}, {"region": ["south"], "income": [2]}])), None).unwrap();
+        assert_eq!((t[0].shape.clone(), t[0].data.clone()), (vec![2, 1], TensorData::String(vec!["north".into(), "south".into()])));
+        assert_eq!(t[1].shape, vec![2, 1]);
+        let c = to_tensors(&s, None, Some(json!({"region": ["east"], "income": [3.0]}).as_object().unwrap().clone())).unwrap();
+        assert_eq!(c[0].shape, vec![1, 1]);
+        let err = to_tensors(&s, rows(json!([{"region": 7, "income": 1.0}])), None).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("rows[0].region"));
+        let wide = sig(&[("X", DataType::Float32, &[3])]);
+        let err = to_tensors(&wide, rows(json!([{"X": 1.0}])), None).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("rows[0].X"), "a lone value fills only a one-element input");
     }
 
     #[test]

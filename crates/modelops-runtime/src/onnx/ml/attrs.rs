@@ -36,6 +36,10 @@ impl<'a> Attrs<'a> {
         self.get(name).map(|a| a.floats.as_slice())
     }
 
+    pub fn float(&self, name: &str) -> Option<f32> {
+        self.get(name).map(|a| a.f)
+    }
+
     pub fn int(&self, name: &str) -> Option<i64> {
         self.get(name).map(|a| a.i)
     }

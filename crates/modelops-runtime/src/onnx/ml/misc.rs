@@ -76,14 +76,8 @@ impl Imputer {
         let values = a.floats("imputed_value_floats").filter(|v| !v.is_empty()).map(<[f32]>::to_vec).ok_or_else(|| {
             a.err("imputed_value_floats", "missing (integer imputation, `imputed_value_int64s`, is not supported)")
         })?;
-        let replaced = a.get_f32("replaced_value_float").unwrap_or(0.0);
+        let replaced = a.float("replaced_value_float").unwrap_or(0.0);
         Ok(Imputer { values, replaced })
-    }
-}
-
-impl Attrs<'_> {
-    fn get_f32(&self, name: &str) -> Option<f32> {
-        self.0.attribute.iter().find(|x| x.name == name).map(|x| x.f)
     }
 }
 
@@ -111,7 +105,7 @@ pub struct Binarizer {
 
 impl Binarizer {
     pub fn parse(node: &NodeProto) -> TractResult<Binarizer> {
-        Ok(Binarizer { threshold: Attrs(node).get_f32("threshold").unwrap_or(0.0) })
+        Ok(Binarizer { threshold: Attrs(node).float("threshold").unwrap_or(0.0) })
     }
 }
 

@@ -12,6 +12,7 @@
 //! specification is vague (binary classifiers, missing values).
 
 pub mod attrs;
+pub mod categorical;
 pub mod linear;
 pub mod misc;
 pub mod tree;
@@ -30,6 +31,9 @@ pub enum OutShape {
     RowsBy(usize),
     /// The input's own shape (element-wise operators).
     LikeInput,
+    /// The input's shape and a last axis of `n` (`OneHotEncoder`: a column
+    /// of categories becomes a column of indicator vectors).
+    InputThen(usize),
 }
 
 /// One `ai.onnx.ml` operator's computation.
@@ -89,6 +93,11 @@ impl TypedOp for MlOp {
                 OutShape::Rows => dt.fact([rows.clone()]),
                 OutShape::RowsBy(n) => dt.fact([rows.clone(), n.to_dim()]),
                 OutShape::LikeInput => dt.fact(input.shape.clone()),
+                OutShape::InputThen(n) => {
+                    let mut shape: TVec<TDim> = input.shape.iter().cloned().collect();
+                    shape.push(n.to_dim());
+                    dt.fact(shape)
+                }
             })
             .collect())
     }
@@ -123,6 +132,14 @@ impl Expansion for MlOp {
                     s.equals(&output.shape[1], n.to_dim())?;
                 }
                 OutShape::LikeInput => s.equals(&output.shape, &inputs[0].shape)?,
+                OutShape::InputThen(n) => {
+                    s.equals(&output.rank, inputs[0].rank.bex() + 1)?;
+                    s.given(&inputs[0].shape, move |s, shape| {
+                        let mut with = shape.clone();
+                        with.push(n.to_dim());
+                        s.equals(&outputs[0].shape, with)
+                    })?;
+                }
             }
         }
         Ok(())
@@ -170,6 +187,14 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Scaler", scaler);
     reg.insert("Imputer", imputer);
     reg.insert("Binarizer", binarizer);
+    fn one_hot_encoder(_: &ParsingContext, node: &NodeProto) -> Built {
+        built(categorical::OneHotEncoder::parse(node)?)
+    }
+    fn label_encoder(_: &ParsingContext, node: &NodeProto) -> Built {
+        built(categorical::LabelEncoder::parse(node)?)
+    }
+    reg.insert("OneHotEncoder", one_hot_encoder);
+    reg.insert("LabelEncoder", label_encoder);
 }
 
 /// The input as an `f32` row-major matrix: `(rows, columns, values)`.
