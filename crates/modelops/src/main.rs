@@ -23,6 +23,16 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // `RUST_BACKTRACE=1` (common in container images) makes every
+    // `anyhow`/`std` error capture a backtrace, and tract's optimiser makes
+    // and discards errors by the hundred while it loads a model: pushing an
+    // ONNX version spent ~5 % of its CPU unwinding stacks nobody reads.
+    // Errors here are reported as one line anyway; panics keep their
+    // backtraces (they follow `RUST_BACKTRACE`). Set before any thread
+    // exists; an explicit `RUST_LIB_BACKTRACE` is respected.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     match cmd::run(cli.command) {
         Ok(code) => code,
