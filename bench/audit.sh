@@ -30,6 +30,16 @@
 # ALSO="commit …" adds other commits' releases to the turns of step 1 (each
 # built in $CARGO_TARGET_DIR-<commit>, with checkpoints every second).
 # --append: step 1 only (results in bench/out/audit-append.json).
+# --instructions: step 1 counted in instructions instead of timed, which no
+#    other load on the machine can move: each build serves under valgrind's
+#    callgrind (collection switched on only for the windows measured) and
+#    takes $IVERSIONS versions from the same populate workload; the server's
+#    instructions over that window (and, with the tree, over one last
+#    checkpoint signed on demand, so every event's re-hashing is counted)
+#    minus those of an idle window as long (timers, background loops),
+#    per version. Checkpoints every $ICHECKPOINT s under valgrind (~50×
+#    slower), so each covers about as many events as at native speed with
+#    the timed step's 1 s. Results in bench/out/audit-instructions.json.
 # --quick: 2,000 versions per run and 100,000 events. ROUNDS, VERSIONS,
 # EVENTS, CHECKPOINT_EVERY, VERIFY_RUNS, DB_EVENTS, DB_BATCH, PROOFS, BASE,
 # BASE_REPO (the git repository the commits are taken from) and
@@ -40,11 +50,13 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 quick=0
 append_only=0
+instructions=0
 for arg in "$@"; do
     case $arg in
         --quick) quick=1 ;;
         --append) append_only=1 ;;
-        *) echo "usage: bench/audit.sh [--quick] [--append]" >&2; exit 64 ;;
+        --instructions) instructions=1 ;;
+        *) echo "usage: bench/audit.sh [--quick] [--append | --instructions]" >&2; exit 64 ;;
     esac
 done
 if [ $quick -eq 1 ]; then
@@ -64,6 +76,10 @@ BASE_REPO=${BASE_REPO:-$root}
 ALSO=${ALSO:-}
 out=bench/out
 mkdir -p "$out"
+# Builds before 7f4dcca capture a backtrace for every library error when
+# RUST_BACKTRACE is set (tract makes hundreds while loading a pushed model);
+# the same for every build, whatever the caller's environment.
+export RUST_LIB_BACKTRACE=0
 # cargo builds where CARGO_TARGET_DIR says, else in ./target as the other
 # scripts; the other commits in target dirs of their own beside it.
 target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
@@ -145,6 +161,71 @@ timed() { # jsonl command…
     echo "{\"wall_s\": $wall, \"user_s\": $user, \"sys_s\": $sys, \"max_rss_kib\": $rss}" >> "$jsonl"
     echo "   $wall s wall, $user s user, $sys s system, $((rss / 1024)) MiB peak" >&2
 }
+
+# 1'. Instructions per appended version, under callgrind.
+if [ $instructions -eq 1 ]; then
+    IVERSIONS=${IVERSIONS:-300}
+    ICHECKPOINT=${ICHECKPOINT:-20}
+    command -v valgrind >/dev/null || { echo "--instructions needs valgrind (Debian package valgrind)" >&2; exit 1; }
+    : > "$tmp/instructions.jsonl"
+    # Ir of the dump callgrind wrote last for process $1 ("totals:" line).
+    dumped_ir() { # pid
+        local file
+        file=$(ls -t "$tmp"/callgrind.out."$1"* 2>/dev/null | head -n 1)
+        awk '/^(totals|summary):/ {print $2; exit}' "$file"
+    }
+    for i in "${!names[@]}"; do
+        which=${names[$i]}
+        data="$tmp/instr-$which"
+        flags=()
+        [ "$which" = base ] || flags=(--audit-checkpoint-interval "$ICHECKPOINT")
+        log="$data.log"
+        (cd "$tmp" && exec setsid valgrind --tool=callgrind --instr-atstart=no --trace-children=no \
+            "${bins[$i]}" serve --addr 127.0.0.1:0 --data-dir "$data" --log warn "${flags[@]}" 2>"$log") & pgid=$!; groups+=("$pgid")
+        for _ in $(seq 3000); do grep -q "modelops listening on" "$log" 2>/dev/null && break; sleep 0.1; done
+        url=$(grep -o "modelops listening on http://[^ ]*" "$log" | head -n 1 | awk '{print $4}')
+        [ -n "$url" ] || { echo "modelops did not start under valgrind:" >&2; cat "$log" >&2; exit 1; }
+        for _ in $(seq 600); do curl -fsS "$url/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+        vpid=$pgid
+        token=$(cat "$data/admin.token")
+        callgrind_control -i on "$vpid" >/dev/null
+        # The workload: populate, then (with the tree) one checkpoint over all of it.
+        callgrind_control -z "$vpid" >/dev/null
+        started=$(date +%s.%N)
+        result=$(MODELOPS_TOKEN=$token "$loadgen" populate --server "$url" --versions "$IVERSIONS")
+        if [ "$which" != base ]; then
+            curl -fsS -X POST -H "Authorization: Bearer $token" "$url/api/v1/audit/checkpoints" >/dev/null
+        fi
+        seconds=$(python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1]), 3))" "$started")
+        callgrind_control -d "$vpid" >/dev/null
+        work=$(dumped_ir "$vpid")
+        # Idle for as long: what the timers and background loops cost.
+        callgrind_control -z "$vpid" >/dev/null
+        sleep "$seconds"
+        callgrind_control -d "$vpid" >/dev/null
+        idle=$(dumped_ir "$vpid")
+        stop_server
+        echo "{\"build\": \"$which\", \"versions\": $IVERSIONS, \"seconds\": $seconds, \"populate\": $result, \"instructions_window\": $work, \"instructions_idle\": $idle, \"database\": $(db_counts "$data")}" >> "$tmp/instructions.jsonl"
+        echo "   $which: $work instructions over ${seconds} s, $idle idle over as long" >&2
+        rm -rf "$data" "$data.log"
+    done
+    python3 - "$tmp/instructions.jsonl" "$out/audit-instructions.json" "$build" "$BASE" <<'PY'
+import datetime, json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for r in runs:
+    r["instructions_per_version"] = (r["instructions_window"] - r["instructions_idle"]) / r["versions"]
+base = next(r for r in runs if r["build"] == "base")
+result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "build": sys.argv[3], "base": sys.argv[4],
+          "runs": runs, "ratio": {r["build"]: r["instructions_per_version"] / base["instructions_per_version"] for r in runs if r is not base}}
+json.dump(result, open(sys.argv[2], "w"), indent=1)
+print(f"\nServer instructions per appended version (callgrind; workload minus idle), base {sys.argv[4]}:")
+for r in runs:
+    print(f"  {r['build']:>8}: {r['instructions_per_version'] / 1e6:8.2f} M  ({r['database']['audit_events']} events, {r['database']['tree_hashes']} tree hashes, {r['database']['checkpoints']} checkpoints)")
+for w, x in result["ratio"].items():
+    print(f"  {w} / base: {x:.3f}  (target <= 1.10)")
+PY
+    exit 0
+fi
 
 # 1. Append throughput, the builds taking turns.
 echo "1. append throughput: $ROUNDS rounds of $VERSIONS versions against ${names[*]}, taking turns" >&2

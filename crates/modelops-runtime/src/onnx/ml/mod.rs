@@ -40,6 +40,11 @@ pub enum OutShape {
 pub trait Kernel: std::fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn outputs(&self) -> Vec<(DatumType, OutShape)>;
+    /// Refuses, when the model loads, an input type the operator cannot
+    /// read (rather than failing every call).
+    fn check_input(&self, _datum_type: DatumType) -> TractResult<()> {
+        Ok(())
+    }
     fn eval(&self, input: &Tensor) -> TractResult<TVec<Tensor>>;
 }
 
@@ -84,6 +89,7 @@ impl TypedOp for MlOp {
     }
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let input = inputs.first().ok_or_else(|| format_err!("{} needs one input", self.0.name()))?;
+        self.0.check_input(input.datum_type)?;
         let rows = input.shape.iter().next().cloned().unwrap_or_else(|| 1.to_dim());
         Ok(self
             .0
@@ -137,7 +143,7 @@ impl Expansion for MlOp {
                     s.given(&inputs[0].shape, move |s, shape| {
                         let mut with = shape.clone();
                         with.push(n.to_dim());
-                        s.equals(&outputs[0].shape, with)
+                        s.equals(&output.shape, with)
                     })?;
                 }
             }
@@ -187,11 +193,11 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Scaler", scaler);
     reg.insert("Imputer", imputer);
     reg.insert("Binarizer", binarizer);
-    fn one_hot_encoder(_: &ParsingContext, node: &NodeProto) -> Built {
-        built(categorical::OneHotEncoder::parse(node)?)
+    fn one_hot_encoder(ctx: &ParsingContext, node: &NodeProto) -> Built {
+        built(categorical::OneHotEncoder::parse(ctx, node)?)
     }
-    fn label_encoder(_: &ParsingContext, node: &NodeProto) -> Built {
-        built(categorical::LabelEncoder::parse(node)?)
+    fn label_encoder(ctx: &ParsingContext, node: &NodeProto) -> Built {
+        built(categorical::LabelEncoder::parse(ctx, node)?)
     }
     reg.insert("OneHotEncoder", one_hot_encoder);
     reg.insert("LabelEncoder", label_encoder);
