@@ -1,7 +1,7 @@
 """ONNX models served by modelops, compared with onnxruntime and shap.
 
-Each fixture (scikit-learn with skl2onnx, XGBoost and LightGBM with
-onnxmltools) is pushed to a running server as an `onnx` model, then called
+Each fixture (scikit-learn with skl2onnx — linear models, trees, MLP,
+support vector machines —, XGBoost and LightGBM with onnxmltools) is pushed to a running server as an `onnx` model, then called
 with the real `tritonclient[http]` over the Open Inference Protocol, with
 binary tensors (the client's default) and with JSON, and through the native
 `predict` route with explanations. Every output must equal onnxruntime's to
@@ -28,6 +28,15 @@ FIXTURES = [
     "gb_multiclass",
     "mlp",
     "linreg",
+    "svc_binary",
+    "svc_binary_proba",
+    "svc_multiclass",
+    "svc_multiclass_proba",
+    "svc_poly",
+    "nusvc_sigmoid",
+    "svr",
+    "svr_linear",
+    "one_class_svm",
     "xgb_binary",
     "xgb_multiclass",
     "xgb_regressor",

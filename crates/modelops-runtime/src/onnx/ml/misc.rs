@@ -120,3 +120,56 @@ impl Kernel for Binarizer {
         map_columns(input, |_, x| if x > self.threshold { 1.0 } else { 0.0 })
     }
 }
+
+/// `ArrayFeatureExtractor` as onnxruntime runs it: the output keeps the
+/// input's rank, its last axis as long as the index list (`[N, C]` with
+/// the scalar index `0` → `[N, 1]`). tract's own is a `Gather`, which
+/// drops that axis for a scalar index and breaks the graph after it
+/// (skl2onnx's one-vs-rest scores of a multiclass `SVC` concatenate such
+/// columns).
+#[derive(Debug, Clone, Default, Hash, PartialEq, Eq)]
+pub struct ArrayFeatureExtractor;
+
+impl Expansion for ArrayFeatureExtractor {
+    fn name(&self) -> StaticName {
+        "ArrayFeatureExtractor".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 2)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
+        s.equals(&inputs[1].datum_type, i64::datum_type())?;
+        s.equals(&inputs[0].rank, &outputs[0].rank)?;
+        s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, input_shape, indices_shape| {
+            let mut shape: TVec<TDim> = input_shape.iter().take(input_shape.len().saturating_sub(1)).cloned().collect();
+            shape.push(indices_shape.iter().cloned().product::<TDim>());
+            s.equals(&outputs[0].shape, shape)
+        })
+    }
+
+    fn wire(&self, prefix: &str, model: &mut TypedModel, inputs: &[OutletId]) -> TractResult<TVec<OutletId>> {
+        use tract_onnx::tract_hir::tract_core::ops::array::Gather;
+        use tract_onnx::tract_hir::tract_core::ops::change_axes::AxisOp;
+        let rank = model.outlet_fact(inputs[0])?.rank();
+        if rank == 0 {
+            bail!("`ArrayFeatureExtractor` needs an input of rank 1 or more");
+        }
+        let indices_shape: TVec<TDim> = model.outlet_fact(inputs[1])?.shape.iter().cloned().collect();
+        // The indices as one list, whatever their shape.
+        let indices = match indices_shape.len() {
+            0 => model.wire_node(format!("{prefix}.indices"), AxisOp::Add(0), &[inputs[1]])?[0],
+            1 => inputs[1],
+            _ => {
+                let n = indices_shape.iter().cloned().product::<TDim>();
+                model.wire_node(format!("{prefix}.indices"), AxisOp::Reshape(0, indices_shape, tvec![n]), &[inputs[1]])?[0]
+            }
+        };
+        model.wire_node(prefix, Gather { axis: rank - 1, output_type: None }, &[inputs[0], indices])
+    }
+}

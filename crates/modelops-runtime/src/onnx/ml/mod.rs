@@ -15,6 +15,7 @@ pub mod attrs;
 pub mod categorical;
 pub mod linear;
 pub mod misc;
+pub mod svm;
 pub mod tree;
 
 use std::sync::Arc;
@@ -161,9 +162,9 @@ fn built(kernel: impl Kernel) -> Built {
     Ok((expand(MlOp(Arc::new(kernel))), vec![]))
 }
 
-/// The operators we add or replace (tract's own `TreeEnsembleClassifier` and
-/// `LinearClassifier` are replaced; its `LinearRegressor`, `Normalizer`,
-/// `ArrayFeatureExtractor` and `CategoryMapper` are kept).
+/// The operators we add or replace (tract's own `TreeEnsembleClassifier`,
+/// `LinearClassifier` and `ArrayFeatureExtractor` are replaced; its
+/// `LinearRegressor`, `Normalizer` and `CategoryMapper` are kept).
 pub fn register(reg: &mut OnnxOpRegister) {
     fn classifier(_: &ParsingContext, node: &NodeProto) -> Built {
         built(tree::TreeOp::classifier(node)?)
@@ -200,6 +201,18 @@ pub fn register(reg: &mut OnnxOpRegister) {
         built(categorical::LabelEncoder::parse(ctx, node)?)
     }
     reg.insert("OneHotEncoder", one_hot_encoder);
+    fn svm_classifier(_: &ParsingContext, node: &NodeProto) -> Built {
+        built(svm::SvmClassifier::parse(node)?)
+    }
+    fn svm_regressor(_: &ParsingContext, node: &NodeProto) -> Built {
+        built(svm::SvmRegressor::parse(node)?)
+    }
+    reg.insert("SVMClassifier", svm_classifier);
+    fn array_feature_extractor(_: &ParsingContext, _: &NodeProto) -> Built {
+        Ok((expand(misc::ArrayFeatureExtractor), vec![]))
+    }
+    reg.insert("ArrayFeatureExtractor", array_feature_extractor);
+    reg.insert("SVMRegressor", svm_regressor);
     reg.insert("LabelEncoder", label_encoder);
 }
 

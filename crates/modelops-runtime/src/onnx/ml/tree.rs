@@ -671,14 +671,14 @@ pub fn transform_one(v: f32, post: PostTransform) -> f32 {
 /// How a single binary score becomes two columns (onnxruntime's
 /// `add_second_class`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Second {
+pub(super) enum Second {
     None,
     Complement,
     Negate,
 }
 
 /// Writes `scores` (one or more) transformed into `z` (the row's output).
-fn write_scores(scores: &mut [f32], post: PostTransform, z: &mut [f32], second: Second) {
+pub(super) fn write_scores(scores: &mut [f32], post: PostTransform, z: &mut [f32], second: Second) {
     if scores.len() >= 2 {
         transform_row(scores, post);
         z[..scores.len()].copy_from_slice(scores);
