@@ -462,3 +462,41 @@ fn an_unknown_category_behind_a_cast_names_the_graph_input() {
         other => panic!("expected an input error, got {other:?}"),
     }
 }
+
+/// Malformed support vector machines and feature extractors are refused
+/// when the model loads, naming the attribute, rather than reading out of
+/// bounds (or asking for gigabytes) at every call.
+#[test]
+fn malformed_svms_and_feature_extractors_are_load_errors() {
+    use prost::Message;
+    let edited = |name: &str, edit: &dyn Fn(&mut tract_onnx::pb::GraphProto)| {
+        let bytes = std::fs::read(fixtures().join(format!("{name}.onnx"))).unwrap();
+        let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+        edit(proto.graph.as_mut().unwrap());
+        load_error(&proto.encode_to_vec())
+    };
+    fn svm(g: &mut tract_onnx::pb::GraphProto) -> &mut tract_onnx::pb::NodeProto {
+        g.node.iter_mut().find(|n| n.op_type == "SVMClassifier").unwrap()
+    }
+    // Counts whose sum wraps around in 64 bits.
+    let wrapping = edited("svc_multiclass", &|g| {
+        let node = svm(g);
+        node.attribute.iter_mut().find(|a| a.name == "vectors_per_class").unwrap().ints = vec![i64::MAX, i64::MAX, 3];
+    });
+    assert!(wrapping.contains("vectors_per_class"), "{wrapping}");
+    // A liblinear-mode classifier with more classes than onnxruntime allows.
+    let many = edited("svc_binary", &|g| {
+        let node = svm(g);
+        node.attribute.retain(|a| a.name != "vectors_per_class" && a.name != "support_vectors");
+        node.attribute.iter_mut().find(|a| a.name == "classlabels_ints").unwrap().ints = (0..70_000).collect();
+        node.attribute.iter_mut().find(|a| a.name == "coefficients").unwrap().floats = vec![0.5; 70_000];
+    });
+    assert!(many.contains("70000 classes"), "{many}");
+    // One-vs-rest scores pick columns with constant indices: one past the end.
+    let outside = edited("svc_multiclass", &|g| {
+        let index = g.initializer.iter_mut().find(|t| t.name == "Cind_2").unwrap();
+        index.int64_data = vec![7];
+        index.raw_data.clear();
+    });
+    assert!(outside.contains("ArrayFeatureExtractor") && outside.contains("index 7 is outside the 3 columns"), "{outside}");
+}

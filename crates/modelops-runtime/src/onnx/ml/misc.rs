@@ -145,9 +145,14 @@ impl Expansion for ArrayFeatureExtractor {
         check_output_arity(outputs, 1)?;
         s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
         s.equals(&inputs[1].datum_type, i64::datum_type())?;
-        s.equals(&inputs[0].rank, &outputs[0].rank)?;
+        s.given(&inputs[0].rank, move |s, rank| s.equals(&outputs[0].rank, rank.max(2)))?;
         s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, input_shape, indices_shape| {
-            let mut shape: TVec<TDim> = input_shape.iter().take(input_shape.len().saturating_sub(1)).cloned().collect();
+            // onnxruntime: `[N, k]` from `[N, C]`, and `[1, k]` from `[C]`.
+            let mut shape: TVec<TDim> = if input_shape.len() == 1 {
+                tvec![1.to_dim()]
+            } else {
+                input_shape.iter().take(input_shape.len() - 1).cloned().collect()
+            };
             shape.push(indices_shape.iter().cloned().product::<TDim>());
             s.equals(&outputs[0].shape, shape)
         })
@@ -160,7 +165,17 @@ impl Expansion for ArrayFeatureExtractor {
         if rank == 0 {
             bail!("`ArrayFeatureExtractor` needs an input of rank 1 or more");
         }
-        let indices_shape: TVec<TDim> = model.outlet_fact(inputs[1])?.shape.iter().cloned().collect();
+        let data_fact = model.outlet_fact(inputs[0])?.clone();
+        let indices_fact = model.outlet_fact(inputs[1])?.clone();
+        // Constant indices (what exporters write) are checked now: tract's
+        // gather does not bound-check every row.
+        if let (Some(indices), Some(width)) = (indices_fact.konst.as_ref(), data_fact.shape.last().and_then(|d| d.to_i64().ok())) {
+            let indices = indices.cast_to::<i64>()?;
+            if let Some(bad) = indices.try_as_plain_ram()?.as_slice::<i64>()?.iter().find(|&&i| i < -width || i >= width) {
+                bail!("`ArrayFeatureExtractor` index {bad} is outside the {width} columns of its input");
+            }
+        }
+        let indices_shape: TVec<TDim> = indices_fact.shape.iter().cloned().collect();
         // The indices as one list, whatever their shape.
         let indices = match indices_shape.len() {
             0 => model.wire_node(format!("{prefix}.indices"), AxisOp::Add(0), &[inputs[1]])?[0],
@@ -170,6 +185,10 @@ impl Expansion for ArrayFeatureExtractor {
                 model.wire_node(format!("{prefix}.indices"), AxisOp::Reshape(0, indices_shape, tvec![n]), &[inputs[1]])?[0]
             }
         };
-        model.wire_node(prefix, Gather { axis: rank - 1, output_type: None }, &[inputs[0], indices])
+        let gathered = model.wire_node(prefix, Gather { axis: rank - 1, output_type: None }, &[inputs[0], indices])?;
+        if rank == 1 {
+            return model.wire_node(format!("{prefix}.row"), AxisOp::Add(0), &gathered);
+        }
+        Ok(gathered)
     }
 }

@@ -175,8 +175,8 @@ impl SvmClassifier {
             (None, None) => return Err(a.err("classlabels_ints", "no class labels are given")),
         };
         let classes = labels.len();
-        if classes < 2 {
-            return Err(a.err("classlabels_ints", "a classifier needs at least two classes"));
+        if !(2..65_536).contains(&classes) {
+            return Err(a.err("classlabels_ints", format!("{classes} classes; between 2 and 65,535 are supported")));
         }
         let coefficients = a.floats("coefficients").filter(|c| !c.is_empty()).ok_or_else(|| a.err("coefficients", "missing"))?.to_vec();
         let rho = a.floats("rho").filter(|r| !r.is_empty()).ok_or_else(|| a.err("rho", "missing"))?.to_vec();
@@ -188,14 +188,19 @@ impl SvmClassifier {
         let per_class = a.ints("vectors_per_class").unwrap_or_default();
         let pairs = classes * (classes - 1) / 2;
         let mut kernel = KernelFn::parse(&a)?;
+        let support_vectors = a.floats("support_vectors").unwrap_or_default().to_vec();
+        // Each count at most the number of values given, so sums cannot wrap.
+        let bound = support_vectors.len() as i64;
+        if per_class.iter().any(|&n| !(0..=bound).contains(&n)) {
+            return Err(a.err("vectors_per_class", format!("{per_class:?} does not fit {bound} support vector values")));
+        }
         let (mode, features) = if per_class.iter().sum::<i64>() > 0 {
-            if per_class.len() != classes || per_class.iter().any(|&n| n < 0) {
+            if per_class.len() != classes {
                 return Err(a.err("vectors_per_class", format!("{} counts for {classes} classes", per_class.len())));
             }
             let vectors_per_class: Vec<usize> = per_class.iter().map(|&n| n as usize).collect();
             let starting_vector: Vec<usize> = vectors_per_class.iter().scan(0, |start, &n| Some(std::mem::replace(start, *start + n))).collect();
             let vector_count: usize = vectors_per_class.iter().sum();
-            let support_vectors = a.floats("support_vectors").unwrap_or_default().to_vec();
             if support_vectors.is_empty() || support_vectors.len() % vector_count != 0 {
                 return Err(a.err("support_vectors", format!("{} values do not split into {vector_count} vectors", support_vectors.len())));
             }
@@ -274,9 +279,12 @@ impl Kernel for SvmClassifier {
         let mut z = vec![0f32; rows * width];
         let mut label_index = Vec::with_capacity(rows);
         let mut kernels = Vec::new();
-        let mut votes = vec![0i64; k];
-        let mut pair_scores = vec![0f32; pairs];
-        let mut pairwise = vec![0f32; k * k];
+        // Scratch for the one-vs-one scores, only where they exist (a
+        // liblinear model may list many classes and no pairs).
+        let svc = matches!(self.mode, Mode::Svc { .. });
+        let mut votes = vec![0i64; if svc { k } else { 0 }];
+        let mut pair_scores = vec![0f32; if svc { pairs } else { 0 }];
+        let mut pairwise = vec![0f32; if svc && self.have_probabilities() { k * k } else { 0 }];
         for r in 0..rows {
             let row = &x[r * cols..(r + 1) * cols];
             let out = &mut z[r * width..(r + 1) * width];
