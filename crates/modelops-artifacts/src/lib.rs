@@ -221,6 +221,25 @@ async fn quick<T>(op: &str, request: impl std::future::Future<Output = object_st
 /// to its content address is one.
 pub const S3_COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 
+/// The first of `keys` the store at `location` does not understand, with
+/// the backend's name: an option written in a configuration file is
+/// checked (a misspelt `aws_regoin` would otherwise be skipped, and the
+/// store fail later for a reason that does not name it). Environment
+/// variables are not (`AWS_PROFILE` and the like are for other tools).
+/// `None` for local folders and URLs that do not parse (refused elsewhere).
+pub fn unknown_option<'k>(location: &str, keys: impl IntoIterator<Item = &'k str>) -> Option<(String, &'static str)> {
+    use object_store::ObjectStoreScheme;
+    let url = url::Url::parse(location).ok()?;
+    let (scheme, _) = ObjectStoreScheme::parse(&url).ok()?;
+    let (known, backend): (fn(&str) -> bool, &'static str) = match scheme {
+        ObjectStoreScheme::AmazonS3 => (|k| k.parse::<object_store::aws::AmazonS3ConfigKey>().is_ok(), "S3"),
+        ObjectStoreScheme::GoogleCloudStorage => (|k| k.parse::<object_store::gcp::GoogleConfigKey>().is_ok(), "Google Cloud Storage"),
+        ObjectStoreScheme::MicrosoftAzure => (|k| k.parse::<object_store::azure::AzureConfigKey>().is_ok(), "Azure"),
+        _ => return None,
+    };
+    keys.into_iter().find(|k| !known(k)).map(|k| (k.to_string(), backend))
+}
+
 /// The object-store options the usual environment variables give: every
 /// `AWS_…`, `GOOGLE_…` and `AZURE_…` variable, as `object_store`'s key
 /// (`AWS_ENDPOINT_URL` → `aws_endpoint_url`). Keys a backend does not know

@@ -212,6 +212,9 @@ impl ServerArgs {
             .or(file.artifacts_url)
             .unwrap_or_else(|| data_dir.join("artifacts").display().to_string());
         let mut artifacts_options: Vec<(String, String)> = file.artifacts_options.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        if let Some((key, backend)) = modelops_artifacts::unknown_option(&artifacts_url, artifacts_options.iter().map(|(k, _)| k.as_str())) {
+            bail!("invalid `artifacts_options`: `{key}` is not an option of the {backend} artifact store (see object_store's configuration keys, e.g. `aws_region`, `aws_endpoint`)");
+        }
         artifacts_options.extend(modelops_artifacts::options_from_env());
         let artifacts_options = StoreOptions(artifacts_options);
         let max_artifact_bytes = self.max_artifact_bytes.or(file.max_artifact_bytes).unwrap_or(DEFAULT_MAX_ARTIFACT_BYTES);
@@ -382,6 +385,19 @@ mod tests {
         let c = args.resolve().unwrap();
         assert_eq!(c.addr.port(), 8000);
         assert_eq!(c.data_dir, PathBuf::from("/srv/m"));
+    }
+
+    #[test]
+    fn a_misspelt_artifact_store_option_is_refused_by_name() {
+        let f = write("artifacts_url = \"s3://bucket/models\"\n[artifacts_options]\naws_region = \"eu-west-1\"\naws_regoin = \"eu-west-1\"\n");
+        let err = format!("{:#}", ServerArgs { config: Some(f.path().into()), ..Default::default() }.resolve().unwrap_err());
+        assert!(err.contains("`aws_regoin`") && err.contains("S3"), "{err}");
+        let f = write("artifacts_url = \"s3://bucket/models\"\n[artifacts_options]\naws_region = \"eu-west-1\"\nallow_http = \"true\"\nAWS_ENDPOINT = \"http://127.0.0.1:9000\"\n");
+        let c = ServerArgs { config: Some(f.path().into()), ..Default::default() }.resolve().unwrap();
+        assert!(c.artifacts_options.0.iter().any(|(k, _)| k == "aws_endpoint"));
+        let f = write("artifacts_url = \"gs://bucket/models\"\n[artifacts_options]\naws_region = \"eu-west-1\"\n");
+        let err = format!("{:#}", ServerArgs { config: Some(f.path().into()), ..Default::default() }.resolve().unwrap_err());
+        assert!(err.contains("`aws_region`") && err.contains("Google Cloud Storage"), "{err}");
     }
 
     #[test]
