@@ -54,7 +54,11 @@ def model_name(fixture):
 @pytest.fixture(scope="module")
 def pushed(server, onnx_fixtures):
     """Every fixture registered as version 1 of a model of its own."""
-    for fixture in FIXTURES:
+    return push_each(server, onnx_fixtures, FIXTURES)
+
+
+def push_each(server, onnx_fixtures, fixtures):
+    for fixture in fixtures:
         name = model_name(fixture)
         server.cli("models", "create", name, "--kind", "onnx", "--owner", "admin", "--risk-tier", "low")
         server.cli("versions", "push", name, onnx_fixtures / f"{fixture}.onnx")
@@ -359,11 +363,7 @@ def tabular(server, onnx_fixtures):
     """The pipelines over a table of mixed columns (string and integer
     categories one-hot or ordinal encoded, numbers scaled), each pushed as
     version 1 of a model of its own."""
-    for fixture in TABULAR:
-        name = model_name(fixture)
-        server.cli("models", "create", name, "--kind", "onnx", "--owner", "admin", "--risk-tier", "low")
-        server.cli("versions", "push", name, onnx_fixtures / f"{fixture}.onnx")
-    return onnx_fixtures
+    return push_each(server, onnx_fixtures, TABULAR)
 
 
 def tabular_columns(path):

@@ -5,7 +5,7 @@
 //! score), then the post-transform.
 
 use super::attrs::Attrs;
-use super::tree::{parse_post, Labels, PostTransform};
+use super::tree::{logistic, parse_post, Labels, PostTransform};
 use super::{as_matrix, Kernel, OutShape};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
@@ -62,11 +62,6 @@ impl LinearClassifier {
 enum LabelValue {
     Int(i64),
     Str(String),
-}
-
-fn logistic(v: f32) -> f32 {
-    let e = 1.0 / (1.0 + (-v.abs()).exp());
-    if v < 0.0 { 1.0 - e } else { e }
 }
 
 impl Kernel for LinearClassifier {

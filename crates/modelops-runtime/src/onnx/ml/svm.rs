@@ -8,7 +8,7 @@
 //! earlier differs in the fifth decimal.
 
 use super::attrs::Attrs;
-use super::tree::{parse_post, transform_row, write_scores, PostTransform, Second};
+use super::tree::{logistic, parse_post, transform_row, write_scores, PostTransform, Second};
 use super::{as_matrix, Kernel, OutShape};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
@@ -71,11 +71,6 @@ fn check_features(op: &str, cols: usize, features: usize) -> TractResult<()> {
         bail!("{op} expects {features} features, got {cols}");
     }
     Ok(())
-}
-
-fn logistic(v: f32) -> f32 {
-    let e = 1.0 / (1.0 + (-v.abs()).exp());
-    if v < 0.0 { 1.0 - e } else { e }
 }
 
 /// Class probabilities from pairwise ones (`r[i*k + j]`: P(i | i or j)),

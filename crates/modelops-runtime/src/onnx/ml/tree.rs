@@ -599,7 +599,7 @@ impl Ensemble {
 
 // onnxruntime's scalar helpers, in f32 as it computes them.
 
-fn logistic(v: f32) -> f32 {
+pub(super) fn logistic(v: f32) -> f32 {
     let e = 1.0 / (1.0 + (-v.abs()).exp());
     if v < 0.0 { 1.0 - e } else { e }
 }
