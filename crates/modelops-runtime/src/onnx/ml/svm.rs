@@ -8,7 +8,7 @@
 //! earlier differs in the fifth decimal.
 
 use super::attrs::Attrs;
-use super::tree::{logistic, parse_post, transform_row, write_scores, PostTransform, Second};
+use super::tree::{logistic, parse_post, transform_row, write_scores, Labels, PostTransform, Second};
 use super::{as_matrix, Kernel, OutShape};
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
@@ -113,21 +113,6 @@ fn couple_probabilities(k: usize, r: &[f32], p: &mut [f32]) {
                 qp[j] = (qp[j] + diff * q[i * k + j]) / (1.0 + diff);
                 p[j] /= 1.0 + diff;
             }
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Labels {
-    Int(Vec<i64>),
-    Str(Vec<String>),
-}
-
-impl Labels {
-    fn len(&self) -> usize {
-        match self {
-            Labels::Int(v) => v.len(),
-            Labels::Str(v) => v.len(),
         }
     }
 }
