@@ -94,6 +94,12 @@ pub trait AuditLog: Send + Sync {
     /// in the order asked. A missing one is an error: the tree is written
     /// with its events, so a gap means the database was edited.
     async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>>;
+    /// The Merkle leaf of event `sequence` as this store hashed it when it
+    /// appended the event and committed it, while it remembers it (not for
+    /// events another writer appended, nor after a restart).
+    fn appended_leaf(&self, _sequence: i64) -> Option<[u8; 32]> {
+        None
+    }
     /// Stored checkpoints with `size > after`, smallest first, at most `limit`.
     async fn checkpoints(&self, after: Option<u64>, limit: u32) -> Result<Vec<StoredCheckpoint>>;
     /// The checkpoint of `size`, or the largest one when `size` is `None`.

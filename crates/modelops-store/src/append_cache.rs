@@ -12,11 +12,16 @@
 // deletes a key: the transaction that erases clears the cache when it
 // commits, and one erasing elsewhere moved the head. A transaction that
 // rolls back leaves the cache as it was, which still matches the head.
+//
+// Beside it, and kept whatever other writers do: the Merkle leaves of the
+// events this store committed, by sequence, so that the checkpoint signer
+// need not read those events back and hash them again (it compares the
+// stored leaf with the one hashed from the bytes the append wrote).
 
 use modelops_audit::personal::PersonKey;
 use modelops_audit::tree::{compact_range_indexes, Hash};
 use modelops_core::audit::ChainHead;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The tree's compact range at `size` leaves: the hashes every later root
@@ -48,10 +53,16 @@ struct Cached {
     frontier: Option<Frontier>,
 }
 
+/// How many of its own events' leaves a store remembers: the events of
+/// about a minute at a busy registry's rate, a few MiB. Older ones the
+/// signer reads back and hashes, as it does another writer's.
+const OWN_LEAVES_KEPT: usize = 1 << 16;
+
 /// Shared by a store and its clones.
 #[derive(Clone, Default)]
 pub(crate) struct AppendCache {
     inner: Arc<Mutex<Cached>>,
+    own_leaves: Arc<Mutex<BTreeMap<i64, Hash>>>,
 }
 
 impl std::fmt::Debug for AppendCache {
@@ -92,10 +103,18 @@ impl AppendCache {
 
     /// After a transaction committed with the head at `head`: the keys it
     /// read or created join the cache and its tree's right edge replaces it
-    /// (all of it dropped if the transaction erased someone). The cache
-    /// still holds what the transaction's snapshot saw, or nothing: no other
-    /// transaction of this store commits while one holds the write lock.
-    pub(crate) fn committed(&self, head: &Option<ChainHead>, learned: HashMap<String, PersonKey>, frontier: Option<Frontier>, erased: bool) {
+    /// (all of it dropped if the transaction erased someone), and the leaves
+    /// of the events it appended are remembered. The cache still holds what
+    /// the transaction's snapshot saw, or nothing: no other transaction of
+    /// this store commits while one holds the write lock.
+    pub(crate) fn committed(&self, head: &Option<ChainHead>, learned: HashMap<String, PersonKey>, frontier: Option<Frontier>, erased: bool, leaves: Vec<(i64, Hash)>) {
+        if !leaves.is_empty() {
+            let mut own = self.own_leaves.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            own.extend(leaves);
+            while own.len() > OWN_LEAVES_KEPT {
+                own.pop_first();
+            }
+        }
         let mut cached = self.lock();
         if erased {
             *cached = Cached::default();
@@ -106,5 +125,11 @@ impl AppendCache {
         }
         cached.frontier = frontier.filter(|f| head.as_ref().map_or(0, |h| h.sequence) as u64 == f.size);
         cached.valid_at = Some(head.clone());
+    }
+
+    /// The leaf of event `sequence` if this store appended it and still
+    /// remembers it.
+    pub(crate) fn own_leaf(&self, sequence: i64) -> Option<Hash> {
+        self.own_leaves.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&sequence).copied()
     }
 }

@@ -96,6 +96,7 @@ conformance!(
     upgrade::legacy_events_keep_verifying_and_new_ones_continue_the_chain,
     transparency::checkpoints_and_proofs_hold_and_forgeries_do_not,
     transparency::a_rewritten_history_is_caught_against_a_witness,
+    transparency::the_signer_hashes_again_only_what_it_did_not_append,
     transparency::an_erased_person_stays_erased_and_the_log_verifies,
     transparency::two_writers_keep_one_tree_and_an_erasure_on_one_holds_on_the_other,
 );

@@ -165,6 +165,49 @@ pub async fn a_rewritten_history_is_caught_against_a_witness(ctx: &Ctx) {
     assert!(matches!(refused, modelops_core::Error::Conflict(_)) && refused.to_string().contains("refusing to sign"), "{refused}");
 }
 
+/// The signer reads back and hashes only events it did not append: a row
+/// edited since its append stops a store that did not write it from signing,
+/// while the store that wrote it signs the leaf it hashed — and verification
+/// then names the edited event. A stored leaf edited stops both.
+pub async fn the_signer_hashes_again_only_what_it_did_not_append(ctx: &Ctx) {
+    let a = signing(ctx).await;
+    some_events(&a.registry, "a", 3).await;
+    a.registry.sign_checkpoint_now().await.unwrap();
+    some_events(&a.registry, "b", 3).await;
+    let mut raw = RawConn::open(&ctx.raw).await;
+    let drop = match ctx.raw {
+        Raw::Sqlite(_) => "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_tree_no_update;",
+        Raw::Postgres(_) => "DROP TRIGGER audit_events_no_update ON audit_events; DROP TRIGGER audit_tree_no_update ON audit_tree;",
+    };
+    raw.exec(drop).await.unwrap();
+    raw.exec("UPDATE audit_events SET subject = 'model/forged' WHERE sequence = 5").await.unwrap();
+
+    let store_b = reopen(ctx).await;
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = registry_for(store_b.clone(), ctx.clock.clone(), dir_b.path())
+        .await
+        .with_audit_signing(AuditSigning { signer: a.signer.clone(), witnesses: vec![] });
+    let refused = b.sign_checkpoint_now().await.unwrap_err();
+    assert!(refused.to_string().contains("event 5"), "{refused}");
+
+    let signed = a.registry.sign_checkpoint_now().await.unwrap();
+    assert_eq!(signed.checkpoint.size, 6);
+    let failure = a.registry.verify_log(None).await.unwrap().unwrap_err();
+    assert!(matches!(failure, Failure::Chain { sequence: 5, .. }), "{failure}");
+
+    some_events(&a.registry, "c", 2).await;
+    let literal = match ctx.raw {
+        Raw::Sqlite(_) => format!("X'{}'", "00".repeat(32)),
+        Raw::Postgres(_) => format!("'\\x{}'::bytea", "00".repeat(32)),
+    };
+    raw.exec(&format!("UPDATE audit_tree SET hash = {literal} WHERE idx = {}", first_stored_index(7))).await.unwrap();
+    let refused = a.registry.sign_checkpoint_now().await.unwrap_err();
+    assert!(refused.to_string().contains("leaf of event 8 is not the one appended"), "{refused}");
+    let refused = b.sign_checkpoint_now().await.unwrap_err();
+    assert!(refused.to_string().contains("event 8"), "{refused}");
+    store_b.close().await;
+}
+
 pub async fn an_erased_person_stays_erased_and_the_log_verifies(ctx: &Ctx) {
     let s = signing(ctx).await;
     let admin = actor("admin");

@@ -110,6 +110,7 @@ impl Tx {
     async fn append_to_tree(&mut self, event: &AuditEvent, leaf: Hash) -> Result<()> {
         let frontier = append_to_tree(&mut self.tx, self.frontier.take(), event, leaf).await?;
         self.frontier = Some(frontier);
+        self.appended_leaves.push((event.sequence, leaf));
         Ok(())
     }
 }
@@ -402,6 +403,10 @@ impl AuditLog for ThisStore {
         qb.push(" ORDER BY sequence LIMIT ").push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
         rows.iter().map(chain_record_from_row).collect()
+    }
+
+    fn appended_leaf(&self, sequence: i64) -> Option<[u8; 32]> {
+        self.append_cache.own_leaf(sequence).map(|leaf| leaf.0)
     }
 
     async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>> {

@@ -38,6 +38,8 @@ pub(super) struct Tx {
     pub(super) frontier: Option<Frontier>,
     /// Whether this transaction erased a person (and so a key).
     pub(super) erased: bool,
+    /// The sequence and Merkle leaf of each event appended.
+    pub(super) appended_leaves: Vec<(i64, modelops_audit::tree::Hash)>,
 }
 
 impl Tx {
@@ -87,6 +89,7 @@ impl Store for ThisStore {
             learned_keys: HashMap::new(),
             frontier: cached.frontier,
             erased: false,
+            appended_leaves: Vec::new(),
         }))
     }
 
@@ -98,12 +101,12 @@ impl Store for ThisStore {
 #[async_trait::async_trait]
 impl WriteTx for Tx {
     async fn commit(self: Box<Self>) -> Result<()> {
-        let Tx { tx, head, cache, known_keys, learned_keys, frontier, erased, .. } = *self;
+        let Tx { tx, head, cache, known_keys, learned_keys, frontier, erased, appended_leaves, .. } = *self;
         // The cache's map is shared with this snapshot; let go of it so that
         // adding the learned keys does not copy the map.
         drop(known_keys);
         tx.commit().await.map_err(db_err)?;
-        cache.committed(&head, learned_keys, frontier, erased);
+        cache.committed(&head, learned_keys, frontier, erased, appended_leaves);
         Ok(())
     }
 }
