@@ -9,10 +9,11 @@ use crate::error::MlflowError;
 use crate::wire::{Caller, Fields};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use modelops_registry::multipart::UploadedPart;
 use modelops_registry::Registry;
 use serde_json::{json, Value};
 
@@ -23,18 +24,31 @@ pub(crate) fn routes() -> Router<Registry> {
         .route("/artifacts", get(list))
         // Uploads stream to the store: no body limit but the store's.
         .route("/artifacts/{*path}", get(download).put(upload).delete(delete).layer(DefaultBodyLimit::disable()))
-        .route("/mpu/create/{*path}", post(multipart_unsupported))
-        .route("/mpu/complete/{*path}", post(multipart_unsupported))
-        .route("/mpu/abort/{*path}", post(multipart_unsupported))
+        .route("/mpu/create/{*dir}", post(create_multipart))
+        .route("/mpu/complete/{*dir}", post(complete_multipart))
+        .route("/mpu/abort/{*dir}", post(abort_multipart))
+        .route(&format!("{PART_ROUTE}/{{upload_id}}/{{part_number}}"), put(upload_part).layer(DefaultBodyLimit::disable()))
 }
 
-/// What the client asks before choosing how to transfer files: plain
-/// proxied uploads and downloads.
+/// Where the client sends a multipart upload's parts, without its
+/// credentials (the upload id is theirs): served without authentication.
+const PART_ROUTE: &str = "/mpu/part";
+
+/// Whether `path` is a multipart upload's part URL, which the server's
+/// authentication lets through (`modelops_registry::multipart`).
+pub fn is_upload_part_path(path: &str) -> bool {
+    path.strip_prefix(ARTIFACTS_PREFIX).is_some_and(|rest| rest.starts_with(PART_ROUTE) && rest[PART_ROUTE.len()..].starts_with('/'))
+}
+
+/// What the client asks before choosing how to transfer files: files from
+/// `MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE` (500 MiB) up are uploaded in
+/// parallel parts; downloads are proxied (a presigned download would cost
+/// every file, however small, one more request).
 pub(crate) async fn server_info() -> Json<Value> {
     Json(json!({
         "store_type": "SqlStore",
         "workspaces_enabled": false,
-        "multipart_uploads_enabled": false,
+        "multipart_uploads_enabled": true,
         "multipart_downloads_enabled": false,
         "artifacts_presigned_only": false,
     }))
@@ -111,10 +125,74 @@ async fn delete(State(registry): State<Registry>, Caller(caller): Caller, Path(p
     Ok(Json(json!({})))
 }
 
-/// The client falls back to a single upload on this answer (it asks only
-/// when `server-info` enables multipart, which this server does not).
-async fn multipart_unsupported() -> MlflowError {
-    MlflowError::new("NOT_IMPLEMENTED", "Multipart upload is not supported by this server; upload the file in one request")
+/// The file a `mpu/*` call names: the directory in its URL and the base
+/// name of its `path` field (MLflow 3.17 sends the client's local path,
+/// 3.18 only the file name).
+fn upload_path(dir: &str, fields: &Fields) -> Result<String, MlflowError> {
+    let local = fields.required("path")?;
+    let name = local.rsplit(['/', '\\']).next().unwrap_or(&local);
+    Ok(format!("{}/{name}", dir.trim_end_matches('/')))
+}
+
+/// The URL the client reaches this server at, from the request (a proxy in
+/// front sets `X-Forwarded-Proto` and `X-Forwarded-Host`).
+fn base_url(headers: &HeaderMap) -> Result<String, MlflowError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or(v).trim().to_string());
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
+        .ok_or_else(|| MlflowError::invalid("the request has no usable Host header, which the part URLs are made of"))?;
+    let scheme = header("x-forwarded-proto").filter(|p| p == "https").unwrap_or_else(|| "http".into());
+    Ok(format!("{scheme}://{host}"))
+}
+
+async fn create_multipart(
+    State(registry): State<Registry>,
+    Caller(caller): Caller,
+    Path(dir): Path<String>,
+    headers: HeaderMap,
+    fields: Fields,
+) -> Result<Json<Value>, MlflowError> {
+    let path = upload_path(&dir, &fields)?;
+    let num_parts = fields.i64("num_parts")?.unwrap_or(1);
+    let num_parts = u64::try_from(num_parts).map_err(|_| MlflowError::invalid(format!("Invalid value {num_parts} for parameter 'num_parts' supplied")))?;
+    let upload_id = registry.create_multipart_upload(&caller, &path, num_parts).await?;
+    let base = base_url(&headers)?;
+    let credentials: Vec<Value> = (1..=num_parts)
+        .map(|n| json!({"url": format!("{base}{ARTIFACTS_PREFIX}{PART_ROUTE}/{upload_id}/{n}"), "part_number": n, "headers": {}}))
+        .collect();
+    Ok(Json(json!({"upload_id": upload_id, "credentials": credentials})))
+}
+
+async fn upload_part(State(registry): State<Registry>, Path((upload_id, part_number)): Path<(String, String)>, body: Body) -> Result<Response, MlflowError> {
+    let part_number: u64 = part_number.parse().map_err(|_| MlflowError::invalid(format!("Invalid value {part_number} for parameter 'part_number' supplied")))?;
+    let etag = registry.put_upload_part(&upload_id, part_number, body.into_data_stream()).await?;
+    let mut response = Json(json!({})).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+async fn complete_multipart(State(registry): State<Registry>, Caller(caller): Caller, Path(dir): Path<String>, fields: Fields) -> Result<Json<Value>, MlflowError> {
+    let path = upload_path(&dir, &fields)?;
+    let upload_id = fields.required("upload_id")?;
+    let parts = fields
+        .objects("parts")?
+        .iter()
+        .map(|part| {
+            let part_number = part.i64("part_number")?.unwrap_or(0);
+            Ok(UploadedPart { part_number: u64::try_from(part_number).unwrap_or(0), etag: part.str("etag")?.unwrap_or_default() })
+        })
+        .collect::<Result<Vec<_>, MlflowError>>()?;
+    registry.complete_multipart_upload(&caller, &path, &upload_id, &parts).await?;
+    Ok(Json(json!({})))
+}
+
+async fn abort_multipart(State(registry): State<Registry>, Caller(caller): Caller, Path(dir): Path<String>, fields: Fields) -> Result<Json<Value>, MlflowError> {
+    let path = upload_path(&dir, &fields)?;
+    registry.abort_multipart_upload(&caller, &path, &fields.required("upload_id")?).await?;
+    Ok(Json(json!({})))
 }
 
 #[cfg(test)]

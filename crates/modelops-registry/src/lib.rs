@@ -41,6 +41,7 @@ pub mod deployments;
 pub mod governance;
 pub mod mlflow;
 pub mod monitoring;
+pub mod multipart;
 pub mod replica;
 pub mod reports;
 pub mod retrain;
@@ -84,6 +85,8 @@ struct Inner {
     auth_cache: governance::AuthCache,
     /// Parsed MLflow version manifests by digest (immutable content).
     manifests: std::sync::RwLock<std::collections::HashMap<Sha256Hex, modelops_core::tracking::ModelManifest>>,
+    /// Seals multipart uploads' ids and parts (`multipart`).
+    upload_key: multipart::UploadKey,
 }
 
 impl std::fmt::Debug for Registry {
@@ -163,6 +166,7 @@ impl Registry {
                 policy: std::sync::RwLock::new(None),
                 auth_cache: Default::default(),
                 manifests: Default::default(),
+                upload_key: Default::default(),
             }),
             verify_reuse: VERIFY_REUSE,
             inspector: None,

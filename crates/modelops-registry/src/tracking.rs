@@ -136,7 +136,7 @@ fn check_tags(field: &str, tags: &[(String, String)]) -> Result<()> {
 }
 
 impl Registry {
-    fn millis(&self) -> i64 {
+    pub(crate) fn millis(&self) -> i64 {
         self.now().timestamp_millis()
     }
 

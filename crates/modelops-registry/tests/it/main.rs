@@ -118,6 +118,7 @@ mod governance_store_cases {
         tracking::requests_dropped_mid_write_leave_writes_working,
         mlflow::artifacts_logged_models_and_immutable_versions,
         mlflow::deletes_are_retirements_and_names_come_back,
+        mlflow::multipart_uploads_are_their_starters_and_expire,
         mlflow::stages_are_the_governed_lifecycle,
         deployments_store::deployments_store_round_trip,
         deployments_store::prediction_records_append_page_and_prune,

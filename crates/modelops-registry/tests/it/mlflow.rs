@@ -174,3 +174,37 @@ pub async fn stages_are_the_governed_lifecycle(ctx: &Ctx) {
     assert_eq!(Stage::parse("stage", "production").unwrap(), Stage::Production);
     assert!(Stage::parse("stage", "prod").is_err());
 }
+
+/// A multipart upload's id expires, belongs to the one who started it and
+/// to one file; a part of another upload cannot be joined in.
+pub async fn multipart_uploads_are_their_starters_and_expire(ctx: &Ctx) {
+    use modelops_registry::multipart::UploadedPart;
+    let s = &ctx.registry;
+    let (dana, eve) = (actor("dana"), actor("eve"));
+    let id = s.create_multipart_upload(&dana, "0/r1/artifacts/w.bin", 2).await.unwrap();
+    let parts = vec![
+        UploadedPart { part_number: 1, etag: s.put_upload_part(&id, 1, body("ab")).await.unwrap() },
+        UploadedPart { part_number: 2, etag: s.put_upload_part(&id, 2, body("cd")).await.unwrap() },
+    ];
+    let refused = s.complete_multipart_upload(&eve, "0/r1/artifacts/w.bin", &id, &parts).await.unwrap_err();
+    assert!(refused.to_string().contains("started by someone else"), "{refused}");
+    // Parts in the wrong order.
+    let swapped = vec![UploadedPart { part_number: 1, ..parts[1].clone() }, UploadedPart { part_number: 2, ..parts[0].clone() }];
+    let refused = s.complete_multipart_upload(&dana, "0/r1/artifacts/w.bin", &id, &swapped).await.unwrap_err();
+    assert!(refused.to_string().contains("parts[0].etag"), "{refused}");
+    assert!(matches!(s.create_multipart_upload(&dana, "0/r1/artifacts/w.bin", 10_001).await, Err(e) if e.to_string().contains("num_parts")));
+    let file = s.complete_multipart_upload(&dana, "0/r1/artifacts/w.bin", &id, &parts).await.unwrap();
+    assert_eq!(file.size, 4);
+    assert_eq!(read(ctx, "0/r1/artifacts/w.bin").await, "abcd");
+
+    let late = s.create_multipart_upload(&dana, "0/r1/artifacts/late.bin", 1).await.unwrap();
+    ctx.clock.advance(chrono::Duration::hours(13));
+    let refused = s.put_upload_part(&late, 1, body("x")).await.unwrap_err();
+    assert!(refused.to_string().contains("expired"), "{refused}");
+    // Another server process (another key) does not know the upload.
+    let dir = tempfile::tempdir().unwrap();
+    let other = registry_for(ctx.store.clone(), ctx.clock.clone(), dir.path()).await;
+    let fresh = s.create_multipart_upload(&dana, "0/r1/artifacts/x.bin", 1).await.unwrap();
+    let refused = other.put_upload_part(&fresh, 1, body("x")).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{refused}");
+}
