@@ -39,7 +39,8 @@
 #    minus those of an idle window as long (timers, background loops),
 #    per version. Checkpoints every $ICHECKPOINT s under valgrind (~50×
 #    slower), so each covers about as many events as at native speed with
-#    the timed step's 1 s. Results in bench/out/audit-instructions.json.
+#    the timed step's 1 s. Results in bench/out/audit-instructions.json;
+#    KEEP_PROFILES=DIR keeps each build's callgrind dumps there.
 # --quick: 2,000 versions per run and 100,000 events. ROUNDS, VERSIONS,
 # EVENTS, CHECKPOINT_EVERY, VERIFY_RUNS, DB_EVENTS, DB_BATCH, PROOFS, BASE,
 # BASE_REPO (the git repository the commits are taken from) and
@@ -174,6 +175,12 @@ if [ $instructions -eq 1 ]; then
         file=$(ls -t "$tmp"/callgrind.out."$1"* 2>/dev/null | head -n 1)
         awk '/^(totals|summary):/ {print $2; exit}' "$file"
     }
+    # With KEEP_PROFILES=DIR: that dump kept as DIR/<name>.callgrind, for callgrind_annotate.
+    keep_profile() { # pid name
+        [ -n "${KEEP_PROFILES:-}" ] || return 0
+        mkdir -p "$KEEP_PROFILES"
+        cp "$(ls -t "$tmp"/callgrind.out."$1"* | head -n 1)" "$KEEP_PROFILES/$2.callgrind"
+    }
     for i in "${!names[@]}"; do
         which=${names[$i]}
         data="$tmp/instr-$which"
@@ -199,11 +206,13 @@ if [ $instructions -eq 1 ]; then
         seconds=$(python3 -c "import sys,time; print(round(time.time() - float(sys.argv[1]), 3))" "$started")
         callgrind_control -d "$vpid" >/dev/null
         work=$(dumped_ir "$vpid")
+        keep_profile "$vpid" "$which.work"
         # Idle for as long: what the timers and background loops cost.
         callgrind_control -z "$vpid" >/dev/null
         sleep "$seconds"
         callgrind_control -d "$vpid" >/dev/null
         idle=$(dumped_ir "$vpid")
+        keep_profile "$vpid" "$which.idle"
         stop_server
         echo "{\"build\": \"$which\", \"versions\": $IVERSIONS, \"seconds\": $seconds, \"populate\": $result, \"instructions_window\": $work, \"instructions_idle\": $idle, \"database\": $(db_counts "$data")}" >> "$tmp/instructions.jsonl"
         echo "   $which: $work instructions over ${seconds} s, $idle idle over as long" >&2

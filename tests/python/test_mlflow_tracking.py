@@ -245,3 +245,62 @@ def test_malformed_requests_get_mlflow_errors_never_a_5xx(tracking):
     # The run is as it was: nothing half-written.
     got = MlflowClient().get_run(run_id)
     assert got.data.metrics == {} and got.data.params == {}
+
+
+def test_the_datasets_a_run_read_are_recorded_with_their_context(tracking):
+    """`mlflow.log_input` and autolog's training datasets: name, digest,
+    source, schema and profile as the client computed them, the context
+    tag, each dataset once per run; bad input named, never a 5xx."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_experiment("datasets")
+    loans = pd.DataFrame({"income": [52000.0, 61000.0, 38000.0], "region": ["north", "south", "north"]})
+    training = mlflow.data.from_pandas(loans, source="s3://bank/loans-2026.parquet", name="loans-2026")
+    holdout = mlflow.data.from_pandas(loans.head(1), name="holdout")
+    with mlflow.start_run() as run:
+        mlflow.log_input(training, context="training")
+        mlflow.log_input(training, context="training")  # again: kept once
+        mlflow.log_input(holdout, context="evaluation", tags={"owner": "risk"})
+    got = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest) for i in got] == [("loans-2026", training.digest), ("holdout", holdout.digest)]
+    assert {t.key: t.value for t in got[0].tags} == {"mlflow.data.context": "training"}
+    assert {t.key: t.value for t in got[1].tags} == {"mlflow.data.context": "evaluation", "owner": "risk"}
+    assert got[0].dataset.source_type == training.source._get_source_type()
+    assert json.loads(got[0].dataset.source) == json.loads(training.source.to_json())
+    assert json.loads(got[0].dataset.schema) == json.loads(training.to_dict()["schema"])
+    assert json.loads(got[0].dataset.profile) == {"num_rows": 3, "num_elements": 6}
+    # search_runs returns them too.
+    [found] = MlflowClient().search_runs([run.info.experiment_id], f"attributes.run_id = '{run.info.run_id}'")
+    assert [i.dataset.name for i in found.inputs.dataset_inputs] == ["loans-2026", "holdout"]
+
+    # Autolog records the training set without a warning.
+    mlflow.sklearn.autolog(log_input_examples=False, log_models=False)
+    try:
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=(50, 3))
+        with mlflow.start_run() as auto:
+            LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    [auto_input] = MlflowClient().get_run(auto.info.run_id).inputs.dataset_inputs
+    assert {t.key: t.value for t in auto_input.tags}["mlflow.data.context"] == "train"
+
+    client = MlflowClient()
+    too_long = mlflow.data.from_pandas(loans, name="x" * 501)
+    with pytest.raises(MlflowException) as refused:
+        client.log_inputs(run.info.run_id, [mlflow.entities.DatasetInput(too_long._to_mlflow_entity(), [])])
+    assert error_code(refused) == "INVALID_PARAMETER_VALUE" and "datasets[0].dataset.name" in refused.value.message
+    with pytest.raises(MlflowException) as missing:
+        client.log_inputs("0" * 32, [mlflow.entities.DatasetInput(training._to_mlflow_entity(), [])])
+    assert error_code(missing) == "RESOURCE_DOES_NOT_EXIST"
+    # A deleted run takes no more inputs, as MLflow's server answers.
+    client.delete_run(run.info.run_id)
+    with pytest.raises(MlflowException) as deleted:
+        client.log_inputs(run.info.run_id, [mlflow.entities.DatasetInput(holdout._to_mlflow_entity(), [])])
+    assert error_code(deleted) == "INVALID_PARAMETER_VALUE"
+    client.restore_run(run.info.run_id)
+    assert len(client.get_run(run.info.run_id).inputs.dataset_inputs) == 2, "nothing half-written"

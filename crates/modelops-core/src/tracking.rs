@@ -190,6 +190,24 @@ pub struct Run {
     pub tags: Vec<(String, String)>,
     /// The logged models this run produced, with the step of each.
     pub model_outputs: Vec<(String, i64)>,
+    /// The datasets this run read, by the time each was first logged
+    /// (then name and digest).
+    pub dataset_inputs: Vec<DatasetInput>,
+}
+
+/// A dataset a run read (MLflow's `log_inputs`): what the client computed
+/// of it (name, digest, where it came from, its schema and profile as the
+/// JSON texts MLflow sends) and the input's tags (`mlflow.data.context`:
+/// training, evaluation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetInput {
+    pub name: String,
+    pub digest: String,
+    pub source_type: String,
+    pub source: String,
+    pub schema: Option<String>,
+    pub profile: Option<String>,
+    pub tags: Vec<(String, String)>,
 }
 
 /// What one `log-batch` (and each single log call) writes.
@@ -371,6 +389,9 @@ pub trait TrackingStore: Send + Sync {
     /// Records that the run produced these logged models (at these steps);
     /// recording one twice keeps it once.
     async fn log_run_outputs(&self, run_id: &str, outputs: &[(String, i64)]) -> Result<()>;
+    /// Records the datasets a run read; one already recorded for the run
+    /// (same name and digest) keeps its first record.
+    async fn log_run_inputs(&self, run_id: &str, inputs: &[DatasetInput], at: i64) -> Result<()>;
 
     /// Inserts a logged model with its tags and params.
     async fn insert_logged_model(&self, model: &LoggedModel) -> Result<()>;

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use modelops_core::page::{decode_token, encode_token};
-use modelops_core::tracking::{Experiment, LifecycleStage, Metric, MetricValue, Run, RunBatch, RunStatus, RunUpdate, ViewType};
+use modelops_core::tracking::{DatasetInput, Experiment, LifecycleStage, Metric, MetricValue, Run, RunBatch, RunStatus, RunUpdate, ViewType};
 use modelops_registry::tracking::NewRun;
 use modelops_registry::Registry;
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,7 @@ pub(crate) fn routes() -> Router<Registry> {
         .route("/runs/log-batch", post(log_batch))
         .route("/runs/set-tag", post(set_tag))
         .route("/runs/delete-tag", post(delete_tag))
+        .route("/runs/log-inputs", post(log_inputs))
         .route("/metrics/get-history", get(metric_history))
 }
 
@@ -322,6 +323,31 @@ async fn set_tag(State(registry): State<Registry>, Caller(caller): Caller, field
     let key = fields.required("key")?;
     let value = fields.str("value")?.unwrap_or_default();
     log(&registry, &caller, &id, RunBatch { tags: vec![(key, value)], ..RunBatch::default() }).await
+}
+
+async fn log_inputs(State(registry): State<Registry>, Caller(caller): Caller, fields: Fields) -> Answer {
+    let id = run_id(&fields)?;
+    if !fields.objects("models")?.is_empty() {
+        return Err(MlflowError::invalid("Model inputs (`models`) are not recorded by this server; log datasets only."));
+    }
+    let inputs = fields
+        .objects("datasets")?
+        .iter()
+        .map(|input| {
+            let dataset = input.object("dataset")?.ok_or_else(|| MlflowError::missing("datasets.dataset"))?;
+            Ok(DatasetInput {
+                name: dataset.required("name")?,
+                digest: dataset.required("digest")?,
+                source_type: dataset.required("source_type")?,
+                source: dataset.required("source")?,
+                schema: dataset.str("schema")?,
+                profile: dataset.str("profile")?,
+                tags: input.key_values("tags")?,
+            })
+        })
+        .collect::<Result<Vec<_>, MlflowError>>()?;
+    registry.log_run_inputs(&caller, &id, &inputs).await.map_err(run_not_found(&id))?;
+    empty()
 }
 
 async fn delete_tag(State(registry): State<Registry>, Caller(caller): Caller, fields: Fields) -> Answer {

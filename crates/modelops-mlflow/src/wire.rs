@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::Method;
 use modelops_core::auth::Principal;
-use modelops_core::tracking::{Experiment, LoggedModel, Metric, MetricValue, Run, RunInfo};
+use modelops_core::tracking::{DatasetInput, Experiment, LoggedModel, Metric, MetricValue, Run, RunInfo};
 use serde_json::{json, Map, Value};
 
 /// The caller, as the server's authentication middleware identified it.
@@ -173,6 +173,15 @@ impl Fields {
         }
     }
 
+    /// An object field.
+    pub fn object(&self, key: &str) -> Result<Option<Fields>, MlflowError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(values)) => Ok(Some(Fields { values: values.clone() })),
+            Some(other) => Err(MlflowError::invalid(format!("Invalid value {} for parameter '{key}' supplied.", describe(other)))),
+        }
+    }
+
     /// `[{key, value}]` pairs (tags, params).
     pub fn key_values(&self, key: &str) -> Result<Vec<(String, String)>, MlflowError> {
         self.objects(key)?
@@ -267,11 +276,24 @@ pub(crate) fn run(r: &Run) -> Value {
             "params": key_values(&r.params),
             "tags": key_values(&r.tags),
         },
-        "inputs": {},
+        "inputs": {
+            "dataset_inputs": r.dataset_inputs.iter().map(dataset_input).collect::<Vec<_>>(),
+        },
         "outputs": {
             "model_outputs": r.model_outputs.iter().map(|(id, step)| json!({"model_id": id, "step": step})).collect::<Vec<_>>(),
         },
     })
+}
+
+fn dataset_input(d: &DatasetInput) -> Value {
+    let mut dataset = json!({"name": d.name, "digest": d.digest, "source_type": d.source_type, "source": d.source});
+    if let Some(schema) = &d.schema {
+        dataset["schema"] = json!(schema);
+    }
+    if let Some(profile) = &d.profile {
+        dataset["profile"] = json!(profile);
+    }
+    json!({"tags": key_values(&d.tags), "dataset": dataset})
 }
 
 pub(crate) fn logged_model(m: &LoggedModel) -> Value {

@@ -114,6 +114,7 @@ mod governance_store_cases {
         governance_store::the_governance_record_is_append_only_in_the_database,
         governance_store::a_dropped_transaction_leaves_nothing,
         tracking::experiments_and_runs_round_trip,
+        tracking::dataset_inputs_round_trip_once_per_run,
         tracking::only_trackers_record_and_refusals_are_audited,
         tracking::requests_dropped_mid_write_leave_writes_working,
         mlflow::artifacts_logged_models_and_immutable_versions,

@@ -144,3 +144,37 @@ pub async fn requests_dropped_mid_write_leave_writes_working(ctx: &Ctx) {
     s.log_batch(&dana, &run_id, RunBatch { metrics: vec![metric("m", 2.0, 1000, 1000)], ..RunBatch::default() }).await.unwrap();
     s.create_model(&dana, new_model("after")).await.unwrap();
 }
+
+/// The datasets a run read: by time logged then name, once per run (name
+/// and digest), their tags and long texts exact; a refused call writes
+/// nothing.
+pub async fn dataset_inputs_round_trip_once_per_run(ctx: &Ctx) {
+    use modelops_core::tracking::DatasetInput;
+    let s = &ctx.registry;
+    let dana = actor("dana");
+    let run = s.create_run(&dana, NewRun { experiment_id: DEFAULT_EXPERIMENT_ID, ..NewRun::default() }).await.unwrap();
+    let id = run.info.run_id.clone();
+    let dataset = |name: &str, digest: &str, context: &str| DatasetInput {
+        name: name.into(),
+        digest: digest.into(),
+        source_type: "s3".into(),
+        source: r#"{"uri": "s3://bank/loans.parquet"}"#.into(),
+        schema: Some("é".repeat(40_000)),
+        profile: None,
+        tags: vec![("mlflow.data.context".into(), context.into())],
+    };
+    s.log_run_inputs(&dana, &id, &[dataset("loans", "a1b2", "training"), dataset("holdout", "c3d4", "evaluation")]).await.unwrap();
+    s.log_run_inputs(&dana, &id, &[dataset("loans", "a1b2", "evaluation")]).await.unwrap();
+    s.log_run_inputs(&dana, &id, &[dataset("loans", "ffff", "training")]).await.unwrap();
+    let got = s.run(&dana, &id).await.unwrap().dataset_inputs;
+    let seen: Vec<(&str, &str, &str)> = got.iter().map(|d| (d.name.as_str(), d.digest.as_str(), d.tags[0].1.as_str())).collect();
+    assert_eq!(seen, vec![("holdout", "c3d4", "evaluation"), ("loans", "a1b2", "training"), ("loans", "ffff", "training")]);
+    assert_eq!(got[0], dataset("holdout", "c3d4", "evaluation"), "every field as logged");
+
+    let mut bad = dataset("late", "9999", "training");
+    bad.digest = "d".repeat(37);
+    let refused = s.log_run_inputs(&dana, &id, &[dataset("fine", "0000", "training"), bad]).await.unwrap_err();
+    assert!(refused.to_string().contains("datasets[1].dataset.digest"), "{refused}");
+    assert_eq!(s.run(&dana, &id).await.unwrap().dataset_inputs.len(), 3, "nothing of a refused call");
+    assert_kind(s.log_run_inputs(&dana, "0".repeat(32).as_str(), &[dataset("x", "1", "training")]).await, ErrorKind::NotFound);
+}

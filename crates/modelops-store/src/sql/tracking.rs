@@ -10,7 +10,7 @@ use super::rows::col;
 use super::{DbRow, ThisStore};
 use crate::error::{corrupt, db_err};
 use modelops_core::tracking::{
-    ArtifactFile, Experiment, ExperimentUpdate, LifecycleStage, LoggedModel, LoggedModelStatus, Metric, MetricValue, NewExperiment, Run,
+    ArtifactFile, DatasetInput, Experiment, ExperimentUpdate, LifecycleStage, LoggedModel, LoggedModelStatus, Metric, MetricValue, NewExperiment, Run,
     RunBatch, RunInfo, RunStatus, RunUpdate, TrackingStore,
 };
 use modelops_core::version::Sha256Hex;
@@ -221,9 +221,36 @@ impl ThisStore {
                 outputs.entry(run_id).or_default().push((col(&row, "model_id")?, col(&row, "step")?));
             }
         }
+        let mut inputs: HashMap<String, Vec<DatasetInput>> = HashMap::new();
+        let rows = fetch(
+            "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_dataset_inputs ORDER BY logged_at, name, digest",
+            "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_dataset_inputs WHERE run_id = $1 ORDER BY logged_at, name, digest",
+        )
+        .await
+        .map_err(db_err)?;
+        for row in rows {
+            let run_id: String = col(&row, "run_id")?;
+            if wanted.contains(&run_id) {
+                let tags: String = col(&row, "tags")?;
+                let tags: Vec<(String, String)> = serde_json::from_str::<std::collections::BTreeMap<String, String>>(&tags)
+                    .map_err(|e| Error::Internal(format!("the tags of a dataset input of run `{run_id}` are not a JSON object of strings: {e}")))?
+                    .into_iter()
+                    .collect();
+                inputs.entry(run_id).or_default().push(DatasetInput {
+                    name: col(&row, "name")?,
+                    digest: col(&row, "digest")?,
+                    source_type: col(&row, "source_type")?,
+                    source: col(&row, "source")?,
+                    schema: col(&row, "schema")?,
+                    profile: col(&row, "profile")?,
+                    tags,
+                });
+            }
+        }
         Ok(infos
             .into_iter()
             .map(|info| Run {
+                dataset_inputs: inputs.remove(&info.run_id).unwrap_or_default(),
                 metrics: metrics.remove(&info.run_id).unwrap_or_default(),
                 params: params.remove(&info.run_id).unwrap_or_default(),
                 tags: tags.remove(&info.run_id).unwrap_or_default(),
@@ -579,6 +606,36 @@ impl TrackingStore for ThisStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn log_run_inputs(&self, run_id: &str, inputs: &[DatasetInput], at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT run_id FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&mut *tx).await.map_err(db_err)?;
+        if exists.is_none() {
+            return Err(run_not_found(run_id));
+        }
+        for input in inputs {
+            let tags: std::collections::BTreeMap<&str, &str> = input.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let tags = serde_json::to_string(&tags).map_err(|e| Error::Internal(format!("dataset input tags: {e}")))?;
+            sqlx::query(
+                "INSERT INTO run_dataset_inputs (run_id, name, digest, source_type, source, schema, profile, tags, logged_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(&input.name)
+            .bind(&input.digest)
+            .bind(&input.source_type)
+            .bind(&input.source)
+            .bind(&input.schema)
+            .bind(&input.profile)
+            .bind(tags)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }
