@@ -66,6 +66,23 @@ macro_rules! lock_model_row {
     };
 }
 
+/// Few round trips for an audit append (`sql/audit.rs`): the event's insert
+/// as a data-modifying `WITH` query of the tree's insert (the extended
+/// protocol takes one statement per query). The head moves in a statement
+/// of its own: its trigger checks the event is stored, which a query's own
+/// `WITH` insert is not yet to it.
+macro_rules! append_open {
+    () => {
+        "WITH event AS ("
+    };
+}
+macro_rules! append_then {
+    () => {
+        ") "
+    };
+}
+const HEAD_IN_APPEND: bool = false;
+
 macro_rules! instr {
     () => {
         "strpos"

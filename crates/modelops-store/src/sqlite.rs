@@ -69,6 +69,21 @@ macro_rules! lock_model_row {
     };
 }
 
+/// Few round trips for an audit append (`sql/audit.rs`): the event's
+/// insert, the tree's insert and the head's update as statements of one
+/// string, which sqlx runs in turn, binding `$n` by number.
+macro_rules! append_open {
+    () => {
+        ""
+    };
+}
+macro_rules! append_then {
+    () => {
+        "; "
+    };
+}
+const HEAD_IN_APPEND: bool = true;
+
 macro_rules! instr {
     () => {
         "instr"

@@ -4,7 +4,7 @@
 
 use super::rows::{chain_record_from_row, col, event_from_row, EVENT_COLUMNS};
 use super::tx::Tx;
-use super::{time_to_db, Db, ThisStore};
+use super::{time_to_db, Db, ThisStore, HEAD_IN_APPEND};
 use crate::cursor::{paginate, push_prefix_filter, AuditCursor};
 use crate::error::db_err;
 use chrono::{DateTime, Utc};
@@ -52,32 +52,43 @@ impl AuditAppend for Tx {
         } else {
             Some(serde_json::to_string(&event.personal).map_err(|e| Error::Internal(format!("cannot store personal values: {e}")))?)
         };
-        sqlx::query(
-            "INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding, personal, actor_ref) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(event.sequence)
-        .bind(time_to_db(&event.time))
-        .bind(&event.actor)
-        .bind(&event.action)
-        .bind(&event.subject)
-        .bind(event.before.as_ref().map(Value::to_string))
-        .bind(event.after.as_ref().map(Value::to_string))
-        .bind(&event.prev_hash)
-        .bind(&event.hash)
-        .bind(event.encoding.as_stored())
-        .bind(personal_text)
-        .bind(actor_ref)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query("UPDATE audit_head SET sequence = $1, hash = $2 WHERE id = 1")
-            .bind(event.sequence)
-            .bind(&event.hash)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
-        self.append_to_tree(&event, entry_hash(&entry)).await?;
+        // The event, the tree's new hashes and the head in as few round
+        // trips as the backend allows (`append_open!`): each statement inside
+        // the write lock holds every other writer back for a round trip to
+        // the database's thread or socket.
+        let leaf = entry_hash(&entry);
+        let (first, hashes, frontier) = self.tree_after(&event, leaf).await?;
+        let mut qb = QueryBuilder::<Db>::new(append_open!());
+        qb.push("INSERT INTO audit_events (sequence, time, actor, action, subject, before, after, prev_hash, hash, encoding, personal, actor_ref) VALUES (");
+        let mut values = qb.separated(", ");
+        values.push_bind(event.sequence);
+        values.push_bind(time_to_db(&event.time));
+        values.push_bind(event.actor.clone());
+        values.push_bind(event.action.clone());
+        values.push_bind(event.subject.clone());
+        values.push_bind(event.before.as_ref().map(Value::to_string));
+        values.push_bind(event.after.as_ref().map(Value::to_string));
+        values.push_bind(event.prev_hash.clone());
+        values.push_bind(event.hash.clone());
+        values.push_bind(event.encoding.as_stored());
+        values.push_bind(personal_text);
+        values.push_bind(actor_ref);
+        qb.push(")").push(append_then!());
+        push_tree_insert(&mut qb, first, &hashes);
+        if HEAD_IN_APPEND {
+            qb.push("; UPDATE audit_head SET sequence = ").push_bind(event.sequence).push(", hash = ").push_bind(event.hash.clone()).push(" WHERE id = 1");
+        }
+        qb.build().execute(&mut *self.tx).await.map_err(db_err)?;
+        if !HEAD_IN_APPEND {
+            sqlx::query("UPDATE audit_head SET sequence = $1, hash = $2 WHERE id = 1")
+                .bind(event.sequence)
+                .bind(&event.hash)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+        }
+        self.frontier = Some(frontier);
+        self.appended_leaves.push((event.sequence, leaf));
         self.head = Some(event.head());
         Ok(event)
     }
@@ -107,20 +118,18 @@ impl Tx {
         Ok(out)
     }
 
-    async fn append_to_tree(&mut self, event: &AuditEvent, leaf: Hash) -> Result<()> {
-        let frontier = append_to_tree(&mut self.tx, self.frontier.take(), event, leaf).await?;
-        self.frontier = Some(frontier);
-        self.appended_leaves.push((event.sequence, leaf));
-        Ok(())
+    /// The tree's hashes that appending `event` (leaf `leaf`) stores, the
+    /// stored-hash index of the first, and the compact range after it.
+    async fn tree_after(&mut self, event: &AuditEvent, leaf: Hash) -> Result<(u64, Vec<Hash>, Frontier)> {
+        tree_after(&mut self.tx, self.frontier.take(), event, leaf).await
     }
 }
 
-/// Stores the event's leaf and the subtrees it completes, in the event's
-/// transaction, and returns the tree's compact range after it. The tree must
-/// hold every earlier event. The hashes the leaf needs are in the compact
-/// range before it: `frontier` when it is that (from the store's cache or
-/// the transaction's previous event), else read once.
-async fn append_to_tree(tx: &mut super::tx::SqlTx, frontier: Option<Frontier>, event: &AuditEvent, leaf: Hash) -> Result<Frontier> {
+/// The hashes appending `event`'s leaf stores, from the compact range before
+/// it: `frontier` when it is that (from the store's cache or the
+/// transaction's previous event), else read once. The tree must hold every
+/// earlier event.
+async fn tree_after(tx: &mut super::tx::SqlTx, frontier: Option<Frontier>, event: &AuditEvent, leaf: Hash) -> Result<(u64, Vec<Hash>, Frontier)> {
     let n = leaf_index(event.sequence).ok_or_else(|| Error::Internal(format!("audit event `{}` has no leaf", event.sequence)))?;
     let read = TreeRead::Append { n, leaf };
     let mut frontier = match frontier {
@@ -133,12 +142,25 @@ async fn append_to_tree(tx: &mut super::tx::SqlTx, frontier: Option<Frontier>, e
     };
     let hashes = read.run(&frontier.hashes).map_err(tree_err)?;
     let first = first_stored_index(n);
-    let mut qb = QueryBuilder::<Db>::new("INSERT INTO audit_tree (idx, hash) ");
+    frontier.advance(first, &hashes);
+    Ok((first, hashes, frontier))
+}
+
+fn push_tree_insert(qb: &mut QueryBuilder<'_, Db>, first: u64, hashes: &[Hash]) {
+    qb.push("INSERT INTO audit_tree (idx, hash) ");
     qb.push_values(hashes.iter().enumerate(), |mut row, (k, hash)| {
         row.push_bind(index_to_db(first + k as u64)).push_bind(hash.0.to_vec());
     });
+}
+
+/// Stores `event`'s leaf and the subtrees it completes, in the open
+/// transaction (building the tree of events written before it existed), and
+/// returns the compact range after it.
+async fn append_to_tree(tx: &mut super::tx::SqlTx, frontier: Option<Frontier>, event: &AuditEvent, leaf: Hash) -> Result<Frontier> {
+    let (first, hashes, frontier) = tree_after(tx, frontier, event, leaf).await?;
+    let mut qb = QueryBuilder::<Db>::new("");
+    push_tree_insert(&mut qb, first, &hashes);
     qb.build().execute(&mut **tx).await.map_err(db_err)?;
-    frontier.advance(first, &hashes);
     Ok(frontier)
 }
 
