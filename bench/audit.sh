@@ -251,9 +251,13 @@ for round in $(seq "$ROUNDS"); do
             start_server "${bins[$i]}" "$data" --audit-checkpoint-interval 1
         fi
         load=$(cut -d' ' -f1 /proc/loadavg)
+        # The server's CPU time (user + system, clock ticks) over the workload:
+        # less moved by the other processes sharing the cores than the rate.
+        cpu_before=$(awk '{print $14 + $15}' "/proc/$pgid/stat")
         result=$(MODELOPS_TOKEN=$(cat "$data/admin.token") "$loadgen" populate --server "$url" --versions "$VERSIONS")
+        cpu_s=$(awk -v before="$cpu_before" -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 - before) / hz}' "/proc/$pgid/stat")
         stop_server
-        echo "{\"build\": \"$which\", \"round\": $round, \"load_average_before\": $load, \"populate\": $result, \"database\": $(db_counts "$data")}" >> "$tmp/append.jsonl"
+        echo "{\"build\": \"$which\", \"round\": $round, \"load_average_before\": $load, \"server_cpu_s\": $cpu_s, \"populate\": $result, \"database\": $(db_counts "$data")}" >> "$tmp/append.jsonl"
         echo "   round $round, $which: $result" >&2
         rm -rf "$data" "$data.log"
     done
@@ -328,6 +332,10 @@ result = {
                "ratio_of_medians": {w: med[w] / med["base"] for w in names if w != "base"},
                "per_round_ratios": {w: per_round(w) for w in names if w != "base"}},
 }
+# The server's CPU milliseconds per version, where recorded (older runs lack it).
+cpu = {w: [1000 * a["server_cpu_s"] / a["populate"]["versions"] for a in append if a["build"] == w and "server_cpu_s" in a] for w in names}
+if all(cpu.values()):
+    result["append"]["server_cpu_ms_per_version"] = {w: statistics.median(v) for w, v in cpu.items()}
 if not append_only:
     result["bundle"] = {"generated": json.load(open(f"{tmp}/bundle.json")), "bytes": bundle_bytes, "verify_runs": vb,
                         "verify_median_s": statistics.median(r["wall_s"] for r in vb), "verify_output": open(f"{tmp}/verify-bundle.out").read().strip()}
@@ -350,6 +358,13 @@ for w in names:
     print(f"{label:46} | {' / '.join(f'{x:.0f}' for x in rate[w]):22} | {med[w]:6.0f} | {ratio:>7} | {rounds:16} | {events:14.2f} | {signed}")
 slow = 1 - result["append"]["ratio_of_medians"]["tree"]
 print(f"this build against {base}: slowdown {slow * 100:.1f} % (ratio of medians); target <= 10 %: {'met' if slow <= 0.10 else 'NOT met'}")
+if "server_cpu_ms_per_version" in result["append"]:
+    c = result["append"]["server_cpu_ms_per_version"]
+    print("server CPU per version (user + system, median of rounds): " + ", ".join(
+        f"{w} {' / '.join(f'{x:.3f}' for x in cpu[w])} ms → {c[w]:.3f}" for w in names))
+    for w in names:
+        if w != "base":
+            print(f"   {w} / base: {c[w] / c['base']:.3f} of the base's CPU per version")
 if append_only:
     sys.exit(0)
 

@@ -290,6 +290,15 @@ def test_the_datasets_a_run_read_are_recorded_with_their_context(tracking):
     assert {t.key: t.value for t in auto_input.tags}["mlflow.data.context"] == "train"
 
     client = MlflowClient()
+    # A logged model the run used (mlflow.evaluate on a model, metrics logged for one).
+    from mlflow.entities import LoggedModelInput
+
+    model = client.create_logged_model(run.info.experiment_id, name="scorer")
+    client.log_inputs(run.info.run_id, models=[LoggedModelInput(model.model_id)])
+    assert [m.model_id for m in client.get_run(run.info.run_id).inputs.model_inputs] == [model.model_id]
+    with pytest.raises(MlflowException) as unknown:
+        client.log_inputs(run.info.run_id, models=[LoggedModelInput("m-00000000000000000000000000000000")])
+    assert error_code(unknown) == "RESOURCE_DOES_NOT_EXIST"
     too_long = mlflow.data.from_pandas(loans, name="x" * 501)
     with pytest.raises(MlflowException) as refused:
         client.log_inputs(run.info.run_id, [mlflow.entities.DatasetInput(too_long._to_mlflow_entity(), [])])

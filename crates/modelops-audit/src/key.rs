@@ -6,6 +6,7 @@
 //! first start, mode 0600) or in an environment variable; the verifier key
 //! is public.
 
+use sha2::Digest;
 use crate::{AuditError, Result};
 use signed_note::{Signer, StandardSigner, StandardVerifier, Verifier};
 use std::path::Path;
@@ -18,6 +19,9 @@ pub const DEFAULT_ORIGIN: &str = "modelops.local/audit";
 pub struct LogSigner {
     signer: StandardSigner,
     public: PublicKey,
+    /// SHA-256 of the private key's text: what [`LogSigner::derive_secret`]
+    /// derives from.
+    seed: [u8; 32],
 }
 
 impl std::fmt::Debug for LogSigner {
@@ -40,7 +44,8 @@ impl LogSigner {
         let signer = StandardSigner::new(text)
             .map_err(|e| AuditError::malformed("the audit signing key", format!("{e} (expected `PRIVATE+KEY+<origin>+<id>+<base64>`)")))?;
         let public = PublicKey::from_private(text)?;
-        Ok(Self { signer, public })
+        let seed = sha2::Sha256::digest(text.as_bytes()).into();
+        Ok(Self { signer, public, seed })
     }
 
     /// Loads the key at `path`, or creates one named `origin` there when no
@@ -77,6 +82,19 @@ impl LogSigner {
 
     pub fn public_key(&self) -> &PublicKey {
         &self.public
+    }
+
+    /// A secret for another use (`label` names it), the same wherever this
+    /// key is: what replicas sharing the key share without more
+    /// configuration. HMAC-SHA-256 keyed with the private key's hash, so no
+    /// derived secret reveals the key or another label's secret.
+    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
+        // HMAC pads a short key with zeros to the block: the same as keying with the 32 bytes.
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(&self.seed);
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::digest::KeyInit>::new(&key.into());
+        hmac::Mac::update(&mut mac, label.as_bytes());
+        hmac::Mac::finalize(mac).into_bytes().into()
     }
 
     pub(crate) fn signer(&self) -> &StandardSigner {

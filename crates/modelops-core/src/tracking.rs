@@ -190,9 +190,11 @@ pub struct Run {
     pub tags: Vec<(String, String)>,
     /// The logged models this run produced, with the step of each.
     pub model_outputs: Vec<(String, i64)>,
-    /// The datasets this run read, by the time each was first logged
-    /// (then name and digest).
+    /// The datasets this run read, in the order first logged.
     pub dataset_inputs: Vec<DatasetInput>,
+    /// The logged models this run used (evaluated, scored), in the order
+    /// first logged.
+    pub model_inputs: Vec<String>,
 }
 
 /// A dataset a run read (MLflow's `log_inputs`): what the client computed
@@ -389,9 +391,10 @@ pub trait TrackingStore: Send + Sync {
     /// Records that the run produced these logged models (at these steps);
     /// recording one twice keeps it once.
     async fn log_run_outputs(&self, run_id: &str, outputs: &[(String, i64)]) -> Result<()>;
-    /// Records the datasets a run read; one already recorded for the run
-    /// (same name and digest) keeps its first record.
-    async fn log_run_inputs(&self, run_id: &str, inputs: &[DatasetInput], at: i64) -> Result<()>;
+    /// Records the datasets and logged models a run read; one already
+    /// recorded for the run (a dataset's name and digest, a model's id)
+    /// keeps its first record.
+    async fn log_run_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()>;
 
     /// Inserts a logged model with its tags and params.
     async fn insert_logged_model(&self, model: &LoggedModel) -> Result<()>;

@@ -34,10 +34,14 @@ pub(crate) fn routes() -> Router<Registry> {
 /// credentials (the upload id is theirs): served without authentication.
 const PART_ROUTE: &str = "/mpu/part";
 
-/// Whether `path` is a multipart upload's part URL, which the server's
-/// authentication lets through (`modelops_registry::multipart`).
-pub fn is_upload_part_path(path: &str) -> bool {
-    path.strip_prefix(ARTIFACTS_PREFIX).is_some_and(|rest| rest.starts_with(PART_ROUTE) && rest[PART_ROUTE.len()..].starts_with('/'))
+/// Whether a request is a multipart upload's part (`PUT
+/// …/mpu/part/<upload_id>/<n>`, nothing else), which the server's
+/// authentication lets through: the handler checks the upload id.
+pub fn is_upload_part(method: &axum::http::Method, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix(ARTIFACTS_PREFIX).and_then(|r| r.strip_prefix(PART_ROUTE)).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    method == axum::http::Method::PUT && rest.split('/').count() == 2 && rest.split('/').all(|s| !s.is_empty())
 }
 
 /// What the client asks before choosing how to transfer files: files from
@@ -134,22 +138,29 @@ fn upload_path(dir: &str, fields: &Fields) -> Result<String, MlflowError> {
     Ok(format!("{}/{name}", dir.trim_end_matches('/')))
 }
 
-/// The URL the client reaches this server at, from the request (a proxy in
-/// front sets `X-Forwarded-Proto` and `X-Forwarded-Host`).
-fn base_url(headers: &HeaderMap) -> Result<String, MlflowError> {
+/// The URL the client reaches this server at, from the request: a proxy in
+/// front sets `X-Forwarded-Proto`, `X-Forwarded-Host` and, when it serves
+/// modelops under a path (`https://host/mlflow`), `X-Forwarded-Prefix`.
+fn base_url(uri: &axum::http::Uri, headers: &HeaderMap) -> Result<String, MlflowError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or(v).trim().to_string());
     let host = header("x-forwarded-host")
         .or_else(|| header("host"))
-        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
-        .ok_or_else(|| MlflowError::invalid("the request has no usable Host header, which the part URLs are made of"))?;
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@', '?', '#']))
+        .ok_or_else(|| MlflowError::invalid("the request names no host (Host header), which the part URLs are made of"))?;
     let scheme = header("x-forwarded-proto").filter(|p| p == "https").unwrap_or_else(|| "http".into());
-    Ok(format!("{scheme}://{host}"))
+    let prefix = header("x-forwarded-prefix")
+        .filter(|p| p.starts_with('/') && !p.contains(['?', '#', ' ', '\\']) && !p.split('/').any(|s| s == ".."))
+        .map(|p| p.trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    Ok(format!("{scheme}://{host}{prefix}"))
 }
 
 async fn create_multipart(
     State(registry): State<Registry>,
     Caller(caller): Caller,
     Path(dir): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     fields: Fields,
 ) -> Result<Json<Value>, MlflowError> {
@@ -157,7 +168,7 @@ async fn create_multipart(
     let num_parts = fields.i64("num_parts")?.unwrap_or(1);
     let num_parts = u64::try_from(num_parts).map_err(|_| MlflowError::invalid(format!("Invalid value {num_parts} for parameter 'num_parts' supplied")))?;
     let upload_id = registry.create_multipart_upload(&caller, &path, num_parts).await?;
-    let base = base_url(&headers)?;
+    let base = base_url(&uri, &headers)?;
     let credentials: Vec<Value> = (1..=num_parts)
         .map(|n| json!({"url": format!("{base}{ARTIFACTS_PREFIX}{PART_ROUTE}/{upload_id}/{n}"), "part_number": n, "headers": {}}))
         .collect();
@@ -198,6 +209,29 @@ async fn abort_multipart(State(registry): State<Registry>, Caller(caller): Calle
 #[cfg(test)]
 mod tests {
     use super::content_type;
+
+    #[test]
+    fn part_urls_follow_the_proxy_in_front() {
+        use axum::http::{HeaderMap, HeaderValue, Uri};
+        let uri: Uri = "/api/2.0/mlflow-artifacts/mpu/create/1/r/artifacts".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("127.0.0.1:5000"));
+        assert_eq!(super::base_url(&uri, &headers).unwrap(), "http://127.0.0.1:5000");
+        headers.insert("x-forwarded-host", HeaderValue::from_static("mlflow.bank.example"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert("x-forwarded-prefix", HeaderValue::from_static("/mlflow/"));
+        assert_eq!(super::base_url(&uri, &headers).unwrap(), "https://mlflow.bank.example/mlflow");
+        headers.insert("x-forwarded-prefix", HeaderValue::from_static("/../x"));
+        assert_eq!(super::base_url(&uri, &headers).unwrap(), "https://mlflow.bank.example");
+        assert!(super::base_url(&uri, &HeaderMap::new()).is_err());
+        use axum::http::Method;
+        assert!(super::is_upload_part(&Method::PUT, "/api/2.0/mlflow-artifacts/mpu/part/abc/1"));
+        assert!(!super::is_upload_part(&Method::GET, "/api/2.0/mlflow-artifacts/mpu/part/abc/1"));
+        assert!(!super::is_upload_part(&Method::PUT, "/api/2.0/mlflow-artifacts/mpu/part/abc/1/x"));
+        assert!(!super::is_upload_part(&Method::PUT, "/api/2.0/mlflow-artifacts/mpu/part/abc/"));
+        assert!(!super::is_upload_part(&Method::PUT, "/api/2.0/mlflow-artifacts/mpu/partial/abc/1"));
+        assert!(!super::is_upload_part(&Method::PUT, "/api/2.0/mlflow-artifacts/artifacts/mpu/part/abc/1"));
+    }
 
     #[test]
     fn content_types_follow_the_extension() {

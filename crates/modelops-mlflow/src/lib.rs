@@ -26,7 +26,7 @@ mod wire;
 use axum::Router;
 use modelops_registry::Registry;
 
-pub use artifacts::is_upload_part_path;
+pub use artifacts::is_upload_part;
 pub use error::MlflowError;
 
 /// Where MLflow's client sends its REST calls.

@@ -327,10 +327,7 @@ async fn set_tag(State(registry): State<Registry>, Caller(caller): Caller, field
 
 async fn log_inputs(State(registry): State<Registry>, Caller(caller): Caller, fields: Fields) -> Answer {
     let id = run_id(&fields)?;
-    if !fields.objects("models")?.is_empty() {
-        return Err(MlflowError::invalid("Model inputs (`models`) are not recorded by this server; log datasets only."));
-    }
-    let inputs = fields
+    let datasets = fields
         .objects("datasets")?
         .iter()
         .map(|input| {
@@ -346,7 +343,11 @@ async fn log_inputs(State(registry): State<Registry>, Caller(caller): Caller, fi
             })
         })
         .collect::<Result<Vec<_>, MlflowError>>()?;
-    registry.log_run_inputs(&caller, &id, &inputs).await.map_err(run_not_found(&id))?;
+    let models = fields.objects("models")?.iter().map(|m| m.required("model_id")).collect::<Result<Vec<_>, MlflowError>>()?;
+    registry.log_run_inputs(&caller, &id, &datasets, &models).await.map_err(|e| match e {
+        modelops_core::Error::NotFound { what: "logged model", key } => MlflowError::not_found(format!("Logged model with ID '{key}' not found.")),
+        other => run_not_found(&id)(other),
+    })?;
     empty()
 }
 

@@ -278,6 +278,7 @@ pub(crate) fn run(r: &Run) -> Value {
         },
         "inputs": {
             "dataset_inputs": r.dataset_inputs.iter().map(dataset_input).collect::<Vec<_>>(),
+            "model_inputs": r.model_inputs.iter().map(|id| json!({"model_id": id})).collect::<Vec<_>>(),
         },
         "outputs": {
             "model_outputs": r.model_outputs.iter().map(|(id, step)| json!({"model_id": id, "step": step})).collect::<Vec<_>>(),

@@ -17,9 +17,9 @@
 //! bytes may equal a blob something else references), and so are an aborted
 //! upload's.
 //!
-//! The key is made at start: an upload must complete on the process that
-//! started it, before it restarts (a client whose upload fails aborts and
-//! raises; uploading again works).
+//! The key is derived from the audit signing key, which replicas share, so
+//! any replica takes any part; a server without one makes its key at start,
+//! and an upload must then complete on the process that started it.
 
 use crate::Registry;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -45,6 +45,7 @@ const UPLOAD_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
 
 /// The key upload ids and part ETags are sealed with: random per process
 /// (SHA-256's block size, HMAC's natural key length).
+#[derive(Clone)]
 pub(crate) struct UploadKey([u8; 64]);
 
 impl Default for UploadKey {
@@ -56,6 +57,13 @@ impl Default for UploadKey {
 }
 
 impl UploadKey {
+    /// The key replicas sharing the audit signing key share.
+    fn derived(secret: [u8; 32]) -> Self {
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(&secret);
+        UploadKey(key)
+    }
+
     /// HMAC-SHA-256 over `parts`, each prefixed with its length.
     fn hmac(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new(&self.0.into());
@@ -96,6 +104,16 @@ fn bad_upload() -> Error {
 }
 
 impl Registry {
+    /// Derived from the audit signing key when the server has one (replicas
+    /// share it, so any of them takes an upload's parts), else this
+    /// process's own.
+    fn upload_key(&self) -> std::borrow::Cow<'_, UploadKey> {
+        match &self.audit_signing {
+            Some(signing) => std::borrow::Cow::Owned(UploadKey::derived(signing.signer.derive_secret("modelops mlflow multipart uploads v1"))),
+            None => std::borrow::Cow::Borrowed(&self.inner.upload_key),
+        }
+    }
+
     /// Starts an upload of the file at `path` in `num_parts` parts; returns
     /// its id.
     pub async fn create_multipart_upload(&self, principal: &Principal, path: &str, num_parts: u64) -> Result<String> {
@@ -106,7 +124,7 @@ impl Registry {
         }
         let upload = Upload { p: path.to_string(), a: principal.name().to_string(), n: num_parts, e: self.millis() + UPLOAD_LIFETIME_MS };
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&upload).map_err(|e| Error::Internal(format!("an upload id: {e}")))?);
-        let mac = URL_SAFE_NO_PAD.encode(self.inner.upload_key.mac(&[b"upload", body.as_bytes()]));
+        let mac = URL_SAFE_NO_PAD.encode(self.upload_key().mac(&[b"upload", body.as_bytes()]));
         Ok(format!("{body}.{mac}"))
     }
 
@@ -115,7 +133,7 @@ impl Registry {
     fn open_upload(&self, upload_id: &str) -> Result<Upload> {
         let (body, mac) = upload_id.split_once('.').ok_or_else(bad_upload)?;
         let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| bad_upload())?;
-        self.inner.upload_key.hmac(&[b"upload", body.as_bytes()]).verify_slice(&mac).map_err(|_| bad_upload())?;
+        self.upload_key().hmac(&[b"upload", body.as_bytes()]).verify_slice(&mac).map_err(|_| bad_upload())?;
         let upload: Upload = URL_SAFE_NO_PAD.decode(body).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad_upload)?;
         if upload.e < self.millis() {
             return Err(Error::invalid("upload_id", "has expired: an upload must complete within 12 hours of its start"));
@@ -124,7 +142,7 @@ impl Registry {
     }
 
     fn part_etag(&self, upload_id: &str, part_number: u64, sha256: &Sha256Hex) -> String {
-        let mac = self.inner.upload_key.mac(&[b"part", upload_id.as_bytes(), &part_number.to_be_bytes(), sha256.as_str().as_bytes()]);
+        let mac = self.upload_key().mac(&[b"part", upload_id.as_bytes(), &part_number.to_be_bytes(), sha256.as_str().as_bytes()]);
         format!("{}-{}", sha256.as_str(), hex::encode(&mac[..16]))
     }
 

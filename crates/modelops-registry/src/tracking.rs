@@ -74,8 +74,8 @@ pub const ARTIFACT_SCHEME: &str = "mlflow-artifacts:/";
 /// an experiment's directory (those are numbers).
 pub const MANIFEST_ROOT: &str = "_manifests";
 
-/// At most as many datasets in one `log_inputs` call as MLflow's server takes.
-const MAX_DATASETS_PER_CALL: usize = 1000;
+/// At most as many inputs in one `log_inputs` call as MLflow's server takes.
+const MAX_INPUTS_PER_CALL: usize = 1000;
 
 /// The path under the artifact root of an `mlflow-artifacts:` location.
 pub fn artifact_path_of(uri: &str) -> Option<&str> {
@@ -382,40 +382,41 @@ impl Registry {
         self.store().log_run_outputs(run_id, outputs).await
     }
 
-    /// Records the datasets a run read (`runs/log-inputs`), each checked
-    /// against MLflow's limits; a dataset the run already has (same name
-    /// and digest) keeps its first record.
-    pub async fn log_run_inputs(&self, principal: &Principal, run_id: &str, inputs: &[DatasetInput]) -> Result<()> {
+    /// Records the datasets and logged models a run read
+    /// (`runs/log-inputs`), each checked against MLflow's limits; one the
+    /// run already has (a dataset's name and digest, a model) keeps its
+    /// first record.
+    pub async fn log_run_inputs(&self, principal: &Principal, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
         self.authorize(principal, Action::Track, &run_subject(run_id)).await?;
-        if inputs.len() > MAX_DATASETS_PER_CALL {
-            return Err(Error::invalid("datasets", format!("{} datasets in one call; at most {MAX_DATASETS_PER_CALL}", inputs.len())));
+        if datasets.len() + models.len() > MAX_INPUTS_PER_CALL {
+            return Err(Error::invalid("datasets", format!("{} inputs in one call; at most {MAX_INPUTS_PER_CALL}", datasets.len() + models.len())));
         }
-        for (i, input) in inputs.iter().enumerate() {
+        for (i, input) in datasets.iter().enumerate() {
             let field = |name: &str| format!("datasets[{i}].dataset.{name}");
             for (name, value, max) in [("name", &input.name, 500), ("digest", &input.digest, 36), ("source_type", &input.source_type, 64), ("source", &input.source, 65_535)] {
                 if value.is_empty() {
                     return Err(Error::invalid(field(name), "is required"));
                 }
-                if value.len() > max {
-                    return Err(Error::invalid(field(name), format!("is {} bytes long; at most {max}", value.len())));
-                }
+                check_value(&field(name), value, max)?;
             }
             for (name, value, max) in [("schema", &input.schema, 1_048_575), ("profile", &input.profile, 16_777_215)] {
-                if let Some(value) = value.as_ref().filter(|v| v.len() > max) {
-                    return Err(Error::invalid(field(name), format!("is {} bytes long; at most {max}", value.len())));
+                if let Some(value) = value {
+                    check_value(&field(name), value, max)?;
                 }
             }
             for (j, (key, value)) in input.tags.iter().enumerate() {
-                if key.is_empty() || key.len() > 255 {
-                    return Err(Error::invalid(format!("datasets[{i}].tags[{j}].key"), format!("{} is not a key of 1 to 255 bytes", quote(key))));
+                check_value(&format!("datasets[{i}].tags[{j}].key"), key, 255)?;
+                if key.is_empty() {
+                    return Err(Error::invalid(format!("datasets[{i}].tags[{j}].key"), "must not be empty"));
                 }
-                if value.len() > 500 {
-                    return Err(Error::invalid(format!("datasets[{i}].tags[{j}].value"), format!("is {} bytes long; at most 500", value.len())));
-                }
+                check_value(&format!("datasets[{i}].tags[{j}].value"), value, 500)?;
             }
         }
         self.active_run(run_id).await?;
-        self.store().log_run_inputs(run_id, inputs, self.millis()).await
+        for model_id in models {
+            self.find_logged_model(model_id).await?;
+        }
+        self.store().log_run_inputs(run_id, datasets, models).await
     }
 
     // ------------------------------------------------------------ logged models

@@ -378,7 +378,7 @@ async fn authenticate(axum::extract::State(auth): axum::extract::State<Authentic
     // answers with pages: the sign-in form, not a JSON 401.
     // A multipart upload's part carries its own credential (its upload id),
     // as a presigned URL does: MLflow's client sends no other.
-    if PUBLIC_PATHS.contains(&request.uri().path()) || modelops_web::is_ui_path(request.uri().path()) || modelops_mlflow::is_upload_part_path(request.uri().path()) {
+    if PUBLIC_PATHS.contains(&request.uri().path()) || modelops_web::is_ui_path(request.uri().path()) || modelops_mlflow::is_upload_part(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
     let identified = tokio::time::timeout(auth.timeout, auth.identity.authenticator().authenticate(request.headers())).await;

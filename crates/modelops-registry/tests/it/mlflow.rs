@@ -192,6 +192,11 @@ pub async fn multipart_uploads_are_their_starters_and_expire(ctx: &Ctx) {
     let swapped = vec![UploadedPart { part_number: 1, ..parts[1].clone() }, UploadedPart { part_number: 2, ..parts[0].clone() }];
     let refused = s.complete_multipart_upload(&dana, "0/r1/artifacts/w.bin", &id, &swapped).await.unwrap_err();
     assert!(refused.to_string().contains("parts[0].etag"), "{refused}");
+    // A part of another upload (its ETag binds it to that one).
+    let other_id = s.create_multipart_upload(&dana, "0/r1/artifacts/v.bin", 2).await.unwrap();
+    let foreign = UploadedPart { part_number: 2, etag: s.put_upload_part(&other_id, 2, body("zz")).await.unwrap() };
+    let refused = s.complete_multipart_upload(&dana, "0/r1/artifacts/w.bin", &id, &[parts[0].clone(), foreign]).await.unwrap_err();
+    assert!(refused.to_string().contains("parts[1].etag"), "{refused}");
     assert!(matches!(s.create_multipart_upload(&dana, "0/r1/artifacts/w.bin", 10_001).await, Err(e) if e.to_string().contains("num_parts")));
     let file = s.complete_multipart_upload(&dana, "0/r1/artifacts/w.bin", &id, &parts).await.unwrap();
     assert_eq!(file.size, 4);
@@ -207,4 +212,14 @@ pub async fn multipart_uploads_are_their_starters_and_expire(ctx: &Ctx) {
     let fresh = s.create_multipart_upload(&dana, "0/r1/artifacts/x.bin", 1).await.unwrap();
     let refused = other.put_upload_part(&fresh, 1, body("x")).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{refused}");
+    // Replicas sharing the audit signing key take each other's uploads.
+    let (signer, _) = modelops_audit::LogSigner::generate("bank.example/audit").unwrap();
+    let signing = || modelops_registry::audit::AuditSigning { signer: signer.clone(), witnesses: vec![] };
+    // (They share the database and the artifact store too.)
+    let shared_dir = tempfile::tempdir().unwrap();
+    let a = registry_for(ctx.store.clone(), ctx.clock.clone(), shared_dir.path()).await.with_audit_signing(signing());
+    let b = registry_for(ctx.store.clone(), ctx.clock.clone(), shared_dir.path()).await.with_audit_signing(signing());
+    let shared = a.create_multipart_upload(&dana, "0/r1/artifacts/y.bin", 1).await.unwrap();
+    let etag = b.put_upload_part(&shared, 1, body("y")).await.unwrap();
+    a.complete_multipart_upload(&dana, "0/r1/artifacts/y.bin", &shared, &[UploadedPart { part_number: 1, etag }]).await.unwrap();
 }

@@ -145,11 +145,12 @@ pub async fn requests_dropped_mid_write_leave_writes_working(ctx: &Ctx) {
     s.create_model(&dana, new_model("after")).await.unwrap();
 }
 
-/// The datasets a run read: by time logged then name, once per run (name
-/// and digest), their tags and long texts exact; a refused call writes
-/// nothing.
+/// What a run read: datasets in the order logged, once per run (name and
+/// digest), their tags and long texts exact; logged models once each; a
+/// refused call writes nothing.
 pub async fn dataset_inputs_round_trip_once_per_run(ctx: &Ctx) {
     use modelops_core::tracking::DatasetInput;
+    use modelops_registry::tracking::NewLoggedModel;
     let s = &ctx.registry;
     let dana = actor("dana");
     let run = s.create_run(&dana, NewRun { experiment_id: DEFAULT_EXPERIMENT_ID, ..NewRun::default() }).await.unwrap();
@@ -161,20 +162,33 @@ pub async fn dataset_inputs_round_trip_once_per_run(ctx: &Ctx) {
         source: r#"{"uri": "s3://bank/loans.parquet"}"#.into(),
         schema: Some("é".repeat(40_000)),
         profile: None,
-        tags: vec![("mlflow.data.context".into(), context.into())],
+        tags: vec![("mlflow.data.context".into(), context.into()), ("a-owner".into(), "risk".into())],
     };
-    s.log_run_inputs(&dana, &id, &[dataset("loans", "a1b2", "training"), dataset("holdout", "c3d4", "evaluation")]).await.unwrap();
-    s.log_run_inputs(&dana, &id, &[dataset("loans", "a1b2", "evaluation")]).await.unwrap();
-    s.log_run_inputs(&dana, &id, &[dataset("loans", "ffff", "training")]).await.unwrap();
-    let got = s.run(&dana, &id).await.unwrap().dataset_inputs;
-    let seen: Vec<(&str, &str, &str)> = got.iter().map(|d| (d.name.as_str(), d.digest.as_str(), d.tags[0].1.as_str())).collect();
-    assert_eq!(seen, vec![("holdout", "c3d4", "evaluation"), ("loans", "a1b2", "training"), ("loans", "ffff", "training")]);
-    assert_eq!(got[0], dataset("holdout", "c3d4", "evaluation"), "every field as logged");
+    let model = s.create_logged_model(&dana, NewLoggedModel { experiment_id: DEFAULT_EXPERIMENT_ID, ..Default::default() }).await.unwrap();
+    s.log_run_inputs(&dana, &id, &[dataset("loans", "a1b2", "training"), dataset("holdout", "c3d4", "evaluation")], std::slice::from_ref(&model.model_id)).await.unwrap();
+    s.log_run_inputs(&dana, &id, &[dataset("loans", "a1b2", "evaluation")], std::slice::from_ref(&model.model_id)).await.unwrap();
+    s.log_run_inputs(&dana, &id, &[dataset("loans", "ffff", "training")], &[]).await.unwrap();
+    let got = s.run(&dana, &id).await.unwrap();
+    let seen: Vec<(&str, &str, &str)> = got.dataset_inputs.iter().map(|d| (d.name.as_str(), d.digest.as_str(), d.tags[0].1.as_str())).collect();
+    assert_eq!(seen, vec![("loans", "a1b2", "training"), ("holdout", "c3d4", "evaluation"), ("loans", "ffff", "training")]);
+    assert_eq!(got.dataset_inputs[1], dataset("holdout", "c3d4", "evaluation"), "every field as logged, tags in their order");
+    assert_eq!(got.model_inputs, vec![model.model_id.clone()]);
+    // Several runs read at once get each their own.
+    let other = s.create_run(&dana, NewRun { experiment_id: DEFAULT_EXPERIMENT_ID, ..NewRun::default() }).await.unwrap();
+    s.log_run_inputs(&dana, &other.info.run_id, &[dataset("other", "0001", "training")], &[]).await.unwrap();
+    let runs = s.runs(&dana, &[DEFAULT_EXPERIMENT_ID]).await.unwrap();
+    let inputs_of = |run_id: &str| runs.iter().find(|r| r.info.run_id == run_id).map(|r| r.dataset_inputs.len());
+    assert_eq!((inputs_of(&id), inputs_of(&other.info.run_id)), (Some(3), Some(1)));
 
     let mut bad = dataset("late", "9999", "training");
     bad.digest = "d".repeat(37);
-    let refused = s.log_run_inputs(&dana, &id, &[dataset("fine", "0000", "training"), bad]).await.unwrap_err();
+    let refused = s.log_run_inputs(&dana, &id, &[dataset("fine", "0000", "training"), bad], &[]).await.unwrap_err();
     assert!(refused.to_string().contains("datasets[1].dataset.digest"), "{refused}");
+    let mut nul = dataset("nul", "9999", "training");
+    nul.source = "s3://a\0b".into();
+    let refused = s.log_run_inputs(&dana, &id, &[nul], &[]).await.unwrap_err();
+    assert!(refused.to_string().contains("datasets[0].dataset.source") && refused.to_string().contains("NUL"), "{refused}");
+    assert_kind(s.log_run_inputs(&dana, &id, &[], &["m-missing".into()]).await, ErrorKind::NotFound);
     assert_eq!(s.run(&dana, &id).await.unwrap().dataset_inputs.len(), 3, "nothing of a refused call");
-    assert_kind(s.log_run_inputs(&dana, "0".repeat(32).as_str(), &[dataset("x", "1", "training")]).await, ErrorKind::NotFound);
+    assert_kind(s.log_run_inputs(&dana, "0".repeat(32).as_str(), &[dataset("x", "1", "training")], &[]).await, ErrorKind::NotFound);
 }

@@ -7,13 +7,14 @@
 // abort a PostgreSQL transaction.
 
 use super::rows::col;
-use super::{DbRow, ThisStore};
+use super::{Db, DbRow, ThisStore};
 use crate::error::{corrupt, db_err};
 use modelops_core::tracking::{
     ArtifactFile, DatasetInput, Experiment, ExperimentUpdate, LifecycleStage, LoggedModel, LoggedModelStatus, Metric, MetricValue, NewExperiment, Run,
     RunBatch, RunInfo, RunStatus, RunUpdate, TrackingStore,
 };
 use modelops_core::version::Sha256Hex;
+use sqlx::QueryBuilder;
 use modelops_core::{Error, Result};
 use std::collections::HashMap;
 
@@ -159,6 +160,50 @@ impl ThisStore {
         Ok(experiments)
     }
 
+    /// The datasets and logged models the runs `wanted` read, in the order
+    /// logged: only their rows (a dataset's schema and profile can be
+    /// megabytes, so never every run's).
+    async fn run_inputs(&self, wanted: &std::collections::HashSet<String>) -> Result<(HashMap<String, Vec<DatasetInput>>, HashMap<String, Vec<String>>)> {
+        let ids: Vec<&String> = wanted.iter().collect();
+        let mut datasets: HashMap<String, Vec<DatasetInput>> = HashMap::new();
+        let mut models: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_dataset_inputs WHERE run_id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind((*id).clone());
+            }
+            qb.push(") ORDER BY run_id, position");
+            for row in qb.build().fetch_all(self.reader()).await.map_err(db_err)? {
+                let run_id: String = col(&row, "run_id")?;
+                let tags: String = col(&row, "tags")?;
+                let tags: Vec<(String, String)> = serde_json::from_str(&tags)
+                    .map_err(|e| Error::Internal(format!("the tags of a dataset input of run `{run_id}` are not [key, value] pairs: {e}")))?;
+                datasets.entry(run_id).or_default().push(DatasetInput {
+                    name: col(&row, "name")?,
+                    digest: col(&row, "digest")?,
+                    source_type: col(&row, "source_type")?,
+                    source: col(&row, "source")?,
+                    schema: col(&row, "schema")?,
+                    profile: col(&row, "profile")?,
+                    tags,
+                });
+            }
+            let mut qb = QueryBuilder::<Db>::new("SELECT run_id, model_id FROM run_model_inputs WHERE run_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind((*id).clone());
+            }
+            qb.push(") ORDER BY run_id, position");
+            for row in qb.build().fetch_all(self.reader()).await.map_err(db_err)? {
+                models.entry(col(&row, "run_id")?).or_default().push(col(&row, "model_id")?);
+            }
+        }
+        Ok((datasets, models))
+    }
+
     /// The data (latest metrics, params, tags) of the runs in `infos`: of
     /// one run, or read for every run and kept for these.
     async fn runs_with_data(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
@@ -221,36 +266,12 @@ impl ThisStore {
                 outputs.entry(run_id).or_default().push((col(&row, "model_id")?, col(&row, "step")?));
             }
         }
-        let mut inputs: HashMap<String, Vec<DatasetInput>> = HashMap::new();
-        let rows = fetch(
-            "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_dataset_inputs ORDER BY logged_at, name, digest",
-            "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_dataset_inputs WHERE run_id = $1 ORDER BY logged_at, name, digest",
-        )
-        .await
-        .map_err(db_err)?;
-        for row in rows {
-            let run_id: String = col(&row, "run_id")?;
-            if wanted.contains(&run_id) {
-                let tags: String = col(&row, "tags")?;
-                let tags: Vec<(String, String)> = serde_json::from_str::<std::collections::BTreeMap<String, String>>(&tags)
-                    .map_err(|e| Error::Internal(format!("the tags of a dataset input of run `{run_id}` are not a JSON object of strings: {e}")))?
-                    .into_iter()
-                    .collect();
-                inputs.entry(run_id).or_default().push(DatasetInput {
-                    name: col(&row, "name")?,
-                    digest: col(&row, "digest")?,
-                    source_type: col(&row, "source_type")?,
-                    source: col(&row, "source")?,
-                    schema: col(&row, "schema")?,
-                    profile: col(&row, "profile")?,
-                    tags,
-                });
-            }
-        }
+        let (mut datasets, mut models) = self.run_inputs(&wanted).await?;
         Ok(infos
             .into_iter()
             .map(|info| Run {
-                dataset_inputs: inputs.remove(&info.run_id).unwrap_or_default(),
+                dataset_inputs: datasets.remove(&info.run_id).unwrap_or_default(),
+                model_inputs: models.remove(&info.run_id).unwrap_or_default(),
                 metrics: metrics.remove(&info.run_id).unwrap_or_default(),
                 params: params.remove(&info.run_id).unwrap_or_default(),
                 tags: tags.remove(&info.run_id).unwrap_or_default(),
@@ -610,19 +631,18 @@ impl TrackingStore for ThisStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn log_run_inputs(&self, run_id: &str, inputs: &[DatasetInput], at: i64) -> Result<()> {
+    async fn log_run_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let exists: Option<String> =
             sqlx::query_scalar("SELECT run_id FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&mut *tx).await.map_err(db_err)?;
         if exists.is_none() {
             return Err(run_not_found(run_id));
         }
-        for input in inputs {
-            let tags: std::collections::BTreeMap<&str, &str> = input.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let tags = serde_json::to_string(&tags).map_err(|e| Error::Internal(format!("dataset input tags: {e}")))?;
+        for input in datasets {
+            let tags = serde_json::to_string(&input.tags).map_err(|e| Error::Internal(format!("dataset input tags: {e}")))?;
             sqlx::query(
-                "INSERT INTO run_dataset_inputs (run_id, name, digest, source_type, source, schema, profile, tags, logged_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                "INSERT INTO run_dataset_inputs (run_id, position, name, digest, source_type, source, schema, profile, tags) \
+                 VALUES ($1, (SELECT COUNT(*) FROM run_dataset_inputs WHERE run_id = $1), $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
             .bind(run_id)
             .bind(&input.name)
@@ -632,7 +652,17 @@ impl TrackingStore for ThisStore {
             .bind(&input.schema)
             .bind(&input.profile)
             .bind(tags)
-            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for model_id in models {
+            sqlx::query(
+                "INSERT INTO run_model_inputs (run_id, position, model_id) \
+                 VALUES ($1, (SELECT COUNT(*) FROM run_model_inputs WHERE run_id = $1), $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(model_id)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
