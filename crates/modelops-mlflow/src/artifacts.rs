@@ -146,7 +146,7 @@ fn base_url(uri: &axum::http::Uri, headers: &HeaderMap) -> Result<String, Mlflow
     let host = header("x-forwarded-host")
         .or_else(|| header("host"))
         .or_else(|| uri.authority().map(|a| a.to_string()))
-        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@', '?', '#']))
+        .filter(|h| !h.is_empty() && !h.contains(['/', '\\', ' ', '@', '?', '#']))
         .ok_or_else(|| MlflowError::invalid("the request names no host (Host header), which the part URLs are made of"))?;
     let scheme = header("x-forwarded-proto").filter(|p| p == "https").unwrap_or_else(|| "http".into());
     let prefix = header("x-forwarded-prefix")
@@ -224,6 +224,9 @@ mod tests {
         headers.insert("x-forwarded-prefix", HeaderValue::from_static("/../x"));
         assert_eq!(super::base_url(&uri, &headers).unwrap(), "https://mlflow.bank.example");
         assert!(super::base_url(&uri, &HeaderMap::new()).is_err());
+        let mut forged = HeaderMap::new();
+        forged.insert("host", HeaderValue::from_static("evil\\.bank.example"));
+        assert!(super::base_url(&uri, &forged).is_err(), "a backslash reads as a slash to some URL parsers");
         use axum::http::Method;
         assert!(super::is_upload_part(&Method::PUT, "/api/2.0/mlflow-artifacts/mpu/part/abc/1"));
         assert!(!super::is_upload_part(&Method::GET, "/api/2.0/mlflow-artifacts/mpu/part/abc/1"));

@@ -100,7 +100,7 @@ pub struct UploadedPart {
 }
 
 fn bad_upload() -> Error {
-    Error::invalid("upload_id", "is not an upload this server started (or the server restarted since)")
+    Error::invalid("upload_id", "is not an upload this server started (or its signing key changed since; without one, the server restarted)")
 }
 
 impl Registry {

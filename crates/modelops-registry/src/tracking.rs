@@ -412,6 +412,9 @@ impl Registry {
                 check_value(&format!("datasets[{i}].tags[{j}].value"), value, 500)?;
             }
         }
+        for (i, model_id) in models.iter().enumerate() {
+            check_value(&format!("models[{i}].model_id"), model_id, 64)?;
+        }
         self.active_run(run_id).await?;
         for model_id in models {
             self.find_logged_model(model_id).await?;

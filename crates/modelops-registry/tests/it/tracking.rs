@@ -189,6 +189,7 @@ pub async fn dataset_inputs_round_trip_once_per_run(ctx: &Ctx) {
     let refused = s.log_run_inputs(&dana, &id, &[nul], &[]).await.unwrap_err();
     assert!(refused.to_string().contains("datasets[0].dataset.source") && refused.to_string().contains("NUL"), "{refused}");
     assert_kind(s.log_run_inputs(&dana, &id, &[], &["m-missing".into()]).await, ErrorKind::NotFound);
+    assert_kind(s.log_run_inputs(&dana, &id, &[], &["m-\0".into()]).await, ErrorKind::InvalidInput);
     assert_eq!(s.run(&dana, &id).await.unwrap().dataset_inputs.len(), 3, "nothing of a refused call");
     assert_kind(s.log_run_inputs(&dana, "0".repeat(32).as_str(), &[dataset("x", "1", "training")], &[]).await, ErrorKind::NotFound);
 }

@@ -175,7 +175,7 @@ impl ThisStore {
             for id in chunk {
                 list.push_bind((*id).clone());
             }
-            qb.push(") ORDER BY run_id, position");
+            qb.push(") ORDER BY run_id, position, name, digest");
             for row in qb.build().fetch_all(self.reader()).await.map_err(db_err)? {
                 let run_id: String = col(&row, "run_id")?;
                 let tags: String = col(&row, "tags")?;
@@ -196,7 +196,7 @@ impl ThisStore {
             for id in chunk {
                 list.push_bind((*id).clone());
             }
-            qb.push(") ORDER BY run_id, position");
+            qb.push(") ORDER BY run_id, position, model_id");
             for row in qb.build().fetch_all(self.reader()).await.map_err(db_err)? {
                 models.entry(col(&row, "run_id")?).or_default().push(col(&row, "model_id")?);
             }
@@ -633,8 +633,12 @@ impl TrackingStore for ThisStore {
 
     async fn log_run_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT run_id FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&mut *tx).await.map_err(db_err)?;
+        // The run's row locked: concurrent calls on one run take positions in turn.
+        let exists: Option<String> = sqlx::query_scalar(concat!("SELECT run_id FROM runs WHERE run_id = $1", for_update!()))
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
         if exists.is_none() {
             return Err(run_not_found(run_id));
         }
