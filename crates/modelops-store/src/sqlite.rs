@@ -72,7 +72,7 @@ macro_rules! lock_model_row {
 /// Few round trips for an audit append (`sql/audit.rs`): the event's
 /// insert, the tree's insert and the head's update as statements of one
 /// string, which sqlx runs in turn. The string must use only the `?`
-/// placeholders `QueryBuilder` writes: sqlx binds them in order across the
+/// parameters `QueryBuilder` writes: sqlx binds them in order across the
 /// statements (a literal `$n` would bind by absolute number instead).
 macro_rules! append_open {
     () => {

@@ -168,14 +168,8 @@ impl ThisStore {
         let mut datasets: HashMap<String, Vec<DatasetInput>> = HashMap::new();
         let mut models: HashMap<String, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(500) {
-            let mut qb = QueryBuilder::<Db>::new(
-                "SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_dataset_inputs WHERE run_id IN (",
-            );
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind((*id).clone());
-            }
-            qb.push(") ORDER BY run_id, position, name, digest");
+            let mut qb = of_runs("SELECT run_id, name, digest, source_type, source, schema, profile, tags FROM run_dataset_inputs", chunk);
+            qb.push(" ORDER BY run_id, position, name, digest");
             for row in qb.build().fetch_all(self.reader()).await.map_err(db_err)? {
                 let run_id: String = col(&row, "run_id")?;
                 let tags: String = col(&row, "tags")?;
@@ -191,12 +185,8 @@ impl ThisStore {
                     tags,
                 });
             }
-            let mut qb = QueryBuilder::<Db>::new("SELECT run_id, model_id FROM run_model_inputs WHERE run_id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind((*id).clone());
-            }
-            qb.push(") ORDER BY run_id, position, model_id");
+            let mut qb = of_runs("SELECT run_id, model_id FROM run_model_inputs", chunk);
+            qb.push(" ORDER BY run_id, position, model_id");
             for row in qb.build().fetch_all(self.reader()).await.map_err(db_err)? {
                 models.entry(col(&row, "run_id")?).or_default().push(col(&row, "model_id")?);
             }
@@ -614,11 +604,7 @@ impl TrackingStore for ThisStore {
 
     async fn log_run_outputs(&self, run_id: &str, outputs: &[(String, i64)]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT run_id FROM runs WHERE run_id = $1").bind(run_id).fetch_optional(&mut *tx).await.map_err(db_err)?;
-        if exists.is_none() {
-            return Err(run_not_found(run_id));
-        }
+        lock_run(&mut tx, run_id).await?;
         for (model_id, step) in outputs {
             sqlx::query("INSERT INTO run_outputs (run_id, model_id, step) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(run_id)
@@ -633,15 +619,8 @@ impl TrackingStore for ThisStore {
 
     async fn log_run_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        // The run's row locked: concurrent calls on one run take positions in turn.
-        let exists: Option<String> = sqlx::query_scalar(concat!("SELECT run_id FROM runs WHERE run_id = $1", for_update!()))
-            .bind(run_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if exists.is_none() {
-            return Err(run_not_found(run_id));
-        }
+        // Locked: concurrent calls on one run take positions in turn.
+        lock_run(&mut tx, run_id).await?;
         for input in datasets {
             let tags = serde_json::to_string(&input.tags).map_err(|e| Error::Internal(format!("dataset input tags: {e}")))?;
             sqlx::query(
@@ -870,4 +849,27 @@ async fn set_experiment_tag(tx: &mut super::tx::SqlTx, id: i64, key: &str, value
     .await
     .map_err(db_err)?;
     Ok(())
+}
+
+/// `select` restricted to the rows of the runs `ids`.
+fn of_runs<'a>(select: &str, ids: &[&String]) -> QueryBuilder<'a, Db> {
+    let mut qb = QueryBuilder::<Db>::new(select);
+    qb.push(" WHERE run_id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind((*id).clone());
+    }
+    qb.push(")");
+    qb
+}
+
+/// Locks run `run_id`'s row until the transaction ends; not found when there
+/// is no such run.
+async fn lock_run(tx: &mut sqlx::Transaction<'static, Db>, run_id: &str) -> Result<()> {
+    let exists: Option<String> = sqlx::query_scalar(concat!("SELECT run_id FROM runs WHERE run_id = $1", for_update!()))
+        .bind(run_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    exists.map(|_| ()).ok_or_else(|| run_not_found(run_id))
 }
