@@ -63,11 +63,7 @@ if ! command -v wrk >/dev/null; then
 fi
 # The test virtualenv trains and exports the model.
 venv="$root/.venv"
-req="$root/tests/python/requirements.txt"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$(sha256sum "$req" | cut -d' ' -f1)" ]; then
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -r "$req"
-    sha256sum "$req" | cut -d' ' -f1 > "$venv/.requirements.sha256"
-fi
+scripts/python-venv
 mls="$root/bench/.venv-mlserver"
 mreq="$root/bench/mlserver-requirements.txt"
 if [ ! -x "$mls/bin/mlserver" ] || [ "$(cat "$mls/.requirements.sha256" 2>/dev/null)" != "$(sha256sum "$mreq" | cut -d' ' -f1)" ]; then

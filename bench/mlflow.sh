@@ -45,11 +45,7 @@ if ! command -v wrk >/dev/null; then
 fi
 # The test virtualenv holds the mlflow client and server (mlflow==3.17.2).
 venv="$root/.venv"
-req="$root/tests/python/requirements.txt"
-if [ ! -x "$venv/bin/mlflow" ] || [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$(sha256sum "$req" | cut -d' ' -f1)" ]; then
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -r "$req"
-    sha256sum "$req" | cut -d' ' -f1 > "$venv/.requirements.sha256"
-fi
+scripts/python-venv
 cargo build --release --locked -p modelops
 
 # Neither side phones home; a failed request fails at once, not after retries.

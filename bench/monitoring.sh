@@ -57,11 +57,7 @@ if ! command -v wrk >/dev/null || [ ! -x /usr/bin/time ]; then
 fi
 # The test virtualenv writes the training data (pandas, pyarrow).
 venv="$root/.venv"
-req="$root/tests/python/requirements.txt"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$(sha256sum "$req" | cut -d' ' -f1)" ]; then
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -r "$req"
-    sha256sum "$req" | cut -d' ' -f1 > "$venv/.requirements.sha256"
-fi
+scripts/python-venv
 cargo build --release --locked -p modelops -p modelops-loadgen
 
 tmp=$(mktemp -d)

@@ -9,6 +9,8 @@
 # Prints a table and writes bench/out/registry.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release build, in $CARGO_TARGET_DIR when set (as cargo builds it).
+release="${CARGO_TARGET_DIR:-target}/release"
 DURATION=${DURATION:-30s}
 VERSIONS=${VERSIONS:-10000}
 THREADS=${THREADS:-2}
@@ -51,9 +53,9 @@ run_wrk() { # name url [script]
     echo "\"$1\": $line"
 }
 
-target/release/modelops-loadgen baseline --addr 127.0.0.1:5998 & pids+=($!)
+"$release"/modelops-loadgen baseline --addr 127.0.0.1:5998 & pids+=($!)
 wait_for http://127.0.0.1:5998/
-target/release/modelops serve --addr 127.0.0.1:5997 --data-dir "$tmp/data" --log warn & pids+=($!)
+"$release"/modelops serve --addr 127.0.0.1:5997 --data-dir "$tmp/data" --log warn & pids+=($!)
 wait_for http://127.0.0.1:5997/healthz
 
 # Every request is authenticated, as in production: the bootstrap admin's token.
@@ -61,7 +63,7 @@ MODELOPS_TOKEN=$(cat "$tmp/data/admin.token")
 export MODELOPS_TOKEN
 auth="Authorization: Bearer $MODELOPS_TOKEN"
 echo "creating $VERSIONS versions with 4 KiB artifacts…" >&2
-create=$(target/release/modelops-loadgen populate --server http://127.0.0.1:5997 --versions "$VERSIONS")
+create=$("$release"/modelops-loadgen populate --server http://127.0.0.1:5997 --versions "$VERSIONS")
 curl -fsS -X PUT -H 'content-type: application/json' -H "$auth" \
     -d '{"version": 1234}' http://127.0.0.1:5997/api/v1/models/bench/aliases/staging >/dev/null
 

@@ -18,6 +18,8 @@
 # replicas cost, not what they would add on separate machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The release build, in $CARGO_TARGET_DIR when set (as cargo builds it).
+release="${CARGO_TARGET_DIR:-target}/release"
 if [ -z "${MODELOPS_TEST_POSTGRES_URL:-}" ] || [ -z "${MODELOPS_TEST_S3_URL:-}" ]; then
     exec scripts/with-postgres scripts/with-s3 "$0" "$@"
 fi
@@ -43,7 +45,7 @@ bucket_url="$MODELOPS_TEST_S3_URL/bench-$$"
 replica() { # index port
     mkdir -p "$tmp/r$1"
     [ -f "$tmp/admin.token" ] && cp "$tmp/admin.token" "$tmp/r$1/admin.token"
-    target/release/modelops serve --addr "127.0.0.1:$2" --data-dir "$tmp/r$1" --database-url "$MODELOPS_TEST_POSTGRES_URL" \
+    "$release"/modelops serve --addr "127.0.0.1:$2" --data-dir "$tmp/r$1" --database-url "$MODELOPS_TEST_POSTGRES_URL" \
         --artifacts-url "$bucket_url" --audit-key-file "$tmp/audit.key" --log warn & pids+=($!)
     wait_for "http://127.0.0.1:$2/healthz"
     [ -f "$tmp/admin.token" ] || cp "$tmp/r$1/admin.token" "$tmp/admin.token"
@@ -51,7 +53,7 @@ replica() { # index port
 replica 0 5971
 replica 1 5972
 replica 2 5973
-target/release/modelops serve --addr 127.0.0.1:5974 --data-dir "$tmp/sqlite" --log warn & pids+=($!)
+"$release"/modelops serve --addr 127.0.0.1:5974 --data-dir "$tmp/sqlite" --log warn & pids+=($!)
 wait_for http://127.0.0.1:5974/healthz
 # PostgreSQL with a local folder, in a database of its own on the same cluster.
 pg_local="${MODELOPS_TEST_POSTGRES_URL%/*}/bench_local"
@@ -60,15 +62,15 @@ import subprocess, sys, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
 subprocess.run(["psql", "-h", u.hostname, "-p", str(u.port), "-U", u.username or "postgres", "-d", u.path.lstrip("/"), "-qc", "CREATE DATABASE bench_local"], check=True)
 PY
-target/release/modelops serve --addr 127.0.0.1:5975 --data-dir "$tmp/pglocal" --database-url "$pg_local" --log warn & pids+=($!)
+"$release"/modelops serve --addr 127.0.0.1:5975 --data-dir "$tmp/pglocal" --database-url "$pg_local" --log warn & pids+=($!)
 wait_for http://127.0.0.1:5975/healthz
 auth="Authorization: Bearer $(cat "$tmp/admin.token")"
 sqlite_auth="Authorization: Bearer $(cat "$tmp/sqlite/admin.token")"
 
 echo "writes: $VERSIONS versions on PostgreSQL + S3, then on SQLite + a local folder…" >&2
-write_pg=$(MODELOPS_TOKEN=$(cat "$tmp/admin.token") target/release/modelops-loadgen populate --server http://127.0.0.1:5971 --versions "$VERSIONS" --concurrency 16)
-write_pg_local=$(MODELOPS_TOKEN=$(cat "$tmp/pglocal/admin.token") target/release/modelops-loadgen populate --server http://127.0.0.1:5975 --versions "$VERSIONS" --concurrency 16)
-write_sqlite=$(MODELOPS_TOKEN=$(cat "$tmp/sqlite/admin.token") target/release/modelops-loadgen populate --server http://127.0.0.1:5974 --versions "$VERSIONS" --concurrency 16)
+write_pg=$(MODELOPS_TOKEN=$(cat "$tmp/admin.token") "$release"/modelops-loadgen populate --server http://127.0.0.1:5971 --versions "$VERSIONS" --concurrency 16)
+write_pg_local=$(MODELOPS_TOKEN=$(cat "$tmp/pglocal/admin.token") "$release"/modelops-loadgen populate --server http://127.0.0.1:5975 --versions "$VERSIONS" --concurrency 16)
+write_sqlite=$(MODELOPS_TOKEN=$(cat "$tmp/sqlite/admin.token") "$release"/modelops-loadgen populate --server http://127.0.0.1:5974 --versions "$VERSIONS" --concurrency 16)
 
 cat > "$tmp/get_version.lua" <<LUA
 math.randomseed(42)

@@ -15,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# The release build, in $CARGO_TARGET_DIR when set (as cargo builds it).
+release="${CARGO_TARGET_DIR:-target}/release"
 DURATION=${DURATION:-15s}
 CONCURRENCY=${CONCURRENCY:-"1 8 64"}
 out=bench/out
@@ -26,11 +28,7 @@ if ! command -v wrk >/dev/null; then
 fi
 # The test virtualenv trains and exports the models and runs onnxruntime.
 venv="$root/.venv"
-req="$root/tests/python/requirements.txt"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$(sha256sum "$req" | cut -d' ' -f1)" ]; then
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -r "$req"
-    sha256sum "$req" | cut -d' ' -f1 > "$venv/.requirements.sha256"
-fi
+scripts/python-venv
 mls="$root/bench/.venv-mlserver"
 mreq="$root/bench/mlserver-requirements.txt"
 if [ ! -x "$mls/bin/mlserver" ] || [ "$(cat "$mls/.requirements.sha256" 2>/dev/null)" != "$(sha256sum "$mreq" | cut -d' ' -f1)" ]; then
@@ -52,12 +50,12 @@ wait_for() { for _ in $(seq 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0;
 row=$(cat "$tmp/row.json")
 
 # modelops: the two ONNX exports as version 1 of two models.
-target/release/modelops serve --addr 127.0.0.1:5980 --data-dir "$tmp/data" --log warn & pids+=($!)
+"$release"/modelops serve --addr 127.0.0.1:5980 --data-dir "$tmp/data" --log warn & pids+=($!)
 wait_for http://127.0.0.1:5980/healthz
 export MODELOPS_SERVER=http://127.0.0.1:5980 MODELOPS_TOKEN=$(cat "$tmp/data/admin.token")
 for m in rf logreg; do
-    target/release/modelops models create "$m" --kind onnx --owner admin --risk-tier low >/dev/null
-    target/release/modelops versions push "$m" "$tmp/$m.onnx" >/dev/null
+    "$release"/modelops models create "$m" --kind onnx --owner admin --risk-tier low >/dev/null
+    "$release"/modelops versions push "$m" "$tmp/$m.onnx" >/dev/null
 done
 
 # MLServer: the scikit-learn originals, its defaults (ports apart).
@@ -81,7 +79,7 @@ wrk.body = '{"inputs": [{"name": "X", "shape": [1, 10], "datatype": "FP32", "dat
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-target/release/modelops-loadgen baseline --addr 127.0.0.1:5984 & pids+=($!)
+"$release"/modelops-loadgen baseline --addr 127.0.0.1:5984 & pids+=($!)
 wait_for http://127.0.0.1:5984/
 echo "{\"inputs\": [{\"name\": \"X\", \"shape\": [1, 10], \"datatype\": \"FP32\", \"data\": $row}]}" > "$tmp/infer.json"
 
@@ -120,11 +118,11 @@ run_wrk() { # concurrency url [header]
     # handler, same wrk), and modelops' own code per request without TCP.
     echo "\"bare_axum_c64\": $(wrk -t2 -c64 -d"$DURATION" -s "$tmp/report.lua" http://127.0.0.1:5984/ | tail -n 1),"
     echo "\"in_process\": {"
-    echo "\"logreg\": $(target/release/modelops-loadgen in-process --data-dir "$tmp/data" --request 'POST /v2/models/logreg/versions/1/infer' --body "$tmp/infer.json"),"
-    echo "\"rf\": $(target/release/modelops-loadgen in-process --data-dir "$tmp/data" --request 'POST /v2/models/rf/versions/1/infer' --body "$tmp/infer.json")"
+    echo "\"logreg\": $("$release"/modelops-loadgen in-process --data-dir "$tmp/data" --request 'POST /v2/models/logreg/versions/1/infer' --body "$tmp/infer.json"),"
+    echo "\"rf\": $("$release"/modelops-loadgen in-process --data-dir "$tmp/data" --request 'POST /v2/models/rf/versions/1/infer' --body "$tmp/infer.json")"
     echo "},"
     echo "\"model_only\": {"
-    echo "\"modelops\": $(target/release/modelops-loadgen model-time --batch "$tmp/batch.json" --model "rf=$tmp/rf.onnx" --model "logreg=$tmp/logreg.onnx"),"
+    echo "\"modelops\": $("$release"/modelops-loadgen model-time --batch "$tmp/batch.json" --model "rf=$tmp/rf.onnx" --model "logreg=$tmp/logreg.onnx"),"
     echo "\"onnxruntime\": $("$venv/bin/python" bench/serving_models.py ort "$tmp")"
     echo "}"
     echo "}"

@@ -171,6 +171,22 @@ pub async fn stages_are_the_governed_lifecycle(ctx: &Ctx) {
     let latest: Vec<(u32, VersionState)> =
         s.mlflow_latest_versions_of(&dana, std::slice::from_ref(&model)).await.unwrap().iter().map(|v| (v.version.number, v.version.state)).collect();
     assert_eq!(latest, vec![(1, VersionState::InValidation), (4, VersionState::Draft)]);
+    // Several models in one call (a search's page): each its own latest; a
+    // deleted model's versions are not shown.
+    let (other, gone) = (name("staged-other"), name("staged-gone"));
+    for m in [&other, &gone] {
+        s.mlflow_create_model(&dana, m.clone(), String::new(), BTreeMap::new()).await.unwrap();
+        s.mlflow_create_version(&dana, m, NewMlflowVersion { source: "s3://b/m".into(), ..Default::default() }).await.unwrap();
+    }
+    s.mlflow_delete_model(&dana, &gone).await.unwrap();
+    let latest: Vec<(String, u32)> = s
+        .mlflow_latest_versions_of(&dana, &[other.clone(), gone.clone(), model.clone()])
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| (v.version.model.to_string(), v.version.number))
+        .collect();
+    assert_eq!(latest, vec![("staged".into(), 1), ("staged".into(), 4), ("staged-other".into(), 1)]);
     assert_eq!(Stage::parse("stage", "production").unwrap(), Stage::Production);
     assert!(Stage::parse("stage", "prod").is_err());
 }
