@@ -17,7 +17,7 @@ use modelops_core::repo::TagTarget;
 use modelops_registry::mlflow::{MlflowVersion, NewMlflowVersion, Stage};
 use modelops_registry::Registry;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub(crate) fn routes() -> Router<Registry> {
     Router::new()
@@ -406,16 +406,13 @@ fn parsed(entity: Entity, fields: &Fields) -> Result<(filter::Filter, Vec<filter
 
 async fn search_models(State(registry): State<Registry>, Caller(caller): Caller, fields: Fields) -> Answer {
     let (filter, order) = parsed(Entity::RegisteredModel, &fields)?;
-    let mut models: Vec<Model> =
-        registry.mlflow_models(&caller).await?.into_iter().filter(|m| filter.matches(Entity::RegisteredModel, &ModelRow(m))).collect();
+    let listing = registry.mlflow_model_listing(&caller).await?;
+    let mut models: Vec<&Model> = listing.models().iter().filter(|m| filter.matches(Entity::RegisteredModel, &ModelRow(m))).collect();
     // The order asked for, then by name (MLflow's default).
     models.sort_by(|a, b| filter::compare(&order, &ModelRow(a), &ModelRow(b)).then_with(|| a.name.cmp(&b.name)));
     let (items, next) = page(models, &fields, 100, 1000)?;
     let names: Vec<ModelName> = items.iter().map(|m| m.name.clone()).collect();
-    let mut versions: HashMap<ModelName, Vec<MlflowVersion>> = HashMap::new();
-    for version in registry.mlflow_latest_versions_of(&caller, &names).await? {
-        versions.entry(version.version.model.clone()).or_default().push(version);
-    }
+    let versions = registry.mlflow_listing_latest(&caller, &listing, &names).await?;
     let encoded: Vec<Value> = items
         .iter()
         .map(|m| model_json(m, &versions.get(&m.name).map(|v| v.iter().collect::<Vec<_>>()).unwrap_or_default()))

@@ -87,6 +87,8 @@ struct Inner {
     manifests: std::sync::RwLock<std::collections::HashMap<Sha256Hex, modelops_core::tracking::ModelManifest>>,
     /// Seals multipart uploads' ids and parts (`multipart`).
     upload_key: multipart::UploadKey,
+    /// The last registered-model listing MLflow's searches read (`mlflow`).
+    model_listing: std::sync::RwLock<Option<Arc<mlflow::ModelListing>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -167,6 +169,7 @@ impl Registry {
                 auth_cache: Default::default(),
                 manifests: Default::default(),
                 upload_key: Default::default(),
+                model_listing: Default::default(),
             }),
             verify_reuse: VERIFY_REUSE,
             inspector: None,

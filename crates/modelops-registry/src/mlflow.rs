@@ -30,7 +30,9 @@ use modelops_core::page::{ModelQuery, PageRequest, MAX_PAGE_SIZE};
 use modelops_core::tracking::{ArtifactFile, ManifestFile, ModelManifest, MANIFEST_FILENAME, MANIFEST_FORMAT};
 use modelops_core::version::{ArtifactSpec, Lineage, ModelVersion, NewVersion, VersionState};
 use modelops_core::{Error, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use modelops_core::audit::ChainHead;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 /// The tier of a model registered through MLflow until a risk officer
 /// sets one: medium, so its versions need an independent validator's
@@ -79,6 +81,22 @@ impl Stage {
             VersionState::Production => Stage::Production,
             VersionState::Retired => Stage::Archived,
         }
+    }
+}
+
+/// Every active model at one state of the database (the audit chain's
+/// head), and the latest versions of those a search has shown so far.
+#[derive(Debug)]
+pub struct ModelListing {
+    head: Option<ChainHead>,
+    models: Vec<Model>,
+    latest: Mutex<HashMap<ModelName, Arc<Vec<MlflowVersion>>>>,
+}
+
+impl ModelListing {
+    /// The active models, by name.
+    pub fn models(&self) -> &[Model] {
+        &self.models
     }
 }
 
@@ -168,6 +186,58 @@ impl Registry {
                 None => return Ok(models),
             }
         }
+    }
+
+    /// Every active model, by name, as MLflow's searches read them: kept
+    /// while the audit chain's head stays where it was, read again once it
+    /// moves. Every change to a model, its versions, tags and aliases
+    /// appends an event in the change's own transaction, on whichever
+    /// replica or process made it, so an unmoved head (sequence and hash)
+    /// means nothing a search shows has changed — one small read instead of
+    /// every model's row, tags and aliases per search.
+    pub async fn mlflow_model_listing(&self, principal: &Principal) -> Result<Arc<ModelListing>> {
+        self.authorize(principal, Action::Read, "models").await?;
+        let head = self.store().head().await?;
+        if let Some(kept) = self.inner.model_listing.read().ok().and_then(|l| l.clone()).filter(|l| l.head == head) {
+            return Ok(kept);
+        }
+        let listing = Arc::new(ModelListing { head, models: self.mlflow_models(principal).await?, latest: Mutex::default() });
+        if let Ok(mut kept) = self.inner.model_listing.write() {
+            // A slower reader must not put back an older listing over a newer one.
+            let older = kept.as_ref().is_some_and(|k| k.head.as_ref().map(|h| h.sequence) > listing.head.as_ref().map(|h| h.sequence));
+            if !older {
+                *kept = Some(listing.clone());
+            }
+        }
+        Ok(listing)
+    }
+
+    /// The latest versions per state (as [`Registry::mlflow_latest_versions_of`])
+    /// of `models`, a page of `listing`'s: read once per listing and model.
+    pub async fn mlflow_listing_latest(
+        &self,
+        principal: &Principal,
+        listing: &ModelListing,
+        models: &[ModelName],
+    ) -> Result<HashMap<ModelName, Arc<Vec<MlflowVersion>>>> {
+        let known = |latest: &HashMap<ModelName, Arc<Vec<MlflowVersion>>>| -> HashMap<ModelName, Arc<Vec<MlflowVersion>>> {
+            models.iter().filter_map(|m| latest.get(m).map(|v| (m.clone(), v.clone()))).collect()
+        };
+        let mut found = listing.latest.lock().map(|l| known(&l)).unwrap_or_default();
+        let missing: Vec<ModelName> = models.iter().filter(|m| !found.contains_key(*m)).cloned().collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let mut read: HashMap<ModelName, Vec<MlflowVersion>> = missing.iter().map(|m| (m.clone(), Vec::new())).collect();
+        for version in self.mlflow_latest_versions_of(principal, &missing).await? {
+            read.entry(version.version.model.clone()).or_default().push(version);
+        }
+        let read: HashMap<ModelName, Arc<Vec<MlflowVersion>>> = read.into_iter().map(|(m, v)| (m, Arc::new(v))).collect();
+        if let Ok(mut latest) = listing.latest.lock() {
+            latest.extend(read.iter().map(|(m, v)| (m.clone(), v.clone())));
+        }
+        found.extend(read);
+        Ok(found)
     }
 
     /// Registers a model from MLflow: kind `mlflow` (`llm` for a prompt), the caller its owner

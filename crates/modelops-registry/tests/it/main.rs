@@ -119,6 +119,7 @@ mod governance_store_cases {
         tracking::requests_dropped_mid_write_leave_writes_working,
         mlflow::artifacts_logged_models_and_immutable_versions,
         mlflow::deletes_are_retirements_and_names_come_back,
+        mlflow::model_listing_follows_every_change_from_any_replica,
         mlflow::multipart_uploads_are_their_starters_and_expire,
         mlflow::stages_are_the_governed_lifecycle,
         deployments_store::deployments_store_round_trip,

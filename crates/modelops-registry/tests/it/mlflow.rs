@@ -239,3 +239,39 @@ pub async fn multipart_uploads_are_their_starters_and_expire(ctx: &Ctx) {
     let etag = b.put_upload_part(&shared, 1, body("y")).await.unwrap();
     a.complete_multipart_upload(&dana, "0/r1/artifacts/y.bin", &shared, &[UploadedPart { part_number: 1, etag }]).await.unwrap();
 }
+
+/// What MLflow's searches list is kept while nothing changes, and follows
+/// every change at once — one made through another replica (another
+/// process on the same database) too.
+pub async fn model_listing_follows_every_change_from_any_replica(ctx: &Ctx) {
+    use modelops_core::name::{AliasName, TagKey};
+    use modelops_core::repo::TagTarget;
+    let s = &ctx.registry;
+    let dana = actor("dana");
+    let listed = name("listed");
+    s.mlflow_create_model(&dana, listed.clone(), String::new(), BTreeMap::new()).await.unwrap();
+    let first = s.mlflow_model_listing(&dana).await.unwrap();
+    assert!(first.models().iter().any(|m| m.name == listed));
+    let latest = s.mlflow_listing_latest(&dana, &first, std::slice::from_ref(&listed)).await.unwrap();
+    assert!(latest[&listed].is_empty(), "no versions yet");
+    assert!(std::sync::Arc::ptr_eq(&first, &s.mlflow_model_listing(&dana).await.unwrap()), "nothing changed: nothing read again");
+
+    // Another replica registers a version, tags the model and sets an alias.
+    let dir = tempfile::tempdir().unwrap();
+    let other = registry_for(reopen(ctx).await, ctx.clock.clone(), dir.path()).await;
+    other.mlflow_create_version(&dana, &listed, NewMlflowVersion { source: "s3://b/m".into(), ..Default::default() }).await.unwrap();
+    other.set_tag(&dana, &TagTarget::Model(listed.clone()), &TagKey::parse("team").unwrap(), "risk").await.unwrap();
+    other.set_alias(&dana, &listed, &AliasName::parse("challenger").unwrap(), 1).await.unwrap();
+    let now = s.mlflow_model_listing(&dana).await.unwrap();
+    let model = now.models().iter().find(|m| m.name == listed).unwrap();
+    assert_eq!(model.tags.get("team").map(String::as_str), Some("risk"));
+    assert_eq!(model.aliases.get("challenger"), Some(&1));
+    let latest = s.mlflow_listing_latest(&dana, &now, std::slice::from_ref(&listed)).await.unwrap();
+    assert_eq!(latest[&listed].iter().map(|v| v.version.number).collect::<Vec<_>>(), vec![1]);
+    // The older listing keeps what it showed to a search already under way.
+    assert!(s.mlflow_listing_latest(&dana, &first, std::slice::from_ref(&listed)).await.unwrap()[&listed].is_empty());
+
+    // Deleted through MLflow on the other replica: gone from this one's listing.
+    other.mlflow_delete_model(&dana, &listed).await.unwrap();
+    assert!(s.mlflow_model_listing(&dana).await.unwrap().models().iter().all(|m| m.name != listed));
+}
