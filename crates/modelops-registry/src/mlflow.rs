@@ -32,7 +32,7 @@ use modelops_core::version::{ArtifactSpec, Lineage, ModelVersion, NewVersion, Ve
 use modelops_core::{Error, Result};
 use modelops_core::audit::ChainHead;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The tier of a model registered through MLflow until a risk officer
 /// sets one: medium, so its versions need an independent validator's
@@ -198,17 +198,14 @@ impl Registry {
     pub async fn mlflow_model_listing(&self, principal: &Principal) -> Result<Arc<ModelListing>> {
         self.authorize(principal, Action::Read, "models").await?;
         let head = self.store().head().await?;
-        if let Some(kept) = self.inner.model_listing.read().ok().and_then(|l| l.clone()).filter(|l| l.head == head) {
+        let kept = self.inner.model_listing.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(kept) = kept.filter(|l| l.head == head) {
             return Ok(kept);
         }
         let listing = Arc::new(ModelListing { head, models: self.mlflow_models(principal).await?, latest: Mutex::default() });
-        if let Ok(mut kept) = self.inner.model_listing.write() {
-            // A slower reader must not put back an older listing over a newer one.
-            let older = kept.as_ref().is_some_and(|k| k.head.as_ref().map(|h| h.sequence) > listing.head.as_ref().map(|h| h.sequence));
-            if !older {
-                *kept = Some(listing.clone());
-            }
-        }
+        // The last one read is kept (a slower reader's older listing is
+        // only read again by the next search: its head no longer matches).
+        *self.inner.model_listing.write().unwrap_or_else(PoisonError::into_inner) = Some(listing.clone());
         Ok(listing)
     }
 
@@ -220,10 +217,11 @@ impl Registry {
         listing: &ModelListing,
         models: &[ModelName],
     ) -> Result<HashMap<ModelName, Arc<Vec<MlflowVersion>>>> {
+        self.authorize(principal, Action::Read, "models").await?;
         let known = |latest: &HashMap<ModelName, Arc<Vec<MlflowVersion>>>| -> HashMap<ModelName, Arc<Vec<MlflowVersion>>> {
             models.iter().filter_map(|m| latest.get(m).map(|v| (m.clone(), v.clone()))).collect()
         };
-        let mut found = listing.latest.lock().map(|l| known(&l)).unwrap_or_default();
+        let mut found = known(&listing.latest.lock().unwrap_or_else(PoisonError::into_inner));
         let missing: Vec<ModelName> = models.iter().filter(|m| !found.contains_key(*m)).cloned().collect();
         if missing.is_empty() {
             return Ok(found);
@@ -233,9 +231,7 @@ impl Registry {
             read.entry(version.version.model.clone()).or_default().push(version);
         }
         let read: HashMap<ModelName, Arc<Vec<MlflowVersion>>> = read.into_iter().map(|(m, v)| (m, Arc::new(v))).collect();
-        if let Ok(mut latest) = listing.latest.lock() {
-            latest.extend(read.iter().map(|(m, v)| (m.clone(), v.clone())));
-        }
+        listing.latest.lock().unwrap_or_else(PoisonError::into_inner).extend(read.iter().map(|(m, v)| (m.clone(), v.clone())));
         found.extend(read);
         Ok(found)
     }
