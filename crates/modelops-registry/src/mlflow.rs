@@ -171,6 +171,11 @@ impl Registry {
     /// surface filters, orders and pages).
     pub async fn mlflow_models(&self, principal: &Principal) -> Result<Vec<Model>> {
         self.authorize(principal, Action::Read, "models").await?;
+        self.active_models().await
+    }
+
+    /// Every active model, by name, all pages read.
+    async fn active_models(&self) -> Result<Vec<Model>> {
         let mut models = Vec::new();
         let mut token = None;
         loop {
@@ -202,7 +207,7 @@ impl Registry {
         if let Some(kept) = kept.filter(|l| l.head == head) {
             return Ok(kept);
         }
-        let listing = Arc::new(ModelListing { head, models: self.mlflow_models(principal).await?, latest: Mutex::default() });
+        let listing = Arc::new(ModelListing { head, models: self.active_models().await?, latest: Mutex::default() });
         // The last one read is kept (a slower reader's older listing is
         // only read again by the next search: its head no longer matches).
         *self.inner.model_listing.write().unwrap_or_else(PoisonError::into_inner) = Some(listing.clone());
@@ -218,11 +223,18 @@ impl Registry {
         models: &[ModelName],
     ) -> Result<HashMap<ModelName, Arc<Vec<MlflowVersion>>>> {
         self.authorize(principal, Action::Read, "models").await?;
-        let known = |latest: &HashMap<ModelName, Arc<Vec<MlflowVersion>>>| -> HashMap<ModelName, Arc<Vec<MlflowVersion>>> {
-            models.iter().filter_map(|m| latest.get(m).map(|v| (m.clone(), v.clone()))).collect()
-        };
-        let mut found = known(&listing.latest.lock().unwrap_or_else(PoisonError::into_inner));
-        let missing: Vec<ModelName> = models.iter().filter(|m| !found.contains_key(*m)).cloned().collect();
+        let (mut found, mut missing) = (HashMap::new(), Vec::new());
+        {
+            let latest = listing.latest.lock().unwrap_or_else(PoisonError::into_inner);
+            for model in models {
+                match latest.get(model) {
+                    Some(versions) => {
+                        found.insert(model.clone(), versions.clone());
+                    }
+                    None => missing.push(model.clone()),
+                }
+            }
+        }
         if missing.is_empty() {
             return Ok(found);
         }
@@ -230,9 +242,12 @@ impl Registry {
         for version in self.mlflow_latest_versions_of(principal, &missing).await? {
             read.entry(version.version.model.clone()).or_default().push(version);
         }
-        let read: HashMap<ModelName, Arc<Vec<MlflowVersion>>> = read.into_iter().map(|(m, v)| (m, Arc::new(v))).collect();
-        listing.latest.lock().unwrap_or_else(PoisonError::into_inner).extend(read.iter().map(|(m, v)| (m.clone(), v.clone())));
-        found.extend(read);
+        let mut latest = listing.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        for (model, versions) in read {
+            let versions = Arc::new(versions);
+            latest.insert(model.clone(), versions.clone());
+            found.insert(model, versions);
+        }
         Ok(found)
     }
 

@@ -65,18 +65,18 @@ where
 }
 
 impl ThisStore {
-    /// The versions `select` (a `version_select!` with a WHERE clause) finds
-    /// among the models named, in chunks of bound names, by model then number.
-    async fn versions_of_models(&self, select: &str, models: &[ModelName]) -> Result<Vec<ModelVersion>> {
+    /// The versions a query finds among the models named, by model then
+    /// number: `before` ends in a `… name IN (`, which the names close, in
+    /// chunks of bound names, then `after` follows.
+    async fn versions_of_models(&self, before: &str, after: &str, models: &[ModelName]) -> Result<Vec<ModelVersion>> {
         let mut versions = Vec::new();
         for chunk in models.chunks(BATCH) {
-            let mut qb = QueryBuilder::<Db>::new(select);
-            qb.push(" AND m.name IN (");
+            let mut qb = QueryBuilder::<Db>::new(before);
             let mut list = qb.separated(", ");
             for name in chunk {
                 list.push_bind(name.as_str().to_string());
             }
-            qb.push(")");
+            qb.push(")").push(after);
             let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
             for row in &rows {
                 versions.push(version_from_row(row)?);
@@ -235,7 +235,7 @@ impl ModelReads for ThisStore {
             " WHERE m.state = 'active' AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d WHERE d.model_id = v.model_id AND d.number = v.number)"
         );
         match models {
-            Some(models) => self.versions_of_models(shown, models).await,
+            Some(models) => self.versions_of_models(&format!("{shown} AND m.name IN ("), "", models).await,
             None => {
                 let rows = sqlx::query(&format!("{shown} ORDER BY m.name, v.number")).fetch_all(self.reader()).await.map_err(db_err)?;
                 rows.iter().map(version_from_row).collect()
@@ -248,29 +248,14 @@ impl ModelReads for ThisStore {
         // over the named models' versions (grouped), then only those rows
         // read whole: a correlated MAX per version row made a search over a
         // model of N versions cost N² (200 versions: ~2 ms a search).
-        let mut versions = Vec::new();
-        for chunk in models.chunks(BATCH) {
-            let mut qb = QueryBuilder::<Db>::new(
-                "WITH latest AS (SELECT v2.model_id, MAX(v2.number) AS number FROM model_versions v2 JOIN models m2 ON m2.id = v2.model_id \
-                 WHERE m2.state = 'active' AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d WHERE d.model_id = v2.model_id AND d.number = v2.number) \
-                 AND m2.name IN (",
-            );
-            let mut list = qb.separated(", ");
-            for name in chunk {
-                list.push_bind(name.as_str().to_string());
-            }
-            qb.push(concat!(
-                ") GROUP BY v2.model_id, v2.state) ",
-                version_select!(),
-                " JOIN latest l ON l.model_id = v.model_id AND l.number = v.number"
-            ));
-            let rows = qb.build().fetch_all(self.reader()).await.map_err(db_err)?;
-            for row in &rows {
-                versions.push(version_from_row(row)?);
-            }
-        }
-        versions.sort_by(|a, b| a.model.cmp(&b.model).then(a.number.cmp(&b.number)));
-        Ok(versions)
+        self.versions_of_models(
+            "WITH latest AS (SELECT v2.model_id, MAX(v2.number) AS number FROM model_versions v2 JOIN models m2 ON m2.id = v2.model_id \
+             WHERE m2.state = 'active' AND NOT EXISTS (SELECT 1 FROM mlflow_deleted_versions d WHERE d.model_id = v2.model_id AND d.number = v2.number) \
+             AND m2.name IN (",
+            concat!(" GROUP BY v2.model_id, v2.state) ", version_select!(), " JOIN latest l ON l.model_id = v.model_id AND l.number = v.number"),
+            models,
+        )
+        .await
     }
 
     async fn version_artifacts_named(&self, file_name: &str) -> Result<BTreeSet<Sha256Hex>> {
